@@ -1,0 +1,1 @@
+"""HTTP API over a published crosswalk (placeholder until built)."""

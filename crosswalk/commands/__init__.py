@@ -1,0 +1,1 @@
+"""Subcommands of the ``crosswalk`` CLI: one module each, see ``crosswalk.cli``."""

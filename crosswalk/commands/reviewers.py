@@ -1,0 +1,16 @@
+"""`crosswalk reviewers`: not built yet."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("reviewers", help="(not available yet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print("crosswalk reviewers: not available yet")
+    return 2

@@ -1,0 +1,422 @@
+"""Typed settings: the declarative sources file and the engine's knobs.
+
+A config is a TOML (or JSON) document. Each ``[[source]]`` table declares one
+department listing; the optional ``[blocking]``, ``[model]``, ``[clustering]``
+and ``[review]`` tables tune the engine. ``docs/sources.md`` documents every
+key. :func:`load_config` reports *all* problems at once, each with the file,
+the line where it can be found, and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomli_w
+
+from crosswalk.errors import ConfigError, Problem
+
+#: The common facility fields a source may feed. ``other_names`` takes a list.
+FIELD_NAMES = (
+    "name",
+    "other_names",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "county",
+    "phone",
+    "latitude",
+    "longitude",
+    "facility_type",
+)
+
+#: Identifier schemes with a dedicated normalizer (see ``matchers.identifiers``).
+#: Other scheme names are accepted and normalized generically.
+KNOWN_SCHEMES = ("oshpd_id", "cdph_license", "cdph_facid", "npi", "ccn")
+
+#: The blocking rules the engine knows (see ``docs/engine.md``).
+BLOCKING_RULES = (
+    "zip_name_token",
+    "street",
+    "phone",
+    "identifier",
+    "geo_cell",
+    "rare_name_token",
+    "city_name",
+)
+
+FORMATS = ("csv", "xlsx")
+ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp1252", "latin-1")
+_SCHEME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_SOURCE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@dataclass
+class FieldMap:
+    """Which column of the source feeds each common facility field."""
+
+    name: str | None = None
+    other_names: list[str] = field(default_factory=list)
+    address: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    county: str | None = None
+    phone: str | None = None
+    latitude: str | None = None
+    longitude: str | None = None
+    facility_type: str | None = None
+
+    def columns(self) -> dict[str, list[str]]:
+        """Map each mapped field to its column(s)."""
+        out: dict[str, list[str]] = {}
+        for name in FIELD_NAMES:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                if value:
+                    out[name] = list(value)
+            elif value:
+                out[name] = [value]
+        return out
+
+
+@dataclass
+class IdentifierColumn:
+    """A column holding an identifier of a known or declared scheme."""
+
+    column: str
+    scheme: str
+
+
+@dataclass
+class SourceConfig:
+    """One department listing."""
+
+    name: str
+    path: str
+    id_column: str
+    format: str = "csv"
+    publisher: str = ""
+    title: str = ""
+    extracted: str = ""
+    sheet: str | None = None
+    encoding: str = "auto"
+    delimiter: str = ","
+    max_per_entity: int = 1
+    fields: FieldMap = field(default_factory=FieldMap)
+    defaults: dict[str, str] = field(default_factory=dict)
+    identifiers: list[IdentifierColumn] = field(default_factory=list)
+
+    def resolved_path(self, base_dir: Path) -> Path:
+        path = Path(self.path)
+        return path if path.is_absolute() else (base_dir / path)
+
+
+@dataclass
+class BlockingSettings:
+    rules: list[str] = field(default_factory=lambda: list(BLOCKING_RULES))
+    #: Blocks with more candidate pairs than this are not paired all-to-all:
+    #: each record is paired with its ``window`` nearest neighbours by name.
+    max_block_pairs: int = 400
+    window: int = 6
+    #: A name token is "rare" when fewer than this many records carry it.
+    rare_token_max_records: int = 12
+    #: Side of a geographic cell, in metres.
+    geo_cell_metres: float = 150.0
+
+
+@dataclass
+class ModelSettings:
+    #: Pairs at or above this match probability are linked.
+    link_threshold: float = 0.5
+    em_max_iterations: int = 60
+    em_tolerance: float = 1e-6
+    #: Random pairs sampled to estimate u probabilities.
+    u_sample_pairs: int = 500_000
+    #: Fields whose agreement weight is adjusted by the frequency of the value.
+    term_frequency: list[str] = field(default_factory=lambda: ["name", "address"])
+    seed: int = 20200507
+    #: Optional truth file (CSV of labelled pairs) to train m probabilities.
+    training_pairs: str | None = None
+
+
+@dataclass
+class ClusteringSettings:
+    #: Clusters larger than this are flagged for review.
+    large_cluster_size: int = 6
+
+
+@dataclass
+class ReviewSettings:
+    #: Pairs whose match probability falls in [low, high) go to review.
+    uncertain_low: float = 0.2
+    uncertain_high: float = 0.9
+    #: The review store. Relative paths are relative to the config file.
+    store: str | None = None
+
+
+@dataclass
+class Config:
+    sources: list[SourceConfig]
+    blocking: BlockingSettings = field(default_factory=BlockingSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    clustering: ClusteringSettings = field(default_factory=ClusteringSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    #: Directory that relative paths are resolved against (not serialized).
+    base_dir: Path = field(default=Path("."), compare=False, repr=False)
+    #: Where the config came from, for error messages (not serialized).
+    origin: str = field(default="<config>", compare=False, repr=False)
+
+    def source(self, name: str) -> SourceConfig:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        raise ConfigError(
+            [Problem(self.origin, f"no source named {name!r}.", f"use one of {self.source_names()}.")]
+        )
+
+    def source_names(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def to_toml(self) -> str:
+        data = _drop_none(self.to_dict())
+        data["source"] = data.pop("sources")
+        return tomli_w.dumps(data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], *, base_dir: Path | None = None, origin: str = "<config>",
+        text: str | None = None,
+    ) -> Config:
+        problems: list[Problem] = []
+        data = dict(data)
+        if "source" in data and "sources" not in data:
+            data["sources"] = data.pop("source")
+        cfg = _build(cls, data, "", problems, _Locator(origin, text))
+        if isinstance(cfg, Config):
+            _semantic_checks(cfg, problems, _Locator(origin, text))
+        if problems or not isinstance(cfg, Config):
+            raise ConfigError(problems)
+        cfg.base_dir = base_dir or Path(".")
+        cfg.origin = origin
+        return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file (``.toml`` or ``.json``)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            [Problem(str(path), "the config file does not exist.", "check the path given to --config.")]
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [Problem(str(path), f"the config is not UTF-8 ({exc.reason} at byte {exc.start}).",
+                     "save the config file as UTF-8.")]
+        ) from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            [Problem(str(path), f"not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}.",
+                     "correct the syntax at the position given.")]
+        ) from exc
+    return Config.from_dict(data, base_dir=path.resolve().parent, origin=str(path), text=text)
+
+
+# --------------------------------------------------------------------------- internals
+
+T = TypeVar("T")
+
+
+class _Locator:
+    """Finds the line of a key in the config text, for error messages."""
+
+    def __init__(self, origin: str, text: str | None) -> None:
+        self.origin = origin
+        self.lines = text.splitlines() if text else []
+
+    def where(self, dotted: str, key: str | None = None) -> str:
+        if key and self.lines:
+            pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+            for no, line in enumerate(self.lines, start=1):
+                if pattern.match(line):
+                    return f"{self.origin} line {no} ({dotted})"
+        return f"{self.origin} ({dotted})" if dotted else self.origin
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}s"
+    if origin is dict:
+        return "a table"
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _type_name(args[0])
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _build(tp: Any, value: Any, path: str, problems: list[Problem], loc: _Locator) -> Any:
+    key = path.rsplit(".", 1)[-1].split("[")[0] if path else None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _build(args[0], value, path, problems, loc)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            problems.append(Problem(loc.where(path, key), f"expected a table, got {value!r}.",
+                                    f"write [{path}] as a table of keys."))
+            return None
+        hints = typing.get_type_hints(tp)
+        fields = {f.name: f for f in dataclasses.fields(tp) if f.name not in ("base_dir", "origin")}
+        kwargs: dict[str, Any] = {}
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else k
+            if k not in fields:
+                close = difflib.get_close_matches(k, list(fields), n=1)
+                fix = f"did you mean {close[0]!r}?" if close else f"known keys are {sorted(fields)}."
+                problems.append(Problem(loc.where(sub, k), f"unknown key {k!r}.", fix))
+                continue
+            kwargs[k] = _build(hints[k], v, sub, problems, loc)
+        for name, f in fields.items():
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if required and name not in value:
+                problems.append(Problem(loc.where(path), f"missing required key {name!r}.",
+                                        f"add {name} = ... to [{path or 'top level'}]."))
+        if any(kwargs.get(n) is None and n in value and value[n] is not None for n in kwargs):
+            return None
+        if len([p for p in fields if p in kwargs or _has_default(fields[p])]) < len(fields):
+            return None
+        return tp(**kwargs)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str) and item_tp is str:
+            value = [value]
+        if not isinstance(value, list):
+            problems.append(Problem(loc.where(path, key), f"expected {_type_name(tp)}, got {value!r}.",
+                                    f"write {key} = [ ... ]."))
+            return None
+        return [_build(item_tp, v, f"{path}[{i}]", problems, loc) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            problems.append(Problem(loc.where(path, key), f"expected a table, got {value!r}.",
+                                    f"write [{path}] with key = \"value\" lines."))
+            return None
+        return {str(k): str(v) for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (str, int, float, bool) and not (
+        isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+    ):
+        problems.append(Problem(loc.where(path, key), f"expected {_type_name(tp)}, got {value!r}.",
+                                f"give {key} {_type_name(tp)}."))
+        return None
+    return value
+
+
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
+def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> None:
+    if not cfg.sources:
+        problems.append(Problem(loc.origin, "no sources are declared.",
+                                "add at least one [[source]] table (see docs/sources.md)."))
+    seen: set[str] = set()
+    for i, src in enumerate(cfg.sources):
+        if src is None:  # structural problems already reported
+            continue
+        p = f"source[{i}]"
+        if not _SOURCE_NAME_RE.match(src.name):
+            problems.append(Problem(loc.where(f"{p}.name", "name"),
+                                    f"source name {src.name!r} is not a short lower-case slug.",
+                                    "use letters, digits, '-' or '_', starting with a letter, e.g. \"cdph\"."))
+        if src.name in seen:
+            problems.append(Problem(loc.where(f"{p}.name", "name"), f"source name {src.name!r} is used twice.",
+                                    "give every source a distinct name."))
+        seen.add(src.name)
+        if src.format not in FORMATS:
+            problems.append(Problem(loc.where(f"{p}.format", "format"), f"unknown format {src.format!r}.",
+                                    f"use one of {list(FORMATS)}."))
+        if src.encoding not in ENCODINGS:
+            problems.append(Problem(loc.where(f"{p}.encoding", "encoding"),
+                                    f"unsupported encoding {src.encoding!r}.",
+                                    f"use one of {list(ENCODINGS)} (\"auto\" detects it)."))
+        if src.max_per_entity < 0:
+            problems.append(Problem(loc.where(f"{p}.max_per_entity", "max_per_entity"),
+                                    "max_per_entity must be 0 (no limit) or more.", "set it to 1 or 0."))
+        if not src.fields.name:
+            problems.append(Problem(loc.where(f"{p}.fields"), "no column feeds the facility name.",
+                                    f"add name = \"COLUMN\" under [source.fields] of {src.name!r}."))
+        for k in src.defaults:
+            if k not in FIELD_NAMES:
+                close = difflib.get_close_matches(k, FIELD_NAMES, n=1)
+                problems.append(Problem(loc.where(f"{p}.defaults.{k}", k), f"unknown field {k!r} in defaults.",
+                                        f"did you mean {close[0]!r}?" if close else f"use one of {list(FIELD_NAMES)}."))
+        for j, ident in enumerate(src.identifiers):
+            if ident is not None and not _SCHEME_RE.match(ident.scheme):
+                problems.append(Problem(loc.where(f"{p}.identifiers[{j}].scheme", "scheme"),
+                                        f"scheme {ident.scheme!r} is not a lower-case name.",
+                                        f"use e.g. one of {list(KNOWN_SCHEMES)}."))
+    if cfg.blocking is None or cfg.model is None or cfg.review is None:
+        return
+    unknown_rules = [r for r in cfg.blocking.rules if r not in BLOCKING_RULES]
+    for r in unknown_rules:
+        close = difflib.get_close_matches(r, BLOCKING_RULES, n=1)
+        problems.append(Problem(loc.where("blocking.rules", "rules"), f"unknown blocking rule {r!r}.",
+                                f"did you mean {close[0]!r}?" if close else f"use any of {list(BLOCKING_RULES)}."))
+    m = cfg.model
+    if not 0.0 < m.link_threshold < 1.0:
+        problems.append(Problem(loc.where("model.link_threshold", "link_threshold"),
+                                "link_threshold must be strictly between 0 and 1.", "use e.g. 0.5."))
+    r = cfg.review
+    if not 0.0 <= r.uncertain_low < r.uncertain_high <= 1.0:
+        problems.append(Problem(loc.where("review", "uncertain_low"),
+                                "the uncertain band must satisfy 0 <= uncertain_low < uncertain_high <= 1.",
+                                "use e.g. uncertain_low = 0.2 and uncertain_high = 0.9."))
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {
+            f.name: _to_plain(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.name not in ("base_dir", "origin")
+        }
+    if isinstance(obj, list):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_none(v) for v in obj]
+    return obj

@@ -1,0 +1,4 @@
+"""Engine stages. Each stage maps a pandas batch to a pandas batch.
+
+Nothing here is public API: import from ``crosswalk`` instead.
+"""
