@@ -1,27 +1,23 @@
-"""The review store and dispute queue (placeholder until built)."""
+"""The review workflow: disputes raised by each build, decided by department reviewers.
+
+The build pipeline calls :func:`load_constraints` before clustering (the
+decisions in force become must-link and cannot-link constraints) and
+:func:`queue_disputes` after publishing (the build's uncertain pairs,
+conflicts and suspicious clusters go to the review queue). ``docs/review.md``
+describes the workflow.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from crosswalk.review.constraints import Constraints, load_constraints
+from crosswalk.review.disputes import queue_disputes
+from crosswalk.review.store import Pair, RecordKey, ReviewStore
 
-RecordKey = tuple[str, str]  # (source, record_id)
-Pair = tuple[RecordKey, RecordKey]
-
-
-@dataclass
-class Constraints:
-    """Review decisions that bind a build."""
-
-    must_link: list[Pair] = field(default_factory=list)
-    cannot_link: list[Pair] = field(default_factory=list)
-
-
-def load_constraints(store: Path | None) -> Constraints:
-    """The decisions in force in the review store at ``store`` (none yet)."""
-    return Constraints()
-
-
-def queue_disputes(crosswalk_db: Path, store: Path) -> int:
-    """Raise the disputes of a published build into the review store (none yet)."""
-    return 0
+__all__ = [
+    "Constraints",
+    "Pair",
+    "RecordKey",
+    "ReviewStore",
+    "load_constraints",
+    "queue_disputes",
+]

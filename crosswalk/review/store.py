@@ -1,0 +1,737 @@
+"""The review store: reviewers, disputes and the append-only decision log.
+
+The store is a SQLite database in WAL mode, kept apart from the published
+crosswalk so that decisions survive every rebuild. Its tables:
+
+``meta``
+    Key/value settings: the schema version and the session-signing secret.
+``reviewers`` and ``tokens``
+    Accounts (department, role, password hash) and API tokens, stored only as
+    SHA-256 hashes.
+``disputes``
+    What the last builds raised for review, keyed by the unordered record
+    pair, with a snapshot of both records, each field's contribution and the
+    rest of the cluster. Snapshots are refreshed by each build.
+``events``
+    The audit log. A decision records who, their department, when (UTC), the
+    verdict and a comment; an undo is a new event naming the decision it
+    undoes. Triggers refuse every UPDATE and DELETE on this table.
+``login_attempts``
+    Logins, kept to rate-limit password guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crosswalk.errors import ReviewError
+
+SCHEMA_VERSION = "1"
+
+#: Verdicts a reviewer can give on a pair.
+VERDICTS = ("same", "different", "unsure")
+#: Account roles: a reviewer is scoped to a department; an admin sees everything.
+ROLES = ("reviewer", "admin")
+
+RecordKey = tuple[str, str]
+Pair = tuple[RecordKey, RecordKey]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reviewers (
+    reviewer_id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    department TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('reviewer', 'admin')),
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    disabled_at TEXT
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_id INTEGER PRIMARY KEY,
+    reviewer_id INTEGER NOT NULL REFERENCES reviewers(reviewer_id),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS disputes (
+    dispute_id INTEGER PRIMARY KEY,
+    pair_key TEXT NOT NULL UNIQUE,
+    source_l TEXT NOT NULL,
+    record_id_l TEXT NOT NULL,
+    source_r TEXT NOT NULL,
+    record_id_r TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    priority REAL NOT NULL,
+    match_probability REAL,
+    facility_type_l TEXT,
+    facility_type_r TEXT,
+    left_record TEXT NOT NULL,
+    right_record TEXT NOT NULL,
+    explanation TEXT NOT NULL,
+    cluster TEXT NOT NULL,
+    build_id TEXT,
+    first_raised_at TEXT NOT NULL,
+    last_raised_at TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    reopened_after INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS disputes_source_l ON disputes(source_l);
+CREATE INDEX IF NOT EXISTS disputes_source_r ON disputes(source_r);
+CREATE TABLE IF NOT EXISTS events (
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('decision', 'undo')),
+    pair_key TEXT NOT NULL,
+    source_l TEXT NOT NULL,
+    record_id_l TEXT NOT NULL,
+    source_r TEXT NOT NULL,
+    record_id_r TEXT NOT NULL,
+    dispute_id INTEGER REFERENCES disputes(dispute_id),
+    reviewer_id INTEGER REFERENCES reviewers(reviewer_id),
+    username TEXT NOT NULL,
+    department TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    verdict TEXT CHECK (verdict IN ('same', 'different', 'unsure')),
+    comment TEXT NOT NULL DEFAULT '',
+    undoes INTEGER UNIQUE REFERENCES events(event_id),
+    CHECK ((kind = 'decision' AND verdict IS NOT NULL AND undoes IS NULL)
+        OR (kind = 'undo' AND verdict IS NULL AND undoes IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS events_pair ON events(pair_key);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'the review audit log is append-only: events cannot be updated');
+END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'the review audit log is append-only: events cannot be deleted');
+END;
+CREATE TRIGGER IF NOT EXISTS events_undo_target BEFORE INSERT ON events
+WHEN NEW.kind = 'undo'
+BEGIN
+    SELECT RAISE(ABORT, 'an undo must name a decision of the same pair')
+    WHERE NOT EXISTS (
+        SELECT 1 FROM events d
+        WHERE d.event_id = NEW.undoes AND d.kind = 'decision' AND d.pair_key = NEW.pair_key
+    );
+END;
+CREATE TABLE IF NOT EXISTS login_attempts (
+    attempt_id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    at REAL NOT NULL,
+    success INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_attempts_key ON login_attempts(username, ip, at);
+"""
+
+
+def utcnow() -> str:
+    """The current time as a UTC ISO 8601 string with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def canonical_pair(a: RecordKey, b: RecordKey) -> Pair:
+    """The pair ``(a, b)`` in a fixed order, so that (a, b) and (b, a) are one pair."""
+    a = (str(a[0]), str(a[1]))
+    b = (str(b[0]), str(b[1]))
+    return (a, b) if a <= b else (b, a)
+
+
+def pair_key(a: RecordKey, b: RecordKey) -> str:
+    """A text key for the unordered pair of records ``a`` and ``b``."""
+    left, right = canonical_pair(a, b)
+    return json.dumps([list(left), list(right)], ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """An account of the review store."""
+
+    reviewer_id: int
+    username: str
+    department: str
+    role: str
+    created_at: str
+    disabled_at: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def may_see(self, source_l: str, source_r: str) -> bool:
+        """Whether this reviewer may see and decide a dispute between these sources."""
+        return self.is_admin or self.department in (source_l, source_r)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the audit log: a decision or the undo of one."""
+
+    event_id: int
+    kind: str
+    pair: Pair
+    dispute_id: int | None
+    username: str
+    department: str
+    created_at: str
+    verdict: str | None
+    comment: str
+    undoes: int | None
+    undone_by: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "dispute_id": self.dispute_id,
+            "left": {"source": self.pair[0][0], "record_id": self.pair[0][1]},
+            "right": {"source": self.pair[1][0], "record_id": self.pair[1][1]},
+            "username": self.username,
+            "department": self.department,
+            "created_at": self.created_at,
+            "verdict": self.verdict,
+            "comment": self.comment,
+            "undoes": self.undoes,
+            "undone_by": self.undone_by,
+        }
+
+
+def _event(row: sqlite3.Row) -> Event:
+    keys = row.keys()
+    return Event(
+        event_id=row["event_id"],
+        kind=row["kind"],
+        pair=((row["source_l"], row["record_id_l"]), (row["source_r"], row["record_id_r"])),
+        dispute_id=row["dispute_id"],
+        username=row["username"],
+        department=row["department"],
+        created_at=row["created_at"],
+        verdict=row["verdict"],
+        comment=row["comment"],
+        undoes=row["undoes"],
+        undone_by=row["undone_by"] if "undone_by" in keys else None,
+    )
+
+
+def _reviewer(row: sqlite3.Row) -> Reviewer:
+    return Reviewer(
+        reviewer_id=row["reviewer_id"],
+        username=row["username"],
+        department=row["department"],
+        role=row["role"],
+        created_at=row["created_at"],
+        disabled_at=row["disabled_at"],
+    )
+
+
+#: Events with the id of the undo that cancelled them, if any.
+_EVENTS_SQL = """
+SELECT e.*, u.event_id AS undone_by
+FROM events e LEFT JOIN events u ON u.undoes = e.event_id
+"""
+
+#: Decisions still in force: not undone, the latest of their pair.
+STANDING_SQL = """
+SELECT e.* FROM events e
+WHERE e.kind = 'decision'
+  AND NOT EXISTS (SELECT 1 FROM events u WHERE u.undoes = e.event_id)
+  AND e.event_id = (
+      SELECT MAX(d.event_id) FROM events d
+      WHERE d.pair_key = e.pair_key AND d.kind = 'decision'
+        AND NOT EXISTS (SELECT 1 FROM events u2 WHERE u2.undoes = d.event_id)
+  )
+"""
+
+
+class ReviewStore:
+    """A connection to the review store at ``path``, created on first use.
+
+    Open one per thread (or per request): SQLite connections are not shared
+    between threads. Use as a context manager to close it.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            if not create:
+                raise ReviewError(
+                    f"{self.path}: the review store does not exist. "
+                    "Fix: create it with 'crosswalk reviewers add', or check the path."
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise ReviewError(f"{self.path}: cannot open the review store ({exc}).") from exc
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout = 10000")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise ReviewError(f"{self.path}: the review store could not be put in WAL mode.")
+        self._migrate()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> ReviewStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken immediately so that writers queue up."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        row = None
+        try:
+            row = self.conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        if row is not None and row[0] == SCHEMA_VERSION:
+            return
+        if row is not None and row[0] != SCHEMA_VERSION:
+            raise ReviewError(
+                f"{self.path}: review store schema version {row[0]} is not supported "
+                f"(expected {SCHEMA_VERSION})."
+            )
+        # executescript commits any open transaction itself, so the script
+        # carries its own BEGIN/COMMIT; every statement is idempotent.
+        self.conn.executescript(
+            "BEGIN IMMEDIATE;"
+            + _SCHEMA
+            + f"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
+            + "COMMIT;"
+        )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def secret_key(self) -> str:
+        """The secret that signs session cookies, generated on first use."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_key', ?)",
+                (secrets.token_hex(32),),
+            )
+        value = self.get_meta("secret_key")
+        assert value is not None
+        return value
+
+    # ------------------------------------------------------------------ reviewers
+
+    def add_reviewer(
+        self, username: str, department: str, password_hash: str, *, role: str = "reviewer"
+    ) -> Reviewer:
+        """Create an account. The password must already be hashed."""
+        username = username.strip()
+        department = department.strip()
+        if not username or any(c.isspace() for c in username):
+            raise ReviewError(
+                f"invalid username {username!r}: use a non-empty name without spaces."
+            )
+        if not department:
+            raise ReviewError("a reviewer needs a department (the source name, e.g. cdph).")
+        if role not in ROLES:
+            raise ReviewError(f"invalid role {role!r}: use one of {', '.join(ROLES)}.")
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO reviewers (username, department, role, password_hash, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (username, department, role, password_hash, utcnow()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ReviewError(
+                f"a reviewer named {username!r} already exists. Fix: choose another username."
+            ) from exc
+        reviewer = self.reviewer_by_name(username)
+        assert reviewer is not None
+        return reviewer
+
+    def reviewer_by_name(self, username: str) -> Reviewer | None:
+        row = self.conn.execute(
+            "SELECT * FROM reviewers WHERE username = ?", (username.strip(),)
+        ).fetchone()
+        return None if row is None else _reviewer(row)
+
+    def reviewer_by_id(self, reviewer_id: int) -> Reviewer | None:
+        row = self.conn.execute(
+            "SELECT * FROM reviewers WHERE reviewer_id = ?", (reviewer_id,)
+        ).fetchone()
+        return None if row is None else _reviewer(row)
+
+    def password_hash(self, username: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT password_hash FROM reviewers WHERE username = ? AND disabled_at IS NULL",
+            (username.strip(),),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def reviewers(self) -> list[tuple[Reviewer, int]]:
+        """Every account with its number of live tokens."""
+        rows = self.conn.execute(
+            "SELECT r.*, (SELECT COUNT(*) FROM tokens t WHERE t.reviewer_id = r.reviewer_id "
+            "AND t.revoked_at IS NULL) AS tokens FROM reviewers r ORDER BY r.department, r.username"
+        ).fetchall()
+        return [(_reviewer(r), int(r["tokens"])) for r in rows]
+
+    def add_token(self, reviewer_id: int, token_hash: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO tokens (reviewer_id, token_hash, created_at) VALUES (?, ?, ?)",
+                (reviewer_id, token_hash, utcnow()),
+            )
+
+    def reviewer_by_token_hash(self, token_hash: str) -> Reviewer | None:
+        row = self.conn.execute(
+            "SELECT r.* FROM tokens t JOIN reviewers r ON r.reviewer_id = t.reviewer_id "
+            "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND r.disabled_at IS NULL",
+            (token_hash,),
+        ).fetchone()
+        return None if row is None else _reviewer(row)
+
+    # ------------------------------------------------------------------ logins
+
+    def record_login(self, username: str, ip: str, at: float, success: bool) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO login_attempts (username, ip, at, success) VALUES (?, ?, ?, ?)",
+                (username.strip().lower(), ip, at, int(success)),
+            )
+
+    def recent_failures(self, username: str, ip: str, since: float) -> list[float]:
+        """Times of failed logins for ``username`` from ``ip`` after ``since`` and
+        after the last successful one."""
+        rows = self.conn.execute(
+            "SELECT at FROM login_attempts WHERE username = ? AND ip = ? AND at > ? AND success = 0 "
+            "AND at > COALESCE((SELECT MAX(at) FROM login_attempts WHERE username = ? AND ip = ? "
+            "AND success = 1), 0) ORDER BY at",
+            (username.strip().lower(), ip, since, username.strip().lower(), ip),
+        ).fetchall()
+        return [float(r[0]) for r in rows]
+
+    # ------------------------------------------------------------------ events
+
+    def events(self, pair: Pair | None = None) -> list[Event]:
+        """The audit log, oldest first; only the pair's events if ``pair`` is given."""
+        if pair is None:
+            rows = self.conn.execute(_EVENTS_SQL + " ORDER BY e.event_id").fetchall()
+        else:
+            rows = self.conn.execute(
+                _EVENTS_SQL + " WHERE e.pair_key = ? ORDER BY e.event_id", (pair_key(*pair),)
+            ).fetchall()
+        return [_event(r) for r in rows]
+
+    def event(self, event_id: int) -> Event | None:
+        row = self.conn.execute(_EVENTS_SQL + " WHERE e.event_id = ?", (event_id,)).fetchone()
+        return None if row is None else _event(row)
+
+    def standing_decisions(self) -> list[Event]:
+        """The decision in force for each pair: its latest decision not undone."""
+        rows = self.conn.execute(STANDING_SQL + " ORDER BY e.event_id").fetchall()
+        return [_event(r) for r in rows]
+
+    def standing_decision(self, pair: Pair) -> Event | None:
+        row = self.conn.execute(STANDING_SQL + " AND e.pair_key = ?", (pair_key(*pair),)).fetchone()
+        return None if row is None else _event(row)
+
+    def decide(
+        self,
+        reviewer: Reviewer,
+        pair: Pair,
+        verdict: str,
+        comment: str = "",
+        *,
+        dispute_id: int | None = None,
+    ) -> Event:
+        """Append a decision on ``pair`` by ``reviewer``."""
+        if verdict not in VERDICTS:
+            raise ReviewError(f"invalid verdict {verdict!r}: use one of {', '.join(VERDICTS)}.")
+        (sl, il), (sr, ir) = canonical_pair(*pair)
+        if not reviewer.may_see(sl, sr):
+            raise ReviewError(
+                f"{reviewer.username} ({reviewer.department}) may not decide a pair of {sl} and {sr}."
+            )
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO events (kind, pair_key, source_l, record_id_l, source_r, record_id_r, "
+                "dispute_id, reviewer_id, username, department, created_at, verdict, comment) "
+                "VALUES ('decision', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    pair_key(*pair), sl, il, sr, ir, dispute_id, reviewer.reviewer_id,
+                    reviewer.username, reviewer.department, utcnow(), verdict, comment,
+                ),
+            )  # fmt: skip
+            event_id = int(cur.lastrowid or 0)
+        event = self.event(event_id)
+        assert event is not None
+        return event
+
+    def undo(self, reviewer: Reviewer, event_id: int, comment: str = "") -> Event:
+        """Append an undo of decision ``event_id`` by ``reviewer``."""
+        target = self.event(event_id)
+        if target is None or target.kind != "decision":
+            raise ReviewError(f"there is no decision {event_id} to undo.")
+        if target.undone_by is not None:
+            raise ReviewError(f"decision {event_id} was already undone (event {target.undone_by}).")
+        (sl, il), (sr, ir) = target.pair
+        if not reviewer.may_see(sl, sr):
+            raise ReviewError(
+                f"{reviewer.username} ({reviewer.department}) may not undo a decision on {sl} and {sr}."
+            )
+        try:
+            with self.transaction() as conn:
+                cur = conn.execute(
+                    "INSERT INTO events (kind, pair_key, source_l, record_id_l, source_r, "
+                    "record_id_r, dispute_id, reviewer_id, username, department, created_at, "
+                    "comment, undoes) VALUES ('undo', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        pair_key(*target.pair), sl, il, sr, ir, target.dispute_id,
+                        reviewer.reviewer_id, reviewer.username, reviewer.department, utcnow(),
+                        comment, event_id,
+                    ),
+                )  # fmt: skip
+                new_id = int(cur.lastrowid or 0)
+        except sqlite3.IntegrityError as exc:
+            raise ReviewError(f"decision {event_id} was already undone.") from exc
+        event = self.event(new_id)
+        assert event is not None
+        return event
+
+    # ------------------------------------------------------------------ disputes
+
+    def max_event_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events").fetchone()[0])
+
+    def dispute(self, dispute_id: int) -> Dispute | None:
+        row = self.conn.execute(_DISPUTES_SQL + " WHERE d.dispute_id = ?", (dispute_id,)).fetchone()
+        return None if row is None else Dispute.from_row(row)
+
+    def disputes(
+        self,
+        *,
+        reviewer: Reviewer | None = None,
+        department: str | None = None,
+        reason: str | None = None,
+        facility_type: str | None = None,
+        status: str | None = "open",
+        exclude: Sequence[int] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Dispute]:
+        """Disputes visible to ``reviewer`` (everything if None) matching the filters,
+        most pressing first (see :func:`crosswalk.review.disputes.priority`)."""
+        where, params = _filters(reviewer, department, reason, facility_type, status, exclude)
+        sql = f"SELECT * FROM ({_DISPUTES_SQL}) d {where} ORDER BY d.priority DESC, d.dispute_id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [Dispute.from_row(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    def count_disputes(
+        self,
+        *,
+        reviewer: Reviewer | None = None,
+        department: str | None = None,
+        reason: str | None = None,
+        facility_type: str | None = None,
+        status: str | None = "open",
+    ) -> int:
+        where, params = _filters(reviewer, department, reason, facility_type, status, ())
+        sql = f"SELECT COUNT(*) FROM ({_DISPUTES_SQL}) d {where}"
+        return int(self.conn.execute(sql, params).fetchone()[0])
+
+    def facets(self, reviewer: Reviewer | None = None) -> dict[str, list[str]]:
+        """Values to filter by among the active disputes ``reviewer`` can see."""
+        where, params = _filters(reviewer, None, None, None, None, ())
+        rows = self.conn.execute(
+            f"SELECT d.source_l, d.source_r, d.reasons, d.facility_type_l, d.facility_type_r "
+            f"FROM ({_DISPUTES_SQL}) d {where}",
+            params,
+        ).fetchall()
+        departments: set[str] = set()
+        reasons: set[str] = set()
+        types: set[str] = set()
+        for r in rows:
+            departments.update((r[0], r[1]))
+            reasons.update(x["kind"] for x in json.loads(r[2]))
+            types.update(t for t in (r[3], r[4]) if t)
+        if reviewer is not None and not reviewer.is_admin:
+            departments = {reviewer.department}
+        return {
+            "department": sorted(departments),
+            "reason": sorted(reasons),
+            "facility_type": sorted(types),
+        }
+
+
+#: Disputes with their status derived from the audit log: ``open`` (no decision
+#: in force, or a decision older than the build that reopened it), ``unsure``,
+#: or ``decided``.
+_DISPUTES_SQL = f"""
+SELECT d.*,
+       s.event_id AS decision_event_id, s.verdict AS decision_verdict,
+       s.username AS decision_username, s.created_at AS decision_at,
+       CASE
+         WHEN s.event_id IS NULL OR s.event_id <= d.reopened_after THEN 'open'
+         WHEN s.verdict = 'unsure' THEN 'unsure'
+         ELSE 'decided'
+       END AS status
+FROM disputes d LEFT JOIN ({STANDING_SQL}) s ON s.pair_key = d.pair_key
+"""
+
+
+def _filters(
+    reviewer: Reviewer | None,
+    department: str | None,
+    reason: str | None,
+    facility_type: str | None,
+    status: str | None,
+    exclude: Sequence[int],
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if reviewer is not None and not reviewer.is_admin:
+        clauses.append("(d.source_l = ? OR d.source_r = ?)")
+        params += [reviewer.department, reviewer.department]
+    if department:
+        clauses.append("(d.source_l = ? OR d.source_r = ?)")
+        params += [department, department]
+    if reason:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM json_each(d.reasons) j WHERE json_extract(j.value, '$.kind') = ?)"
+        )
+        params.append(reason)
+    if facility_type:
+        clauses.append("(d.facility_type_l = ? OR d.facility_type_r = ?)")
+        params += [facility_type, facility_type]
+    if status == "open":
+        clauses.append("d.status = 'open' AND d.active = 1")
+    elif status == "unsure":
+        clauses.append("d.status = 'unsure' AND d.active = 1")
+    elif status == "decided":
+        clauses.append("d.status = 'decided'")
+    elif status == "all" or status is None:
+        clauses.append("(d.active = 1 OR d.status != 'open')")
+    else:
+        raise ReviewError(f"invalid status {status!r}: use open, unsure, decided or all.")
+    if exclude:
+        clauses.append(f"d.dispute_id NOT IN ({','.join('?' * len(exclude))})")
+        params += [int(x) for x in exclude]
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    return where, params
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """A pair of records raised for review, with the evidence a reviewer needs."""
+
+    dispute_id: int
+    pair: Pair
+    reasons: list[dict[str, Any]]
+    priority: float
+    match_probability: float | None
+    left: dict[str, Any]
+    right: dict[str, Any]
+    explanation: dict[str, Any]
+    cluster: list[dict[str, Any]]
+    build_id: str | None
+    first_raised_at: str
+    last_raised_at: str
+    active: bool
+    status: str
+    decision_event_id: int | None
+    decision_verdict: str | None
+    decision_username: str | None
+    decision_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Dispute:
+        return cls(
+            dispute_id=row["dispute_id"],
+            pair=((row["source_l"], row["record_id_l"]), (row["source_r"], row["record_id_r"])),
+            reasons=json.loads(row["reasons"]),
+            priority=row["priority"],
+            match_probability=row["match_probability"],
+            left=json.loads(row["left_record"]),
+            right=json.loads(row["right_record"]),
+            explanation=json.loads(row["explanation"]),
+            cluster=json.loads(row["cluster"]),
+            build_id=row["build_id"],
+            first_raised_at=row["first_raised_at"],
+            last_raised_at=row["last_raised_at"],
+            active=bool(row["active"]),
+            status=row["status"],
+            decision_event_id=row["decision_event_id"],
+            decision_verdict=row["decision_verdict"],
+            decision_username=row["decision_username"],
+            decision_at=row["decision_at"],
+        )
+
+    @property
+    def sources(self) -> tuple[str, str]:
+        return (self.pair[0][0], self.pair[1][0])
+
+    @property
+    def reason_kinds(self) -> list[str]:
+        return [r["kind"] for r in self.reasons]
+
+    def to_json(self, *, detail: bool = False) -> dict[str, Any]:
+        """The dispute as the JSON API shows it."""
+        out: dict[str, Any] = {
+            "dispute_id": self.dispute_id,
+            "status": self.status,
+            "left": {"source": self.pair[0][0], "record_id": self.pair[0][1]},
+            "right": {"source": self.pair[1][0], "record_id": self.pair[1][1]},
+            "reasons": self.reasons,
+            "match_probability": self.match_probability,
+            "priority": self.priority,
+            "decision": None
+            if self.decision_event_id is None
+            else {
+                "event_id": self.decision_event_id,
+                "verdict": self.decision_verdict,
+                "username": self.decision_username,
+                "created_at": self.decision_at,
+            },
+            "build_id": self.build_id,
+            "first_raised_at": self.first_raised_at,
+            "last_raised_at": self.last_raised_at,
+        }
+        if detail:
+            out["left"]["record"] = self.left
+            out["right"]["record"] = self.right
+            out["explanation"] = self.explanation
+            out["cluster"] = self.cluster
+        else:
+            out["left"]["name"] = self.left.get("name")
+            out["right"]["name"] = self.right.get("name")
+        return out
