@@ -1,0 +1,153 @@
+"""Shared machinery for the normalizers: unique-value evaluation and Arrow text kernels.
+
+Every public normalizer in this package follows the same pattern:
+
+1. factorize the input Series (missing values get code -1),
+2. run a vectorized transformation on the *unique* values only, as a ``pyarrow``
+   string array (Arrow compute kernels, RE2 regular expressions),
+3. broadcast the result back with one ``take``.
+
+Results are ``pd.StringDtype("pyarrow")`` Series that use ``pd.NA`` for missing values;
+an empty result is always turned into ``pd.NA`` so that callers never see ``""``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: The dtype of every text result of this package (missing values are ``pd.NA``).
+STRING_DTYPE = pd.StringDtype("pyarrow")
+
+# Typographic characters common in cp1252 / word-processor text, folded to ASCII
+# before Unicode decomposition (NFKD does not decompose them).
+_TYPOGRAPHIC = (
+    ("[\u2018\u2019\u201a\u201b\u02bc\u0060\u00b4]", "'"),
+    ("[\u201c\u201d\u201e\u201f]", '"'),
+    ("[\u2010\u2011\u2012\u2013\u2014\u2015\u2212]", "-"),
+    ("[\u00a0\u2000-\u200b\u202f\u205f\u3000\t\r\n\v\f]", " "),
+    ("\u00df", "SS"),
+    ("[\u00c6\u00e6]", "AE"),
+    ("[\u0152\u0153]", "OE"),
+    ("[\u00d8\u00f8]", "O"),
+    ("[\u0141\u0142]", "L"),
+    ("[\u0110\u0111]", "D"),
+)
+
+
+def _scalar_to_text(value: object) -> str | None:
+    """Text form of one raw cell; ``None`` when the cell is missing.
+
+    Integral floats lose their ``.0`` (``94501.0`` → ``"94501"``), so numeric columns
+    read from spreadsheets normalize like their text counterparts.
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return None
+        if math.isfinite(value) and float(value).is_integer():
+            return str(int(value))
+        return repr(float(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def unique_text(s: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Factorize ``s`` into (codes, unique values as an Arrow string array).
+
+    ``codes`` has one entry per row of ``s`` (``-1`` for missing values) and indexes
+    into the returned array.
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    values = [_scalar_to_text(v) for v in np.asarray(uniques, dtype=object)]
+    return np.asarray(codes, dtype=np.int64), pa.array(values, type=pa.large_string())
+
+
+def broadcast(codes: np.ndarray, values: pa.Array, index: pd.Index, name: object) -> pd.Series:
+    """Take ``values`` at ``codes`` (``-1`` → NA) and wrap as a string Series on ``index``."""
+    values = empty_to_null(values.cast(pa.large_string()))
+    idx = pa.array(codes, mask=codes < 0, type=pa.int64())
+    taken = pc.take(values, idx)
+    arr = pd.arrays.ArrowStringArray(taken.cast(pa.large_string()))
+    return pd.Series(arr, index=index, name=name, dtype=STRING_DTYPE)
+
+
+def apply_unique(s: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pd.Series:
+    """Evaluate the Arrow transformation ``fn`` once per unique value of ``s``."""
+    codes, uniques = unique_text(s)
+    out = fn(uniques) if len(uniques) else uniques
+    return broadcast(codes, out, s.index, s.name)
+
+
+def empty_to_null(arr: pa.Array) -> pa.Array:
+    """Replace empty strings by nulls."""
+    if len(arr) == 0:
+        return arr
+    is_empty = pc.equal(pc.utf8_length(arr), 0)
+    return pc.if_else(is_empty, pa.scalar(None, arr.type), arr)
+
+
+def sub(arr: pa.Array, pattern: str, replacement: str) -> pa.Array:
+    """RE2 regular-expression replacement of every match (``\\1`` back-references)."""
+    return pc.replace_substring_regex(arr, pattern=pattern, replacement=replacement)
+
+
+def squash(arr: pa.Array) -> pa.Array:
+    """Collapse runs of spaces to one and trim both ends."""
+    return pc.utf8_trim_whitespace(sub(arr, " {2,}", " "))
+
+
+def ascii_upper(arr: pa.Array) -> pa.Array:
+    """Fold to upper-case ASCII: typographic quotes/dashes, NFKD accent stripping.
+
+    Characters with no ASCII decomposition are dropped; control characters and
+    exotic whitespace become spaces.
+    """
+    for pattern, replacement in _TYPOGRAPHIC:
+        arr = sub(arr, pattern, replacement)
+    arr = pc.utf8_normalize(arr, form="NFKD")
+    arr = sub(arr, r"[\x00-\x1f\x7f]", " ")
+    arr = sub(arr, r"[^\x00-\x7f]+", "")
+    return pc.utf8_upper(arr)
+
+
+def map_tokens(arr: pa.Array, mapping: Mapping[str, str]) -> pa.Array:
+    """Replace whole space-separated tokens by ``mapping`` (vectorized, no Python loop).
+
+    Tokens mapped to ``""`` disappear.  The input must already be space-normalized
+    (single spaces, trimmed); the output is too.
+    """
+    if len(arr) == 0 or not mapping:
+        return arr
+    arr = pc.fill_null(arr, "")
+    lists = pc.split_pattern(arr, pattern=" ")
+    flat = pc.list_flatten(lists)
+    keys = pa.array(list(mapping.keys()), type=flat.type)
+    vals = pa.array(list(mapping.values()), type=flat.type)
+    pos = pc.index_in(flat, value_set=keys)
+    mapped = pc.if_else(pc.is_null(pos), flat, pc.take(vals, pos))
+    rebuilt = type(lists).from_arrays(lists.offsets, mapped)
+    return squash(pc.binary_join(rebuilt, pa.scalar(" ", type=flat.type)))
+
+
+def to_series(arr: pa.Array, index: pd.Index | None = None) -> pd.Series:
+    """Wrap an Arrow string array as a ``STRING_DTYPE`` Series."""
+    arr = pd.arrays.ArrowStringArray(arr.cast(pa.large_string()))
+    return pd.Series(arr, index=index, dtype=STRING_DTYPE)
+
+
+def alternation(words: list[str] | tuple[str, ...] | Mapping[str, str]) -> str:
+    """A non-capturing RE2 alternation of literal ``words``, longest first."""
+    ordered = sorted(set(words), key=lambda w: (-len(w), w))
+    return "(?:" + "|".join(_re2_escape(w) for w in ordered) + ")"
+
+
+def _re2_escape(word: str) -> str:
+    return "".join("\\" + ch if not ch.isalnum() and ch != " " else ch for ch in word)

@@ -1,0 +1,547 @@
+"""Street-address parsing and normalization, plus city, ZIP and state normalizers.
+
+The main path is vectorized: Arrow RE2 regular expressions and token tables from USPS
+Publication 28 (:mod:`matchers.usps`), evaluated once per unique address.  Addresses
+the cheap path cannot read (no leading street number and no PO box, but a digit
+somewhere, e.g. ``"SUITE 5, 1234 MAIN ST"`` or ``"KAISER BLDG, 1234 MAIN ST"``) are
+re-read with ``usaddress`` and the components it finds go through the same main path.
+
+Conventions of :func:`parse_addresses` output (all ``string[pyarrow]``, ``pd.NA`` when
+absent, never ``""``):
+
+* ``street_number``: the leading house number digits only (``"1234-A"`` → ``"1234"``,
+  ``"1234 1/2"`` → ``"1234"``, ``"4201 & 4211"`` → ``"4201"``, ``"ONE"`` → ``"1"``);
+* ``street``: upper-case street with Publication 28 abbreviations applied to every token
+  (``"NORTH MAIN STREET"`` → ``"N MAIN ST"``), ``SAINT`` → ``ST``, ``MOUNT`` → ``MT``,
+  ``FORT`` → ``FT``, ordinal words as digits (``"FIRST"`` → ``"1ST"``), bare numbered
+  streets given their ordinal suffix (``"24 ST"`` → ``"24TH ST"``), numbered routes in
+  one form (``"STATE HIGHWAY 59"``, ``"CA 59"``, ``"SR 59"``, ``"US HWY 59"`` → ``"HWY 59"``;
+  ``"INTERSTATE 5"``, ``"I-5"`` → ``"I 5"``);
+* ``street_name``: ``street`` without leading/trailing directionals and the trailing
+  suffix (``"N MAIN ST"`` → ``"MAIN"``), for comparing addresses where one side omits
+  the suffix;
+* ``unit``: Publication 28 designator and identifier (``"SUITE 200"``, ``"STE. #200"`` →
+  ``"STE 200"``; ``"2ND FLOOR"`` → ``"FL 2"``); a bare ``"#200"`` stays ``"# 200"``
+  because its designator is unknown; several units are kept in order (``"BLDG B STE 3"``);
+* ``unit_id``: the identifier of the first unit (``"200"``), to compare ``"# 200"`` with
+  ``"STE 200"``;
+* ``po_box``: the box identifier (``"PO BOX 12"`` → ``"12"``);
+* ``address_norm``: ``street_number + " " + street`` (either part alone if the other is
+  missing); ``"PO BOX <n>"`` when there is no street at all;
+* ``address_full``: ``address_norm`` followed by ``unit``.
+
+``parse_addresses(x["address_full"])["address_full"]`` equals ``x["address_full"]``
+(and likewise for ``address_norm``): normalized addresses are fixed points.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from matchers._text import (
+    STRING_DTYPE,
+    alternation,
+    apply_unique,
+    ascii_upper,
+    broadcast,
+    empty_to_null,
+    map_tokens,
+    squash,
+    sub,
+    unique_text,
+)
+from matchers.usps import (
+    DIRECTIONALS,
+    STATE_CODES,
+    STATE_NAMES,
+    STREET_SUFFIXES,
+    SUFFIX_ABBREVIATIONS,
+    UNIT_DESIGNATORS,
+)
+
+__all__ = [
+    "ADDRESS_COLUMNS",
+    "normalize_city",
+    "normalize_state",
+    "parse_addresses",
+    "zip5",
+]
+
+#: Columns of :func:`parse_addresses`, in order.
+ADDRESS_COLUMNS = (
+    "street_number",
+    "street",
+    "street_name",
+    "unit",
+    "unit_id",
+    "po_box",
+    "address_norm",
+    "address_full",
+)
+
+_UNITS = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
+_TEENS = (
+    "TEN",
+    "ELEVEN",
+    "TWELVE",
+    "THIRTEEN",
+    "FOURTEEN",
+    "FIFTEEN",
+    "SIXTEEN",
+    "SEVENTEEN",
+    "EIGHTEEN",
+    "NINETEEN",
+)
+_TENS = ("", "", "TWENTY", "THIRTY", "FORTY", "FIFTY", "SIXTY", "SEVENTY", "EIGHTY", "NINETY")
+_ORD_UNITS = (
+    "",
+    "FIRST",
+    "SECOND",
+    "THIRD",
+    "FOURTH",
+    "FIFTH",
+    "SIXTH",
+    "SEVENTH",
+    "EIGHTH",
+    "NINTH",
+)
+_ORD_TEENS = (
+    "TENTH",
+    "ELEVENTH",
+    "TWELFTH",
+    "THIRTEENTH",
+    "FOURTEENTH",
+    "FIFTEENTH",
+    "SIXTEENTH",
+    "SEVENTEENTH",
+    "EIGHTEENTH",
+    "NINETEENTH",
+)
+_ORD_TENS = (
+    "",
+    "",
+    "TWENTIETH",
+    "THIRTIETH",
+    "FORTIETH",
+    "FIFTIETH",
+    "SIXTIETH",
+    "SEVENTIETH",
+    "EIGHTIETH",
+    "NINETIETH",
+)
+
+
+def _ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        return f"{n}TH"
+    return f"{n}" + {1: "ST", 2: "ND", 3: "RD"}.get(n % 10, "TH")
+
+
+def _ordinal_words() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i in range(1, 10):
+        out[_ORD_UNITS[i]] = _ordinal(i)
+    for i in range(10):
+        out[_ORD_TEENS[i]] = _ordinal(10 + i)
+    for t in range(2, 10):
+        out[_ORD_TENS[t]] = _ordinal(10 * t)
+        for u in range(1, 10):
+            # compounds are joined by a regex first: TWENTY FIRST / TWENTY-FIRST -> TWENTYFIRST
+            out[_TENS[t] + _ORD_UNITS[u]] = _ordinal(10 * t + u)
+    return out
+
+
+def _cardinal_words() -> dict[str, str]:
+    out = {word: str(i) for i, word in enumerate(_UNITS) if i}
+    out.update({word: str(10 + i) for i, word in enumerate(_TEENS)})
+    for t in range(2, 10):
+        out[_TENS[t]] = str(10 * t)
+    return {"~" + k: v for k, v in out.items()}
+
+
+_ORDINAL_WORDS = _ordinal_words()
+_CARDINAL_MARKED = _cardinal_words()
+_COMPOUND_ORD_RE = r"\b(" + alternation(_TENS[2:]) + r") (" + alternation(_ORD_UNITS[1:]) + r")\b"
+_LEADING_CARDINAL_RE = r"^(" + alternation([k[1:] for k in _CARDINAL_MARKED]) + r") ([A-Z])"
+
+_STREET_MAP: dict[str, str] = {
+    **STREET_SUFFIXES,
+    **DIRECTIONALS,
+    **_ORDINAL_WORDS,
+    "SAINT": "ST",
+    "STE": "ST",
+    "SAINTE": "ST",
+    "MOUNT": "MT",
+    "FORT": "FT",
+    "CNTY": "COUNTY",
+}
+_DESIGNATOR_RE = alternation([d for d in UNIT_DESIGNATORS if d != "#"])
+_UNIT_MAP = {**UNIT_DESIGNATORS, **_ORDINAL_WORDS}
+_STATE_ROUTE_CODES = alternation(sorted(STATE_CODES - {"NE"}))
+_SUFFIX_RE = alternation(sorted(SUFFIX_ABBREVIATIONS))
+_DIRECTION_RE = r"(?:N|S|E|W|NE|NW|SE|SW)"
+
+_PO_BOX_RE = (
+    r"(?:^| )(?:(?:P ?O ?B(?:OX)?|POST OFFICE BOX|POST BOX|P ?O BX|BOX|P ?O DRAWER|DRAWER)"
+    r" ?(?:NO |NUMBER )?#? ?)(?P<box>\d[0-9A-Z]*)\b"
+)
+_NUMBER_RE = (
+    r"^(\d+)(?:[A-Z]\b|-[A-Z0-9]+\b|/\d+\b| \d+/\d+\b|"
+    r" ?(?:&|AND|TO|THRU|THROUGH|-) ?\d+[A-Z]?\b)*"
+)
+_UNIT_SPLIT_RE = (
+    r"^(?P<street>.*?)(?:^| )(?P<unit>(?:"
+    + _DESIGNATOR_RE
+    + r")(?: ?#)? ?(?:[A-Z]?\d[0-9A-Z]*|[A-Z]\b)"
+    r"|# ?[0-9A-Z]+\b)(?P<tail>.*)$"
+)
+
+_HIGHWAY_PATTERNS = (
+    # numbered routes: STATE HWY 59, US HWY 101, CA HWY 1, SR 1, RTE 66, HWY 99 -> HWY n
+    (
+        r"\b(?:(?:STATE|ST|US|USA|US HWY|" + _STATE_ROUTE_CODES + r") (?:HWY|RTE|RT|HY)|"
+        r"STATE|US|USA|HWY|RTE|RT|SR|HY) (\d+[A-Z]?)\b",
+        r"HWY \1",
+    ),
+    (r"\b(?:INTERSTATE|IH|I) (\d+)\b", r"I \1"),
+    (r"\b(?:CO|CTY|COUNTY) RD\b", "COUNTY RD"),
+    (r"\bCR (\d+)\b", r"COUNTY RD \1"),
+)
+
+
+def _lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _clean_address(arr: pa.Array) -> pa.Array:
+    arr = ascii_upper(arr)
+    arr = sub(arr, r"'", "")
+    arr = sub(arr, r"#", " # ")
+    arr = sub(arr, r"[^A-Z0-9#&/ -]+", " ")
+    return squash(arr)
+
+
+def _ordinalize(arr: pa.Array) -> pa.Array:
+    """Ordinal words to digits, bare numbers before a suffix get an ordinal suffix."""
+    arr = sub(arr, _COMPOUND_ORD_RE, r"\1\2")
+    arr = map_tokens(arr, _ORDINAL_WORDS)
+    follow = r" (" + _SUFFIX_RE + r")\b"
+    arr = sub(arr, r"(^| )(\d*1[0-9])" + follow, r"\1\2TH \3")
+    arr = sub(arr, r"(^| )(\d*[02-9]|)1" + follow, r"\1\21ST \3")
+    arr = sub(arr, r"(^| )(\d*[02-9]|)2" + follow, r"\1\22ND \3")
+    arr = sub(arr, r"(^| )(\d*[02-9]|)3" + follow, r"\1\23RD \3")
+    arr = sub(arr, r"(^| )(\d*[04-9])" + follow, r"\1\2TH \3")
+    return arr
+
+
+def _normalize_street(arr: pa.Array) -> pa.Array:
+    arr = squash(sub(arr, r"[-/&]", " "))
+    arr = map_tokens(arr, _STREET_MAP)
+    for pattern, replacement in _HIGHWAY_PATTERNS:
+        arr = sub(arr, pattern, replacement)
+    arr = _ordinalize(arr)
+    return squash(arr)
+
+
+def _normalize_unit(arr: pa.Array) -> pa.Array:
+    arr = squash(sub(arr, r"[/&]", " "))
+    arr = sub(arr, r"\b(" + _DESIGNATOR_RE + r")(\d)", r"\1 \2")
+    arr = map_tokens(arr, _UNIT_MAP)
+    arr = sub(arr, r"\b(\d+)(?:ST|ND|RD|TH)? FL\b", r"FL \1")
+    arr = sub(arr, r"([A-Z]) # ?", r"\1 ")
+    arr = sub(arr, r"-", "")
+    return squash(arr)
+
+
+def _struct_field(arr: pa.Array, pattern: str, field: str) -> pa.Array:
+    extracted = pc.extract_regex(arr, pattern=pattern)
+    return pc.struct_field(extracted, field)
+
+
+def _join(left: pa.Array, right: pa.Array) -> pa.Array:
+    """``left + " " + right`` where both exist, else whichever exists (null if neither)."""
+    left = empty_to_null(left)
+    right = empty_to_null(right)
+    both = pc.binary_join_element_wise(left, right, _lit(" "))
+    return pc.coalesce(both, left, right)
+
+
+def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
+    arr = _clean_address(raw)
+
+    # PO box
+    po_box = _struct_field(arr, _PO_BOX_RE, "box")
+    arr = squash(sub(arr, _PO_BOX_RE, " "))
+
+    # floors written before their designator: 2ND FLOOR -> FL 2
+    arr = sub(arr, _COMPOUND_ORD_RE, r"\1\2")
+    arr = map_tokens(arr, _ORDINAL_WORDS)
+    arr = sub(arr, r"\b(\d+)(?:ST|ND|RD|TH)? (?:FLOOR|FLR|FL)\b", r"FL \1")
+
+    # leading number words: ONE MEDICAL PLAZA -> 1 MEDICAL PLAZA
+    arr = map_tokens(sub(arr, _LEADING_CARDINAL_RE, r"~\1 \2"), _CARDINAL_MARKED)
+
+    # street number and its attachments (1234-A, 1234 1/2, 4201 & 4211)
+    number = _struct_field(arr, r"^(?P<n>\d+)", "n")
+    rest = squash(sub(arr, _NUMBER_RE, ""))
+
+    # state-coded routes directly after the number: 3376 N CA 59 -> 3376 N HWY 59
+    rest = sub(
+        rest, r"^((?:" + _DIRECTION_RE + r" )?)" + _STATE_ROUTE_CODES + r" (\d+)\b", r"\1HWY \2"
+    )
+    rest = squash(sub(rest, r"[-/]", " "))
+
+    split = pc.extract_regex(rest, pattern=_UNIT_SPLIT_RE)
+    has_unit = pc.is_valid(split)
+    street = pc.if_else(has_unit, pc.struct_field(split, "street"), rest)
+    unit_raw = pc.if_else(
+        has_unit,
+        pc.binary_join_element_wise(
+            pc.struct_field(split, "unit"), pc.struct_field(split, "tail"), _lit("")
+        ),
+        pa.scalar(None, pa.large_string()),
+    )
+
+    street = empty_to_null(_normalize_street(pc.fill_null(street, "")))
+    unit = empty_to_null(_normalize_unit(pc.fill_null(unit_raw, "")))
+    unit_id = _struct_field(pc.fill_null(unit, ""), r"^\S+ (?P<id>[0-9A-Z]+)", "id")
+    return _assemble(number, street, unit, unit_id, po_box)
+
+
+def _assemble(
+    number: pa.Array, street: pa.Array, unit: pa.Array, unit_id: pa.Array, po_box: pa.Array
+) -> dict[str, pa.Array]:
+    number = empty_to_null(number)
+    po_box = empty_to_null(po_box)
+    address_norm = _join(number, street)
+    box_text = pc.binary_join_element_wise(_lit("PO BOX"), po_box, _lit(" "))
+    address_norm = pc.coalesce(address_norm, box_text)
+    address_full = _join(address_norm, unit)
+    street_name = _street_name(street)
+    return {
+        "street_number": number,
+        "street": street,
+        "street_name": street_name,
+        "unit": unit,
+        "unit_id": empty_to_null(unit_id),
+        "po_box": po_box,
+        "address_norm": address_norm,
+        "address_full": address_full,
+    }
+
+
+def _street_name(street: pa.Array) -> pa.Array:
+    s = pc.fill_null(street, "")
+    core = sub(s, r"^" + _DIRECTION_RE + r" (\S)", r"\1")
+    core = sub(core, r"(\S) " + _DIRECTION_RE + r"$", r"\1")
+    core = sub(core, r"(\S) " + _SUFFIX_RE + r"$", r"\1")
+    core = empty_to_null(core)
+    return pc.coalesce(core, empty_to_null(s))
+
+
+# --- usaddress re-reading of hard addresses ------------------------------------------
+
+_USADDRESS_ORDER = (
+    "AddressNumberPrefix",
+    "AddressNumber",
+    "StreetNamePreDirectional",
+    "StreetNamePreModifier",
+    "StreetNamePreType",
+    "StreetName",
+    "StreetNamePostType",
+    "StreetNamePostDirectional",
+    "StreetNamePostModifier",
+    "SubaddressType",
+    "SubaddressIdentifier",
+    "OccupancyType",
+    "OccupancyIdentifier",
+    "USPSBoxType",
+    "USPSBoxID",
+)
+
+
+def _reread_with_usaddress(values: list[str]) -> list[str]:
+    """Rebuild each address from the components ``usaddress`` recognizes.
+
+    The result is a plain ``number street unit`` / ``PO BOX n`` string for the main path;
+    when ``usaddress`` finds no house number nor box the original value is returned.
+    """
+    import usaddress  # imported lazily: only the hard minority needs it
+
+    out: list[str] = []
+    for value in values:
+        try:
+            tagged, _kind = usaddress.tag(value)
+        except (usaddress.RepeatedLabelError, ValueError, TypeError):
+            try:
+                tagged = {}
+                for token, label in usaddress.parse(value):
+                    tagged[label] = (tagged[label] + " " + token) if label in tagged else token
+            except Exception:  # the parser can fail on pathological text
+                out.append(value)
+                continue
+        if "AddressNumber" not in tagged and "USPSBoxID" not in tagged:
+            out.append(value)
+            continue
+        parts = []
+        for label in _USADDRESS_ORDER:
+            if label in tagged:
+                text = str(tagged[label])
+                if label == "AddressNumber":
+                    text = re.split(r"[^0-9]", text.strip(), maxsplit=1)[0] or text
+                if label == "USPSBoxType":
+                    text = "PO BOX"
+                parts.append(text)
+        out.append(" ".join(parts))
+    return out
+
+
+def parse_addresses(s: pd.Series) -> pd.DataFrame:
+    """Parse and normalize street-address lines (see module docstring for columns).
+
+    Returns a DataFrame with the index of ``s`` and columns :data:`ADDRESS_COLUMNS`, all
+    ``string[pyarrow]`` with ``pd.NA`` for absent parts.  A missing or empty input gives
+    a row of ``pd.NA``.  Work is done once per unique input value.
+    """
+    codes, uniques = unique_text(s)
+    if len(uniques) == 0:
+        empty = {
+            c: pd.Series([pd.NA] * len(s), index=s.index, dtype=STRING_DTYPE)
+            for c in ADDRESS_COLUMNS
+        }
+        return pd.DataFrame(empty, index=s.index)
+    parts = _parse_arrow(uniques)
+
+    # hard addresses: no house number, no box, but a digit somewhere
+    hard_mask = pc.and_(
+        pc.and_(pc.is_null(parts["street_number"]), pc.is_null(parts["po_box"])),
+        pc.fill_null(pc.match_substring_regex(uniques, pattern=r"\d"), False),
+    )
+    hard_idx = np.flatnonzero(hard_mask.to_numpy(zero_copy_only=False))
+    if len(hard_idx):
+        hard_values = pc.take(uniques, pa.array(hard_idx)).to_pylist()
+        reread = _reread_with_usaddress([str(v) for v in hard_values])
+        sub_parts = _parse_arrow(pa.array(reread, type=pa.large_string()))
+        found = np.asarray(
+            pc.or_(
+                pc.is_valid(sub_parts["street_number"]), pc.is_valid(sub_parts["po_box"])
+            ).to_numpy(zero_copy_only=False)
+        )
+        take_idx = hard_idx[found]
+        if len(take_idx):
+            for col in ADDRESS_COLUMNS:
+                base = parts[col].to_numpy(zero_copy_only=False).astype(object)
+                base[take_idx] = np.asarray(
+                    sub_parts[col].to_numpy(zero_copy_only=False), dtype=object
+                )[found]
+                parts[col] = pa.array(base, type=pa.large_string())
+
+    return pd.DataFrame(
+        {col: broadcast(codes, parts[col], s.index, col) for col in ADDRESS_COLUMNS},
+        index=s.index,
+    )
+
+
+# --- city, ZIP, state ---------------------------------------------------------------
+
+_CITY_MAP: dict[str, str] = {
+    "ST": "SAINT",
+    "STE": "SAINTE",
+    "MT": "MOUNT",
+    "MTN": "MOUNTAIN",
+    "FT": "FORT",
+    "PT": "POINT",
+    "HTS": "HEIGHTS",
+    "HGTS": "HEIGHTS",
+    "SPGS": "SPRINGS",
+    "SPRGS": "SPRINGS",
+    "BCH": "BEACH",
+    "VLY": "VALLEY",
+    "VLG": "VILLAGE",
+    "CTY": "CITY",
+    "JCT": "JUNCTION",
+    "TWP": "TOWNSHIP",
+    "LK": "LAKE",
+    "PK": "PARK",
+    "CYN": "CANYON",
+    "IS": "ISLAND",
+    "PRT": "PORT",
+    "SO": "SOUTH",
+    "NO": "NORTH",
+}
+
+
+def _city_arrow(arr: pa.Array) -> pa.Array:
+    arr = ascii_upper(arr)
+    arr = sub(arr, r"'", "")
+    arr = squash(sub(arr, r"[^A-Z0-9]+", " "))
+    arr = sub(arr, r"^CITY OF (\S)", r"\1")
+    arr = sub(arr, r"^TOWN OF (\S)", r"\1")
+    arr = map_tokens(arr, _CITY_MAP)
+    arr = sub(arr, r"^N (\S)", r"NORTH \1")
+    arr = sub(arr, r"^S (\S)", r"SOUTH \1")
+    arr = sub(arr, r"^E (\S)", r"EAST \1")
+    arr = sub(arr, r"^W (\S)", r"WEST \1")
+    arr = sub(arr, r"\bMC (\S)", r"MC\1")
+    return empty_to_null(arr)
+
+
+def normalize_city(s: pd.Series) -> pd.Series:
+    """Upper-case city name: punctuation removed, ``ST``/``MT``/``FT`` spelled out
+    (``SAINT``, ``MOUNT``, ``FORT``), common abbreviations expanded (``HTS`` → ``HEIGHTS``),
+    a leading single-letter directional spelled out (``N HOLLYWOOD`` → ``NORTH HOLLYWOOD``),
+    ``CITY OF`` dropped.  Idempotent; ``pd.NA`` when missing or empty.
+    """
+    return apply_unique(s, _city_arrow)
+
+
+def _zip_arrow(arr: pa.Array) -> pa.Array:
+    arr = sub(pc.utf8_upper(arr), r"[\s-]", "")
+    arr = sub(arr, r"^(?:USA|US)?(?:[A-Z]{2})?", "")
+    digits = _struct_field(arr, r"^(?P<z>\d{4,5}|\d{8,9})$", "z")
+    digits = pc.fill_null(digits, "")
+    length = pc.utf8_length(digits)
+    padded = pc.if_else(
+        pc.or_(pc.equal(length, 4), pc.equal(length, 8)),
+        pc.binary_join_element_wise(_lit("0"), digits, _lit("")),
+        digits,
+    )
+    five = pc.utf8_slice_codeunits(padded, 0, 5)
+    bad = pc.or_(pc.equal(five, "00000"), pc.less(pc.utf8_length(five), 5))
+    return pc.if_else(bad, pa.scalar(None, pa.large_string()), five)
+
+
+def zip5(s: pd.Series) -> pd.Series:
+    """Five-digit ZIP code text, or ``pd.NA`` when the value is not a ZIP.
+
+    Accepts ``"94501"``, ``"94501-1234"``, ``"945011234"``, ``94501`` / ``94501.0`` and values
+    that lost a leading zero in a numeric column (``"2134"`` → ``"02134"``, 8-digit
+    ZIP+4 likewise).  ``"00000"`` and any other length are invalid.  Output is always
+    exactly five digits or ``pd.NA``.
+    """
+    return apply_unique(s, _zip_arrow)
+
+
+_STATE_LOOKUP: dict[str, str] = {**STATE_NAMES, **{code: code for code in STATE_CODES}}
+
+
+def _state_arrow(arr: pa.Array) -> pa.Array:
+    arr = ascii_upper(arr)
+    arr = squash(sub(arr, r"[^A-Z]+", " "))
+    arr = sub(arr, r"^(?:STATE OF|COMMONWEALTH OF) ", "")
+    keys = pa.array(list(_STATE_LOOKUP), type=pa.large_string())
+    vals = pa.array(list(_STATE_LOOKUP.values()), type=pa.large_string())
+    pos = pc.index_in(arr, value_set=keys)
+    return pc.take(vals, pos)
+
+
+def normalize_state(s: pd.Series) -> pd.Series:
+    """Two-letter USPS state/territory code from a code or a name (``"California"``,
+    ``"CA"``, ``"Calif."`` → ``"CA"``); ``pd.NA`` when missing or unrecognized.  Idempotent.
+    """
+    return apply_unique(s, _state_arrow)

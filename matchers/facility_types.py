@@ -1,0 +1,210 @@
+"""Facility-type classification into a common vocabulary, and type compatibility.
+
+:func:`facility_class` maps free-text facility types of any publisher (state licensing
+categories, CMS provider types and subtypes) to one of :data:`FACILITY_CLASSES` with
+ordered, case-insensitive keyword rules; the first matching rule wins.  Unmatched
+non-empty text is ``"other"``; missing/empty is ``pd.NA``.
+
+:func:`type_compatibility` compares aligned class arrays: ``0`` same class, ``1``
+related classes (one facility may be described by either, e.g. ``hospice`` and
+``hospice_facility``), ``2`` incompatible (different facilities even at one address,
+e.g. ``hospice`` and ``home_health``), ``-1`` when either side is missing or ``other``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from matchers._text import apply_unique, ascii_upper, squash, sub
+
+__all__ = ["FACILITY_CLASSES", "facility_class", "type_compatibility"]
+
+#: The common vocabulary (``pd.NA`` stands for missing).
+FACILITY_CLASSES: tuple[str, ...] = (
+    "general_acute_hospital",
+    "psychiatric_hospital",
+    "rehabilitation_hospital",
+    "chemical_dependency_hospital",
+    "skilled_nursing",
+    "intermediate_care",
+    "home_health",
+    "hospice",
+    "hospice_facility",
+    "primary_care_clinic",
+    "surgical_clinic",
+    "dialysis",
+    "rehabilitation_clinic",
+    "psychology_clinic",
+    "congregate_living",
+    "adult_day_health",
+    "pediatric_day_health",
+    "alternative_birthing",
+    "correctional_treatment",
+    "referral_agency",
+    "other",
+)
+
+# Ordered (class, RE2 pattern) rules over upper-case text with punctuation as spaces.
+_RULES: tuple[tuple[str, str], ...] = (
+    ("correctional_treatment", r"\bCORRECTIONAL\b"),
+    ("pediatric_day_health", r"\bPEDIATRIC DAY\b|\bPDHRC"),
+    ("adult_day_health", r"\bADULT DAY\b|\bADHC\b"),
+    ("alternative_birthing", r"\bBIRTH(?:ING)? CENTER\b|\bALTERNATIVE BIRTH"),
+    ("referral_agency", r"\bREFERRAL AGENCY\b"),
+    ("congregate_living", r"\bCONGREGATE LIVING\b|\bCLHF\b"),
+    (
+        "hospice_facility",
+        r"\bHOSPICE (?:FACILITY|INPATIENT|HOUSE|RESIDENCE)\b|\bINPATIENT HOSPICE\b|"
+        r"\bRESIDENTIAL HOSPICE\b",
+    ),
+    ("hospice", r"\bHOSPICE\b"),
+    ("home_health", r"\bHOME HEALTH\b|\bHHA\b|\bHOME CARE AGENCY\b|\bVISITING NURSE"),
+    (
+        "dialysis",
+        r"\bDIALYSIS\b|\bESRD\b|\bEND STAGE RENAL\b|\bRENAL DISEASE\b|\bKIDNEY\b",
+    ),
+    (
+        "intermediate_care",
+        r"\bINTERMEDIATE CARE\b|\bICF\b|\bICF ?(?:DD|IID|MR)\b|\bINTELLECTUAL(?:LY)? DISAB|"
+        r"\bDEVELOPMENTAL(?:LY)? DISAB|\bDEV DISABLED\b",
+    ),
+    (
+        "skilled_nursing",
+        r"\bSKILLED NURSING\b|\bSNF\b|\bNURSING (?:FACILITY|HOME|CENTER)\b|\bNF\b|"
+        r"\bLONG TERM CARE FACILITY\b|\bCONVALESCENT\b",
+    ),
+    (
+        "chemical_dependency_hospital",
+        r"\bCHEMICAL DEP(?:ENDENCY)?\b.*\bHOSPITAL\b|\bCDRH\b",
+    ),
+    (
+        "psychiatric_hospital",
+        r"\bPSYCHIATRIC (?:HOSPITAL|HEALTH FACILITY|FACILITY|UNIT)\b|\bPSYCH HOSPITAL\b|"
+        r"\bAPH\b|\bPHF\b|\bMENTAL (?:HEALTH )?HOSPITAL\b",
+    ),
+    (
+        "rehabilitation_hospital",
+        r"\bREHABILITATION (?:HOSPITAL|FACILITY|UNIT)\b|\bINPATIENT REHAB|\bIRF\b",
+    ),
+    (
+        "general_acute_hospital",
+        r"\bHOSPITAL\b|\bGACH\b|\bACUTE CARE\b|\bCRITICAL ACCESS\b|\bCAH\b|\bLTCH\b",
+    ),
+    (
+        "surgical_clinic",
+        r"\bSURGICAL (?:CLINIC|CENTER)\b|\bSURGERY CENTER\b|\bSURGICENTER\b|\bASC\b|"
+        r"\bAMBULATORY SURG",
+    ),
+    (
+        "rehabilitation_clinic",
+        r"\bREHABILITATION CLINIC\b|\bCORF\b|\bCOMPREHENSIVE OUTPATIENT REHAB|"
+        r"\bOUTPATIENT (?:PHYSICAL THERAPY|REHAB)|\bPHYSICAL THERAPY\b|\bOPT\b",
+    ),
+    ("psychology_clinic", r"\bPSYCHOLOGY CLINIC\b|\bPSYCHOLOGICAL CLINIC\b"),
+    (
+        "primary_care_clinic",
+        r"\bPRIMARY CARE\b|\bCOMMUNITY (?:HEALTH )?CLINIC\b|\bFREE CLINIC\b|\bFQHC\b|"
+        r"\bFEDERALLY QUALIFIED\b|\bRURAL HEALTH (?:CLINIC|CENTER)\b|\bRHC\b|"
+        r"\bCOMMUNITY HEALTH CENTER\b|\bHEALTH CENTER\b|\bCLINIC\b",
+    ),
+)
+
+_CODES = {name: i for i, name in enumerate(FACILITY_CLASSES)}
+_CLASS_ARRAY = pa.array(FACILITY_CLASSES, type=pa.large_string())
+
+
+def _class_arrow(arr: pa.Array) -> pa.Array:
+    exact_class = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(arr)), value_set=_CLASS_ARRAY)
+    text = ascii_upper(arr)
+    text = squash(sub(sub(text, r"[&/]", " "), r"[^A-Z0-9]+", " "))
+    text = sub(text, r"\bHOSP\b", "HOSPITAL")
+    text = sub(text, r"\bDEP\b", "DEPENDENCY")
+    text = sub(text, r"\bREHAB\b", "REHABILITATION")
+    n = len(text)
+    result = np.full(n, None, dtype=object)
+    unassigned = np.ones(n, dtype=bool)
+    for name, pattern in _RULES:
+        hit = pc.fill_null(pc.match_substring_regex(text, pattern=pattern), False)
+        mask = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool) & unassigned
+        result[mask] = name
+        unassigned &= ~mask
+    nonempty = np.asarray(
+        pc.fill_null(pc.greater(pc.utf8_length(text), 0), False).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    result[unassigned & nonempty] = "other"
+    exact_pos = exact_class.to_numpy(zero_copy_only=False)
+    is_exact = ~pd.isna(exact_pos)
+    result[is_exact] = np.asarray(FACILITY_CLASSES, dtype=object)[
+        exact_pos[is_exact].astype(np.int64)
+    ]
+    return pa.array(result, type=pa.large_string())
+
+
+def facility_class(s: pd.Series) -> pd.Series:
+    """Common facility class of each free-text type (see module docstring).
+
+    Class names themselves map to themselves, so the function is idempotent.
+    Returns ``string[pyarrow]`` with ``pd.NA`` for missing/empty input.
+    """
+    return apply_unique(s, _class_arrow)
+
+
+_RELATED: tuple[tuple[str, ...], ...] = (
+    ("hospice", "hospice_facility"),
+    (
+        "general_acute_hospital",
+        "psychiatric_hospital",
+        "rehabilitation_hospital",
+        "chemical_dependency_hospital",
+    ),
+    ("skilled_nursing", "intermediate_care", "congregate_living"),
+    ("primary_care_clinic", "surgical_clinic", "rehabilitation_clinic", "psychology_clinic"),
+    ("adult_day_health", "pediatric_day_health"),
+    ("alternative_birthing", "primary_care_clinic"),
+)
+
+
+def _build_matrix() -> np.ndarray:
+    k = len(FACILITY_CLASSES)
+    m = np.full((k + 1, k + 1), 2, dtype=np.int8)  # last row/column: missing
+    for group in _RELATED:
+        for a, b in itertools.permutations(group, 2):
+            m[_CODES[a], _CODES[b]] = 1
+    np.fill_diagonal(m, 0)
+    other = _CODES["other"]
+    m[other, :] = -1
+    m[:, other] = -1
+    m[k, :] = -1
+    m[:, k] = -1
+    return m
+
+
+#: ``COMPATIBILITY[i, j]`` for class codes ``i, j`` (index ``len(FACILITY_CLASSES)`` = missing).
+COMPATIBILITY: np.ndarray = _build_matrix()
+
+
+def _codes(values: pd.Series | np.ndarray) -> np.ndarray:
+    cat = pd.Categorical(
+        np.asarray(pd.Series(values, dtype=object), dtype=object), categories=FACILITY_CLASSES
+    )
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    codes[codes < 0] = len(FACILITY_CLASSES)
+    return codes
+
+
+def type_compatibility(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> np.ndarray:
+    """Element-wise compatibility of two aligned arrays of facility classes.
+
+    Returns ``int8``: ``0`` same class, ``1`` related, ``2`` incompatible, ``-1`` when
+    either side is missing, ``"other"`` or not a class name.
+    """
+    ca, cb = _codes(a), _codes(b)
+    if len(ca) != len(cb):
+        raise ValueError(f"length mismatch: {len(ca)} != {len(cb)}")
+    return COMPATIBILITY[ca, cb]

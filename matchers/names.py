@@ -1,0 +1,442 @@
+"""Facility-name normalization.
+
+``normalize_name`` guarantees, for every non-missing input:
+
+* output is upper-case ASCII made of ``[A-Z0-9]`` tokens separated by single spaces,
+  or ``pd.NA`` when nothing is left (missing/empty/punctuation-only input);
+* it is idempotent: ``normalize_name(normalize_name(s))`` equals ``normalize_name(s)``.
+
+Rules, in order:
+
+1. accents stripped (NFKD), typographic quotes/dashes folded, upper-cased;
+2. ``&`` and ``+`` become ``AND``; apostrophes are removed (``ST. JOSEPH'S`` →
+   ``SAINT JOSEPHS``); dots inside single-letter acronyms are removed (``G.T.S.`` →
+   ``GTS``, ``D/B/A`` → ``DBA``); all other punctuation becomes a space;
+3. ``X DBA Y`` keeps ``Y`` (the name the facility does business as); ``X AKA Y`` and
+   ``X FKA Y`` keep ``X``;
+4. abbreviations are expanded to one canonical word (``HOSP`` → ``HOSPITAL``, ``CTR`` →
+   ``CENTER``, ``SNF`` → ``SKILLED NURSING FACILITY``, ``MT`` → ``MOUNT`` ...), number
+   words become digits (``ONE`` → ``1``, ``FIRST`` → ``1ST``);
+5. ``ST`` at the start of a name or before a common given name becomes ``SAINT``;
+6. legal-form words are removed (``INC``, ``LLC``, ``L L C``, ``CORPORATION``,
+   ``A MEDICAL CORPORATION`` ...; ``CO``, ``LP``, ``PC`` only at the end). If that would
+   leave nothing, the name before legal-form removal is kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from matchers._text import (
+    alternation,
+    apply_unique,
+    ascii_upper,
+    empty_to_null,
+    map_tokens,
+    squash,
+    sub,
+)
+
+__all__ = ["GENERIC_WORDS", "explode_tokens", "name_core", "name_tokens", "normalize_name"]
+
+# --- vocabulary ---------------------------------------------------------------------
+
+#: Abbreviation → canonical word(s).  Values never contain a key (idempotence).
+ABBREVIATIONS: dict[str, str] = {
+    # facilities
+    "HOSP": "HOSPITAL",
+    "HOSPT": "HOSPITAL",
+    "HSP": "HOSPITAL",
+    "HOSPS": "HOSPITALS",
+    "MED": "MEDICAL",
+    "MEDL": "MEDICAL",
+    "MDCL": "MEDICAL",
+    "CTR": "CENTER",
+    "CNTR": "CENTER",
+    "CENTRE": "CENTER",
+    "CTRS": "CENTERS",
+    "CNTRS": "CENTERS",
+    "CENTRES": "CENTERS",
+    "CLNC": "CLINIC",
+    "CLIN": "CLINIC",
+    "CLNCS": "CLINICS",
+    "SNF": "SKILLED NURSING FACILITY",
+    "SNFS": "SKILLED NURSING FACILITIES",
+    "NF": "NURSING FACILITY",
+    "ICF": "INTERMEDIATE CARE FACILITY",
+    "HH": "HOME HEALTH",
+    "HHA": "HOME HEALTH AGENCY",
+    "HHC": "HOME HEALTH CARE",
+    "HC": "HEALTH CARE",
+    "HLTH": "HEALTH",
+    "HLTHCARE": "HEALTHCARE",
+    "HTHCARE": "HEALTHCARE",
+    "REHAB": "REHABILITATION",
+    "REHABILITATIVE": "REHABILITATION",
+    "CONV": "CONVALESCENT",
+    "CONVAL": "CONVALESCENT",
+    "CONVALESCENCE": "CONVALESCENT",
+    "NSG": "NURSING",
+    "NURS": "NURSING",
+    "FAC": "FACILITY",
+    "FACIL": "FACILITY",
+    "FCLTY": "FACILITY",
+    "SVC": "SERVICES",
+    "SVCS": "SERVICES",
+    "SERV": "SERVICES",
+    "SERVS": "SERVICES",
+    "SRVCS": "SERVICES",
+    "SERVICE": "SERVICES",
+    "ASSN": "ASSOCIATION",
+    "ASSOC": "ASSOCIATION",
+    "ASSOCS": "ASSOCIATES",
+    "ASSOCIATE": "ASSOCIATES",
+    "DEPT": "DEPARTMENT",
+    "DEPTS": "DEPARTMENTS",
+    "UNIV": "UNIVERSITY",
+    "UNIVERSTIY": "UNIVERSITY",
+    "COMM": "COMMUNITY",
+    "CMTY": "COMMUNITY",
+    "COMMUN": "COMMUNITY",
+    "MEM": "MEMORIAL",
+    "MEML": "MEMORIAL",
+    "NATL": "NATIONAL",
+    "REG": "REGIONAL",
+    "REGL": "REGIONAL",
+    "RGNL": "REGIONAL",
+    "DIAL": "DIALYSIS",
+    "GEN": "GENERAL",
+    "GENL": "GENERAL",
+    "CHLDRNS": "CHILDRENS",
+    "PEDS": "PEDIATRIC",
+    "PEDIATRICS": "PEDIATRIC",
+    "PSYCH": "PSYCHIATRIC",
+    "BEHAV": "BEHAVIORAL",
+    "BHVRL": "BEHAVIORAL",
+    "BEH": "BEHAVIORAL",
+    "BHV": "BEHAVIORAL",
+    "CMMTY": "COMMUNITY",
+    "COMMTY": "COMMUNITY",
+    "BEHAVIOURAL": "BEHAVIORAL",
+    "HLTHSYS": "HEALTH SYSTEM",
+    "SYS": "SYSTEM",
+    "FDN": "FOUNDATION",
+    "FNDN": "FOUNDATION",
+    "FOUND": "FOUNDATION",
+    "INST": "INSTITUTE",
+    "INTL": "INTERNATIONAL",
+    "AMER": "AMERICAN",
+    "AMBUL": "AMBULATORY",
+    "AMB": "AMBULATORY",
+    "SURG": "SURGERY",
+    "SURGICENTER": "SURGERY CENTER",
+    "LAB": "LABORATORY",
+    "LABS": "LABORATORIES",
+    "OUTPT": "OUTPATIENT",
+    "INPT": "INPATIENT",
+    "EMERG": "EMERGENCY",
+    "CONT": "CONTINUING",
+    "CMNTY": "COMMUNITY",
+    "VLY": "VALLEY",
+    "VLLY": "VALLEY",
+    "MTN": "MOUNTAIN",
+    "MTNS": "MOUNTAINS",
+    "COOP": "COOPERATIVE",
+    "HTS": "HEIGHTS",
+    "HGTS": "HEIGHTS",
+    "SPGS": "SPRINGS",
+    "BCH": "BEACH",
+    "LK": "LAKE",
+    "PK": "PARK",
+    "CYN": "CANYON",
+    "BROS": "BROTHERS",
+    "SRS": "SISTERS",
+    "DR": "DOCTOR",
+    "DRS": "DOCTORS",
+    # places
+    "MT": "MOUNT",
+    "MTE": "MONTE",
+    "FT": "FORT",
+    "STA": "STATION",
+    "SO": "SOUTH",
+    # connectors / misc
+    "CALIF": "CALIFORNIA",
+    "SAINTE": "SAINT",
+    "STE": "SAINT",
+}
+
+_NUMBER_WORDS: dict[str, str] = {
+    "ONE": "1",
+    "TWO": "2",
+    "THREE": "3",
+    "FOUR": "4",
+    "FIVE": "5",
+    "SIX": "6",
+    "SEVEN": "7",
+    "EIGHT": "8",
+    "NINE": "9",
+    "TEN": "10",
+    "ELEVEN": "11",
+    "TWELVE": "12",
+    "FIRST": "1ST",
+    "SECOND": "2ND",
+    "THIRD": "3RD",
+    "FOURTH": "4TH",
+    "FIFTH": "5TH",
+    "SIXTH": "6TH",
+    "SEVENTH": "7TH",
+    "EIGHTH": "8TH",
+    "NINTH": "9TH",
+    "TENTH": "10TH",
+    "ELEVENTH": "11TH",
+    "TWELFTH": "12TH",
+}
+
+#: Legal-form tokens removed anywhere in a name.
+_LEGAL_ANYWHERE = (
+    "INC",
+    "INCORPORATED",
+    "INCORPORATION",
+    "LLC",
+    "PLLC",
+    "LLP",
+    "LTD",
+    "LIMITED",
+    "CORP",
+    "CORPORATION",
+    "CORPORATED",
+)
+#: Legal-form tokens removed only at the end of a name (they are words elsewhere).
+_LEGAL_TRAILING = ("CO", "COMPANY", "LP", "PC", "PLC", "LC", "PSC")
+
+#: Given names that follow ``ST`` meaning ``SAINT`` (the name-initial rule covers most).
+_SAINT_NAMES = (
+    "AGNES",
+    "ANDREW",
+    "ANDREWS",
+    "ANNE",
+    "ANNES",
+    "ANTHONY",
+    "ANTHONYS",
+    "BERNARDINE",
+    "BERNARDINES",
+    "CATHERINE",
+    "CATHERINES",
+    "CHRISTOPHER",
+    "CLAIRE",
+    "CLARE",
+    "DOMINIC",
+    "DOMINICS",
+    "ELIZABETH",
+    "ELIZABETHS",
+    "FRANCIS",
+    "GEORGE",
+    "HELENA",
+    "HELENS",
+    "JAMES",
+    "JOHN",
+    "JOHNS",
+    "JOSEPH",
+    "JOSEPHS",
+    "JUDE",
+    "JUDES",
+    "LOUIS",
+    "LUKE",
+    "LUKES",
+    "MARK",
+    "MARKS",
+    "MARTIN",
+    "MARY",
+    "MARYS",
+    "MATTHEW",
+    "MICHAEL",
+    "MICHAELS",
+    "PATRICK",
+    "PATRICKS",
+    "PAUL",
+    "PAULS",
+    "PETER",
+    "PETERS",
+    "ROSE",
+    "TERESA",
+    "THERESA",
+    "VINCENT",
+    "VINCENTS",
+)
+
+#: Generic facility words dropped by :func:`name_core`.
+GENERIC_WORDS: frozenset[str] = frozenset(
+    {
+        "A",
+        "AN",
+        "THE",
+        "OF",
+        "AND",
+        "AT",
+        "FOR",
+        "HOSPITAL",
+        "HOSPITALS",
+        "MEDICAL",
+        "CENTER",
+        "CENTERS",
+        "HEALTH",
+        "HEALTHCARE",
+        "CARE",
+        "HOME",
+        "HOMES",
+        "AGENCY",
+        "SERVICES",
+        "CLINIC",
+        "CLINICS",
+        "FACILITY",
+        "FACILITIES",
+        "PARENT",
+        "BRANCH",
+        "INCORPORATED",
+        "INC",
+        "LLC",
+        "CORPORATION",
+        "COMPANY",
+        "GROUP",
+        "SYSTEM",
+        "SYSTEMS",
+        "PROVIDER",
+        "PROVIDERS",
+    }
+)
+
+# --- patterns -----------------------------------------------------------------------
+
+_LEGAL_PHRASE = (
+    r"\bA (?:(?:CALIFORNIA|NEVADA|DELAWARE|NONPROFIT|NON PROFIT|NOT FOR PROFIT|PUBLIC|"
+    r"BENEFIT|RELIGIOUS|MUTUAL|MEDICAL|MED|PROFESSIONAL|PROF|NURSING|DENTAL|HEALTH|CARE|"
+    r"LIMITED|LIABILITY|GENERAL|CHARITABLE) )*(?:CORPORATION|CORP|COMPANY|PARTNERSHIP)$"
+)
+_SPACED_LEGAL = (
+    (r"\bL L C\b", "LLC"),
+    (r"\bL L P\b", "LLP"),
+    (r"\bP L L C\b", "PLLC"),
+    (r"\bL P\b", "LP"),
+    (r"\bP C\b", "PC"),
+    (r"\bD B A\b", "DBA"),
+    (r"\bA K A\b", "AKA"),
+    (r"\bF K A\b", "FKA"),
+)
+#: Spelling variants of multi-word terms, unified after abbreviation expansion.
+_PHRASES = (
+    (r"\bHEALTH CARE\b", "HEALTHCARE"),
+    (r"\bPOSTACUTE\b", "POST ACUTE"),
+    (r"\bSUB ACUTE\b", "SUBACUTE"),
+    (r"\bHOMECARE\b", "HOME CARE"),
+    (r"\bHOMEHEALTH\b", "HOME HEALTH"),
+    (r"\bDAYCARE\b", "DAY CARE"),
+)
+_LEGAL_TRAILING_RE = r"(?: " + alternation(_LEGAL_TRAILING) + r")+$"
+_LEGAL_ANYWHERE_MAP = dict.fromkeys(_LEGAL_ANYWHERE, "")
+_TOKEN_MAP = {**ABBREVIATIONS, **_NUMBER_WORDS}
+# ``ST`` → ``SAINT`` before given names; ``STE`` in a name is ``SAINTE`` (map above).
+_SAINT_RE = r"\bST (" + alternation(_SAINT_NAMES) + r")\b"
+
+
+def _clean(arr: pa.Array) -> pa.Array:
+    """Steps 1-2 of the module rules: ASCII upper-case, punctuation folded."""
+    arr = ascii_upper(arr)
+    arr = sub(arr, r"[&+]", " AND ")
+    arr = sub(arr, r"'", "")
+    # dots/slashes after single letters belong to acronyms: G.T.S. -> GTS, D/B/A -> DBA
+    arr = sub(arr, r"\b([A-Z])[./]", r"\1")
+    arr = sub(arr, r"[^A-Z0-9]+", " ")
+    arr = squash(arr)
+    for pattern, replacement in _SPACED_LEGAL:
+        arr = sub(arr, pattern, replacement)
+    return _join_letters(arr)
+
+
+def _join_letters(arr: pa.Array) -> pa.Array:
+    """Join runs of single letters into one token (``A S HOME`` → ``AS HOME``)."""
+    return sub(arr, r"\b([A-Z]) ([A-Z])(?: ([A-Z]))?(?: ([A-Z]))?(?: ([A-Z]))?\b", r"\1\2\3\4\5")
+
+
+def _remove_legal(arr: pa.Array) -> pa.Array:
+    arr = squash(sub(arr, _LEGAL_PHRASE, ""))
+    arr = map_tokens(arr, _LEGAL_ANYWHERE_MAP)
+    arr = squash(sub(arr, _LEGAL_TRAILING_RE, ""))
+    return _join_letters(arr)
+
+
+def _normalize_arrow(arr: pa.Array) -> pa.Array:
+    arr = _clean(arr)
+    # DBA keeps the trade name; AKA / FKA keep the first name
+    arr = sub(arr, r"^.*\bDBA (\S)", r"\1")
+    arr = sub(arr, r"^(\S.*?) (?:AKA|FKA)\b.*$", r"\1")
+    arr = sub(arr, r"^(?:DBA|AKA|FKA) ", "")
+    before_legal = arr
+    arr = _remove_legal(_remove_legal(arr))
+    empty = pc.equal(pc.utf8_length(pc.fill_null(arr, "")), 0)
+    arr = pc.if_else(empty, before_legal, arr)
+    arr = map_tokens(arr, _TOKEN_MAP)
+    for pattern, replacement in _PHRASES:
+        arr = sub(arr, pattern, replacement)
+    arr = sub(arr, r"^ST ", "SAINT ")
+    arr = sub(arr, _SAINT_RE, r"SAINT \1")
+    return empty_to_null(arr)
+
+
+def normalize_name(s: pd.Series) -> pd.Series:
+    """Canonical upper-case facility name (see module docstring); ``pd.NA`` when missing.
+
+    Returns a ``string[pyarrow]`` Series with the index of ``s``.
+    """
+    return apply_unique(s, _normalize_arrow)
+
+
+def _core_arrow(arr: pa.Array) -> pa.Array:
+    normalized = _normalize_arrow(arr)
+    core = map_tokens(normalized, dict.fromkeys(GENERIC_WORDS, ""))
+    core = empty_to_null(core)
+    return pc.if_else(pc.is_null(core), normalized, core)
+
+
+def name_core(s: pd.Series) -> pd.Series:
+    """The distinctive part of a name: :func:`normalize_name` minus :data:`GENERIC_WORDS`.
+
+    Accepts raw or already-normalized names (``normalize_name`` is idempotent).  When
+    every token is generic, the full normalized name is returned.  ``pd.NA`` when missing.
+    Note that ``name_core`` is not itself a normalizer of its own output: a core
+    such as ``"HOSPITAL"`` (all-generic name) stays ``"HOSPITAL"``.
+    """
+    return apply_unique(s, _core_arrow)
+
+
+def name_tokens(s: pd.Series) -> pd.Series:
+    """Lists of tokens of :func:`normalize_name` (empty list when missing)."""
+    norm = normalize_name(s)
+    tokens = norm.fillna("").astype(object).str.split()
+    return tokens
+
+
+def explode_tokens(s: pd.Series, *, core: bool = False) -> pd.DataFrame:
+    """One row per (record, distinct token) of the normalized name.
+
+    Columns: ``row`` (int64 positional index into ``s``) and ``token`` (string).
+    With ``core=True`` the tokens of :func:`name_core` are used.  Missing names give
+    no rows; a token repeated within one name appears once.
+    """
+    norm = name_core(s) if core else normalize_name(s)
+    arr = pa.array(norm.array)
+    arr = pc.fill_null(arr, "")
+    lists = pc.split_pattern(arr, pattern=" ")
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+    rows = np.repeat(np.arange(len(norm), dtype=np.int64), lengths)
+    tokens = pc.list_flatten(lists)
+    out = pd.DataFrame(
+        {
+            "row": rows,
+            "token": pd.arrays.ArrowStringArray(tokens.cast(pa.large_string())),
+        }
+    )
+    out = out[out["token"].str.len() > 0].drop_duplicates().reset_index(drop=True)
+    return out
