@@ -1,1 +1,104 @@
-"""HTTP API over a published crosswalk (placeholder until built)."""
+"""HTTP API over a published crosswalk: lookups, matching, reconciliation and review.
+
+``create_app(config)`` builds the Flask app. It reads the published
+``crosswalk.sqlite`` (read-only) and imports nothing of the engine but the
+shared matcher (``crosswalk.matching``) that ``/v1/match`` and ``/reconcile``
+score with. ``crosswalk serve`` runs it under waitress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+
+from api import problems
+from crosswalk.errors import CrosswalkError
+
+#: Largest request body accepted (bytes); larger bodies get 413.
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+
+_CORS_PREFIXES = ("/v1/", "/reconcile", "/openapi.json", "/healthz")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """What the service serves.
+
+    Give ``db`` (one ``crosswalk.sqlite``) or ``releases`` (a directory of
+    ``<version>/crosswalk.sqlite`` releases; the latest is the default).
+    ``review_store`` is passed on to the review pages.
+    """
+
+    db: Path | None = None
+    releases: Path | None = None
+    review_store: Path | None = None
+    max_body: int = DEFAULT_MAX_BODY
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ApiConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CrosswalkError(f"unknown API settings {unknown}; use {sorted(known)}.")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "max_body":
+                kwargs[key] = int(value)
+            else:
+                kwargs[key] = Path(value) if value is not None else None
+        return cls(**kwargs)
+
+
+def create_app(config: ApiConfig | Mapping[str, Any]) -> Flask:
+    """Build the API app for a crosswalk database or a releases directory."""
+    from api import openapi, reconcile, v1
+    from api.store import Registry
+
+    cfg = config if isinstance(config, ApiConfig) else ApiConfig.from_mapping(config)
+    registry = Registry(db=cfg.db, releases=cfg.releases)
+
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=cfg.max_body,
+        MAX_FORM_MEMORY_SIZE=cfg.max_body,
+        CROSSWALK_DB=str(cfg.db) if cfg.db else None,
+        CROSSWALK_RELEASES=str(cfg.releases) if cfg.releases else None,
+        REVIEW_STORE=str(cfg.review_store) if cfg.review_store else None,
+    )
+    app.extensions["crosswalk.registry"] = registry
+    app.extensions["crosswalk.config"] = cfg
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.strict_slashes = False
+
+    problems.register(app)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(v1.bp)
+    app.register_blueprint(reconcile.bp)
+
+    from api import review
+
+    review.register(app)
+
+    app.after_request(_cors)
+    return app
+
+
+def _cors(response: Response) -> Response:
+    """Cross-origin access for the public read API and the reconciliation service."""
+    path = request.path
+    if path.startswith(_CORS_PREFIXES):
+        headers = response.headers
+        headers["Access-Control-Allow-Origin"] = "*"
+        headers["Access-Control-Expose-Headers"] = "ETag, Link, Location"
+        if request.method == "OPTIONS":
+            headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            headers["Access-Control-Allow-Headers"] = "Content-Type, If-None-Match"
+            headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+__all__ = ["ApiConfig", "create_app"]
