@@ -1,20 +1,94 @@
-"""Canonical entity ids (first version: minting only; carry-over comes with releases).
+"""Canonical entity ids that survive rebuilds.
 
-Ids are opaque: the prefix ``F`` and a Crockford base32 counter, e.g. ``F00001``.
+An id is opaque: the prefix ``F`` and a Crockford base32 counter of at least
+five digits, e.g. ``F00001`` (``docs/releases.md``). The first build mints one
+id per cluster. Every later build matches its clusters to the previous
+release's entities by their members, the ``(source, record_id)`` pairs:
+
+* An entity whose members are unchanged, or have only grown, keeps its id.
+* Two or more entities that merge keep the id of the one contributing the most
+  members to the merged cluster (on a tie, the older id: the smaller counter).
+  The other ids retire with a redirect (``merged_into``) to the survivor.
+* An entity that splits keeps its id on its largest part; the other parts get
+  new ids (``split_from``).
+* An entity retires (``retired``) only when none of its members is left.
+* An id is never reused: the counter is persisted with every release.
+
+All of these are one rule: every (previous entity, new cluster) pair that
+shares members is an edge weighted by the number of shared members, and ids
+go to clusters by a greedy maximum matching over the edges in a strict order
+(more shared members first, then the older id, then the cluster's smallest
+member). The matching is computed with whole-table pandas operations in
+rounds of "locally dominant" edges, which gives exactly the greedy result.
+Review decisions need no special case: they change clusters, and the clusters
+are matched like any other.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
+from crosswalk.errors import BuildError, ReleaseError
+
+#: Prefix of every entity id.
+PREFIX = "F"
+#: Minimum number of base32 digits after the prefix.
+WIDTH = 5
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, in ASCII order
+_VALUE = {ch: i for i, ch in enumerate(_ALPHABET)}
+
+#: Change kinds written to ``changes.csv`` and the ``changes`` table.
+CHANGE_KINDS = ("new", "merged_into", "split_from", "retired", "members_changed")
+#: Columns of ``changes.csv`` (and of the ``changes`` table).
+CHANGE_COLUMNS = ("entity_id", "change", "details")
+#: Columns of the ``retired_ids`` table.
+RETIRED_COLUMNS = ("entity_id", "change", "successor", "release", "details")
+
+#: Tables :func:`write_state` adds to ``crosswalk.sqlite``, with column descriptions.
+STATE_TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "retired_ids": (
+        "Every entity id that no longer names an entity, with what happened to it. "
+        "Ids are never reused, so a retired id stays here in every later release.",
+        {
+            "entity_id": "The retired entity id.",
+            "change": "merged_into (its members joined the successor), split_from (its members "
+            "went to other entities) or retired (no member is left).",
+            "successor": "Entity that holds the retired id's members now; follows chains of "
+            "merges to the current entity. Empty when the id retired without one.",
+            "release": "Version of the release in which the id retired.",
+            "details": "What happened, in words.",
+        },
+    ),
+    "changes": (
+        "What changed since the previous release, one row per entity id concerned.",
+        {
+            "entity_id": "Entity id the change concerns.",
+            "change": "new, merged_into, split_from, retired or members_changed.",
+            "details": "The change in words: the other id involved and the member counts.",
+        },
+    ),
+    "id_state": (
+        "What the next build needs to keep ids stable (key/value text).",
+        {
+            "key": "counter (last id number minted), prefix, or previous_release.",
+            "value": "The value, as text.",
+        },
+    ),
+}
 
 
-def format_id(n: int, prefix: str = "F", width: int = 5) -> str:
+def format_id(n: int, prefix: str = PREFIX, width: int = WIDTH) -> str:
+    """The id of counter value ``n`` (``n >= 1``): prefix plus zero-padded base32."""
+    if n < 0:
+        raise ValueError(f"id counter must not be negative, got {n}")
     digits = []
     while n:
         n, r = divmod(n, 32)
@@ -22,51 +96,503 @@ def format_id(n: int, prefix: str = "F", width: int = 5) -> str:
     return prefix + "".join(reversed(digits)).rjust(width, "0")
 
 
+def parse_id(entity_id: str, prefix: str = PREFIX) -> int:
+    """The counter value of an id made by :func:`format_id`; ``ValueError`` if malformed."""
+    if not entity_id.startswith(prefix) or len(entity_id) <= len(prefix):
+        raise ValueError(f"not an entity id: {entity_id!r}")
+    n = 0
+    for ch in entity_id[len(prefix) :].upper():
+        if ch not in _VALUE:
+            raise ValueError(f"not an entity id: {entity_id!r}")
+        n = n * 32 + _VALUE[ch]
+    return n
+
+
+def format_ids(
+    numbers: np.ndarray[Any, Any], prefix: str = PREFIX, width: int = WIDTH
+) -> list[str]:
+    """:func:`format_id` over an array of counters, without a Python loop per id."""
+    values = np.asarray(numbers, dtype=np.int64)
+    if len(values) == 0:
+        return []
+    if values.min() < 0:
+        raise ValueError("id counters must not be negative")
+    alphabet = np.frombuffer(_ALPHABET.encode("ascii"), dtype=np.uint8)
+    width_all = int(max(width, _ndigits(values).max())) + len(prefix)
+    out = np.empty(len(values), dtype=f"U{width_all}")
+    ndigits = np.maximum(width, _ndigits(values))
+    for length in np.unique(ndigits):
+        mask = ndigits == length
+        rest = values[mask].copy()
+        chars = np.empty((len(rest), int(length)), dtype=np.uint8)
+        for pos in range(int(length) - 1, -1, -1):
+            chars[:, pos] = alphabet[rest % 32]
+            rest //= 32
+        text = chars.view(f"S{int(length)}").ravel().astype(str)
+        out[mask] = np.char.add(prefix, text)
+    return list(out.tolist())
+
+
+def _ndigits(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    digits = np.ones(len(values), dtype=np.int64)
+    rest = values // 32
+    while (rest > 0).any():
+        digits += rest > 0
+        rest //= 32
+    return digits
+
+
+def parse_ids(ids: Any, prefix: str = PREFIX) -> np.ndarray[Any, Any]:
+    """:func:`parse_id` over a sequence of ids, vectorized; ``ValueError`` on a malformed id."""
+    values = pd.Series(ids, dtype=object) if not isinstance(ids, pd.Series) else ids
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    codes, uniques = pd.factorize(values)
+    if (codes < 0).any():
+        raise ValueError("entity ids must not be missing")
+    raw = np.asarray(uniques, dtype=object).astype(str).astype(bytes)
+    width = raw.dtype.itemsize
+    grid = raw.view(np.uint8).reshape(len(raw), width)
+    head = len(prefix.encode("ascii"))
+    lookup = np.full(256, -1, dtype=np.int64)
+    lookup[np.frombuffer(_ALPHABET.encode("ascii"), dtype=np.uint8)] = np.arange(32)
+    lookup[0] = -2  # padding after the end of a shorter id
+    digits = lookup[grid[:, head:]] if width > head else np.full((len(raw), 1), -1)
+    prefix_ok = (grid[:, :head] == np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)).all(
+        axis=1
+    )
+    pad = digits == -2
+    # valid: right prefix, at least one digit, only digits before the padding
+    first_pad = np.where(pad.any(axis=1), pad.argmax(axis=1), digits.shape[1])
+    ok = prefix_ok & (first_pad > 0) & ~(digits == -1).any(axis=1)
+    ok &= pad.sum(axis=1) == digits.shape[1] - first_pad
+    if not ok.all():
+        bad = uniques[int(np.argmin(ok))]
+        raise ValueError(f"not an entity id: {bad!r}")
+    number = np.zeros(len(raw), dtype=np.int64)
+    for col in range(digits.shape[1]):
+        d = digits[:, col]
+        number = np.where(d >= 0, number * 32 + np.maximum(d, 0), number)
+    return number[codes]
+
+
+def _empty(columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
 @dataclass
 class IdState:
-    """What id assignment carries from one release to the next."""
+    """What id assignment carries from one release to the next.
+
+    ``members`` holds ``entity_id, source, record_id`` for every record;
+    ``retired`` holds every retired id (the ``retired_ids`` table);
+    ``counter`` is the last id number minted; ``changes`` are this build's
+    changes against ``previous_release`` (the version the ids were carried
+    from, ``None`` on a first build); ``release`` is the version this state
+    was published as, once it is.
+    """
 
     members: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["entity_id", "source", "record_id"])
+        default_factory=lambda: _empty(["entity_id", "source", "record_id"])
     )
     counter: int = 0
+    retired: pd.DataFrame = field(default_factory=lambda: _empty(RETIRED_COLUMNS))
+    changes: pd.DataFrame = field(default_factory=lambda: _empty(CHANGE_COLUMNS))
+    previous_release: str | None = None
+    release: str | None = None
 
 
 @dataclass
 class IdAssignment:
+    """The result of :func:`assign_ids`."""
+
     entity_of_cluster: dict[int, str]
     changes: pd.DataFrame
     state: IdState
 
 
+# --------------------------------------------------------------------------- loading
+
+
 def load_state(previous: Path | None) -> IdState | None:
-    """The id state of the previous release (none yet)."""
-    return None
+    """The id state of a previous release's ``crosswalk.sqlite`` (``None`` for no previous).
+
+    Reads the ``records`` table (members), ``retired_ids`` and ``id_state``.
+    The counter is the larger of the stored counter and the largest id seen,
+    so a database written without ``id_state`` still never has its ids reused.
+    """
+    if previous is None:
+        return None
+    path = Path(previous)
+    if not path.is_file():
+        raise ReleaseError(
+            f"{path}: the previous release's crosswalk.sqlite does not exist. "
+            "Fix: pass the releases directory that holds it, or build without --releases."
+        )
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "records" not in tables:
+            raise ReleaseError(f"{path}: no records table; this is not a crosswalk database.")
+        members = pd.read_sql_query("SELECT entity_id, source, record_id FROM records", conn)
+        if "retired_ids" in tables:
+            retired = pd.read_sql_query(
+                f"SELECT {', '.join(RETIRED_COLUMNS)} FROM retired_ids", conn, dtype=object
+            )
+        else:
+            retired = _empty(RETIRED_COLUMNS)
+        kv: dict[str, str] = {}
+        if "id_state" in tables:
+            kv = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM id_state")}
+    finally:
+        conn.close()
+    for col in ("entity_id", "source", "record_id"):
+        members[col] = members[col].astype(str)
+    retired = retired.astype(object)
+    retired = retired.where(retired.notna(), None)
+    counter = int(kv.get("counter", "0"))
+    try:
+        seen = parse_ids(pd.concat([members["entity_id"], retired["entity_id"].astype(str)]))
+    except ValueError as exc:
+        raise ReleaseError(f"{path}: {exc}; ids must look like {format_id(1)}.") from exc
+    if len(seen):
+        counter = max(counter, int(seen.max()))
+    return IdState(
+        members=members,
+        counter=counter,
+        retired=retired,
+        previous_release=kv.get("previous_release"),
+        release=kv.get("release"),
+    )
+
+
+# --------------------------------------------------------------------------- assignment
 
 
 def assign_ids(members: pd.DataFrame, previous: IdState | None) -> IdAssignment:
-    """Give every cluster an entity id.
+    """Give every cluster an entity id, carrying ids over from ``previous``.
 
-    ``members`` has the columns ``cluster`` (int), ``source`` and ``record_id``.
+    ``members`` has the columns ``cluster`` (int), ``source`` and ``record_id``,
+    one row per record of the new build. Returns the id of every cluster, the
+    changes against the previous release and the state to persist.
     """
-    counter = previous.counter if previous else 0
-    clusters = sorted(members["cluster"].unique().tolist())
-    mapping: dict[int, str] = {}
-    for c in clusters:
-        counter += 1
-        mapping[int(c)] = format_id(counter)
-    ids = members["cluster"].map(mapping)
+    prev = previous or IdState()
+    n_new = len(members)
+    source = members["source"].astype(str).reset_index(drop=True)
+    record_id = members["record_id"].astype(str).reset_index(drop=True)
+    cluster = members["cluster"].to_numpy(dtype=np.int64)
+
+    # One integer key per (source, record_id), shared by the new and the previous records.
+    old = prev.members
+    src_codes, _ = pd.factorize(pd.concat([source, old["source"].astype(str)]))
+    rid_codes, rid_uniques = pd.factorize(pd.concat([record_id, old["record_id"].astype(str)]))
+    key = src_codes.astype(np.int64) * max(len(rid_uniques), 1) + rid_codes
+    new_key, old_key = key[:n_new], key[n_new:]
+    dup = pd.Index(new_key).duplicated()
+    if dup.any():
+        at = int(np.argmax(dup))
+        raise BuildError(
+            f"record ({source[at]}, {record_id[at]}) is in more than one cluster; "
+            "every record must belong to exactly one cluster."
+        )
+
+    # Clusters, each with a deterministic order key: the rank of its smallest member.
+    rank = np.empty(n_new, dtype=np.int64)
+    if n_new:
+        order = pc.sort_indices(
+            pa.table({"s": pa.array(source), "r": pa.array(record_id)}),
+            sort_keys=[("s", "ascending"), ("r", "ascending")],
+        ).to_numpy()
+        rank[order] = np.arange(n_new)
+    info = (
+        pd.DataFrame({"cluster": cluster, "rank": rank})
+        .groupby("cluster", sort=True)["rank"]
+        .agg(["min", "size"])
+        .rename(columns={"min": "key"})
+    )
+
+    # Edges: (previous entity, new cluster) pairs that share members, by counter.
+    old_counter = parse_ids(old["entity_id"]) if len(old) else np.zeros(0, dtype=np.int64)
+    at_new = pd.Index(new_key).get_indexer(old_key)
+    hit = at_new >= 0
+    edges = (
+        pd.DataFrame({"entity": old_counter[hit], "cluster": cluster[at_new[hit]]})
+        .groupby(["entity", "cluster"], sort=False)
+        .size()
+        .rename("n")
+        .reset_index()
+    )
+    kept = _greedy_matching(edges, info["key"])  # cluster -> previous counter
+
+    # Counters: kept ones, then fresh ones for the other clusters in order of their key.
+    counter_of = kept.reindex(info.index)
+    fresh = info.loc[counter_of.isna()].sort_values("key").index
+    counter_of.loc[fresh] = np.arange(prev.counter + 1, prev.counter + 1 + len(fresh))
+    counter_of = counter_of.astype(np.int64)
+    id_of = pd.Series(format_ids(counter_of.to_numpy()), index=info.index)
+    entity_of_cluster = dict(zip(info.index.tolist(), id_of.tolist(), strict=True))
+
+    old_size = pd.Series(old_counter).value_counts()
+    changes, retired_now = _changes(
+        edges, counter_of, info, old_size, set(counter_of.loc[fresh].tolist())
+    )
+    retired = _carry_retired(prev.retired, retired_now, counter_of.to_numpy())
+
     state = IdState(
         members=pd.DataFrame(
-            {"entity_id": ids, "source": members["source"], "record_id": members["record_id"]}
+            {
+                "entity_id": id_of.reindex(cluster).to_numpy(),
+                "source": source.to_numpy(),
+                "record_id": record_id.to_numpy(),
+            }
         ),
-        counter=counter,
+        counter=prev.counter + len(fresh),
+        retired=retired,
+        changes=changes,
+        previous_release=prev.release if previous is not None else None,
     )
-    changes = pd.DataFrame(
-        {"entity_id": list(mapping.values()), "change": "new", "details": ""}
+    return IdAssignment(entity_of_cluster, changes, state)
+
+
+def _greedy_matching(edges: pd.DataFrame, cluster_key: pd.Series) -> pd.Series:
+    """Match previous entities to clusters greedily over edges in a strict order.
+
+    Order: more shared members first, then the older id (smaller counter),
+    then the cluster with the smaller member. Each round takes every edge that
+    is the best remaining edge of both its entity and its cluster; repeating
+    this until no edge is left yields exactly the greedy matching. Returns the
+    previous counter of each matched cluster.
+    """
+    if edges.empty:
+        return pd.Series(dtype=np.int64)
+    e = (
+        edges.assign(key=edges["cluster"].map(cluster_key))
+        .sort_values(["n", "entity", "key"], ascending=[False, True, True])
+        .reset_index(drop=True)
     )
-    return IdAssignment(mapping, changes, state)
+    taken: list[pd.DataFrame] = []
+    while not e.empty:
+        take = e[~e["entity"].duplicated() & ~e["cluster"].duplicated()]
+        taken.append(take)
+        e = e[~e["entity"].isin(take["entity"]) & ~e["cluster"].isin(take["cluster"])]
+    done = pd.concat(taken)
+    return pd.Series(done["entity"].to_numpy(), index=done["cluster"].to_numpy())
+
+
+def _ids(counters: Any) -> pd.Series:
+    return pd.Series(format_ids(np.asarray(counters, dtype=np.int64)), dtype=object)
+
+
+def _changes(
+    edges: pd.DataFrame,
+    counter_of: pd.Series,
+    info: pd.DataFrame,
+    old_size: pd.Series,
+    fresh: set[int],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of ``changes.csv`` and the ids retired by this build."""
+    e = edges.assign(
+        new=edges["cluster"].map(counter_of).astype(np.int64),
+        old_size=edges["entity"].map(old_size).astype(np.int64),
+        new_size=edges["cluster"].map(info["size"]).astype(np.int64),
+        key=edges["cluster"].map(info["key"]),
+    ).sort_values(["n", "key"], ascending=[False, True])  # where most members went first
+    live = counter_of.to_numpy()
+    parts: list[pd.DataFrame] = []
+
+    # Kept ids whose members changed.
+    same = e[e["entity"] == e["new"]]
+    changed = same[(same["n"] != same["old_size"]) | (same["n"] != same["new_size"])]
+    kept = pd.DataFrame(
+        {
+            "entity": changed["entity"].to_numpy(),
+            "change": "members_changed",
+            "details": (
+                "+"
+                + (changed["new_size"] - changed["n"]).astype(str)
+                + " -"
+                + (changed["old_size"] - changed["n"]).astype(str)
+                + " members (now "
+                + changed["new_size"].astype(str)
+                + ")"
+            ).to_numpy(dtype=object),
+        }
+    )
+
+    # Previous ids that no longer name an entity: merged (members still here) or retired.
+    gone = old_size[~np.isin(old_size.index.to_numpy(), live)]
+    gone_edges = e[e["entity"].isin(gone.index)].assign(
+        new_id=lambda d: _ids(d["new"]).to_numpy(), old_id=lambda d: _ids(d["entity"]).to_numpy()
+    )
+    moved = gone_edges.drop_duplicates("entity")
+    spread = gone_edges.groupby("entity").size()
+    details = (
+        "into "
+        + moved["new_id"]
+        + "; "
+        + moved["n"].astype(str)
+        + " of "
+        + moved["old_size"].astype(str)
+        + " members"
+    )
+    several = (moved["entity"].map(spread) > 1).to_numpy()
+    if several.any():
+        went = (
+            (gone_edges["new_id"] + " (" + gone_edges["n"].astype(str) + ")")
+            .groupby(gone_edges["entity"], sort=False)
+            .agg(", ".join)
+        )
+        details[several] = (
+            "members went to "
+            + moved.loc[several, "entity"].map(went)
+            + " of "
+            + moved.loc[several, "old_size"].astype(str)
+        )
+    merged = pd.DataFrame(
+        {
+            "entity_id": moved["old_id"].to_numpy(),
+            "change": "merged_into",
+            "successor": moved["new_id"].to_numpy(),
+            "details": details.to_numpy(dtype=object),
+        }
+    )
+    vanished = gone[~gone.index.isin(moved["entity"])]
+    retired = pd.DataFrame(
+        {
+            "entity_id": _ids(vanished.index).to_numpy(),
+            "change": "retired",
+            "successor": None,
+            "details": ("0 of " + vanished.astype(str) + " members left").to_numpy(dtype=object),
+        }
+    )
+
+    # Survivors that absorbed merged ids say so.
+    if not merged.empty and not kept.empty:
+        absorbed = merged.groupby("successor")["entity_id"].agg(lambda s: ", ".join(sorted(s)))
+        extra = _ids(kept["entity"]).map(absorbed)
+        has = extra.notna().to_numpy()
+        kept.loc[has, "details"] = kept.loc[has, "details"] + "; absorbed " + extra[has].to_numpy()
+    kept["entity_id"] = _ids(kept["entity"]).to_numpy()
+    parts.append(kept)
+
+    # Fresh ids: split parts when they hold previous members, else new.
+    fresh_idx = np.array(sorted(fresh), dtype=np.int64)
+    from_prev = e[e["new"].isin(fresh_idx)].drop_duplicates("new")
+    parts.append(
+        pd.DataFrame(
+            {
+                "entity_id": _ids(from_prev["new"]).to_numpy(),
+                "change": "split_from",
+                "details": (
+                    "from "
+                    + _ids(from_prev["entity"]).to_numpy()
+                    + "; "
+                    + from_prev["n"].astype(str).to_numpy()
+                    + " of "
+                    + from_prev["old_size"].astype(str).to_numpy()
+                    + " members"
+                ),
+            }
+        )
+    )
+    size_of = pd.Series(info["size"].to_numpy(), index=counter_of.to_numpy())
+    plain = fresh_idx[~np.isin(fresh_idx, from_prev["new"].to_numpy())]
+    parts.append(
+        pd.DataFrame(
+            {
+                "entity_id": _ids(plain).to_numpy(),
+                "change": "new",
+                "details": (size_of.reindex(plain).astype(str) + " members").to_numpy(dtype=object),
+            }
+        )
+    )
+    parts += [merged, retired]
+    cols = list(CHANGE_COLUMNS)
+    nonempty = [p[cols].astype(object) for p in parts if not p.empty]
+    changes = pd.concat(nonempty, ignore_index=True) if nonempty else _empty(CHANGE_COLUMNS)
+    changes = changes.sort_values(["entity_id", "change"], ignore_index=True)
+    retired_now = pd.concat([merged, retired], ignore_index=True)
+    return changes, retired_now
+
+
+def _carry_retired(
+    previous: pd.DataFrame, now: pd.DataFrame, live: np.ndarray[Any, Any]
+) -> pd.DataFrame:
+    """Earlier retirements plus this build's, with every redirect resolved to a live id.
+
+    A chain of merges (A into B, then B into C) redirects A to C. When a chain
+    ends in an id that retired without a successor, the earlier ids of the
+    chain become ``retired`` too, and their details say why.
+    """
+    cols = list(RETIRED_COLUMNS)
+    now = now.assign(release=None)[cols].astype(object)
+    before = previous[cols].astype(object)
+    before = before[~before["entity_id"].isin(now["entity_id"])]
+    parts = [p for p in (before, now) if not p.empty]
+    if not parts:
+        return _empty(RETIRED_COLUMNS)
+    retired = pd.concat(parts, ignore_index=True)
+    retired = retired.where(retired.notna(), None)
+    next_of = pd.Series(retired["successor"].to_numpy(), index=retired["entity_id"].to_numpy())
+    change_of = pd.Series(retired["change"].to_numpy(), index=retired["entity_id"].to_numpy())
+    live_ids = pd.Index(format_ids(np.unique(live)))
+    # Follow chains: each round moves every pointer that names a retired id one step on.
+    for _ in range(len(retired) + 1):
+        succ = retired["successor"]
+        step = succ.notna() & succ.isin(next_of.index) & ~succ.isin(live_ids)
+        if not step.any():
+            break
+        via = succ[step]
+        onward = via.map(next_of)
+        ended = onward.isna()
+        if ended.any():
+            idx = ended[ended].index
+            retired.loc[idx, "details"] = (
+                retired.loc[idx, "details"].fillna("").astype(str)
+                + "; then "
+                + via[idx].astype(str)
+                + " "
+                + via[idx].map(change_of).fillna("retired").astype(str)
+            )
+            retired.loc[idx, "change"] = "retired"
+        retired.loc[via.index, "successor"] = onward.where(onward.notna(), None)
+    retired = retired.astype(object)
+    retired = retired.where(retired.notna(), None)
+    return retired.sort_values("entity_id", ignore_index=True)
+
+
+# --------------------------------------------------------------------------- writing
 
 
 def write_state(db: Any, state: IdState) -> None:
-    """Persist what the next build needs (nothing yet beyond the records table)."""
+    """Write ``retired_ids``, ``changes`` and ``id_state`` into a crosswalk database.
+
+    ``db`` is a ``sqlite_utils.Database``. Existing tables of these names are
+    replaced. The ``release`` column of ids retired by this build stays empty
+    until ``crosswalk release`` publishes the build and fills in its version.
+    """
+    for name in STATE_TABLES:
+        if db[name].exists():
+            db[name].drop()
+    retired_cols = ", ".join(
+        f"{c} TEXT PRIMARY KEY" if c == "entity_id" else f"{c} TEXT" for c in RETIRED_COLUMNS
+    )
+    db.execute(f"CREATE TABLE retired_ids ({retired_cols})")
+    db.execute("CREATE TABLE changes (entity_id TEXT NOT NULL, change TEXT NOT NULL, details TEXT)")
+    db.execute("CREATE TABLE id_state (key TEXT PRIMARY KEY, value TEXT)")
+    retired = state.retired[list(RETIRED_COLUMNS)].astype(object)
+    retired = retired.where(retired.notna(), None)
+    db.conn.executemany(
+        "INSERT INTO retired_ids VALUES (?, ?, ?, ?, ?)", retired.itertuples(index=False, name=None)
+    )
+    db.conn.executemany(
+        "INSERT INTO changes VALUES (?, ?, ?)",
+        state.changes[list(CHANGE_COLUMNS)].astype(str).itertuples(index=False, name=None),
+    )
+    kv = {"counter": str(state.counter), "prefix": PREFIX}
+    if state.previous_release:
+        kv["previous_release"] = state.previous_release
+    if state.release:
+        kv["release"] = state.release
+    db.conn.executemany("INSERT INTO id_state VALUES (?, ?)", sorted(kv.items()))
+    db.conn.commit()

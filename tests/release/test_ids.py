@@ -1,0 +1,351 @@
+"""Id assignment against hand-made member tables: every rule of docs/releases.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlite_utils
+
+from crosswalk.errors import BuildError, ReleaseError
+from crosswalk.ids import (
+    IdState,
+    assign_ids,
+    format_id,
+    format_ids,
+    load_state,
+    parse_id,
+    parse_ids,
+    write_state,
+)
+
+
+def members(clusters: dict[int, list[str]]) -> pd.DataFrame:
+    """A member table from ``{cluster: ["source:record_id", ...]}``."""
+    rows = []
+    for cluster, recs in clusters.items():
+        for rec in recs:
+            source, record_id = rec.split(":")
+            rows.append((cluster, source, record_id))
+    return pd.DataFrame(rows, columns=["cluster", "source", "record_id"])
+
+
+def ids_by_member(state: IdState) -> dict[str, str]:
+    m = state.members
+    return {
+        f"{s}:{r}": e for e, s, r in zip(m["entity_id"], m["source"], m["record_id"], strict=True)
+    }
+
+
+def change_of(changes: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(changes["entity_id"], changes["change"], strict=True))
+
+
+def retired_row(state: IdState, entity_id: str) -> dict[str, object]:
+    rows = state.retired[state.retired["entity_id"] == entity_id]
+    assert len(rows) == 1, f"{entity_id} not retired exactly once: {state.retired}"
+    return rows.iloc[0].to_dict()
+
+
+FIRST = {
+    1: ["cdph:1", "hcai:1"],
+    2: ["cdph:2"],
+    3: ["cdph:3", "hcai:3", "cdph:33"],
+    4: ["cdph:4"],
+    5: ["cdph:5", "hcai:5"],
+}
+
+
+@pytest.fixture
+def first() -> IdState:
+    return assign_ids(members(FIRST), None).state
+
+
+def test_format_and_parse_round_trip() -> None:
+    for n in (1, 31, 32, 1023, 32**5 - 1, 32**5, 10**9):
+        assert parse_id(format_id(n)) == n
+    assert format_id(1) == "F00001"
+    assert format_id(32) == "F00010"
+    assert format_ids(np.array([1, 32, 32**5])) == ["F00001", "F00010", "F100000"]
+    assert parse_ids(pd.Series(["F0000Z", "F00010", "F0000Z"])).tolist() == [31, 32, 31]
+    for bad in ("X00001", "F", "F0000I", "F000 1"):
+        with pytest.raises(ValueError):
+            parse_ids(pd.Series([bad]))
+        with pytest.raises(ValueError):
+            parse_id(bad)
+
+
+def test_first_build_mints_in_order_of_smallest_member() -> None:
+    result = assign_ids(members({7: ["hcai:9"], 3: ["cdph:2", "hcai:1"], 5: ["cdph:1"]}), None)
+    # smallest members: cluster 5 -> cdph:1, cluster 3 -> cdph:2, cluster 7 -> hcai:9
+    assert result.entity_of_cluster == {5: "F00001", 3: "F00002", 7: "F00003"}
+    assert set(result.changes["change"]) == {"new"}
+    assert result.state.counter == 3
+    assert result.state.retired.empty
+
+
+def test_unchanged_entities_keep_their_ids_and_report_nothing(first: IdState) -> None:
+    # Same clusters, numbered differently and listed in another order.
+    renumbered = {100 + k: list(reversed(v)) for k, v in reversed(FIRST.items())}
+    result = assign_ids(members(renumbered), first)
+    assert ids_by_member(result.state) == ids_by_member(first)
+    assert result.changes.empty
+    assert result.state.counter == first.counter
+
+
+def test_grown_entity_keeps_id(first: IdState) -> None:
+    grown = dict(FIRST)
+    grown[2] = ["cdph:2", "hcai:2", "hcai:22"]
+    result = assign_ids(members(grown), first)
+    before = ids_by_member(first)
+    assert ids_by_member(result.state)["hcai:2"] == before["cdph:2"]
+    assert change_of(result.changes) == {before["cdph:2"]: "members_changed"}
+    assert "+2 -0" in result.changes["details"].iloc[0]
+
+
+def test_merge_survivor_has_more_members_and_the_other_redirects(first: IdState) -> None:
+    before = ids_by_member(first)
+    big, small = before["cdph:3"], before["cdph:2"]  # 3 members vs 1
+    merged = {k: v for k, v in FIRST.items() if k not in (2, 3)}
+    merged[9] = FIRST[2] + FIRST[3]
+    result = assign_ids(members(merged), first)
+    after = ids_by_member(result.state)
+    assert after["cdph:2"] == after["cdph:3"] == big
+    assert change_of(result.changes) == {big: "members_changed", small: "merged_into"}
+    row = retired_row(result.state, small)
+    assert row["change"] == "merged_into" and row["successor"] == big
+    details = dict(zip(result.changes["entity_id"], result.changes["details"], strict=True))
+    assert f"absorbed {small}" in details[big]
+
+
+def test_merge_tie_goes_to_the_older_id(first: IdState) -> None:
+    before = ids_by_member(first)
+    older, younger = sorted([before["cdph:1"], before["cdph:5"]], key=parse_id)
+    merged = {k: v for k, v in FIRST.items() if k not in (1, 5)}
+    merged[9] = FIRST[5] + FIRST[1]  # both have 2 members
+    result = assign_ids(members(merged), first)
+    assert ids_by_member(result.state)["cdph:5"] == older
+    assert retired_row(result.state, younger)["successor"] == older
+
+
+def test_split_largest_part_keeps_id_others_are_new(first: IdState) -> None:
+    before = ids_by_member(first)
+    original = before["cdph:3"]
+    split = {k: v for k, v in FIRST.items() if k != 3}
+    split[30] = ["cdph:33"]
+    split[31] = ["cdph:3", "hcai:3"]
+    result = assign_ids(members(split), first)
+    after = ids_by_member(result.state)
+    assert after["cdph:3"] == after["hcai:3"] == original
+    part = after["cdph:33"]
+    assert part != original and parse_id(part) == first.counter + 1
+    assert change_of(result.changes) == {original: "members_changed", part: "split_from"}
+    assert f"from {original}" in result.changes.set_index("entity_id").loc[part, "details"]
+    assert result.state.retired.empty
+
+
+def test_entity_retires_only_when_no_member_is_left(first: IdState) -> None:
+    before = ids_by_member(first)
+    shrunk = {k: v for k, v in FIRST.items() if k != 4}
+    shrunk[3] = ["cdph:3"]  # lost two of three members: keeps its id
+    result = assign_ids(members(shrunk), first)
+    after = ids_by_member(result.state)
+    assert after["cdph:3"] == before["cdph:3"]
+    assert change_of(result.changes) == {
+        before["cdph:3"]: "members_changed",
+        before["cdph:4"]: "retired",
+    }
+    row = retired_row(result.state, before["cdph:4"])
+    assert row["change"] == "retired" and row["successor"] is None
+
+
+def test_ids_are_never_reused(first: IdState) -> None:
+    gone = {k: v for k, v in FIRST.items() if k != 5}
+    second = assign_ids(members(gone), first).state
+    third = assign_ids(members({**gone, 5: FIRST[5], 6: ["hcai:6"]}), second).state
+    after = ids_by_member(third)
+    old_ids = set(ids_by_member(first).values())
+    # The returning records get fresh ids, above every id ever minted.
+    assert after["cdph:5"] not in old_ids and after["hcai:6"] not in old_ids
+    assert {parse_id(after["cdph:5"]), parse_id(after["hcai:6"])} == {6, 7}
+    assert third.counter == 7
+
+
+def test_chain_of_merges_redirects_to_the_final_survivor(first: IdState) -> None:
+    before = ids_by_member(first)
+    a, b, c = before["cdph:2"], before["cdph:1"], before["cdph:3"]  # 1, 2 and 3 members
+    step1 = {k: v for k, v in FIRST.items() if k not in (1, 2)}
+    step1[12] = FIRST[1] + FIRST[2]  # a merges into b
+    s1 = assign_ids(members(step1), first).state
+    assert retired_row(s1, a)["successor"] == b
+    step2 = {k: v for k, v in step1.items() if k not in (3, 12)}
+    step2[123] = step1[12] + FIRST[3]  # b (3 members, older) and c (3 members): b survives
+    s2 = assign_ids(members(step2), s1).state
+    assert ids_by_member(s2)["cdph:3"] == b
+    assert retired_row(s2, c)["successor"] == b
+    step3 = {k: v for k, v in step2.items() if k not in (123, 4, 5)}
+    step3[1234] = step2[123] + ["cdph:99"]
+    step3[5] = FIRST[5] + FIRST[4]  # d:4 (1 member) into e:5 (2 members)
+    s3 = assign_ids(members(step3), s2).state
+    e = before["cdph:5"]
+    # now move all of b's members into e's cluster: e has 2+1, b has 7 -> b survives, e retires
+    step4 = {1: step3[1234] + step3[5]}
+    s4 = assign_ids(members(step4), s3).state
+    assert retired_row(s4, e)["successor"] == b
+    assert retired_row(s4, before["cdph:4"])["successor"] == b  # d -> e -> b
+    assert retired_row(s4, a)["successor"] == b
+    # Then everything disappears: every redirect ends in a retirement.
+    s5 = assign_ids(members({1: ["hcai:new"]}), s4).state
+    for old in (a, b, c, before["cdph:4"], e):
+        row = retired_row(s5, old)
+        assert row["change"] == "retired" and row["successor"] is None, row
+    assert "then " in str(retired_row(s5, a)["details"])
+
+
+def test_entity_whose_parts_all_merge_elsewhere_redirects_to_its_largest_share() -> None:
+    s0 = assign_ids(
+        members({1: ["a:1", "a:2", "a:3"], 2: ["b:1", "b:2", "b:3"], 3: ["c:1", "c:2"]}), None
+    ).state
+    # c splits: c:1 joins a, c:2 joins b; both a and b are bigger, so c retires by merger.
+    s1 = assign_ids(
+        members({1: ["a:1", "a:2", "a:3", "c:1"], 2: ["b:1", "b:2", "b:3", "c:2"]}), s0
+    ).state
+    row = retired_row(s1, "F00003")
+    assert row["change"] == "merged_into" and row["successor"] in {"F00001", "F00002"}
+    assert "members went to" in str(row["details"])
+
+
+def test_a_record_in_two_clusters_is_refused() -> None:
+    with pytest.raises(BuildError, match="more than one cluster"):
+        assign_ids(members({1: ["a:1"], 2: ["a:1"]}), None)
+
+
+def _reference_greedy(edges: list[tuple[int, int, int]], key: dict[int, int]) -> dict[int, int]:
+    """Plain greedy matching: the definition the vectorized rounds must reproduce."""
+    matched: dict[int, int] = {}
+    used: set[int] = set()
+    for _n, entity, cluster in sorted(edges, key=lambda t: (-t[0], t[1], key[t[2]])):
+        if cluster not in matched and entity not in used:
+            matched[cluster] = entity
+            used.add(entity)
+    return matched
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_rebuilds_match_the_plain_greedy_rule(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 400
+    records = [f"s{rng.integers(3)}:{i}" for i in range(n)]
+    first_clusters = rng.integers(0, 150, n)
+    m0 = pd.DataFrame(
+        {
+            "cluster": first_clusters,
+            "source": [r.split(":")[0] for r in records],
+            "record_id": [r.split(":")[1] for r in records],
+        }
+    )
+    s0 = assign_ids(m0, None).state
+    # Rebuild: drop some, add some, shuffle a fifth of the records to other clusters.
+    keep = rng.random(n) > 0.05
+    m1 = m0[keep].copy()
+    moved = rng.random(len(m1)) < 0.2
+    m1.loc[moved, "cluster"] = rng.integers(0, 170, int(moved.sum()))
+    extra = pd.DataFrame(
+        {
+            "cluster": rng.integers(100, 200, 20),
+            "source": "s9",
+            "record_id": [f"x{i}" for i in range(20)],
+        }
+    )
+    m1 = pd.concat([m1, extra], ignore_index=True)
+    result = assign_ids(m1, s0)
+
+    old_id = dict(
+        zip(
+            s0.members["source"] + ":" + s0.members["record_id"],
+            s0.members["entity_id"],
+            strict=True,
+        )
+    )
+    m1k = m1.assign(k=m1["source"] + ":" + m1["record_id"])
+    edges: dict[tuple[int, int], int] = {}
+    for cluster, k in zip(m1k["cluster"], m1k["k"], strict=True):
+        if k in old_id:
+            pair = (parse_id(old_id[k]), int(cluster))
+            edges[pair] = edges.get(pair, 0) + 1
+    # Cluster order key: its smallest (source, record_id).
+    key = {
+        c: i
+        for i, c in enumerate(
+            m1.assign(t=list(zip(m1["source"], m1["record_id"], strict=True)))
+            .groupby("cluster")["t"]
+            .min()
+            .sort_values()
+            .index
+        )
+    }
+    expected = _reference_greedy([(n, e, c) for (e, c), n in edges.items()], key)
+    got = {c: parse_id(i) for c, i in result.entity_of_cluster.items() if parse_id(i) <= s0.counter}
+    assert got == expected
+    # Every unchanged entity keeps its id.
+    before = s0.members.groupby("entity_id").apply(
+        lambda g: frozenset(g["source"] + ":" + g["record_id"])
+    )
+    after = result.state.members.groupby("entity_id").apply(
+        lambda g: frozenset(g["source"] + ":" + g["record_id"])
+    )
+    unchanged = set(before.items()) & {(e, s) for e, s in after.items()}
+    same_sets = set(before.values) & set(after.values)
+    assert len(unchanged) == len(same_sets)
+    # Fresh ids are all above the previous counter and distinct.
+    fresh = [parse_id(i) for i in result.entity_of_cluster.values() if parse_id(i) > s0.counter]
+    assert sorted(fresh) == list(range(s0.counter + 1, s0.counter + 1 + len(fresh)))
+    # Every previous id is live or retired, never both.
+    live = set(result.entity_of_cluster.values())
+    retired = set(result.state.retired["entity_id"])
+    assert not live & retired
+    assert set(s0.members["entity_id"]) <= live | retired
+    assert set(result.state.retired["successor"].dropna()) <= live
+
+
+def test_state_round_trips_through_sqlite(tmp_path: Path, first: IdState) -> None:
+    gone = {k: v for k, v in FIRST.items() if k not in (4, 2)}
+    gone[1] = FIRST[1] + FIRST[2]
+    result = assign_ids(members(gone), first)
+    path = tmp_path / "crosswalk.sqlite"
+    db = sqlite_utils.Database(path)
+    db["records"].insert_all(result.state.members.to_dict("records"), pk=("source", "record_id"))
+    write_state(db, result.state)
+    db.close()
+    loaded = load_state(path)
+    assert loaded is not None
+    assert loaded.counter == result.state.counter
+    assert ids_by_member(loaded) == ids_by_member(result.state)
+    got = loaded.retired.set_index("entity_id")
+    assert (
+        got.loc["F00002", "change"] == "merged_into" and got.loc["F00002", "successor"] == "F00001"
+    )
+    assert got.loc["F00004", "change"] == "retired" and got.loc["F00004", "successor"] is None
+    db2 = sqlite_utils.Database(path)
+    assert db2["retired_ids"].pks == ["entity_id"]
+    assert {r["change"] for r in db2["changes"].rows} == {
+        "members_changed",
+        "merged_into",
+        "retired",
+    }
+    # A counter lost from id_state is recovered from the largest id seen.
+    db2["id_state"].delete_where("key = 'counter'")
+    db2.close()
+    again = load_state(path)
+    assert again is not None and again.counter == 5
+
+
+def test_load_state_refuses_a_missing_or_foreign_database(tmp_path: Path) -> None:
+    assert load_state(None) is None
+    with pytest.raises(ReleaseError, match="does not exist"):
+        load_state(tmp_path / "nope.sqlite")
+    sqlite_utils.Database(tmp_path / "other.sqlite")["x"].insert({"a": 1})
+    with pytest.raises(ReleaseError, match="no records table"):
+        load_state(tmp_path / "other.sqlite")
