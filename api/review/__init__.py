@@ -1,9 +1,52 @@
-"""Review workflow web UI and JSON endpoints (placeholder until built)."""
+"""The review workflow over HTTP: the web UI at ``/review`` and the review JSON endpoints.
+
+:func:`register` attaches both to an app. It reads:
+
+``REVIEW_STORE``
+    path of the review store (SQLite). Absent: review is disabled and its
+    routes answer 503.
+``CROSSWALK_DB``
+    path of the published crosswalk.sqlite, whose ``sources`` table names the
+    data publishers in the page footer.
+``REVIEW_COOKIE_SECURE``
+    send the session cookie only over HTTPS (default False; set it True
+    behind TLS).
+
+The session cookie is signed with ``SECRET_KEY`` if the app has one, else
+with ``CROSSWALK_SECRET_KEY`` from the environment, else with a secret
+generated once and kept in the review store.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from api.review import json_api, web
+from api.review.common import STORE_KEY, close_store
+from api.review.json_api import SECURITY_SCHEMES
+from crosswalk.review.store import ReviewStore
+
+__all__ = ["SECURITY_SCHEMES", "register"]
 
 
-def register(app: Any) -> None:
-    """Attach the review blueprints to ``app`` (nothing yet)."""
+def register(app: Flask) -> None:
+    """Attach the review blueprints to ``app`` and configure its session cookie."""
+    path = app.config.get(STORE_KEY)
+    if path:
+        with ReviewStore(Path(path)) as store:  # creates the schema once, up front
+            secret = store.secret_key()
+        if not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = os.environ.get("CROSSWALK_SECRET_KEY") or secret
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") not in ("Lax", "Strict"):
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = bool(
+        app.config.get("SESSION_COOKIE_SECURE") or app.config.get("REVIEW_COOKIE_SECURE")
+    )
+    app.config.setdefault("OPENAPI_SECURITY_SCHEMES", {}).update(SECURITY_SCHEMES)
+    app.register_blueprint(web.bp)
+    app.register_blueprint(json_api.bp)
+    app.teardown_appcontext(close_store)

@@ -164,3 +164,26 @@ def build(path: Path, *, build_id: str = "test-build-1") -> Path:
         assert set(db[t.name].columns_dict) <= set(t.column_names), t.name
     db.close()
     return path
+
+
+def review_app(store: Path, crosswalk_db: Path) -> Any:
+    """A Flask app serving the review workflow over ``store``.
+
+    The service's own app factory is used when it takes a review store;
+    otherwise a bare Flask app gets the review blueprints, as the factory would.
+    """
+    import flask
+
+    import api
+    import api.review
+
+    factory = getattr(api, "create_app", None)
+    if factory is not None:
+        try:
+            return factory(crosswalk_db, review_store=store)
+        except TypeError:
+            pass
+    app = flask.Flask("review-test")
+    app.config.update(REVIEW_STORE=str(store), CROSSWALK_DB=str(crosswalk_db), TESTING=True)
+    api.review.register(app)
+    return app

@@ -1,0 +1,118 @@
+"""What the review web UI and the review JSON endpoints share: the store of the
+request, the signed-in reviewer's scope, the data footer and the diff of two values."""
+
+from __future__ import annotations
+
+import difflib
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, g
+from werkzeug.exceptions import Forbidden, NotFound, ServiceUnavailable
+
+from crosswalk.review.store import Dispute, Reviewer, ReviewStore
+
+#: Config key naming the review store; absent means review is disabled.
+STORE_KEY = "REVIEW_STORE"
+#: Config key naming the published crosswalk (for the data footer).
+DB_KEY = "CROSSWALK_DB"
+
+#: Query parameters that filter the queue, in the UI and the JSON API.
+FILTERS = ("department", "reason", "facility_type", "status")
+#: Values of the ``status`` filter.
+STATUSES = ("open", "unsure", "decided", "all")
+#: Longest comment kept with a decision.
+MAX_COMMENT = 2000
+
+
+def store() -> ReviewStore:
+    """The review store of this request, opened on first use and closed at teardown."""
+    path = current_app.config.get(STORE_KEY)
+    if not path:
+        raise ServiceUnavailable(
+            description="The review workflow is not configured on this server "
+            "(no review store was given)."
+        )
+    if "review_store" not in g:
+        g.review_store = ReviewStore(Path(path))
+    opened: ReviewStore = g.review_store
+    return opened
+
+
+def close_store(_exc: BaseException | None = None) -> None:
+    """Close the request's store, if one was opened."""
+    opened = g.pop("review_store", None)
+    if opened is not None:
+        opened.close()
+
+
+def dispute_for(reviewer: Reviewer, dispute_id: int) -> Dispute:
+    """The dispute ``dispute_id`` if ``reviewer`` may see it: 404 if there is none,
+    403 if it involves no record of the reviewer's department."""
+    dispute = store().dispute(dispute_id)
+    if dispute is None:
+        raise NotFound(description=f"There is no dispute {dispute_id}.")
+    if not reviewer.may_see(*dispute.sources):
+        raise Forbidden(
+            description=(
+                f"Dispute {dispute_id} involves {dispute.sources[0]} and {dispute.sources[1]} "
+                f"records only; {reviewer.username} reviews {reviewer.department} records."
+            )
+        )
+    return dispute
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A department listing the crosswalk was built from, for the page footer."""
+
+    name: str
+    publisher: str
+    title: str
+    extracted: str
+
+
+def data_sources() -> list[SourceInfo]:
+    """The published crosswalk's sources, or none if it cannot be read."""
+    path = current_app.config.get(DB_KEY)
+    if not path or not Path(path).exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT name, publisher, title, extracted FROM sources ORDER BY name"
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+    return [SourceInfo(*(str(v or "") for v in row)) for row in rows]
+
+
+Segment = tuple[str, bool]
+
+
+def diff_segments(left: Any, right: Any) -> tuple[list[Segment], list[Segment]]:
+    """Split two values into runs of text, each flagged True where the two differ.
+
+    The comparison ignores case (the departments capitalise differently) but
+    the runs keep the original text.
+    """
+    a = "" if left is None else str(left)
+    b = "" if right is None else str(right)
+    la, lb = a.lower(), b.lower()
+    if len(la) != len(a) or len(lb) != len(b):
+        la, lb = a, b
+    matcher = difflib.SequenceMatcher(None, la, lb, autojunk=False)
+    out_a: list[Segment] = []
+    out_b: list[Segment] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        changed = op != "equal"
+        if i2 > i1:
+            out_a.append((a[i1:i2], changed))
+        if j2 > j1:
+            out_b.append((b[j1:j2], changed))
+    return out_a, out_b
