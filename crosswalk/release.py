@@ -1,0 +1,735 @@
+"""Dated, immutable releases of the crosswalk, and differences between them.
+
+A release is a directory ``releases/<version>/`` holding ``crosswalk.sqlite``
+(Datasette-ready: full-text search on names, ``metadata.json``),
+``crosswalk.csv``, ``crosswalk.parquet``, ``datapackage.json``,
+``changes.csv``, ``report.html`` and ``manifest.json``. See
+``docs/releases.md``.
+
+Publishing is atomic: the release is written under a hidden directory inside
+the releases directory, every file is synced, made read-only, and the
+finished directory is renamed into place. A crash at any point leaves the
+releases directory as it was (plus a hidden leftover, removed by the next
+release). An existing release is never changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlite_utils
+
+from crosswalk import __version__, schema
+from crosswalk.errors import NotFoundError, ReleaseError
+from crosswalk.ids import CHANGE_COLUMNS, CHANGE_KINDS, RETIRED_COLUMNS, STATE_TABLES
+
+#: Files of every release, in the order the manifest lists them.
+RELEASE_FILES = (
+    "crosswalk.sqlite",
+    "crosswalk.csv",
+    "crosswalk.parquet",
+    "datapackage.json",
+    "metadata.json",
+    "changes.csv",
+    "report.html",
+    "manifest.json",
+)
+#: Files a build directory must hold to be released.
+BUILD_FILES = ("crosswalk.sqlite", "crosswalk.csv", "datapackage.json")
+#: Prefix of the hidden directories a release is written in before it is renamed into place.
+PARTIAL_PREFIX = ".partial-"
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_DEFAULT_DESCRIPTION = (
+    "Canonical health facilities of California linked across department listings: one entity per "
+    "facility, with every source record, identifier and scored link. Entity ids are stable across "
+    "releases; retired ids are listed in retired_ids."
+)
+_PARQUET_TYPES = {"string": pa.string(), "number": pa.float64(), "integer": pa.int64()}
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """A published release: its directory and manifest."""
+
+    version: str
+    path: Path
+    sequence: int
+    manifest: dict[str, Any]
+
+    @property
+    def db(self) -> Path:
+        """The release's ``crosswalk.sqlite``."""
+        return self.path / "crosswalk.sqlite"
+
+    @property
+    def previous(self) -> str | None:
+        """Version of the release before this one, if any."""
+        value = self.manifest.get("previous")
+        return str(value) if value else None
+
+
+# --------------------------------------------------------------------------- finding releases
+
+
+def list_releases(releases_dir: Path) -> list[ReleaseInfo]:
+    """Every complete release in ``releases_dir``, oldest (lowest sequence) first.
+
+    A directory counts as a release when it holds ``manifest.json`` and
+    ``crosswalk.sqlite``; hidden directories (leftovers of interrupted
+    releases) never do.
+    """
+    root = Path(releases_dir)
+    if not root.is_dir():
+        return []
+    found: list[ReleaseInfo] = []
+    for sub in root.iterdir():
+        if sub.name.startswith(".") or not sub.is_dir():
+            continue
+        manifest_path = sub / "manifest.json"
+        if not manifest_path.is_file() or not (sub / "crosswalk.sqlite").is_file():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            sequence = int(manifest["sequence"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ReleaseError(
+                f"{manifest_path}: not a readable release manifest ({exc}). "
+                "Fix: restore the release from a copy; releases are never edited."
+            ) from exc
+        found.append(ReleaseInfo(str(manifest.get("version") or sub.name), sub, sequence, manifest))
+    return sorted(found, key=lambda r: (r.sequence, r.version))
+
+
+def latest_release(releases_dir: Path) -> ReleaseInfo | None:
+    """The release with the greatest sequence, or ``None`` when there is none."""
+    releases = list_releases(releases_dir)
+    return releases[-1] if releases else None
+
+
+def latest_release_db(releases_dir: Path) -> Path | None:
+    """``crosswalk.sqlite`` of the latest release (the build carries its ids over), or ``None``."""
+    latest = latest_release(releases_dir)
+    return latest.db if latest else None
+
+
+def resolve_release(ref: str | Path, releases_dir: Path | None = None) -> Path:
+    """The directory of a release named by version (inside ``releases_dir``) or by path.
+
+    A path may name the release directory or its ``crosswalk.sqlite``.
+    """
+    path = Path(ref)
+    if path.is_file() and path.name == "crosswalk.sqlite":
+        return path.parent
+    if path.is_dir() and (path / "crosswalk.sqlite").is_file():
+        return path
+    if releases_dir is not None:
+        for info in list_releases(releases_dir):
+            if info.version == str(ref):
+                return info.path
+    where = f" in {releases_dir}" if releases_dir is not None else ""
+    known = [r.version for r in list_releases(releases_dir)] if releases_dir is not None else []
+    raise NotFoundError(
+        f"no release {str(ref)!r}{where}"
+        + (f"; known releases: {known}" if known else "")
+        + ". Fix: give a version of the releases directory or the path of a release directory."
+    )
+
+
+def next_version(releases_dir: Path, when: datetime) -> str:
+    """The default version of a release published at ``when``: ``YYYY-MM-DD``, then ``.2``, ``.3``..."""
+    base = when.astimezone(UTC).date().isoformat()
+    root = Path(releases_dir)
+    taken = {p.name for p in root.iterdir()} if root.is_dir() else set()
+    taken |= {r.version for r in list_releases(root)}
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}.{n}" in taken:
+        n += 1
+    return f"{base}.{n}"
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def publish_release(
+    build_dir: Path,
+    releases_dir: Path,
+    *,
+    version: str | None = None,
+    now: datetime | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> ReleaseInfo:
+    """Publish the build in ``build_dir`` as a new release in ``releases_dir``.
+
+    ``on_step`` is called with the name of each finished step (``copied``,
+    ``searchable``, ``exports``, ``report``, ``manifest``, ``synced``) before
+    the final rename; an exception it raises aborts the release like a crash.
+    """
+    build_dir = Path(build_dir)
+    releases_dir = Path(releases_dir)
+    step = on_step or (lambda _name: None)
+    for name in BUILD_FILES:
+        if not (build_dir / name).is_file():
+            raise ReleaseError(
+                f"{build_dir / name} does not exist; {build_dir} is not a finished build. "
+                "Fix: run `crosswalk build --out DIR` first and release that DIR."
+            )
+    build_meta = _read_kv(build_dir / "crosswalk.sqlite", "meta")
+    build_ids = _read_kv(build_dir / "crosswalk.sqlite", "id_state")
+    releases_dir.mkdir(parents=True, exist_ok=True)
+    published = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+
+    with _lock(releases_dir):
+        _remove_leftovers(releases_dir)
+        previous = latest_release(releases_dir)
+        _check_lineage(build_dir, build_meta, build_ids, previous, releases_dir)
+        version = version or next_version(releases_dir, published)
+        if not _VERSION_RE.match(version):
+            raise ReleaseError(
+                f"version {version!r} is not a plain name. Fix: use letters, digits, '.', '-' or "
+                "'_', starting with a letter or digit, e.g. 2026-11-25."
+            )
+        final = releases_dir / version
+        if final.exists() or any(r.version == version for r in list_releases(releases_dir)):
+            raise ReleaseError(
+                f"release {version!r} already exists in {releases_dir}; a release is never changed. "
+                "Fix: choose another --version, or omit it to get the next free one."
+            )
+        sequence = (previous.sequence + 1) if previous else 1
+        partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=releases_dir))
+        try:
+            out = partial / version
+            out.mkdir()
+            _write_release(build_dir, out, version, sequence, previous, published, build_meta, step)
+            step("synced")
+            os.rename(out, final)
+            _fsync_dir(releases_dir)
+        except BaseException:
+            _force_rmtree(partial)
+            raise
+        _force_rmtree(partial)
+    info = latest_release(releases_dir)
+    assert info is not None and info.version == version
+    return info
+
+
+def _write_release(
+    build_dir: Path,
+    out: Path,
+    version: str,
+    sequence: int,
+    previous: ReleaseInfo | None,
+    published: datetime,
+    build_meta: dict[str, Any],
+    step: Callable[[str], None],
+) -> None:
+    db_path = out / "crosswalk.sqlite"
+    _copy_sqlite(build_dir / "crosswalk.sqlite", db_path)
+    shutil.copyfile(build_dir / "crosswalk.csv", out / "crosswalk.csv")
+    step("copied")
+
+    db = sqlite_utils.Database(db_path)
+    try:
+        _stamp_version(db, version)
+        _make_searchable(db)
+        changes = _changes_of(db, build_dir)
+        sources = pd.read_sql_query(
+            "SELECT name, publisher, title, extracted, path, sha256, rows FROM sources ORDER BY name",
+            db.conn,
+        )
+        db.conn.execute("PRAGMA journal_mode = DELETE")
+        db.conn.commit()
+        db.conn.execute("VACUUM")
+    finally:
+        db.close()
+    step("searchable")
+
+    _write_changes(out / "changes.csv", changes)
+    _write_parquet(db_path, out / "crosswalk.parquet")
+    build_package = json.loads((build_dir / "datapackage.json").read_text(encoding="utf-8"))
+    package = _datapackage(build_package, version, published)
+    _write_json(out / "datapackage.json", package)
+    _write_json(out / "metadata.json", datasette_metadata(package, sources, version))
+    step("exports")
+
+    counts = (
+        dict(build_meta.get("counts") or {}) if isinstance(build_meta.get("counts"), dict) else {}
+    )
+    counts["changes"] = {k: int((changes["change"] == k).sum()) for k in CHANGE_KINDS}
+    manifest: dict[str, Any] = {
+        "version": version,
+        "sequence": sequence,
+        "published_at": published.isoformat(),
+        "previous": previous.version if previous else None,
+        "build_id": build_meta.get("build_id"),
+        "built_at": build_meta.get("built_at"),
+        "engine_version": build_meta.get("engine_version") or __version__,
+        "sources": [
+            {
+                "name": r["name"],
+                "publisher": r["publisher"],
+                "title": r["title"],
+                "extracted": r["extracted"],
+                "file": Path(str(r["path"] or "")).name,
+                "sha256": r["sha256"],
+                "rows": int(r["rows"]),
+            }
+            for r in sources.to_dict("records")
+        ],
+        "config": build_meta.get("config"),
+        "counts": counts,
+    }
+    from crosswalk.report import render_report
+
+    (out / "report.html").write_text(render_report(db_path, manifest, changes), encoding="utf-8")
+    step("report")
+
+    manifest["files"] = {
+        name: {"bytes": (out / name).stat().st_size, "sha256": _sha256(out / name)}
+        for name in RELEASE_FILES
+        if name != "manifest.json"
+    }
+    _write_json(out / "manifest.json", manifest)
+    step("manifest")
+
+    for name in RELEASE_FILES:
+        path = out / name
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    out.chmod(
+        stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+    )
+    _fsync_dir(out)
+
+
+def _check_lineage(
+    build_dir: Path,
+    meta: dict[str, Any],
+    id_state: dict[str, Any],
+    previous: ReleaseInfo | None,
+    releases_dir: Path,
+) -> None:
+    """Refuse a build whose ids were not carried over from the latest release."""
+    if previous is None:
+        return
+    if meta.get("build_id") and meta.get("build_id") == previous.manifest.get("build_id"):
+        raise ReleaseError(
+            f"the build in {build_dir} is already published as release {previous.version!r}. "
+            "Fix: rebuild with --releases to publish changed inputs."
+        )
+    carried = id_state.get("previous_release")
+    if str(carried or "") != previous.version:
+        got = f"release {carried!r}" if carried else "no release"
+        raise ReleaseError(
+            f"the build in {build_dir} carried its ids over from {got}, but the latest release in "
+            f"{releases_dir} is {previous.version!r}; publishing it would break id stability. "
+            f"Fix: rebuild with `crosswalk build --releases {releases_dir}` and release again."
+        )
+
+
+def _read_kv(db_path: Path, table: str) -> dict[str, Any]:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
+        ).fetchone()
+        rows = conn.execute(f"SELECT key, value FROM [{table}]").fetchall() if exists else []
+    except sqlite3.DatabaseError as exc:
+        raise ReleaseError(f"{db_path}: not a readable crosswalk database ({exc}).") from exc
+    finally:
+        conn.close()
+    out: dict[str, Any] = {}
+    for k, v in rows:
+        try:
+            out[str(k)] = json.loads(v) if table == "meta" else v
+        except (TypeError, ValueError):
+            out[str(k)] = v
+    return out
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (the online backup API)."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+def _stamp_version(db: sqlite_utils.Database, version: str) -> None:
+    """Record the version in the release's id state and on the ids it retires."""
+    if not db["id_state"].exists():
+        db.execute("CREATE TABLE id_state (key TEXT PRIMARY KEY, value TEXT)")
+    db.execute("INSERT OR REPLACE INTO id_state (key, value) VALUES ('release', ?)", [version])
+    if db["retired_ids"].exists():
+        db.execute("UPDATE retired_ids SET release = ? WHERE release IS NULL", [version])
+    else:
+        cols = ", ".join(
+            f"{c} TEXT PRIMARY KEY" if c == "entity_id" else f"{c} TEXT" for c in RETIRED_COLUMNS
+        )
+        db.execute(f"CREATE TABLE retired_ids ({cols})")
+    db.conn.commit()
+
+
+def _make_searchable(db: sqlite_utils.Database) -> None:
+    """Full-text search on entity and record names (FTS5, for Datasette and the API)."""
+    entity_cols = [c for c in ("name",) if c in db["entities"].columns_dict]
+    record_cols = [c for c in ("name", "other_names") if c in db["records"].columns_dict]
+    if entity_cols:
+        db["entities"].enable_fts(entity_cols, replace=True)  # type: ignore[union-attr]
+    if record_cols:
+        db["records"].enable_fts(record_cols, replace=True)  # type: ignore[union-attr]
+    db.conn.commit()
+
+
+def _changes_of(db: sqlite_utils.Database, build_dir: Path) -> pd.DataFrame:
+    if db["changes"].exists():
+        frame = pd.read_sql_query(
+            "SELECT entity_id, change, details FROM changes ORDER BY entity_id, change", db.conn
+        )
+    elif (build_dir / "changes.csv").is_file():
+        frame = pd.read_csv(build_dir / "changes.csv", dtype=str, keep_default_na=False)
+    else:
+        frame = pd.DataFrame(columns=list(CHANGE_COLUMNS))
+    return frame[list(CHANGE_COLUMNS)].fillna("").astype(str)
+
+
+def _write_changes(path: Path, changes: pd.DataFrame) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(CHANGE_COLUMNS)
+        writer.writerows(changes[list(CHANGE_COLUMNS)].itertuples(index=False, name=None))
+
+
+def _write_parquet(db_path: Path, path: Path) -> None:
+    """``crosswalk.parquet``: the columns of ``crosswalk.csv``, typed (ids as strings)."""
+    cols = [c.name for c in schema.CSV_COLUMNS]
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        frame = pd.read_sql_query(
+            f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM records ORDER BY entity_id, source, record_id",
+            conn,
+        )
+    finally:
+        conn.close()
+    fields = []
+    arrays = []
+    for c in schema.CSV_COLUMNS:
+        typ = _PARQUET_TYPES[c.type]
+        values = frame[c.name]
+        if typ == pa.string():
+            data = values.astype(object).where(values.notna(), None)
+            arrays.append(pa.array([None if v is None else str(v) for v in data], type=typ))
+        else:
+            arrays.append(
+                pa.array(pd.to_numeric(values, errors="coerce"), type=typ, from_pandas=True)
+            )
+        fields.append(
+            pa.field(c.name, typ, nullable=not c.required, metadata={"description": c.description})
+        )
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    pq.write_table(table, path, compression="zstd")
+
+
+def _datapackage(
+    build_package: dict[str, Any], version: str, published: datetime
+) -> dict[str, Any]:
+    """The build's data package, versioned, with ``changes.csv`` added as a resource."""
+    package = json.loads(json.dumps(build_package))
+    package["version"] = version
+    package["created"] = published.isoformat()
+    resources = [r for r in package.get("resources", []) if r.get("name") != "changes"]
+    descriptions = STATE_TABLES["changes"][1]
+    resources.append(
+        {
+            "name": "changes",
+            "path": "changes.csv",
+            "profile": "tabular-data-resource",
+            "format": "csv",
+            "mediatype": "text/csv",
+            "encoding": "utf-8",
+            "description": STATE_TABLES["changes"][0],
+            "schema": {
+                "fields": [
+                    {
+                        "name": "entity_id",
+                        "type": "string",
+                        "description": descriptions["entity_id"],
+                        "constraints": {"required": True},
+                    },
+                    {
+                        "name": "change",
+                        "type": "string",
+                        "description": descriptions["change"],
+                        "constraints": {"required": True, "enum": list(CHANGE_KINDS)},
+                    },
+                    {"name": "details", "type": "string", "description": descriptions["details"]},
+                ]
+            },
+        }
+    )
+    package["resources"] = resources
+    return package
+
+
+def datasette_metadata(
+    package: dict[str, Any], sources: pd.DataFrame, version: str
+) -> dict[str, Any]:
+    """Datasette ``metadata.json``: title, description, license, sources and column descriptions.
+
+    Table and column descriptions come from :mod:`crosswalk.schema` and the
+    id tables of :mod:`crosswalk.ids`, so they match the data dictionary.
+    """
+    licenses = package.get("licenses") or []
+    lic = licenses[0] if licenses else {}
+    source_text = "; ".join(
+        f"{r['publisher'] or r['name']}: {r['title'] or r['name']} (extract {r['extracted'] or 'undated'})"
+        for r in sources.to_dict("records")
+    )
+    tables: dict[str, Any] = {
+        t.name: {
+            "description": t.description,
+            "columns": {c.name: c.description for c in t.columns},
+        }
+        for t in schema.TABLES
+    }
+    for name, (description, columns) in STATE_TABLES.items():
+        tables[name] = {"description": description, "columns": dict(columns)}
+    tables["meta"] = {
+        "description": "Facts about the build (key/value): " + ", ".join(schema.META_KEYS) + ".",
+        "columns": {"key": "Name of the fact.", "value": "Its value; JSON for structured values."},
+    }
+    title = str(package.get("title") or "Facility crosswalk")
+    return {
+        "title": f"{title} — release {version}",
+        "description": _DEFAULT_DESCRIPTION,
+        "license": lic.get("name") or lic.get("title") or "",
+        "license_url": lic.get("path") or "",
+        "source": source_text,
+        "databases": {"crosswalk": {"tables": tables}},
+    }
+
+
+# --------------------------------------------------------------------------- diff
+
+
+def read_members(db_path: Path) -> pd.DataFrame:
+    """``entity_id, source, record_id`` of every record of a release."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return pd.read_sql_query("SELECT entity_id, source, record_id FROM records", conn).astype(
+            str
+        )
+    finally:
+        conn.close()
+
+
+def read_retired(db_path: Path) -> pd.DataFrame:
+    """The ``retired_ids`` table of a release (empty when it has none)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='retired_ids'"
+        ).fetchone()
+        if not exists:
+            return pd.DataFrame(columns=list(RETIRED_COLUMNS))
+        return pd.read_sql_query(f"SELECT {', '.join(RETIRED_COLUMNS)} FROM retired_ids", conn)
+    finally:
+        conn.close()
+
+
+def diff_releases(a: Path, b: Path) -> pd.DataFrame:
+    """What happened to entity ids between release ``a`` and a later release ``b``.
+
+    Columns ``entity_id, change, details`` as in ``changes.csv``. Ids of ``a``
+    missing from ``b`` are ``merged_into`` or ``retired`` as ``b``'s
+    ``retired_ids`` says; ids of ``b`` not in ``a`` are ``split_from`` when
+    they hold records that were in ``a``, else ``new``; ids in both are
+    ``members_changed`` when their member sets differ. For consecutive
+    releases this agrees with ``b``'s ``changes.csv``.
+    """
+    old = read_members(resolve_release(a) / "crosswalk.sqlite")
+    new = read_members(resolve_release(b) / "crosswalk.sqlite")
+    retired = read_retired(resolve_release(b) / "crosswalk.sqlite").set_index("entity_id")
+    old_size = old.groupby("entity_id").size()
+    new_size = new.groupby("entity_id").size()
+    shared = (
+        old.merge(new, on=["source", "record_id"], suffixes=("_a", "_b"))
+        .groupby(["entity_id_a", "entity_id_b"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["n", "entity_id_a", "entity_id_b"], ascending=[False, True, True])
+    )
+    parts: list[pd.DataFrame] = []
+
+    both = old_size.index.intersection(new_size.index)
+    same = shared[shared["entity_id_a"] == shared["entity_id_b"]].set_index("entity_id_a")["n"]
+    kept = pd.DataFrame({"a": old_size.reindex(both), "b": new_size.reindex(both)})
+    kept["n"] = same.reindex(both).fillna(0).astype(int)
+    kept = kept[(kept["n"] != kept["a"]) | (kept["n"] != kept["b"])]
+    parts.append(
+        pd.DataFrame(
+            {
+                "entity_id": kept.index,
+                "change": "members_changed",
+                "details": (
+                    "+"
+                    + (kept["b"] - kept["n"]).astype(str)
+                    + " -"
+                    + (kept["a"] - kept["n"]).astype(str)
+                    + " members (now "
+                    + kept["b"].astype(str)
+                    + ")"
+                ).to_numpy(),
+            }
+        )
+    )
+
+    gone = old_size.index.difference(new_size.index)
+    rec = retired.reindex(gone)
+    change = rec["change"].fillna("retired").replace({"split_from": "merged_into"})
+    successor = rec["successor"]
+    details = pd.Series(
+        [
+            (f"into {s}" if isinstance(s, str) and s else str(d or "no member left"))
+            if c == "merged_into"
+            else str(d if isinstance(d, str) and d else "no member left")
+            for c, s, d in zip(change, successor, rec["details"], strict=True)
+        ],
+        index=gone,
+        dtype=object,
+    )
+    parts.append(
+        pd.DataFrame(
+            {"entity_id": gone, "change": change.to_numpy(), "details": details.to_numpy()}
+        )
+    )
+
+    fresh = new_size.index.difference(old_size.index)
+    origin = (
+        shared[shared["entity_id_b"].isin(fresh)]
+        .drop_duplicates("entity_id_b")
+        .set_index("entity_id_b")
+    )
+    has_origin = fresh.isin(origin.index)
+    split_ids = fresh[has_origin]
+    parts.append(
+        pd.DataFrame(
+            {
+                "entity_id": split_ids,
+                "change": "split_from",
+                "details": (
+                    "from "
+                    + origin.loc[split_ids, "entity_id_a"]
+                    + "; "
+                    + origin.loc[split_ids, "n"].astype(str)
+                    + " of "
+                    + origin.loc[split_ids, "entity_id_a"].map(old_size).astype(str)
+                    + " members"
+                ).to_numpy(),
+            }
+        )
+    )
+    plain = fresh[~has_origin]
+    parts.append(
+        pd.DataFrame(
+            {
+                "entity_id": plain,
+                "change": "new",
+                "details": (new_size.reindex(plain).astype(str) + " members").to_numpy(),
+            }
+        )
+    )
+    nonempty = [p.astype(object) for p in parts if not p.empty]
+    if not nonempty:
+        return pd.DataFrame(columns=list(CHANGE_COLUMNS))
+    return pd.concat(nonempty, ignore_index=True).sort_values(
+        ["entity_id", "change"], ignore_index=True
+    )
+
+
+def summarize(changes: pd.DataFrame) -> dict[str, int]:
+    """Number of entity ids per change kind (every kind present, zero or not)."""
+    return {k: int((changes["change"] == k).sum()) for k in CHANGE_KINDS}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def _lock(releases_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the releases directory for the duration of a release."""
+    path = releases_dir / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ReleaseError(
+                f"another release is being published in {releases_dir}. Fix: wait for it and retry."
+            ) from exc
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_leftovers(releases_dir: Path) -> None:
+    """Remove hidden directories of interrupted releases (the caller holds the lock)."""
+    for stale in releases_dir.glob(f"{PARTIAL_PREFIX}*"):
+        if stale.is_dir():
+            _force_rmtree(stale)
+
+
+def _force_rmtree(path: Path) -> None:
+    """Remove a directory tree even where its directories were already made read-only."""
+    if not path.exists():
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(path, stat.S_IRWXU)
+        for root, dirs, _files in os.walk(path):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), stat.S_IRWXU)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
