@@ -37,6 +37,8 @@ class ApiConfig:
     releases: Path | None = None
     review_store: Path | None = None
     max_body: int = DEFAULT_MAX_BODY
+    #: Answer cached entity and lookup hits below the framework (same bytes and headers).
+    fast_path: bool = True
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ApiConfig:
@@ -48,6 +50,8 @@ class ApiConfig:
         for key, value in data.items():
             if key == "max_body":
                 kwargs[key] = int(value)
+            elif key == "fast_path":
+                kwargs[key] = bool(value)
             else:
                 kwargs[key] = Path(value) if value is not None else None
         return cls(**kwargs)
@@ -84,6 +88,10 @@ def create_app(config: ApiConfig | Mapping[str, Any]) -> Flask:
     review.register(app)
 
     app.after_request(_cors)
+    if cfg.fast_path:
+        from api.fastpath import FastPath
+
+        app.wsgi_app = FastPath(app.wsgi_app, registry)  # type: ignore[method-assign]
     return app
 
 
@@ -101,4 +109,4 @@ def _cors(response: Response) -> Response:
     return response
 
 
-__all__ = ["ApiConfig", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY", "ApiConfig", "create_app"]

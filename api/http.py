@@ -10,12 +10,10 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from api.problems import InvalidField
-from api.store import Registry, Release, dumps
+from api.store import MAX_TEXT, Registry, Release, dumps
 
 #: Deepest nesting accepted in a JSON request body.
 MAX_JSON_DEPTH = 32
-#: Longest accepted string parameter (names, addresses, ids).
-MAX_TEXT = 500
 
 #: Cache-Control for answers from the latest release (which can change).
 CACHE_LATEST = "public, max-age=60"
@@ -48,7 +46,8 @@ def json_response(
     return response
 
 
-def _etag_matches(header: str, etag: str) -> bool:
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weak comparison, ``*`` included)."""
     for candidate in header.split(","):
         candidate = candidate.strip()
         if candidate == "*":
@@ -60,14 +59,24 @@ def _etag_matches(header: str, etag: str) -> bool:
     return False
 
 
-def cached(data: bytes, release: Release, key: str, pinned: bool | None = None) -> Response:
-    """A 200 with ETag and Cache-Control, or a 304 when ``If-None-Match`` already has it."""
-    etag = release.etag(key)
+def cached(
+    data: bytes,
+    release: Release,
+    key: str = "",
+    *,
+    etag: str | None = None,
+    pinned: bool | None = None,
+) -> Response:
+    """A 200 with ETag and Cache-Control, or a 304 when ``If-None-Match`` already has it.
+
+    The ETag is ``etag`` if given, else the release's ETag for ``key``.
+    """
+    etag = etag or release.etag(key)
     if pinned is None:
         pinned = bool(request.args.get("release"))
     headers = {"ETag": etag, "Cache-Control": CACHE_PINNED if pinned else CACHE_LATEST}
     inm = request.environ.get("HTTP_IF_NONE_MATCH")
-    if inm and _etag_matches(inm, etag):
+    if inm and etag_matches(inm, etag):
         return Response(status=304, headers=headers)
     response = Response(data, status=200, mimetype="application/json")
     response.headers.update(headers)

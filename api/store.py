@@ -35,8 +35,10 @@ from crosswalk.errors import CrosswalkError, NotFoundError
 
 #: How often (seconds) the registry checks its files for a new build or release.
 RESCAN_SECONDS = 2.0
-#: Rendered entity documents kept per release.
+#: Rendered entity documents (and lookup answers) kept per release.
 ENTITY_CACHE_SIZE = 65_536
+#: Longest accepted text parameter (names, addresses, ids).
+MAX_TEXT = 500
 
 _FACILITY_FIELDS = ("name", "address", "city", "state", "zip", "county", "facility_type")
 _RECORD_FIELDS = (*_FACILITY_FIELDS[:6], "phone", "facility_type", "latitude", "longitude")
@@ -109,6 +111,7 @@ class Release:
         )
         self._etag_prefix = '"' + "".join(c for c in self.build_id if c.isalnum())[:24] + "-"
         self.entity_json = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._render_entity)
+        self.lookup_json = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._render_lookup)
         self._by_identifier: dict[tuple[str, str], tuple[str, ...]] | None = None
         self._by_record: dict[tuple[str, str], str] | None = None
 
@@ -243,6 +246,42 @@ class Release:
     def _render_entity(self, entity_id: str) -> bytes | None:
         doc = self.entity_document(entity_id)
         return None if doc is None else dumps(doc)
+
+    def result_json(self, query: dict[str, Any], ids: list[str] | tuple[str, ...]) -> bytes:
+        """The JSON of one lookup result: the query, and the entities found."""
+        docs = [d for d in (self.entity_json(e) for e in ids) if d is not None]
+        return b"".join(
+            (
+                b'{"query":',
+                dumps(query),
+                b',"found":',
+                b"true" if docs else b"false",
+                b',"entity_ids":',
+                dumps(list(ids)),
+                b',"entities":[',
+                b",".join(docs),
+                b"]}",
+            )
+        )
+
+    def lookup_etag(self, query: dict[str, Any], ids: list[str] | tuple[str, ...]) -> str:
+        """ETag of a lookup answer: the release, the entities found and the query."""
+        return self.etag("\x1f".join((*ids, *(f"{k}={v}" for k, v in query.items()))))
+
+    def _render_lookup(self, scheme: str, value: str) -> tuple[bytes, str] | None:
+        """A found lookup by identifier, rendered once: (body, ETag); None otherwise."""
+        if (
+            scheme not in self.schemes
+            or not value
+            or value != value.strip()
+            or len(value) > MAX_TEXT
+        ):
+            return None
+        ids = self.entities_by_identifier(scheme, value)
+        if not ids:
+            return None
+        query = {"scheme": scheme, "value": value}
+        return self.result_json(query, ids), self.lookup_etag(query, ids)
 
     def entity_document(self, entity_id: str) -> dict[str, Any] | None:
         """The entity with every member record, or ``None`` when there is no such entity."""

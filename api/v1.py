@@ -15,7 +15,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from api.http import (
     CACHE_LATEST,
     CACHE_PINNED,
-    MAX_TEXT,
     cached,
     int_arg,
     json_body,
@@ -36,7 +35,7 @@ from api.schemas import (
     json_response as json_resp_spec,
 )
 from api.spec import operation
-from api.store import Release, dumps, entity_summary
+from api.store import MAX_TEXT, Release, dumps, entity_summary
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -346,23 +345,6 @@ def _resolve(
     )
 
 
-def _result_bytes(release: Release, query: dict[str, Any], ids: list[str]) -> bytes:
-    docs = [d for d in (release.entity_json(e) for e in ids) if d is not None]
-    return b"".join(
-        (
-            b'{"query":',
-            dumps(query),
-            b',"found":',
-            b"true" if docs else b"false",
-            b',"entity_ids":',
-            dumps(ids),
-            b',"entities":[',
-            b",".join(docs),
-            b"]}",
-        )
-    )
-
-
 @bp.get("/lookup")
 @operation(
     tags=["lookup"],
@@ -394,8 +376,11 @@ def lookup() -> Response:
     if not ids:
         what = " ".join(f"{k}={v!r}" for k, v in query.items() if k != "normalized_value")
         raise EntityNotFound(f"no entity has {what} in release {release.version!r}.")
-    key = "\x1f".join((*ids, *(f"{k}={v}" for k, v in query.items())))
-    return cached(_result_bytes(release, query, ids), release, key)
+    hit = None
+    if "scheme" in query and "normalized_value" not in query:
+        hit = release.lookup_json(query["scheme"], query["value"])
+    data, etag = hit or (release.result_json(query, ids), release.lookup_etag(query, ids))
+    return cached(data, release, etag=etag)
 
 
 @bp.post("/lookup")
@@ -431,7 +416,7 @@ def lookup_batch() -> Response:
         if not isinstance(item, dict):
             raise InvalidField(f"lookups[{i}]", "must be an object.", location="body")
         query, ids = _resolve(release, item, f"lookups[{i}].")
-        parts.append(_result_bytes(release, query, ids))
+        parts.append(release.result_json(query, ids))
     data = b'{"release":' + dumps(release.version) + b',"results":[' + b",".join(parts) + b"]}"
     return json_response(data, raw=True, headers={"Cache-Control": "no-store"})
 

@@ -1,16 +1,92 @@
-"""`crosswalk serve`: not built yet."""
+"""`crosswalk serve`: serve the HTTP API over a published crosswalk with waitress."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
+from pathlib import Path
 from typing import Any
+
+from crosswalk.errors import CrosswalkError
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("serve", help="(not available yet)")
+    p = sub.add_parser(
+        "serve",
+        help="serve the lookup, match and reconciliation API over a published crosswalk",
+        description=(
+            "Serve the HTTP API (JSON under /v1, the W3C Reconciliation API at /reconcile, "
+            "docs at /docs) with the waitress WSGI server. Give one crosswalk with --db, or a "
+            "releases directory with --releases (the latest release is the default, every "
+            "other one is reachable with ?release=VERSION)."
+        ),
+    )
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--db",
+        type=Path,
+        help="a published crosswalk.sqlite (default: build/crosswalk.sqlite)",
+    )
+    what.add_argument("--releases", type=Path, help="a releases directory (releases/<version>/)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    p.add_argument("--review-store", type=Path, help="the review store, for the review pages")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("crosswalk serve: not available yet")
-    return 2
+    """Build the app and serve it until interrupted."""
+    import waitress
+
+    from api import DEFAULT_MAX_BODY, ApiConfig, create_app
+
+    if args.threads < 1 or args.threads > 256:
+        raise CrosswalkError(f"--threads must be from 1 to 256, got {args.threads}.")
+    if not 0 <= args.port <= 65535:
+        raise CrosswalkError(f"--port must be from 0 to 65535, got {args.port}.")
+    db = args.db if args.releases is None else None
+    if db is None and args.releases is None:
+        db = Path("build/crosswalk.sqlite")
+    app = create_app(ApiConfig(db=db, releases=args.releases, review_store=args.review_store))
+    registry = app.extensions["crosswalk.registry"]
+    registry.warm()
+    threading.Thread(target=_warm_matcher, args=(registry,), daemon=True).start()
+
+    server: Any = waitress.create_server(
+        app,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        # bodies above the app's own limit are still read so that the app answers 413 as
+        # problem+json; waitress refuses anything beyond this outright
+        max_request_body_size=4 * DEFAULT_MAX_BODY,
+        connection_limit=512,
+        channel_timeout=60,
+        asyncore_use_poll=True,
+        ident="crosswalk",
+    )
+    host = args.host if ":" not in args.host else f"[{args.host}]"
+    port = server.effective_port
+    latest = registry.latest()
+    print(
+        f"crosswalk serve: http://{host}:{port}/  (release {latest.version}, "
+        f"{args.threads} threads; docs at http://{host}:{port}/docs, Ctrl-C to stop)",
+        flush=True,
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+def _warm_matcher(registry: Any) -> None:
+    """Load the engine's matcher in the background so the first /v1/match is fast."""
+    try:
+        registry.latest().matcher()
+    except Exception as exc:  # reported again, as a problem, when /v1/match is called
+        print(f"crosswalk serve: matching is unavailable: {exc}", file=sys.stderr, flush=True)
