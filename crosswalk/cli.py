@@ -45,7 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"crosswalk {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"crosswalk {args.command}: interrupted; no partial output was published.", file=sys.stderr)
+        print(
+            f"crosswalk {args.command}: interrupted; no partial output was published.",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -138,7 +138,7 @@ class BlockingSettings:
 class ModelSettings:
     #: Pairs at or above this match probability are linked.
     link_threshold: float = 0.5
-    em_max_iterations: int = 60
+    em_max_iterations: int = 200
     em_tolerance: float = 1e-6
     #: Random pairs sampled to estimate u probabilities.
     u_sample_pairs: int = 500_000
@@ -181,7 +181,11 @@ class Config:
             if src.name == name:
                 return src
         raise ConfigError(
-            [Problem(self.origin, f"no source named {name!r}.", f"use one of {self.source_names()}.")]
+            [
+                Problem(
+                    self.origin, f"no source named {name!r}.", f"use one of {self.source_names()}."
+                )
+            ]
         )
 
     def source_names(self) -> list[str]:
@@ -200,7 +204,11 @@ class Config:
 
     @classmethod
     def from_dict(
-        cls, data: dict[str, Any], *, base_dir: Path | None = None, origin: str = "<config>",
+        cls,
+        data: dict[str, Any],
+        *,
+        base_dir: Path | None = None,
+        origin: str = "<config>",
         text: str | None = None,
     ) -> Config:
         problems: list[Problem] = []
@@ -222,21 +230,37 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     if not path.exists():
         raise ConfigError(
-            [Problem(str(path), "the config file does not exist.", "check the path given to --config.")]
+            [
+                Problem(
+                    str(path),
+                    "the config file does not exist.",
+                    "check the path given to --config.",
+                )
+            ]
         )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            [Problem(str(path), f"the config is not UTF-8 ({exc.reason} at byte {exc.start}).",
-                     "save the config file as UTF-8.")]
+            [
+                Problem(
+                    str(path),
+                    f"the config is not UTF-8 ({exc.reason} at byte {exc.start}).",
+                    "save the config file as UTF-8.",
+                )
+            ]
         ) from exc
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(
-            [Problem(str(path), f"not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}.",
-                     "correct the syntax at the position given.")]
+            [
+                Problem(
+                    str(path),
+                    f"not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}.",
+                    "correct the syntax at the position given.",
+                )
+            ]
         ) from exc
     return Config.from_dict(data, base_dir=path.resolve().parent, origin=str(path), text=text)
 
@@ -288,8 +312,13 @@ def _build(tp: Any, value: Any, path: str, problems: list[Problem], loc: _Locato
         return _build(args[0], value, path, problems, loc)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
-            problems.append(Problem(loc.where(path, key), f"expected a table, got {value!r}.",
-                                    f"write [{path}] as a table of keys."))
+            problems.append(
+                Problem(
+                    loc.where(path, key),
+                    f"expected a table, got {value!r}.",
+                    f"write [{path}] as a table of keys.",
+                )
+            )
             return None
         hints = typing.get_type_hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp) if f.name not in ("base_dir", "origin")}
@@ -298,15 +327,22 @@ def _build(tp: Any, value: Any, path: str, problems: list[Problem], loc: _Locato
             sub = f"{path}.{k}" if path else k
             if k not in fields:
                 close = difflib.get_close_matches(k, list(fields), n=1)
-                fix = f"did you mean {close[0]!r}?" if close else f"known keys are {sorted(fields)}."
+                fix = (
+                    f"did you mean {close[0]!r}?" if close else f"known keys are {sorted(fields)}."
+                )
                 problems.append(Problem(loc.where(sub, k), f"unknown key {k!r}.", fix))
                 continue
             kwargs[k] = _build(hints[k], v, sub, problems, loc)
         for name, f in fields.items():
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             if required and name not in value:
-                problems.append(Problem(loc.where(path), f"missing required key {name!r}.",
-                                        f"add {name} = ... to [{path or 'top level'}]."))
+                problems.append(
+                    Problem(
+                        loc.where(path),
+                        f"missing required key {name!r}.",
+                        f"add {name} = ... to [{path or 'top level'}].",
+                    )
+                )
         if any(kwargs.get(n) is None and n in value and value[n] is not None for n in kwargs):
             return None
         if len([p for p in fields if p in kwargs or _has_default(fields[p])]) < len(fields):
@@ -317,14 +353,24 @@ def _build(tp: Any, value: Any, path: str, problems: list[Problem], loc: _Locato
         if isinstance(value, str) and item_tp is str:
             value = [value]
         if not isinstance(value, list):
-            problems.append(Problem(loc.where(path, key), f"expected {_type_name(tp)}, got {value!r}.",
-                                    f"write {key} = [ ... ]."))
+            problems.append(
+                Problem(
+                    loc.where(path, key),
+                    f"expected {_type_name(tp)}, got {value!r}.",
+                    f"write {key} = [ ... ].",
+                )
+            )
             return None
         return [_build(item_tp, v, f"{path}[{i}]", problems, loc) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            problems.append(Problem(loc.where(path, key), f"expected a table, got {value!r}.",
-                                    f"write [{path}] with key = \"value\" lines."))
+            problems.append(
+                Problem(
+                    loc.where(path, key),
+                    f"expected a table, got {value!r}.",
+                    f'write [{path}] with key = "value" lines.',
+                )
+            )
             return None
         return {str(k): str(v) for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -332,8 +378,13 @@ def _build(tp: Any, value: Any, path: str, problems: list[Problem], loc: _Locato
     if tp in (str, int, float, bool) and not (
         isinstance(value, tp) and not (tp is int and isinstance(value, bool))
     ):
-        problems.append(Problem(loc.where(path, key), f"expected {_type_name(tp)}, got {value!r}.",
-                                f"give {key} {_type_name(tp)}."))
+        problems.append(
+            Problem(
+                loc.where(path, key),
+                f"expected {_type_name(tp)}, got {value!r}.",
+                f"give {key} {_type_name(tp)}.",
+            )
+        )
         return None
     return value
 
@@ -344,60 +395,118 @@ def _has_default(f: dataclasses.Field[Any]) -> bool:
 
 def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> None:
     if not cfg.sources:
-        problems.append(Problem(loc.origin, "no sources are declared.",
-                                "add at least one [[source]] table (see docs/sources.md)."))
+        problems.append(
+            Problem(
+                loc.origin,
+                "no sources are declared.",
+                "add at least one [[source]] table (see docs/sources.md).",
+            )
+        )
     seen: set[str] = set()
     for i, src in enumerate(cfg.sources):
         if src is None:  # structural problems already reported
             continue
         p = f"source[{i}]"
         if not _SOURCE_NAME_RE.match(src.name):
-            problems.append(Problem(loc.where(f"{p}.name", "name"),
-                                    f"source name {src.name!r} is not a short lower-case slug.",
-                                    "use letters, digits, '-' or '_', starting with a letter, e.g. \"cdph\"."))
+            problems.append(
+                Problem(
+                    loc.where(f"{p}.name", "name"),
+                    f"source name {src.name!r} is not a short lower-case slug.",
+                    "use letters, digits, '-' or '_', starting with a letter, e.g. \"cdph\".",
+                )
+            )
         if src.name in seen:
-            problems.append(Problem(loc.where(f"{p}.name", "name"), f"source name {src.name!r} is used twice.",
-                                    "give every source a distinct name."))
+            problems.append(
+                Problem(
+                    loc.where(f"{p}.name", "name"),
+                    f"source name {src.name!r} is used twice.",
+                    "give every source a distinct name.",
+                )
+            )
         seen.add(src.name)
         if src.format not in FORMATS:
-            problems.append(Problem(loc.where(f"{p}.format", "format"), f"unknown format {src.format!r}.",
-                                    f"use one of {list(FORMATS)}."))
+            problems.append(
+                Problem(
+                    loc.where(f"{p}.format", "format"),
+                    f"unknown format {src.format!r}.",
+                    f"use one of {list(FORMATS)}.",
+                )
+            )
         if src.encoding not in ENCODINGS:
-            problems.append(Problem(loc.where(f"{p}.encoding", "encoding"),
-                                    f"unsupported encoding {src.encoding!r}.",
-                                    f"use one of {list(ENCODINGS)} (\"auto\" detects it)."))
+            problems.append(
+                Problem(
+                    loc.where(f"{p}.encoding", "encoding"),
+                    f"unsupported encoding {src.encoding!r}.",
+                    f'use one of {list(ENCODINGS)} ("auto" detects it).',
+                )
+            )
         if src.max_per_entity < 0:
-            problems.append(Problem(loc.where(f"{p}.max_per_entity", "max_per_entity"),
-                                    "max_per_entity must be 0 (no limit) or more.", "set it to 1 or 0."))
+            problems.append(
+                Problem(
+                    loc.where(f"{p}.max_per_entity", "max_per_entity"),
+                    "max_per_entity must be 0 (no limit) or more.",
+                    "set it to 1 or 0.",
+                )
+            )
         if not src.fields.name:
-            problems.append(Problem(loc.where(f"{p}.fields"), "no column feeds the facility name.",
-                                    f"add name = \"COLUMN\" under [source.fields] of {src.name!r}."))
+            problems.append(
+                Problem(
+                    loc.where(f"{p}.fields"),
+                    "no column feeds the facility name.",
+                    f'add name = "COLUMN" under [source.fields] of {src.name!r}.',
+                )
+            )
         for k in src.defaults:
             if k not in FIELD_NAMES:
                 close = difflib.get_close_matches(k, FIELD_NAMES, n=1)
-                problems.append(Problem(loc.where(f"{p}.defaults.{k}", k), f"unknown field {k!r} in defaults.",
-                                        f"did you mean {close[0]!r}?" if close else f"use one of {list(FIELD_NAMES)}."))
+                problems.append(
+                    Problem(
+                        loc.where(f"{p}.defaults.{k}", k),
+                        f"unknown field {k!r} in defaults.",
+                        f"did you mean {close[0]!r}?"
+                        if close
+                        else f"use one of {list(FIELD_NAMES)}.",
+                    )
+                )
         for j, ident in enumerate(src.identifiers):
             if ident is not None and not _SCHEME_RE.match(ident.scheme):
-                problems.append(Problem(loc.where(f"{p}.identifiers[{j}].scheme", "scheme"),
-                                        f"scheme {ident.scheme!r} is not a lower-case name.",
-                                        f"use e.g. one of {list(KNOWN_SCHEMES)}."))
+                problems.append(
+                    Problem(
+                        loc.where(f"{p}.identifiers[{j}].scheme", "scheme"),
+                        f"scheme {ident.scheme!r} is not a lower-case name.",
+                        f"use e.g. one of {list(KNOWN_SCHEMES)}.",
+                    )
+                )
     if cfg.blocking is None or cfg.model is None or cfg.review is None:
         return
     unknown_rules = [r for r in cfg.blocking.rules if r not in BLOCKING_RULES]
     for r in unknown_rules:
         close = difflib.get_close_matches(r, BLOCKING_RULES, n=1)
-        problems.append(Problem(loc.where("blocking.rules", "rules"), f"unknown blocking rule {r!r}.",
-                                f"did you mean {close[0]!r}?" if close else f"use any of {list(BLOCKING_RULES)}."))
+        problems.append(
+            Problem(
+                loc.where("blocking.rules", "rules"),
+                f"unknown blocking rule {r!r}.",
+                f"did you mean {close[0]!r}?" if close else f"use any of {list(BLOCKING_RULES)}.",
+            )
+        )
     m = cfg.model
     if not 0.0 < m.link_threshold < 1.0:
-        problems.append(Problem(loc.where("model.link_threshold", "link_threshold"),
-                                "link_threshold must be strictly between 0 and 1.", "use e.g. 0.5."))
+        problems.append(
+            Problem(
+                loc.where("model.link_threshold", "link_threshold"),
+                "link_threshold must be strictly between 0 and 1.",
+                "use e.g. 0.5.",
+            )
+        )
     r = cfg.review
     if not 0.0 <= r.uncertain_low < r.uncertain_high <= 1.0:
-        problems.append(Problem(loc.where("review", "uncertain_low"),
-                                "the uncertain band must satisfy 0 <= uncertain_low < uncertain_high <= 1.",
-                                "use e.g. uncertain_low = 0.2 and uncertain_high = 0.9."))
+        problems.append(
+            Problem(
+                loc.where("review", "uncertain_low"),
+                "the uncertain band must satisfy 0 <= uncertain_low < uncertain_high <= 1.",
+                "use e.g. uncertain_low = 0.2 and uncertain_high = 0.9.",
+            )
+        )
 
 
 def _to_plain(obj: Any) -> Any:

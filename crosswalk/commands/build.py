@@ -1,0 +1,92 @@
+"""`crosswalk build`: read the declared sources, link them and publish the crosswalk."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from crosswalk.config import load_config
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "build",
+        help="link the declared sources and publish the crosswalk",
+        description=(
+            "Read every source declared in the config, link their records into canonical entities "
+            "and write crosswalk.sqlite, crosswalk.csv and datapackage.json into --out. Writing is "
+            "atomic: if the build fails or is interrupted, the previous output stays as it was."
+        ),
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="sources config (TOML or JSON), e.g. data/sources.toml",
+    )
+    p.add_argument(
+        "--out", default="build", metavar="DIR", help="output directory (default: build)"
+    )
+    p.add_argument(
+        "--releases",
+        metavar="DIR",
+        help="releases directory: entity ids are carried over from its latest release",
+    )
+    p.add_argument(
+        "--review-store",
+        metavar="FILE",
+        help="review store whose decisions bind this build (default: [review] store of the config)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from crosswalk.pipeline import build
+
+    config = load_config(args.config)
+    result = build(
+        config,
+        args.out,
+        releases=args.releases,
+        review_store=args.review_store,
+        progress=None if not (args.quiet or args.json) else False,
+    )
+    if args.json:
+        print(json.dumps(result.counts, indent=2, sort_keys=True))
+    elif not args.quiet:
+        print_summary(result.counts, str(result.out))
+    return 0
+
+
+def print_summary(counts: dict[str, Any], out: str) -> None:
+    console = Console()
+    t = Table(title=f"crosswalk build → {out}", show_header=False, title_justify="left")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for name, n in counts["records"].items():
+        t.add_row(f"records: {name}", f"{n:,}")
+    t.add_row("candidate pairs", f"{counts['candidate_pairs']:,}")
+    t.add_row("entities", f"{counts['entities']:,}")
+    for combo, n in sorted(counts["entities_by_sources"].items(), key=lambda kv: -kv[1]):
+        t.add_row(f"  held by {combo}", f"{n:,}")
+    for method, n in counts["links"].items():
+        t.add_row(f"links: {method}", f"{n:,}")
+    t.add_row("links cut (one record per source)", f"{counts['cut_links']:,}")
+    conflicts = counts.get("conflicts") or {}
+    t.add_row("conflicts", f"{sum(conflicts.values()):,}")
+    for kind, n in conflicts.items():
+        t.add_row(f"  {kind}", f"{n:,}")
+    for scheme, agg in counts.get("identifier_agreement", {}).items():
+        t.add_row(
+            f"agreement with {scheme}",
+            f"{agg['same_entity']:,}/{agg['pairs']:,} ({100 * agg['share']:.2f}%)",
+        )
+    if "open_disputes" in counts:
+        t.add_row("open disputes", f"{counts['open_disputes']:,}")
+    console.print(t)

@@ -1,0 +1,196 @@
+"""Comparison stage: aligned left/right record batches in, comparison levels out.
+
+Each :class:`Comparison` turns a field (or a group of correlated fields) of
+two aligned batches into an integer level per pair: ``0`` is the strongest
+agreement, the last level is disagreement, and ``-1`` means a value is
+missing on either side (it then contributes no evidence). Levels are named,
+so explanations read as ``name: core_exact`` rather than ``name: 1``.
+
+Address, ZIP, city and coordinates are one *location* comparison, not four:
+they are strongly correlated among non-matching pairs (same ZIP implies same
+city), and scoring them separately would count one piece of evidence several
+times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crosswalk.internals.normalize import NID_PREFIX
+from matchers.compare import exact, haversine_m, similarity
+from matchers.facility_types import type_compatibility
+
+MISSING = -1
+
+
+def _blank(s: pd.Series) -> np.ndarray:
+    return (s.isna() | (s.astype("string").fillna("") == "")).to_numpy()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A named comparison with named levels (strongest first)."""
+
+    name: str
+    levels: tuple[str, ...]
+    #: Levels whose weight is adjusted by the frequency of the agreed value.
+    tf_levels: tuple[int, ...] = ()
+    #: Column holding the value whose frequency adjusts the weight.
+    tf_column: str | None = None
+    #: Columns shown as left/right values in explanations.
+    show: tuple[str, ...] = ()
+
+    def compute(self, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+        fn = _COMPUTE[self.kind]
+        return fn(self, left, right).astype("int8")
+
+    @property
+    def kind(self) -> str:
+        return self.name if not self.name.startswith(NID_PREFIX) else "identifier"
+
+
+def _name(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    ln, rn = left["n_name"].astype("string"), right["n_name"].astype("string")
+    lc, rc = left["n_core"].astype("string"), right["n_core"].astype("string")
+    lo, ro = left["n_other"].astype("string"), right["n_other"].astype("string")
+    # Similarity of the distinctive part of the names: generic words such as
+    # HOME HEALTH or CENTER would make unrelated names look alike.
+    strong = np.fmax(similarity(lc, rc, "jaro_winkler"), similarity(lc, rc, "token_sort"))
+    # Another name (business or DBA name) of one side against the other's name.
+    alt = np.fmax(similarity(lo, rn, "token_sort"), similarity(ln, ro, "token_sort"))
+    strong = np.fmax(strong, np.nan_to_num(alt, nan=0.0))
+    subset = np.fmax(similarity(lc, rc, "token_set"), 0.0)
+    level = np.full(len(ln), 5, dtype="int8")
+    level[(strong >= 0.6) | (subset >= 0.8)] = 4
+    level[(strong >= 0.8) | (subset >= 0.95)] = 3
+    level[strong >= 0.92] = 2
+    level[exact(lc, rc)] = 1
+    level[exact(ln, rn)] = 0
+    level[_blank(ln) | _blank(rn)] = MISSING
+    return level
+
+
+def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    la, ra = left["n_address"].astype("string"), right["n_address"].astype("string")
+    same_zip = exact(left["n_zip"].astype("string"), right["n_zip"].astype("string"))
+    same_city = exact(left["n_city"].astype("string"), right["n_city"].astype("string"))
+    same_place = same_zip | same_city
+    same_number = exact(left["n_number"].astype("string"), right["n_number"].astype("string"))
+    street_sim = np.nan_to_num(
+        similarity(
+            left["n_street"].astype("string"), right["n_street"].astype("string"), "jaro_winkler"
+        ),
+        nan=0.0,
+    )
+    same_addr = exact(la, ra)
+    dist = haversine_m(
+        left["n_lat"].to_numpy(dtype="float64"),
+        left["n_lon"].to_numpy(dtype="float64"),
+        right["n_lat"].to_numpy(dtype="float64"),
+        right["n_lon"].to_numpy(dtype="float64"),
+    )
+    near = np.nan_to_num(dist, nan=np.inf) <= 150.0
+    same_street = street_sim >= 0.95
+    level = np.full(len(la), 5, dtype="int8")
+    level[same_city] = 4
+    level[same_zip] = 3
+    level[near | (same_street & same_place)] = 2
+    level[(same_number & (street_sim >= 0.85) & same_place) | (same_addr & ~same_place)] = 1
+    level[same_addr & same_place] = 0
+    nothing_l = _blank(la) & _blank(left["n_zip"]) & _blank(left["n_city"])
+    nothing_r = _blank(ra) & _blank(right["n_zip"]) & _blank(right["n_city"])
+    level[nothing_l | nothing_r] = MISSING
+    return level
+
+
+def _facility_type(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    level = np.asarray(
+        type_compatibility(left["n_class"].astype("string"), right["n_class"].astype("string"))
+    )
+    return np.where(level < 0, MISSING, level)
+
+
+def _phone(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    lp, rp = left["n_phone"].astype("string"), right["n_phone"].astype("string")
+    level = np.where(exact(lp, rp), 0, 1).astype("int8")
+    level[_blank(lp) | _blank(rp)] = MISSING
+    return level
+
+
+def _identifier(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    lv, rv = left[cmp.name].astype("string"), right[cmp.name].astype("string")
+    level = np.where(exact(lv, rv), 0, 1).astype("int8")
+    level[_blank(lv) | _blank(rv)] = MISSING
+    return level
+
+
+_COMPUTE = {
+    "name": _name,
+    "location": _location,
+    "facility_type": _facility_type,
+    "phone": _phone,
+    "identifier": _identifier,
+}
+
+NAME = Comparison(
+    "name",
+    ("exact", "core_exact", "very_similar", "similar", "weak", "different"),
+    tf_levels=(0, 1),
+    tf_column="n_core",
+    show=("name",),
+)
+LOCATION = Comparison(
+    "location",
+    (
+        "address_exact",
+        "address_fuzzy",
+        "nearby_or_same_street",
+        "same_zip",
+        "same_city",
+        "elsewhere",
+    ),
+    tf_levels=(0, 1),
+    tf_column="n_address",
+    show=("address", "city", "zip"),
+)
+FACILITY_TYPE = Comparison(
+    "facility_type", ("same", "compatible", "incompatible"), show=("facility_type",)
+)
+PHONE = Comparison("phone", ("exact", "different"), show=("phone",))
+
+
+def identifier_comparison(scheme: str) -> Comparison:
+    return Comparison(NID_PREFIX + scheme, ("agree", "disagree"), show=())
+
+
+def comparisons_for(frame: pd.DataFrame) -> list[Comparison]:
+    """The comparisons that the columns present in ``frame`` support."""
+    out = [NAME, LOCATION]
+    if frame["n_class"].notna().any():
+        out.append(FACILITY_TYPE)
+    if frame["n_phone"].notna().any():
+        out.append(PHONE)
+    for col in sorted(c for c in frame.columns if c.startswith(NID_PREFIX)):
+        if frame[col].notna().any():
+            out.append(identifier_comparison(col[len(NID_PREFIX) :]))
+    return out
+
+
+def compare(left: pd.DataFrame, right: pd.DataFrame, comparisons: list[Comparison]) -> pd.DataFrame:
+    """Levels of every comparison for aligned ``left``/``right`` batches (same length)."""
+    left = left.reset_index(drop=True)
+    right = right.reset_index(drop=True)
+    return pd.DataFrame({c.name: c.compute(left, right) for c in comparisons})
+
+
+def comparison_by_name(name: str) -> Comparison:
+    """The comparison a fitted model's field refers to."""
+    for c in (NAME, LOCATION, FACILITY_TYPE, PHONE):
+        if c.name == name:
+            return c
+    if name.startswith(NID_PREFIX):
+        return identifier_comparison(name[len(NID_PREFIX) :])
+    raise KeyError(name)

@@ -1,0 +1,368 @@
+"""Scoring stage: a Fellegi–Sunter model with explanations.
+
+* ``u`` — the probability of each comparison level among pairs that are *not*
+  the same facility — is estimated from random cross-source pairs, which are
+  almost all non-matches.
+* ``m`` — the probability of each level among true matches — is estimated
+  without labels by expectation–maximisation over the candidate pairs (a
+  two-class mixture), or from labelled pairs when they are given.
+* The prior is the share of all cross-source pairs that match, derived from
+  the EM's match share among candidates (every true match is assumed to be a
+  candidate).
+
+A pair's match weight is ``prior + Σ log2(m/u)`` in bits, plus a
+term-frequency adjustment ``log2(u_level / tf(value))`` where the agreed
+value is common (a chain's name, a building many facilities share). The match
+probability is ``1 / (1 + 2**-weight)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crosswalk.internals.compare import MISSING, Comparison, compare
+
+#: Probabilities are kept inside [EPS, 1 - EPS] so that weights stay finite.
+EPS = 1e-6
+TF_MAX_BOOST = 2.0
+TF_MAX_PENALTY = -10.0
+
+
+@dataclass
+class FieldParams:
+    name: str
+    levels: list[str]
+    m: list[float]
+    u: list[float]
+    tf_levels: list[int] = field(default_factory=list)
+    tf_column: str | None = None
+
+    def bits(self) -> np.ndarray:
+        m = np.clip(np.asarray(self.m, dtype="float64"), EPS, 1.0)
+        u = np.clip(np.asarray(self.u, dtype="float64"), EPS, 1.0)
+        return np.log2(m / u)
+
+
+@dataclass
+class Model:
+    fields: list[FieldParams]
+    prior: float  # probability that a random cross-source pair matches
+    lambda_candidates: float = 0.0
+    em_iterations: int = 0
+    trained_on: str = "em"
+
+    @property
+    def prior_bits(self) -> float:
+        p = min(max(self.prior, 1e-15), 1 - 1e-15)
+        return math.log2(p / (1 - p))
+
+    def field(self, name: str) -> FieldParams:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prior": self.prior,
+            "prior_bits": self.prior_bits,
+            "lambda_candidates": self.lambda_candidates,
+            "em_iterations": self.em_iterations,
+            "trained_on": self.trained_on,
+            "fields": [
+                {
+                    "name": f.name,
+                    "levels": f.levels,
+                    "m": f.m,
+                    "u": f.u,
+                    "bits": [round(float(b), 4) for b in f.bits()],
+                    "tf_levels": f.tf_levels,
+                    "tf_column": f.tf_column,
+                }
+                for f in self.fields
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Model:
+        fields = [
+            FieldParams(
+                f["name"],
+                list(f["levels"]),
+                list(f["m"]),
+                list(f["u"]),
+                list(f.get("tf_levels", [])),
+                f.get("tf_column"),
+            )
+            for f in data["fields"]
+        ]
+        return cls(
+            fields,
+            float(data["prior"]),
+            float(data.get("lambda_candidates", 0.0)),
+            int(data.get("em_iterations", 0)),
+            str(data.get("trained_on", "em")),
+        )
+
+
+# --------------------------------------------------------------------------- estimation
+
+
+def _level_frequencies(
+    levels: np.ndarray, n_levels: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    present = levels != MISSING
+    counts = np.bincount(
+        levels[present].astype("int64"),
+        weights=None if weights is None else weights[present],
+        minlength=n_levels,
+    )[:n_levels].astype("float64")
+    counts += 0.5  # a light Dirichlet prior keeps unseen levels finite
+    return counts / counts.sum()
+
+
+def random_pairs(sources: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random pairs of positions whose records come from different sources.
+
+    Source pairs are drawn in proportion to the number of cross pairs they hold.
+    """
+    rng = np.random.default_rng(seed)
+    codes, names = pd.factorize(pd.Series(sources))
+    by_source = [np.flatnonzero(codes == i) for i in range(len(names))]
+    combos = [(a, b) for a in range(len(names)) for b in range(a + 1, len(names))]
+    if not combos:
+        empty = np.empty(0, dtype="int64")
+        return empty, empty
+    sizes = np.array([len(by_source[a]) * len(by_source[b]) for a, b in combos], dtype="float64")
+    picks = rng.choice(len(combos), size=n, p=sizes / sizes.sum())
+    left = np.empty(n, dtype="int64")
+    right = np.empty(n, dtype="int64")
+    for i, (a, b) in enumerate(combos):
+        sel = picks == i
+        k = int(sel.sum())
+        left[sel] = rng.choice(by_source[a], size=k)
+        right[sel] = rng.choice(by_source[b], size=k)
+    return left, right
+
+
+def cross_pair_count(sources: pd.Series) -> float:
+    counts = sources.value_counts().to_numpy(dtype="float64")
+    return float((counts.sum() ** 2 - (counts**2).sum()) / 2)
+
+
+def estimate_u(
+    frame: pd.DataFrame, comparisons: list[Comparison], n_samples: int, seed: int
+) -> dict[str, np.ndarray]:
+    left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed)
+    levels = compare(frame.iloc[left], frame.iloc[right], comparisons)
+    return {
+        c.name: _level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
+    }
+
+
+def fit_em(
+    levels: pd.DataFrame,
+    comparisons: list[Comparison],
+    *,
+    max_iterations: int = 200,
+    tolerance: float = 1e-6,
+) -> tuple[dict[str, np.ndarray], float, int]:
+    """Latent-class EM over the candidates' comparison vectors: returns ``m``, the match share, iterations.
+
+    Candidates hold three kinds of pairs, not two: matches, *co-located*
+    non-matches (different facilities sharing a building or a street — a
+    hospice and a home health agency of one owner, a medical office block)
+    and other non-matches. A two-class model lets the match class absorb the
+    co-located pairs, and then over-rates weak name agreement. The model
+    therefore has three classes, each with conditionally independent fields,
+    started from the levels: strong name and place agreement (match), place
+    agreement alone (co-located), and the rest. Only the match class's
+    ``m`` is returned; ``u`` comes from random pairs.
+
+    Works on the distinct comparison vectors with their counts, so its cost
+    does not grow with the number of candidate pairs.
+    """
+    names = [c.name for c in comparisons]
+    patterns = levels[names].value_counts().reset_index()
+    counts = patterns["count"].to_numpy(dtype="float64")
+    G = patterns[names].to_numpy(dtype="int64")
+    n_levels = [len(c.levels) for c in comparisons]
+    # Initial responsibilities from the levels of name and location (level 0 is the strongest).
+    name_lv = G[:, names.index("name")] if "name" in names else np.zeros(len(G), dtype="int64")
+    place_lv = (
+        G[:, names.index("location")] if "location" in names else np.zeros(len(G), dtype="int64")
+    )
+    strong_name = (name_lv >= 0) & (name_lv <= 2)
+    strong_place = (place_lv >= 0) & (place_lv <= 2)
+    resp = np.full((len(G), 3), 0.05)
+    resp[strong_name & strong_place, 0] = 0.9
+    resp[~strong_name & strong_place, 1] = 0.9
+    resp[~strong_place, 2] = 0.9
+    resp /= resp.sum(axis=1, keepdims=True)
+    params: list[list[np.ndarray]] = [[np.ones(k) / k for k in n_levels] for _ in range(3)]
+    shares = np.full(3, 1 / 3)
+    iteration = 0
+    previous = np.inf
+    for iteration in range(1, max_iterations + 1):
+        # M-step.
+        weighted = resp * counts[:, None]
+        shares = np.clip(weighted.sum(axis=0) / counts.sum(), EPS, 1.0)
+        for k in range(3):
+            for j in range(len(names)):
+                params[k][j] = _level_frequencies(G[:, j], n_levels[j], weighted[:, k])
+        # E-step.
+        log_like = np.tile(np.log(shares), (len(G), 1))
+        for k in range(3):
+            for j in range(len(names)):
+                g = G[:, j]
+                ok = g != MISSING
+                log_like[ok, k] += np.log(np.clip(params[k][j][g[ok]], EPS, 1))
+        top = log_like.max(axis=1, keepdims=True)
+        resp = np.exp(log_like - top)
+        total = resp.sum(axis=1, keepdims=True)
+        resp /= total
+        ll = float(((np.log(total[:, 0]) + top[:, 0]) * counts).sum())
+        if abs(ll - previous) < tolerance * max(abs(ll), 1.0):
+            break
+        previous = ll
+    return {n: params[0][j] for j, n in enumerate(names)}, float(shares[0]), iteration
+
+
+def m_from_labels(levels: pd.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
+    """``m`` estimated directly from the comparison vectors of labelled matching pairs."""
+    return {
+        c.name: _level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
+    }
+
+
+def monotone(m: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Make the evidence of the levels non-increasing from the strongest level to the weakest.
+
+    Levels are ordered by strength, so a weaker level must never weigh more
+    than a stronger one. Adjacent levels that violate the order are pooled
+    (their m and u masses shared in proportion), as in isotonic regression.
+    """
+    m = np.clip(m, EPS, 1.0)
+    u = np.clip(u, EPS, 1.0)
+    blocks: list[list[int]] = [[i] for i in range(len(m))]
+    changed = True
+    while changed:
+        changed = False
+        for k in range(len(blocks) - 1):
+            a, b = blocks[k], blocks[k + 1]
+            ratio_a = m[a].sum() / u[a].sum()
+            ratio_b = m[b].sum() / u[b].sum()
+            if ratio_b > ratio_a:
+                blocks[k] = a + b
+                del blocks[k + 1]
+                changed = True
+                break
+    out_m, out_u = m.copy(), u.copy()
+    for blk in blocks:
+        ratio = m[blk].sum() / u[blk].sum()
+        # Keep each level's u; set m so that every level of the block has the pooled ratio.
+        out_m[blk] = ratio * u[blk]
+    out_m = out_m / out_m.sum()
+    return out_m, out_u
+
+
+def build_model(
+    comparisons: list[Comparison],
+    m: dict[str, np.ndarray],
+    u: dict[str, np.ndarray],
+    lambda_candidates: float,
+    n_candidates: int,
+    n_cross_pairs: float,
+    iterations: int,
+    trained_on: str,
+) -> Model:
+    expected_matches = lambda_candidates * n_candidates
+    prior = expected_matches / max(n_cross_pairs, 1.0)
+    fields = []
+    for c in comparisons:
+        mm, uu = monotone(
+            np.asarray(m[c.name], dtype="float64"), np.asarray(u[c.name], dtype="float64")
+        )
+        fields.append(
+            FieldParams(
+                c.name,
+                list(c.levels),
+                [float(x) for x in mm],
+                [float(x) for x in uu],
+                list(c.tf_levels),
+                c.tf_column,
+            )
+        )
+    return Model(fields, prior, lambda_candidates, iterations, trained_on)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class Scores:
+    """Per-pair weights: one column of bits per field, plus totals."""
+
+    bits: pd.DataFrame  # one column per field, bits incl. term-frequency adjustment
+    match_weight: np.ndarray
+    match_probability: np.ndarray
+
+
+def term_frequencies(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Share of records carrying each value of ``column``."""
+    values = frame[column].astype("string").dropna()
+    values = values[values != ""]
+    return values.value_counts() / max(len(frame), 1)
+
+
+def score(
+    levels: pd.DataFrame,
+    model: Model,
+    *,
+    left: pd.DataFrame | None = None,
+    right: pd.DataFrame | None = None,
+    tf_tables: dict[str, pd.Series] | None = None,
+) -> Scores:
+    """Weights and probabilities of pairs whose comparison ``levels`` are given.
+
+    With ``left``/``right`` (the aligned records) and ``tf_tables`` (value
+    frequencies per column), agreement on common values is down-weighted.
+    """
+    bits = {}
+    total = np.full(len(levels), model.prior_bits, dtype="float64")
+    for f in model.fields:
+        if f.name not in levels:
+            continue
+        g = levels[f.name].to_numpy(dtype="int64")
+        table = f.bits()
+        b = np.where(g == MISSING, 0.0, table[np.clip(g, 0, len(table) - 1)])
+        if (
+            f.tf_column
+            and tf_tables is not None
+            and left is not None
+            and right is not None
+            and f.tf_levels
+        ):
+            freq = tf_tables.get(f.tf_column)
+            if freq is not None:
+                lf = left[f.tf_column].astype("string").reset_index(drop=True).map(freq)
+                rf = right[f.tf_column].astype("string").reset_index(drop=True).map(freq)
+                tf = np.fmax(
+                    lf.to_numpy(dtype="float64", na_value=np.nan),
+                    rf.to_numpy(dtype="float64", na_value=np.nan),
+                )
+                u = np.clip(np.asarray(f.u, dtype="float64"), EPS, 1.0)
+                in_tf = np.isin(g, f.tf_levels) & ~np.isnan(tf)
+                adj = np.zeros(len(g))
+                ulev = u[np.clip(g, 0, len(u) - 1)]
+                adj[in_tf] = np.clip(np.log2(ulev[in_tf] / tf[in_tf]), TF_MAX_PENALTY, TF_MAX_BOOST)
+                b = b + adj
+        bits[f.name] = b
+        total += b
+    probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
+    return Scores(pd.DataFrame(bits), total, probability)

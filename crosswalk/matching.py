@@ -1,0 +1,271 @@
+"""Match new records against a published crosswalk with the engine's own stages.
+
+:class:`Matcher` loads a published ``crosswalk.sqlite`` — its records and its
+fitted model — and scores query records against it with the same normalize,
+block, compare and score functions the build used. The HTTP API's
+``/v1/match`` and ``/reconcile``, and ``crosswalk explain``, all go through it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crosswalk.config import FIELD_NAMES, BlockingSettings, Config
+from crosswalk.errors import CrosswalkError, NotFoundError
+from crosswalk.internals.blocking import block_keys, candidate_pairs, token_counts
+from crosswalk.internals.compare import MISSING, Comparison, compare, comparison_by_name
+from crosswalk.internals.model import Model, score, term_frequencies
+from crosswalk.internals.normalize import normalize_records
+from crosswalk.sources import ID_PREFIX
+
+#: A blocking key shared by more published records than this is not used for queries.
+MAX_KEY_RECORDS = 400
+
+
+@dataclass
+class Candidate:
+    entity_id: str
+    source: str
+    record_id: str
+    match_probability: float
+    match_weight: float
+    explanation: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def read_published_records(db_path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The published records as a canonical batch (``id:<scheme>`` columns), and the decoded meta table."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        raise NotFoundError(
+            f"{db_path} does not exist. Fix: run `crosswalk build` first, or check the path."
+        )
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        recs = pd.read_sql_query("SELECT * FROM records ORDER BY rowid", conn, dtype=str)
+        meta_rows = conn.execute("SELECT key, value FROM meta").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise CrosswalkError(
+            f"{db_path} is not a crosswalk database ({exc}). Fix: point at build/crosswalk.sqlite."
+        ) from exc
+    finally:
+        conn.close()
+    meta: dict[str, Any] = {}
+    for k, v in meta_rows:
+        try:
+            meta[k] = json.loads(v)
+        except (TypeError, ValueError):
+            meta[k] = v
+    ids = recs["identifiers"].fillna("{}").map(json.loads)
+    schemes = sorted({s for d in ids for s in d})
+    for s in schemes:
+        recs[ID_PREFIX + s] = pd.array([d.get(s) for d in ids], dtype="string")
+    for col in FIELD_NAMES:
+        if col not in recs:
+            recs[col] = pd.NA
+    keep = ["source", "record_id", "entity_id", *FIELD_NAMES, *(ID_PREFIX + s for s in schemes)]
+    return recs[keep].astype("string"), meta
+
+
+def _config_of(meta: dict[str, Any]) -> Config:
+    return (
+        Config.from_dict(meta["config"])
+        if isinstance(meta.get("config"), dict)
+        else Config(sources=[])
+    )
+
+
+def query_frame(queries: list[dict[str, Any]], schemes: list[str]) -> pd.DataFrame:
+    """Query dicts → a canonical batch (source ``query``, record ids ``0..n-1``)."""
+    rows = []
+    for i, q in enumerate(queries):
+        row: dict[str, Any] = {"source": "query", "record_id": str(i)}
+        for f in FIELD_NAMES:
+            v = q.get(f)
+            row[f] = None if v is None or v == "" else str(v)
+        idents = q.get("identifiers") or {}
+        for s in schemes:
+            v = idents.get(s)
+            row[ID_PREFIX + s] = None if v is None or v == "" else str(v)
+        rows.append(row)
+    cols = ["source", "record_id", *FIELD_NAMES, *(ID_PREFIX + s for s in schemes)]
+    return pd.DataFrame(rows, columns=cols).astype("string")
+
+
+class Matcher:
+    """Scores query records against the records of one published crosswalk."""
+
+    def __init__(self, records: pd.DataFrame, model: Model, blocking: BlockingSettings) -> None:
+        self.records = records.reset_index(drop=True)
+        self.model = model
+        self.blocking = blocking
+        self.frame = normalize_records(self.records.drop(columns=["entity_id"]))
+        self.comparisons: list[Comparison] = [comparison_by_name(f.name) for f in model.fields]
+        self.schemes = sorted(
+            c[len(ID_PREFIX) :] for c in self.records.columns if c.startswith(ID_PREFIX)
+        )
+        self.tf_tables = {
+            c.tf_column: term_frequencies(self.frame, c.tf_column)
+            for c in self.comparisons
+            if c.tf_column
+        }
+        self.token_counts = token_counts(self.frame)
+        keys = block_keys(self.frame, blocking, counts=self.token_counts)
+        order = np.argsort(keys.keys, kind="stable")
+        self._keys = keys.keys[order]
+        self._rows = keys.rows[order]
+        self._entity = self.records["entity_id"].to_numpy()
+
+    @classmethod
+    def from_sqlite(cls, path: str | Path) -> Matcher:
+        records, meta = read_published_records(path)
+        if "model" not in meta:
+            raise CrosswalkError(
+                f"{path} holds no fitted model. Fix: rebuild it with `crosswalk build`."
+            )
+        return cls(records, Model.from_dict(meta["model"]), _config_of(meta).blocking)
+
+    def _candidates(self, qframe: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        qkeys = block_keys(qframe, self.blocking, counts=self.token_counts)
+        lo = np.searchsorted(self._keys, qkeys.keys, side="left")
+        hi = np.searchsorted(self._keys, qkeys.keys, side="right")
+        size = hi - lo
+        ok = (size > 0) & (size <= MAX_KEY_RECORDS)
+        q_rows, lo, size = qkeys.rows[ok], lo[ok], size[ok]
+        total = int(size.sum())
+        if total == 0:
+            return np.empty(0, dtype="int64"), np.empty(0, dtype="int64")
+        q = np.repeat(q_rows, size)
+        first = np.repeat(np.cumsum(size) - size, size)
+        idx = np.repeat(lo, size) + (np.arange(total) - first)
+        pairs = pd.DataFrame({"q": q, "r": self._rows[idx]}).drop_duplicates()
+        return pairs["q"].to_numpy(), pairs["r"].to_numpy()
+
+    def score_pairs(self, left: pd.DataFrame, right: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
+        levels = compare(left, right, self.comparisons)
+        return levels, score(
+            levels,
+            self.model,
+            left=left.reset_index(drop=True),
+            right=right.reset_index(drop=True),
+            tf_tables=self.tf_tables,
+        )
+
+    def explain(
+        self,
+        left: pd.DataFrame,
+        right: pd.DataFrame,
+        i: int,
+        levels: pd.DataFrame,
+        bits: pd.DataFrame,
+    ) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for c in self.comparisons:
+            lv = int(levels[c.name].iat[i])
+            cols = c.show or ((c.name,) if c.name in left.columns else ())
+            lval = (
+                " ".join(
+                    str(left[k].iat[i]) for k in cols if k in left and pd.notna(left[k].iat[i])
+                )
+                or None
+            )
+            rval = (
+                " ".join(
+                    str(right[k].iat[i]) for k in cols if k in right and pd.notna(right[k].iat[i])
+                )
+                or None
+            )
+            out[c.name] = {
+                "level": "missing" if lv == MISSING else c.levels[lv],
+                "left": lval,
+                "right": rval,
+                "weight": round(float(bits[c.name].iat[i]), 3),
+            }
+        return out
+
+    def match(self, queries: list[dict[str, Any]], limit: int = 5) -> list[list[Candidate]]:
+        """For each query, up to ``limit`` candidate entities, best first (one per entity)."""
+        if not queries:
+            return []
+        qframe = normalize_records(query_frame(queries, self.schemes))
+        q, r = self._candidates(qframe)
+        results: list[list[Candidate]] = [[] for _ in queries]
+        if len(q) == 0:
+            return results
+        left = qframe.iloc[q].reset_index(drop=True)
+        right = self.frame.iloc[r].reset_index(drop=True)
+        levels, scores = self.score_pairs(left, right)
+        table = pd.DataFrame(
+            {
+                "q": q,
+                "r": r,
+                "w": scores.match_weight,
+                "p": scores.match_probability,
+                "i": np.arange(len(q)),
+                "e": self._entity[r],
+            }
+        )
+        table = table.sort_values(["q", "w"], ascending=[True, False]).drop_duplicates(["q", "e"])
+        table = table.groupby("q", sort=False).head(limit)
+        for row in table.itertuples(index=False):
+            i = int(row.i)
+            results[int(row.q)].append(
+                Candidate(
+                    entity_id=str(row.e),
+                    source=str(self.records.at[int(row.r), "source"]),
+                    record_id=str(self.records.at[int(row.r), "record_id"]),
+                    match_probability=round(float(row.p), 6),
+                    match_weight=round(float(row.w), 4),
+                    explanation=self.explain(left, right, i, levels, scores.bits),
+                )
+            )
+        return results
+
+    def position(self, source: str, record_id: str) -> int:
+        hit = np.flatnonzero(
+            (self.records["source"] == source).to_numpy()
+            & (self.records["record_id"] == record_id).to_numpy()
+        )
+        if len(hit) == 0:
+            raise NotFoundError(
+                f"no record {source}:{record_id} in the crosswalk. Fix: give SOURCE:RECORD_ID of a published record."
+            )
+        return int(hit[0])
+
+    def explain_pair(self, a: tuple[str, str], b: tuple[str, str]) -> dict[str, Any]:
+        """Score and per-field contributions of two published records."""
+        i, j = self.position(*a), self.position(*b)
+        left = self.frame.iloc[[i]].reset_index(drop=True)
+        right = self.frame.iloc[[j]].reset_index(drop=True)
+        levels, scores = self.score_pairs(left, right)
+        return {
+            "left": {"source": a[0], "record_id": a[1], "entity_id": str(self._entity[i])},
+            "right": {"source": b[0], "record_id": b[1], "entity_id": str(self._entity[j])},
+            "prior_weight": round(self.model.prior_bits, 3),
+            "match_weight": round(float(scores.match_weight[0]), 3),
+            "match_probability": round(float(scores.match_probability[0]), 6),
+            "same_entity": bool(self._entity[i] == self._entity[j]),
+            "fields": self.explain(left, right, 0, levels, scores.bits),
+        }
+
+
+def blocking_candidates(db_path: str | Path, left: str, right: str) -> pd.DataFrame:
+    """Candidate pairs the configured blocking rules make between two sources of a published crosswalk."""
+    records, meta = read_published_records(db_path)
+    config = _config_of(meta)
+    sub = records[records["source"].isin([left, right])].reset_index(drop=True)
+    frame = normalize_records(sub.drop(columns=["entity_id"]))
+    pairs = candidate_pairs(frame, config.blocking)
+    src = frame["source"].to_numpy()
+    rid = frame["record_id"].to_numpy()
+    l, r = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+    swap = src[l] == right
+    ll = np.where(swap, r, l)
+    rr = np.where(swap, l, r)
+    return pd.DataFrame({"record_id_l": rid[ll], "record_id_r": rid[rr]})

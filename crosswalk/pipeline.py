@@ -1,0 +1,612 @@
+"""The build: sources → normalize → block → compare → score → cluster → ids → publish.
+
+:func:`link` runs the stages in memory over a canonical batch of records and
+returns a :class:`Linkage`; :func:`build` reads the declared sources, links
+them and publishes the crosswalk atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crosswalk import __version__, ids, schema
+from crosswalk.config import Config
+from crosswalk.internals.blocking import candidate_pairs
+from crosswalk.internals.cluster import CANNOT, CUT, LINKED, MUST, cluster
+from crosswalk.internals.compare import MISSING, Comparison, compare, comparisons_for
+from crosswalk.internals.model import (
+    Model,
+    build_model,
+    cross_pair_count,
+    estimate_u,
+    fit_em,
+    m_from_labels,
+    score,
+    term_frequencies,
+)
+from crosswalk.internals.normalize import NID_PREFIX, normalize_records
+from crosswalk.progress import Steps
+from crosswalk.publish import datapackage, publish, write_csv, write_sqlite
+from crosswalk.review import Constraints, load_constraints
+from crosswalk.sources import ID_PREFIX, LoadedSources, SourceInfo, load_sources
+
+#: A pair sharing an identifier is an *identifier conflict* when its name and
+#: address evidence alone gives it less than this probability ...
+CONFLICT_LOW = 0.001
+#: ... and a pair whose identifiers differ is one when name and address alone give more than this.
+CONFLICT_HIGH = 0.999
+#: Location levels at or below this (address_exact, address_fuzzy) count as the same place.
+SAME_PLACE_LEVEL = 1
+
+
+@dataclass
+class Linkage:
+    """The in-memory result of linking a batch of records."""
+
+    records: pd.DataFrame  # normalized records, positions 0..n-1, with "cluster"
+    pairs: (
+        pd.DataFrame
+    )  # every candidate pair: l, r, rules, levels, bits, weight, probability, status, method
+    model: Model
+    comparisons: list[Comparison]
+    conflicts: pd.DataFrame
+    splits: list[dict[str, Any]]
+    tf_tables: dict[str, pd.Series]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def same_entity_pairs(self, left_source: str, right_source: str) -> pd.DataFrame:
+        """(record_id of left_source, record_id of right_source) for records that share a cluster."""
+        recs = self.records[["source", "record_id", "cluster"]]
+        a = recs[recs["source"] == left_source]
+        b = recs[recs["source"] == right_source]
+        return a.merge(b, on="cluster", suffixes=("_l", "_r"))[["record_id_l", "record_id_r"]]
+
+
+def _positions(
+    records: pd.DataFrame, pairs: list[tuple[tuple[str, str], tuple[str, str]]]
+) -> list[tuple[int, int]]:
+    index = {
+        (s, r): i
+        for i, (s, r) in enumerate(zip(records["source"], records["record_id"], strict=True))
+    }
+    out = []
+    for a, b in pairs:
+        if a in index and b in index:
+            out.append((index[a], index[b]))
+    return out
+
+
+def link(
+    records: pd.DataFrame,
+    config: Config,
+    constraints: Constraints | None = None,
+    labels: list[tuple[tuple[str, str], tuple[str, str]]] | None = None,
+    steps: Steps | None = None,
+) -> Linkage:
+    """Link a canonical batch of records (see :mod:`crosswalk.sources`) under ``config``."""
+    steps = steps or Steps(0, enabled=False)
+    constraints = constraints or Constraints()
+    with steps.step("normalizing"):
+        frame = normalize_records(records.reset_index(drop=True))
+    limits = {s.name: s.max_per_entity for s in config.sources}
+    with steps.step("blocking"):
+        pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
+    comparisons = comparisons_for(frame)
+    with steps.step("comparing"):
+        left = frame.iloc[pairs["l"].to_numpy()].reset_index(drop=True)
+        right = frame.iloc[pairs["r"].to_numpy()].reset_index(drop=True)
+        levels = compare(left, right, comparisons)
+    with steps.step("estimating the model"):
+        u = estimate_u(frame, comparisons, config.model.u_sample_pairs, config.model.seed)
+        m, lam, iterations = fit_em(
+            levels,
+            comparisons,
+            max_iterations=config.model.em_max_iterations,
+            tolerance=config.model.em_tolerance,
+        )
+        trained_on = "em"
+        label_pairs = list(labels or []) + list(constraints.must_link)
+        label_pos = _positions(frame, label_pairs)
+        if len(label_pos) >= 20:
+            la = np.array([a for a, _ in label_pos])
+            lb = np.array([b for _, b in label_pos])
+            m = m_from_labels(compare(frame.iloc[la], frame.iloc[lb], comparisons), comparisons)
+            trained_on = f"labels ({len(label_pos)} pairs)"
+        model = build_model(
+            comparisons,
+            m,
+            u,
+            lam,
+            len(pairs),
+            cross_pair_count(frame["source"]),
+            iterations,
+            trained_on,
+        )
+    with steps.step("scoring"):
+        tf_tables = {
+            c.tf_column: term_frequencies(frame, c.tf_column) for c in comparisons if c.tf_column
+        }
+        scores = score(levels, model, left=left, right=right, tf_tables=tf_tables)
+        pairs = pd.concat(
+            [pairs, levels.add_prefix("lvl:"), scores.bits.add_prefix("bits:")], axis=1
+        )
+        pairs["match_weight"] = scores.match_weight
+        pairs["match_probability"] = scores.match_probability
+        id_cols = [c.name for c in comparisons if c.name.startswith(NID_PREFIX)]
+        id_levels = levels[id_cols].to_numpy() if id_cols else np.full((len(pairs), 0), MISSING)
+        id_agree = (id_levels == 0).any(axis=1)
+        id_disagree = (id_levels == 1).any(axis=1) & ~id_agree
+        non_id = scores.bits.drop(columns=id_cols).sum(axis=1).to_numpy() + model.prior_bits
+        pairs["fuzzy_probability"] = 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
+        pairs["method"] = np.where(id_agree, "identifier", "fuzzy")
+        conflicts = _identifier_conflicts(pairs, frame, id_agree, id_disagree, id_cols)
+    with steps.step("clustering"):
+        result = cluster(
+            len(frame),
+            frame["source"].to_numpy(),
+            limits,
+            pairs,
+            config.model.link_threshold,
+            must_link=_positions(frame, constraints.must_link),
+            cannot_link=_positions(frame, constraints.cannot_link),
+        )
+        pairs["status"] = result.status
+        frame["cluster"] = result.labels
+        conflicts = pd.concat(
+            [conflicts, _split_conflicts(result.splits, result.decision_conflicts, pairs, frame)],
+            ignore_index=True,
+        )
+    return Linkage(
+        frame, pairs, model, comparisons, conflicts, result.splits, tf_tables, steps.timings
+    )
+
+
+def _identifier_conflicts(
+    pairs: pd.DataFrame,
+    frame: pd.DataFrame,
+    agree: np.ndarray,
+    disagree: np.ndarray,
+    id_cols: list[str],
+) -> pd.DataFrame:
+    fuzzy = pairs["fuzzy_probability"].to_numpy()
+    place = pairs["lvl:location"].to_numpy()
+    differs_badly = agree & (fuzzy < CONFLICT_LOW) & ~((place >= 0) & (place <= SAME_PLACE_LEVEL))
+    same_by_fuzzy = disagree & (fuzzy > CONFLICT_HIGH)
+    rows = []
+    for kind, mask in (
+        ("identifier_disagrees", differs_badly),
+        ("identifier_differs", same_by_fuzzy),
+    ):
+        for i in np.flatnonzero(mask).tolist():
+            lv = {c: int(pairs.at[i, f"lvl:{c}"]) for c in id_cols}
+            schemes = [
+                c[len(NID_PREFIX) :]
+                for c, v in lv.items()
+                if v == (0 if kind == "identifier_disagrees" else 1)
+            ]
+            a, b = int(pairs.at[i, "l"]), int(pairs.at[i, "r"])
+            rows.append(
+                {
+                    "kind": kind,
+                    "l": a,
+                    "r": b,
+                    "scheme": ",".join(schemes),
+                    "match_probability": float(fuzzy[i]),
+                    "details": {
+                        "schemes": schemes,
+                        "values_l": {s: _str(frame.at[a, NID_PREFIX + s]) for s in schemes},
+                        "values_r": {s: _str(frame.at[b, NID_PREFIX + s]) for s in schemes},
+                        "name_address_probability": float(fuzzy[i]),
+                        "linked_probability": float(pairs.at[i, "match_probability"]),
+                        "reason": (
+                            "the records share an identifier but their names and addresses disagree"
+                            if kind == "identifier_disagrees"
+                            else "names and addresses agree but an identifier of the same scheme differs"
+                        ),
+                    },
+                }
+            )
+    return pd.DataFrame(rows, columns=["kind", "l", "r", "scheme", "match_probability", "details"])
+
+
+def _split_conflicts(
+    splits: list[dict[str, Any]],
+    decision_conflicts: list[tuple[int, int]],
+    pairs: pd.DataFrame,
+    frame: pd.DataFrame,
+) -> pd.DataFrame:
+    rows = []
+    for sp in splits:
+        for e in sp["cut_links"]:
+            if e >= len(pairs):
+                continue
+            rows.append(
+                {
+                    "kind": "cluster_split",
+                    "l": int(pairs.at[e, "l"]),
+                    "r": int(pairs.at[e, "r"]),
+                    "scheme": None,
+                    "match_probability": float(pairs.at[e, "match_probability"]),
+                    "details": {
+                        "reason": "the link would put two records of one source into one entity; weaker than the links kept",
+                        "component_size": len(sp["members"]),
+                        "parts": sp["parts"],
+                    },
+                }
+            )
+    for a, b in decision_conflicts:
+        rows.append(
+            {
+                "kind": "decision_conflict",
+                "l": a,
+                "r": b,
+                "scheme": None,
+                "match_probability": None,
+                "details": {"reason": "a must-link decision contradicts a cannot-link decision"},
+            }
+        )
+    return pd.DataFrame(rows, columns=["kind", "l", "r", "scheme", "match_probability", "details"])
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
+
+
+# --------------------------------------------------------------------------- build
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    linkage: Linkage
+    sources: list[SourceInfo]
+    counts: dict[str, Any]
+    changes: pd.DataFrame
+
+
+def build(
+    config: Config,
+    out: str | Path,
+    *,
+    releases: str | Path | None = None,
+    review_store: str | Path | None = None,
+    progress: bool | None = None,
+) -> BuildResult:
+    """Read, link and publish. Returns the build's summary; raises :class:`CrosswalkError` on bad input."""
+    out = Path(out)
+    store = (
+        Path(review_store)
+        if review_store
+        else (config.base_dir / config.review.store if config.review.store else None)
+    )
+    with Steps(10, enabled=progress) as steps:
+        with steps.step("reading sources"):
+            loaded: LoadedSources = load_sources(config)
+        constraints = load_constraints(store) if store and store.exists() else Constraints()
+        labels = _training_labels(config)
+        linkage = link(loaded.records, config, constraints=constraints, labels=labels, steps=steps)
+        with steps.step("assigning ids"):
+            previous_db = None
+            if releases is not None:
+                from crosswalk.release import latest_release_db
+
+                previous_db = latest_release_db(Path(releases))
+            state = ids.load_state(previous_db)
+            members = linkage.records[["cluster", "source", "record_id"]]
+            assignment = ids.assign_ids(members, state)
+            linkage.records["entity_id"] = linkage.records["cluster"].map(
+                assignment.entity_of_cluster
+            )
+        with steps.step("publishing"):
+            tables = published_tables(linkage, loaded.info, config)
+            counts = summary_counts(linkage, tables, loaded.info)
+            built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+            meta = {
+                "build_id": uuid.uuid4().hex,
+                "built_at": built_at,
+                "engine_version": __version__,
+                "config": config.to_dict(),
+                "counts": counts,
+                "model": linkage.model.to_dict(),
+                "previous_release": str(previous_db) if previous_db else "",
+            }
+
+            def write(tmp: Path) -> None:
+                write_sqlite(
+                    tmp / "crosswalk.sqlite",
+                    tables,
+                    meta,
+                    extra=lambda db: ids.write_state(db, assignment.state),
+                )
+                write_csv(tmp / "crosswalk.csv", tables["records"])
+                title = "Facility crosswalk: " + ", ".join(s.name for s in loaded.info)
+                (tmp / "datapackage.json").write_text(
+                    json.dumps(datapackage(title, tables["sources"], built_at), indent=2) + "\n",
+                    encoding="utf-8",
+                )
+                if len(assignment.changes):
+                    assignment.changes.to_csv(tmp / "changes.csv", index=False)
+
+            publish(out, write)
+        if store is not None:
+            with steps.step("queueing disputes"):
+                from crosswalk.review import queue_disputes
+
+                counts["open_disputes"] = queue_disputes(out / "crosswalk.sqlite", store)
+    counts["timings_s"] = steps.timings
+    return BuildResult(out, linkage, loaded.info, counts, assignment.changes)
+
+
+def _training_labels(config: Config) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    path = config.model.training_pairs
+    if not path:
+        return []
+    from crosswalk.evaluate import read_labelled_pairs
+
+    return read_labelled_pairs(config.base_dir / path)
+
+
+def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Series:
+    """Per-pair JSON explanation, built with vectorized string operations."""
+    parts = []
+    for c in comparisons:
+        lv = pairs[f"lvl:{c.name}"].to_numpy()
+        labels = np.array(list(c.levels) + ["missing"], dtype=object)[
+            np.where(lv < 0, len(c.levels), lv)
+        ]
+        w = pd.Series(pairs[f"bits:{c.name}"].to_numpy()).round(3).astype(str)
+        key = json.dumps(c.name)
+        parts.append(
+            key + ': {"level": "' + pd.Series(labels, dtype="string") + '", "weight": ' + w + "}"
+        )
+    if not parts:
+        return pd.Series("{}", index=pairs.index)
+    joined = parts[0]
+    for p in parts[1:]:
+        joined = joined + ", " + p
+    return ("{" + joined + "}").set_axis(pairs.index)
+
+
+def published_tables(
+    linkage: Linkage, info: list[SourceInfo], config: Config
+) -> dict[str, pd.DataFrame]:
+    recs = linkage.records
+    pairs = linkage.pairs
+    kept = pairs["status"].isin([LINKED, MUST]).to_numpy()
+    # Per-record strongest kept link.
+    ends = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "pos": pairs["l"],
+                    "p": pairs["match_probability"],
+                    "m": pairs["method"],
+                    "k": kept,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "pos": pairs["r"],
+                    "p": pairs["match_probability"],
+                    "m": pairs["method"],
+                    "k": kept,
+                }
+            ),
+        ]
+    )
+    ends = ends[ends["k"]]
+    best_p = ends.groupby("pos")["p"].max()
+    has_id = ends[ends["m"] == "identifier"].groupby("pos").size()
+    n = len(recs)
+    rec_prob = pd.Series(np.nan, index=range(n))
+    rec_prob.loc[best_p.index] = best_p.to_numpy()
+    method = pd.Series("singleton", index=range(n), dtype=object)
+    method.loc[best_p.index] = "fuzzy"
+    method.loc[has_id.index] = "identifier"
+
+    id_schemes = sorted(c[len(NID_PREFIX) :] for c in recs.columns if c.startswith(NID_PREFIX))
+    ident_json = pd.Series("{}", index=recs.index, dtype=object)
+    if id_schemes:
+        ident_json = recs[[NID_PREFIX + s for s in id_schemes]].apply(
+            lambda row: json.dumps(
+                {s: v for s, v in zip(id_schemes, row, strict=True) if isinstance(v, str)}
+            ),
+            axis=1,
+        )
+    records = pd.DataFrame(
+        {
+            "source": recs["source"],
+            "record_id": recs["record_id"],
+            "entity_id": recs["entity_id"],
+            "name": recs["name"],
+            "address": recs["address"],
+            "city": recs["city"],
+            "state": recs["n_state"],
+            "zip": recs["n_zip"].fillna(recs["zip"]),
+            "county": recs["county"],
+            "phone": recs["phone"],
+            "facility_type": recs["facility_type"],
+            "latitude": recs["n_lat"],
+            "longitude": recs["n_lon"],
+            "other_names": recs["other_names"],
+            "identifiers": ident_json,
+            "match_probability": rec_prob.to_numpy(),
+            "method": method.to_numpy(),
+        }
+    )
+    records["n_class"] = recs["n_class"]
+    identifiers = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "scheme": s,
+                    "value": recs[NID_PREFIX + s],
+                    "source": recs["source"],
+                    "record_id": recs["record_id"],
+                    "entity_id": recs["entity_id"],
+                }
+            ).dropna(subset=["value"])
+            for s in id_schemes
+        ]
+        or [pd.DataFrame(columns=schema.IDENTIFIERS.column_names)],
+        ignore_index=True,
+    ).drop_duplicates(subset=["scheme", "value", "source", "record_id"])
+
+    entities = _survivorship(records, [s.name for s in config.sources])
+    # Which links to publish: kept, cut, decided, uncertain-or-better, and those sharing an identifier.
+    floor = min(config.review.uncertain_low, config.model.link_threshold)
+    publish_mask = (
+        (pairs["status"] != "below_threshold")
+        | (pairs["match_probability"] >= floor)
+        | (pairs["method"] == "identifier")
+    )
+    pub = pairs[publish_mask].reset_index(drop=True)
+    links = pd.DataFrame(
+        {
+            "link_id": np.arange(1, len(pub) + 1),
+            "source_l": recs["source"].to_numpy()[pub["l"]],
+            "record_id_l": recs["record_id"].to_numpy()[pub["l"]],
+            "source_r": recs["source"].to_numpy()[pub["r"]],
+            "record_id_r": recs["record_id"].to_numpy()[pub["r"]],
+            "entity_id": np.where(
+                pub["status"].isin([LINKED, MUST]), recs["entity_id"].to_numpy()[pub["l"]], None
+            ),
+            "match_probability": pub["match_probability"].round(6),
+            "match_weight": pub["match_weight"].round(4),
+            "method": pub["method"],
+            "status": pub["status"],
+            "explanation": _explanations(pub, linkage.comparisons).to_numpy(),
+        }
+    )
+    c = linkage.conflicts
+    conflicts = pd.DataFrame(
+        {
+            "conflict_id": np.arange(1, len(c) + 1),
+            "kind": c["kind"],
+            "source_l": recs["source"].to_numpy()[c["l"].astype(int)] if len(c) else [],
+            "record_id_l": recs["record_id"].to_numpy()[c["l"].astype(int)] if len(c) else [],
+            "source_r": recs["source"].to_numpy()[c["r"].astype(int)] if len(c) else [],
+            "record_id_r": recs["record_id"].to_numpy()[c["r"].astype(int)] if len(c) else [],
+            "scheme": c["scheme"],
+            "match_probability": c["match_probability"],
+            "details": [json.dumps(d, sort_keys=True) for d in c["details"]],
+        }
+    )
+    sources = pd.DataFrame(
+        [
+            {
+                "name": s.name,
+                "publisher": s.publisher,
+                "title": s.title,
+                "extracted": s.extracted,
+                "path": Path(s.path).name,
+                "sha256": s.sha256,
+                "rows": s.rows,
+            }
+            for s in info
+        ]
+    )
+    return {
+        "records": records,
+        "entities": entities,
+        "identifiers": identifiers,
+        "links": links,
+        "conflicts": conflicts,
+        "sources": sources,
+        "_cut": pd.DataFrame({"n": [int((pairs["status"] == CUT).sum())]}),
+        "_cannot": pd.DataFrame({"n": [int((pairs["status"] == CANNOT).sum())]}),
+    }
+
+
+def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFrame:
+    """Canonical values per entity: for each field, the first non-empty value among its members,
+    taking members in the configured source order, then the most complete record first, then record id."""
+    fields = [
+        "name",
+        "address",
+        "city",
+        "state",
+        "zip",
+        "county",
+        "facility_type",
+        "latitude",
+        "longitude",
+        "n_class",
+    ]
+    r = records.copy()
+    r["_rank"] = (
+        r["source"].map({s: i for i, s in enumerate(source_order)}).fillna(len(source_order))
+    )
+    r["_filled"] = -r[fields].notna().sum(axis=1)
+    r = r.sort_values(["entity_id", "_rank", "_filled", "record_id"], kind="stable")
+    firsts = r.groupby("entity_id", sort=True)[fields].first()
+    grouped = r.groupby("entity_id", sort=True)
+    size = grouped.size()
+    srcs = grouped["source"].agg(lambda s: ",".join(sorted(set(s))))
+    meth = grouped["method"].agg(
+        lambda s: (
+            "identifier"
+            if (s == "identifier").any()
+            else ("fuzzy" if (s == "fuzzy").any() else "singleton")
+        )
+    )
+    out = firsts.reset_index().rename(columns={"n_class": "facility_class"})
+    out["member_count"] = size.to_numpy()
+    out["sources"] = srcs.to_numpy()
+    out["method"] = meth.to_numpy()
+    return out
+
+
+def summary_counts(
+    linkage: Linkage, tables: dict[str, pd.DataFrame], info: list[SourceInfo]
+) -> dict[str, Any]:
+    pairs = linkage.pairs
+    kept = pairs[pairs["status"].isin([LINKED, MUST])]
+    counts: dict[str, Any] = {
+        "records": {s.name: s.rows for s in info},
+        "entities": len(tables["entities"]),
+        "entities_by_sources": tables["entities"]["sources"].value_counts().to_dict(),
+        "candidate_pairs": len(pairs),
+        "links": {
+            "identifier": int((kept["method"] == "identifier").sum()),
+            "fuzzy": int((kept["method"] == "fuzzy").sum()),
+        },
+        "records_by_method": tables["records"]["method"].value_counts().to_dict(),
+        "cut_links": int(tables["_cut"]["n"].iloc[0]),
+        "conflicts": tables["conflicts"]["kind"].value_counts().to_dict(),
+        "identifier_agreement": identifier_agreement(linkage.records),
+    }
+    return counts
+
+
+def identifier_agreement(records: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """For each identifier scheme carried by two or more sources: of the cross-source record pairs
+    sharing a value, how many ended in the same entity."""
+    out: dict[str, dict[str, float]] = {}
+    for col in [c for c in records.columns if c.startswith(NID_PREFIX)]:
+        sub = records.loc[records[col].notna(), ["source", col, "cluster"]]
+        if sub["source"].nunique() < 2:
+            continue
+        pairs = sub.merge(sub, on=col, suffixes=("_l", "_r"))
+        pairs = pairs[pairs["source_l"] < pairs["source_r"]]
+        if pairs.empty:
+            continue
+        same = int((pairs["cluster_l"] == pairs["cluster_r"]).sum())
+        out[col[len(NID_PREFIX) :]] = {
+            "pairs": len(pairs),
+            "same_entity": same,
+            "share": round(same / len(pairs), 4),
+        }
+    return out
+
+
+def raw_identifier_columns(records: pd.DataFrame) -> list[str]:
+    return [c for c in records.columns if c.startswith(ID_PREFIX)]

@@ -1,0 +1,208 @@
+"""Write a build's output: ``crosswalk.sqlite``, ``crosswalk.csv`` and ``datapackage.json``.
+
+Writing is atomic: everything is written into a fresh sibling directory,
+which then replaces the output directory with two renames. An interrupted
+build leaves the previous output intact (and a later build cleans up the
+leftover temporary directory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlite_utils
+
+from crosswalk import schema
+from crosswalk.errors import BuildError
+
+OUTPUT_FILES = ("crosswalk.sqlite", "crosswalk.csv", "datapackage.json")
+_SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "object": str}
+
+
+def _rows(frame: pd.DataFrame, columns: Iterable[str]) -> Iterable[tuple[Any, ...]]:
+    cols = list(columns)
+    sub = frame[cols].astype(object).where(frame[cols].notna(), None)
+    return sub.itertuples(index=False, name=None)
+
+
+def write_table(
+    db: sqlite_utils.Database,
+    table: schema.Table,
+    frame: pd.DataFrame,
+    foreign_keys: list[tuple[str, str, str]] | None = None,
+) -> None:
+    """Create ``table`` from its schema definition and bulk-insert ``frame``."""
+    db[table.name].create(  # type: ignore[union-attr]
+        {c.name: _SQL_TYPES[c.type] for c in table.columns},
+        pk=table.primary_key[0] if len(table.primary_key) == 1 else list(table.primary_key),
+        not_null={c.name for c in table.columns if c.required},
+        foreign_keys=foreign_keys or None,
+    )
+    placeholders = ", ".join("?" for _ in table.columns)
+    names = ", ".join(f"[{c}]" for c in table.column_names)
+    db.conn.executemany(
+        f"INSERT INTO [{table.name}] ({names}) VALUES ({placeholders})",
+        _rows(frame, table.column_names),
+    )
+
+
+def write_sqlite(
+    path: Path,
+    tables: dict[str, pd.DataFrame],
+    meta: dict[str, Any],
+    extra: Any = None,
+) -> None:
+    db = sqlite_utils.Database(path)
+    db.conn.execute("PRAGMA journal_mode = OFF")
+    db.conn.execute("PRAGMA synchronous = OFF")
+    with db.conn:
+        write_table(db, schema.SOURCES, tables["sources"])
+        write_table(db, schema.ENTITIES, tables["entities"])
+        write_table(
+            db,
+            schema.RECORDS,
+            tables["records"],
+            [("entity_id", "entities", "entity_id"), ("source", "sources", "name")],
+        )
+        write_table(
+            db, schema.IDENTIFIERS, tables["identifiers"], [("entity_id", "entities", "entity_id")]
+        )
+        write_table(db, schema.LINKS, tables["links"])
+        write_table(db, schema.CONFLICTS, tables["conflicts"])
+        db["meta"].create({"key": str, "value": str}, pk="key")  # type: ignore[union-attr]
+        db.conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                (k, v if isinstance(v, str) else json.dumps(v, sort_keys=True))
+                for k, v in meta.items()
+            ],
+        )
+        if extra is not None:
+            extra(db)
+    db["records"].create_index(["entity_id"])  # type: ignore[union-attr]
+    db["identifiers"].create_index(["scheme", "value"])  # type: ignore[union-attr]
+    db["identifiers"].create_index(["source", "record_id"])  # type: ignore[union-attr]
+    db["links"].create_index(["source_l", "record_id_l"])  # type: ignore[union-attr]
+    db["links"].create_index(["source_r", "record_id_r"])  # type: ignore[union-attr]
+    db["links"].create_index(["entity_id"])  # type: ignore[union-attr]
+    db["entities"].create_index(["facility_class"])  # type: ignore[union-attr]
+    db["entities"].create_index(["county"])  # type: ignore[union-attr]
+    db.conn.execute(
+        "CREATE VIEW crosswalk_wide AS SELECT e.entity_id, e.name, e.city, e.zip, "
+        + ", ".join(
+            f"(SELECT group_concat(r.record_id, ';') FROM records r WHERE r.entity_id = e.entity_id "
+            f"AND r.source = '{name}') AS [{name}]"
+            for name in tables["sources"]["name"].tolist()
+            if name.replace("_", "").replace("-", "").isalnum()
+        )
+        + " FROM entities e"
+    )
+    db.conn.execute("ANALYZE")
+    db.conn.commit()
+    db.conn.close()
+
+
+def write_csv(path: Path, records: pd.DataFrame) -> None:
+    cols = [c.name for c in schema.CSV_COLUMNS]
+    out = records[cols].copy()
+    out["match_probability"] = out["match_probability"].round(6)
+    out.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+
+
+def datapackage(title: str, sources: pd.DataFrame, built_at: str) -> dict[str, Any]:
+    """A Frictionless Data Package describing ``crosswalk.csv``."""
+    return {
+        "profile": "tabular-data-package",
+        "name": "facility-crosswalk",
+        "title": title,
+        "created": built_at,
+        "licenses": [
+            {
+                "name": "CC-BY-4.0",
+                "title": "Creative Commons Attribution 4.0",
+                "path": "https://creativecommons.org/licenses/by/4.0/",
+            }
+        ],
+        "sources": [
+            {"title": f"{r['title']} ({r['publisher']}), extract {r['extracted']}".strip()}
+            for r in sources.to_dict("records")
+        ],
+        "resources": [
+            {
+                "name": "crosswalk",
+                "path": "crosswalk.csv",
+                "profile": "tabular-data-resource",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
+                "description": "One row per source record: the canonical entity each record belongs to.",
+                "schema": {
+                    "fields": [
+                        {
+                            "name": c.name,
+                            "type": c.type,
+                            "description": c.description,
+                            **({"constraints": {"required": True}} if c.required else {}),
+                        }
+                        for c in schema.CSV_COLUMNS
+                    ],
+                    "primaryKey": ["source", "record_id"],
+                },
+            }
+        ],
+    }
+
+
+def publish(out: Path, write: Any) -> None:
+    """Call ``write(tmpdir)`` to fill a fresh directory, then swap it in place of ``out``."""
+    out = out.resolve()
+    parent = out.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"{out} exists and is not a directory. Fix: choose another --out.")
+    if out.exists() and any(out.iterdir()) and not (out / "crosswalk.sqlite").exists():
+        raise BuildError(
+            f"{out} is not empty and holds no crosswalk build; refusing to replace it. "
+            "Fix: choose an empty or new directory for --out."
+        )
+    for stale in parent.glob(f".{out.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        write(tmp)
+        for name in os.listdir(tmp):
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        old = parent / f".{out.name}.old-{os.getpid()}"
+        if out.exists():
+            os.rename(out, old)
+        os.rename(tmp, out)
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_meta(db_path: Path) -> dict[str, Any]:
+    """The ``meta`` table of a published crosswalk, JSON values decoded."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT key, value FROM meta").fetchall()
+    finally:
+        conn.close()
+    out: dict[str, Any] = {}
+    for k, v in rows:
+        try:
+            out[k] = json.loads(v)
+        except (TypeError, ValueError):
+            out[k] = v
+    return out

@@ -1,0 +1,339 @@
+"""Read declared department sources into one canonical batch of records.
+
+The canonical batch has one row per source record and the columns
+``source, record_id`` followed by the common facility fields of
+:data:`crosswalk.config.FIELD_NAMES`, and one ``id:<scheme>`` column per
+declared identifier scheme (raw values; normalization is a later stage).
+
+Every problem found in any source is collected and reported together, each
+naming the file, the row or column, and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import io
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crosswalk.config import FIELD_NAMES, Config, SourceConfig
+from crosswalk.errors import Problem, SourceError
+
+#: Column prefix of identifier columns in the canonical batch.
+ID_PREFIX = "id:"
+CANONICAL_COLUMNS = ("source", "record_id", *FIELD_NAMES)
+_AUTO_ENCODINGS = ("utf-8", "cp1252")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Provenance of one source as read: published with every build."""
+
+    name: str
+    publisher: str
+    title: str
+    extracted: str
+    path: str
+    sha256: str
+    rows: int
+    encoding: str
+
+
+@dataclass
+class LoadedSources:
+    records: pd.DataFrame
+    info: list[SourceInfo]
+
+
+def load_sources(config: Config) -> LoadedSources:
+    """Read every source of ``config``; raise one :class:`SourceError` listing all problems."""
+    problems: list[Problem] = []
+    frames: list[pd.DataFrame] = []
+    infos: list[SourceInfo] = []
+    for src in config.sources:
+        try:
+            frame, info = read_source(src, config.base_dir)
+        except SourceError as exc:
+            problems.extend(exc.problems)
+            continue
+        frames.append(frame)
+        infos.append(info)
+    if problems:
+        raise SourceError(problems)
+    schemes = sorted({c for f in frames for c in f.columns if c.startswith(ID_PREFIX)})
+    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    for col in schemes:
+        if col not in records:
+            records[col] = pd.NA
+    return LoadedSources(records=records, info=infos)
+
+
+def read_source(src: SourceConfig, base_dir: Path) -> tuple[pd.DataFrame, SourceInfo]:
+    """Read one source file into the canonical batch for that source."""
+    path = src.resolved_path(base_dir)
+    where = f"source {src.name!r} ({path})"
+    if not path.exists():
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    "the file does not exist.",
+                    "check `path` in the config; relative paths are relative to the config file.",
+                )
+            ]
+        )
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    if not data.strip():
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    "the file is empty.",
+                    "point `path` at a file with a header row and records.",
+                )
+            ]
+        )
+    if src.format == "xlsx":
+        raw, encoding = _read_xlsx(data, src, where), "xlsx"
+    else:
+        raw, encoding = _read_csv(data, src, where)
+    frame = _to_canonical(raw, src, where)
+    info = SourceInfo(
+        src.name, src.publisher, src.title, src.extracted, str(path), sha256, len(frame), encoding
+    )
+    return frame, info
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def decode(data: bytes, encoding: str, where: str) -> tuple[str, str]:
+    """Decode bytes, detecting utf-8 (with or without BOM) or cp1252 when ``encoding`` is auto."""
+    if encoding == "auto":
+        if data.startswith(b"\xef\xbb\xbf"):
+            return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        for candidate in _AUTO_ENCODINGS:
+            try:
+                return data.decode(candidate), candidate
+            except UnicodeDecodeError:
+                continue
+        return data.decode("latin-1"), "latin-1"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceError(
+            [
+                Problem(
+                    f"{where} line {line}",
+                    f"the bytes are not valid {encoding} ({exc.reason} at byte {exc.start}).",
+                    'set encoding = "auto" to detect it, or name the file\'s real encoding (e.g. "cp1252").',
+                )
+            ]
+        ) from exc
+    if encoding == "utf-8-sig" or text.startswith("\ufeff"):
+        text = text.removeprefix("\ufeff")
+    return text, encoding
+
+
+def _read_csv(data: bytes, src: SourceConfig, where: str) -> tuple[pd.DataFrame, str]:
+    text, encoding = decode(data, src.encoding, where)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            sep=src.delimiter,
+            skipinitialspace=False,
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise SourceError(
+            [Problem(where, "the file has no header row.", "add a header row naming the columns.")]
+        ) from exc
+    except pd.errors.ParserError as exc:
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    f"the CSV cannot be parsed: {exc}",
+                    "check quoting and the `delimiter` setting at the line named.",
+                )
+            ]
+        ) from exc
+    return frame, encoding
+
+
+def _read_xlsx(data: bytes, src: SourceConfig, where: str) -> pd.DataFrame:
+    import zipfile
+
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    f"the file is not a readable xlsx workbook ({exc}).",
+                    'export it again as .xlsx, or set format = "csv" if it is a CSV.',
+                )
+            ]
+        ) from exc
+    try:
+        if src.sheet is None:
+            ws = wb.worksheets[0]
+        elif src.sheet in wb.sheetnames:
+            ws = wb[src.sheet]
+        else:
+            raise SourceError(
+                [
+                    Problem(
+                        where,
+                        f"no sheet named {src.sheet!r}.",
+                        f"set sheet to one of {wb.sheetnames}.",
+                    )
+                ]
+            )
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise SourceError(
+                [
+                    Problem(
+                        where,
+                        f"sheet {ws.title!r} is empty.",
+                        "point `sheet` at the sheet with the listing.",
+                    )
+                ]
+            )
+        names = [
+            str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(header)
+        ]
+        body = [[_cell_text(v) for v in row] for row in rows if any(v is not None for v in row)]
+    finally:
+        wb.close()
+    return pd.DataFrame(body, columns=names, dtype=object).astype("string")
+
+
+def _cell_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, datetime):
+        return (
+            value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip()
+    return text or None
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _to_canonical(raw: pd.DataFrame, src: SourceConfig, where: str) -> pd.DataFrame:
+    problems: list[Problem] = []
+    raw.columns = [str(c).strip() for c in raw.columns]
+    available = list(raw.columns)
+
+    def need(column: str, role: str) -> None:
+        if column not in raw.columns:
+            close = difflib.get_close_matches(column, available, n=1, cutoff=0.6)
+            fix = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"the file's columns are {available[:40]}."
+            )
+            problems.append(
+                Problem(
+                    f"{where} column {column!r}",
+                    f"the column for {role} is missing from the file.",
+                    f"fix `{role}` in the config: {fix}",
+                )
+            )
+
+    need(src.id_column, "id_column")
+    for field_name, columns in src.fields.columns().items():
+        for column in columns:
+            need(column, f"fields.{field_name}")
+    for ident in src.identifiers:
+        need(ident.column, f"identifiers ({ident.scheme})")
+    if problems:
+        raise SourceError(problems)
+    if raw.empty:
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    "the file has a header but no records.",
+                    "point `path` at the full listing.",
+                )
+            ]
+        )
+
+    ids = raw[src.id_column].astype("string").str.strip()
+    blank = ids.isna() | (ids == "")
+    if blank.any():
+        rows = (blank[blank].index[:5] + 2).tolist()
+        problems.append(
+            Problem(
+                f"{where} column {src.id_column!r}",
+                f"{int(blank.sum())} record(s) have no id (data rows {rows}).",
+                "give every record an id, or choose another id_column.",
+            )
+        )
+    dup = ids[~blank & ids.duplicated(keep=False)]
+    if not dup.empty:
+        sample = dup.drop_duplicates().head(5).tolist()
+        rows = (dup.index[:6] + 2).tolist()
+        problems.append(
+            Problem(
+                f"{where} column {src.id_column!r}",
+                f"{dup.nunique()} record id(s) occur more than once, e.g. {sample} (file lines {rows}).",
+                "record ids must be unique within a source: choose a unique id_column or deduplicate the file.",
+            )
+        )
+    if problems:
+        raise SourceError(problems)
+
+    out = pd.DataFrame(index=raw.index)
+    out["source"] = src.name
+    out["record_id"] = ids
+    for field_name in FIELD_NAMES:
+        value = getattr(src.fields, field_name)
+        if field_name == "other_names":
+            cols = list(value)
+            if cols:
+                parts = raw[cols].astype("string").apply(lambda c: c.str.strip())
+                joined = parts.apply(
+                    lambda r: " | ".join(v for v in r if isinstance(v, str) and v), axis=1
+                )
+                out[field_name] = joined.where(joined != "", pd.NA).astype("string")
+            else:
+                out[field_name] = pd.Series(pd.NA, index=raw.index, dtype="string")
+        elif value:
+            out[field_name] = raw[value].astype("string").str.strip().replace("", pd.NA)
+        else:
+            out[field_name] = pd.Series(
+                src.defaults.get(field_name, pd.NA), index=raw.index, dtype="string"
+            )
+        if field_name in src.defaults:
+            out[field_name] = out[field_name].fillna(src.defaults[field_name])
+    for ident in src.identifiers:
+        col = f"{ID_PREFIX}{ident.scheme}"
+        values = raw[ident.column].astype("string").str.strip().replace("", pd.NA)
+        out[col] = values if col not in out else out[col].fillna(values)
+    return out.reset_index(drop=True)
