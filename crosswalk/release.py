@@ -201,7 +201,6 @@ def publish_release(
     with _lock(releases_dir):
         _remove_leftovers(releases_dir)
         previous = latest_release(releases_dir)
-        _check_lineage(build_dir, build_meta, build_ids, previous, releases_dir)
         version = version or next_version(releases_dir, published)
         if not _VERSION_RE.match(version):
             raise ReleaseError(
@@ -214,6 +213,7 @@ def publish_release(
                 f"release {version!r} already exists in {releases_dir}; a release is never changed. "
                 "Fix: choose another --version, or omit it to get the next free one."
             )
+        _check_lineage(build_dir, build_meta, build_ids, previous, releases_dir)
         sequence = (previous.sequence + 1) if previous else 1
         partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=releases_dir))
         try:
