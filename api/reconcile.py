@@ -34,7 +34,7 @@ from api.schemas import json_response as json_resp_spec
 from api.schemas import problem_response
 from api.spec import operation
 from api.store import Release, dumps
-from api.v1 import _normalized, finite, summaries
+from api.v1 import finite, has_text, normalized_identifier, summaries
 from crosswalk import __version__
 
 bp = Blueprint("reconcile", __name__, url_prefix="/reconcile")
@@ -339,7 +339,7 @@ def _identifier_hits(release: Release, q: _Query) -> list[str]:
         for value in values:
             ids = release.entities_by_identifier(scheme, value)
             if not ids:
-                norm = _normalized(scheme, value)
+                norm = normalized_identifier(scheme, value)
                 ids = release.entities_by_identifier(scheme, norm) if norm else ()
             hits.extend(ids)
     for source, record_id in q.records:
@@ -378,7 +378,7 @@ def _type_ok(q: _Query, facility_class: str | None) -> bool:
 
 def reconcile(release: Release, queries: list[_Query]) -> dict[str, Any]:
     """Answer a batch of parsed queries."""
-    fuzzy_index = [i for i, q in enumerate(queries) if q.name or q.fields.get("address")]
+    fuzzy_index = [i for i, q in enumerate(queries) if has_text(q.name)]
     fuzzy: dict[int, list[Any]] = {}
     if fuzzy_index:
         engine_queries = [queries[i].engine_query() for i in fuzzy_index]

@@ -161,9 +161,16 @@ COMPONENTS: dict[str, Any] = {
     },
     "MatchQuery": {
         "type": "object",
-        "description": "A facility record to resolve. Give at least a name, or identifiers.",
+        "description": "A facility record to resolve: a name, and whatever else is known.",
+        "required": ["name"],
         "properties": {
-            "name": {"type": "string", "maxLength": 500, "example": "ALAMEDA HOSPITAL"},
+            "name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 500,
+                "pattern": "[A-Za-z0-9]",
+                "example": "ALAMEDA HOSPITAL",
+            },
             "address": {"type": "string", "maxLength": 500, "example": "2070 Clinton Ave"},
             "city": {"type": "string", "maxLength": 500, "example": "Alameda"},
             "state": {"type": "string", "maxLength": 500},

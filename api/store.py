@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import json
 import re
 import sqlite3
@@ -81,6 +82,7 @@ class Release:
     """One published crosswalk, opened read-only."""
 
     path: Path
+    #: The release's version; empty means "from the database's meta table, else its build id".
     version: str
     manifest: dict[str, Any] = field(default_factory=dict)
     changes_path: Path | None = None
@@ -109,7 +111,10 @@ class Release:
             or self.manifest.get("build_id")
             or (f"{self.path.stat().st_mtime_ns:x}")
         )
-        self._etag_prefix = '"' + "".join(c for c in self.build_id if c.isalnum())[:24] + "-"
+        if not self.version:
+            self.version = self.meta.get("release") or self.meta.get("version") or self.build_id
+        tag = hashlib.sha256(f"{self.version}\x1f{self.build_id}".encode()).hexdigest()[:20]
+        self._etag_prefix = f'"{tag}-'
         self.entity_json = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._render_entity)
         self.lookup_json = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._render_lookup)
         self._by_identifier: dict[tuple[str, str], tuple[str, ...]] | None = None
@@ -157,8 +162,6 @@ class Release:
         """A strong ETag for the representation of ``key`` in this release."""
         if key.isalnum() and len(key) <= 64:
             return f'{self._etag_prefix}{key}"'
-        import hashlib
-
         return (
             f'{self._etag_prefix}{hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()}"'
         )
@@ -407,16 +410,14 @@ class Registry:
         if key == self._keys.get("db"):
             return
         try:
-            probe = Release(db, "")
+            release = Release(db, "")
         except (sqlite3.Error, CrosswalkError):
             if initial:
                 raise
             return
-        version = probe.meta.get("release") or probe.meta.get("version") or probe.build_id
-        probe.version = version
-        self._releases = {version: probe}
+        self._releases = {release.version: release}
         self._keys = {"db": key}
-        self._latest = version
+        self._latest = release.version
 
     def _scan_dir(self, root: Path, initial: bool) -> None:
         if not root.is_dir():

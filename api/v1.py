@@ -265,7 +265,7 @@ def list_entities() -> Response:
 # ---------------------------------------------------------------------- lookup
 
 
-def _normalized(scheme: str, value: str) -> str | None:
+def normalized_identifier(scheme: str, value: str) -> str | None:
     """The engine's normalized form of an identifier (its shared normalizer), if it has one."""
     try:
         import pandas as pd
@@ -321,7 +321,7 @@ def _resolve(
         ids = release.entities_by_identifier(scheme, value)
         query: dict[str, Any] = {"scheme": scheme, "value": value}
         if not ids:
-            norm = _normalized(scheme, value)
+            norm = normalized_identifier(scheme, value)
             if norm and norm != value:
                 ids = release.entities_by_identifier(scheme, norm)
                 query["normalized_value"] = norm
@@ -483,11 +483,16 @@ def parse_match_query(body: Any) -> tuple[dict[str, Any], int]:
         raise InvalidField(
             "limit", f"must be an integer from 1 to {MAX_MATCH_LIMIT}.", location="body"
         )
-    if not (query.get("name") or query.get("identifiers") or query.get("address")):
+    if not has_text(query.get("name")):
         raise InvalidField(
-            "name", "give at least a name, an address or identifiers.", location="body"
+            "name", "is required and must contain a letter or digit.", location="body"
         )
     return query, limit
+
+
+def has_text(value: Any) -> bool:
+    """Whether ``value`` is a string with at least one letter or digit."""
+    return isinstance(value, str) and any(ch.isalnum() for ch in value)
 
 
 def finite(value: Any) -> Any:
