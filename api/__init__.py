@@ -95,6 +95,29 @@ def create_app(config: ApiConfig | Mapping[str, Any]) -> Flask:
     return app
 
 
+def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> Any:
+    """A waitress server for ``app`` (call ``.run()``; ``.effective_port`` is the bound port).
+
+    Bodies above the app's own limit are still read, so that the app answers
+    413 as problem+json; waitress refuses anything beyond four times that
+    outright (before reading it), and drops idle connections after a minute.
+    """
+    import waitress
+
+    cfg: ApiConfig = app.extensions["crosswalk.config"]
+    return waitress.create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        max_request_body_size=4 * cfg.max_body,
+        connection_limit=512,
+        channel_timeout=60,
+        asyncore_use_poll=True,
+        ident="crosswalk",
+    )
+
+
 def _cors(response: Response) -> Response:
     """Cross-origin access for the public read API and the reconciliation service."""
     path = request.path
@@ -109,4 +132,4 @@ def _cors(response: Response) -> Response:
     return response
 
 
-__all__ = ["DEFAULT_MAX_BODY", "ApiConfig", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY", "ApiConfig", "create_app", "make_server"]

@@ -38,9 +38,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the app and serve it until interrupted."""
-    import waitress
-
-    from api import DEFAULT_MAX_BODY, ApiConfig, create_app
+    from api import ApiConfig, create_app, make_server
 
     if args.threads < 1 or args.threads > 256:
         raise CrosswalkError(f"--threads must be from 1 to 256, got {args.threads}.")
@@ -54,19 +52,7 @@ def run(args: argparse.Namespace) -> int:
     registry.warm()
     threading.Thread(target=_warm_matcher, args=(registry,), daemon=True).start()
 
-    server: Any = waitress.create_server(
-        app,
-        host=args.host,
-        port=args.port,
-        threads=args.threads,
-        # bodies above the app's own limit are still read so that the app answers 413 as
-        # problem+json; waitress refuses anything beyond this outright
-        max_request_body_size=4 * DEFAULT_MAX_BODY,
-        connection_limit=512,
-        channel_timeout=60,
-        asyncore_use_poll=True,
-        ident="crosswalk",
-    )
+    server = make_server(app, args.host, args.port, args.threads)
     host = args.host if ":" not in args.host else f"[{args.host}]"
     port = server.effective_port
     latest = registry.latest()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlparse
 
-from tests.api.conftest import ReleasesServed, Served
+from api_support import ReleasesServed, Served
 
 
 def _an_entity_with_two_sources(served: Served) -> str:
@@ -64,8 +64,9 @@ def test_entity_caching_etag_and_304(served: Served) -> None:
 
 def test_fast_path_and_framework_answer_identically(served: Served, crosswalk_db: object) -> None:
     """The WSGI fast path sends exactly what the Flask views send."""
+    from api_support import serve_app
+
     from api import ApiConfig, create_app
-    from tests.api.conftest import serve_app
 
     slow_app = create_app(ApiConfig(db=served.db, fast_path=False))
     url, server, thread = serve_app(slow_app)

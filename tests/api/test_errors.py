@@ -1,0 +1,152 @@
+"""Every error is RFC 9457 problem+json, and no input crashes or hangs a worker."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import requests
+from api_support import Served, serve_app
+
+from api import ApiConfig, create_app
+
+PROBLEM = "application/problem+json"
+
+
+def _problem(r: requests.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    assert r.headers["Content-Type"] == PROBLEM
+    body: dict[str, Any] = r.json()
+    assert body["status"] == status
+    assert body["title"] and body["type"]
+    assert "Traceback" not in r.text
+    return body
+
+
+def test_400_names_the_field(served: Served) -> None:
+    body = _problem(served.get("/v1/entities", params={"limit": "many"}), 400)
+    assert body["errors"] == [
+        {"field": "limit", "in": "query", "detail": body["errors"][0]["detail"]}
+    ]
+    assert "limit" in body["detail"]
+    match = _problem(served.post("/v1/match", json={"name": "X", "latitude": 200}), 400)
+    assert match["errors"][0]["field"] == "latitude"
+    assert match["errors"][0]["in"] == "body"
+    unknown = _problem(served.post("/v1/match", json={"name": "X", "colour": "red"}), 400)
+    assert unknown["errors"][0]["field"] == "colour"
+    nameless = _problem(served.post("/v1/match", json={"city": "Alameda"}), 400)
+    assert nameless["errors"][0]["field"] == "name"
+    queries = _problem(served.get("/reconcile", params={"queries": '{"q0": {"limit": 3}}'}), 400)
+    assert queries["errors"][0]["field"] == "queries.q0.query"
+
+
+def test_404_and_405(served: Served) -> None:
+    _problem(served.get("/v1/entities/F_NO_SUCH"), 404)
+    _problem(served.get("/v1/no-such-endpoint"), 404)
+    r = requests.delete(served.url + "/v1/entities/F00001", timeout=10)
+    body = _problem(r, 405)
+    assert "GET" in r.headers["Allow"]
+    assert "DELETE" in body["detail"]
+    _problem(requests.put(served.url + "/v1/match", json={}, timeout=10), 405)
+
+
+def test_413_for_an_oversized_body(served: Served) -> None:
+    huge = b'{"lookups": [' + b'{"scheme": "npi", "value": "1"},' * 200_000 + b"{}]}"
+    assert len(huge) > ApiConfig().max_body
+    r = served.post("/v1/lookup", data=huge, headers={"Content-Type": "application/json"})
+    _problem(r, 413)
+    form = served.post("/reconcile", data={"queries": "x" * (ApiConfig().max_body + 10)})
+    _problem(form, 413)
+
+
+def test_415_for_the_wrong_media_type(served: Served) -> None:
+    _problem(
+        served.post("/v1/lookup", data="scheme=npi", headers={"Content-Type": "text/plain"}), 415
+    )
+    _problem(served.post("/v1/match", data='{"name": "x"}'), 415)
+    _problem(
+        served.post("/reconcile", data=b"{}", headers={"Content-Type": "application/octet-stream"}),
+        415,
+    )
+
+
+def test_hostile_bodies_get_clean_4xx(served: Served) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    r = served.post("/v1/lookup", data=deep, headers={"Content-Type": "application/json"})
+    assert _problem(r, 400)["errors"][0]["field"] == "body"
+    deep_object = '{"a":' * 5000 + "1" + "}" * 5000
+    _problem(
+        served.post("/v1/match", data=deep_object, headers={"Content-Type": "application/json"}),
+        400,
+    )
+    deep_queries = '{"q":' * 3000 + "{}" + "}" * 3000
+    _problem(served.post("/reconcile", data={"queries": deep_queries}), 400)
+    bad_utf8 = b'{"name": "\xff\xfe caf\xc3"}'
+    r = served.post("/v1/match", data=bad_utf8, headers={"Content-Type": "application/json"})
+    assert "UTF-8" in _problem(r, 400)["detail"]
+    r = served.post(
+        "/reconcile",
+        data=b"queries=%FF%FE",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    _problem(r, 400)
+    _problem(served.post("/v1/lookup", data="{", headers={"Content-Type": "application/json"}), 400)
+    _problem(
+        served.post("/v1/lookup", data="NaN", headers={"Content-Type": "application/json"}), 400
+    )
+    _problem(served.post("/v1/lookup", data="", headers={"Content-Type": "application/json"}), 400)
+    _problem(served.post("/v1/lookup", json=[1, 2]), 400)
+    # the server still answers normally afterwards
+    assert served.get("/healthz").status_code == 200
+
+
+def test_a_declared_but_unsent_body_does_not_hang_a_worker(served: Served) -> None:
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 50000000000\r\n\r\n{"
+        )
+        sock.settimeout(10)
+        reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:100]
+    assert served.get("/healthz").status_code == 200
+
+
+def test_500_has_no_stack_trace(crosswalk_db: object, served: Served) -> None:
+    """An unexpected exception in any view (here, a route added for the test) is a bare 500."""
+    app = create_app(ApiConfig(db=served.db))
+
+    @app.get("/v1/explode")
+    def explode() -> str:
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    url, server, thread = serve_app(app)
+    try:
+        r = requests.get(url + "/v1/explode", timeout=10)
+        body = _problem(r, 500)
+        assert "secret" not in r.text and "RuntimeError" not in r.text
+        assert set(body) <= {"type", "title", "status", "detail", "instance"}
+        assert requests.get(url + "/healthz", timeout=10).status_code == 200
+    finally:
+        server.close()
+        thread.join(timeout=10)
+
+
+def test_review_style_abort_is_rendered_as_problem_json(served: Served) -> None:
+    """Blueprints that call abort(400, description=...) get the app-wide problem handler."""
+    from flask import abort
+
+    app = create_app(ApiConfig(db=served.db))
+
+    @app.get("/v1/aborts")
+    def aborts() -> str:
+        abort(400, description="decision: must be one of match, non_match.")
+
+    url, server, thread = serve_app(app)
+    try:
+        body = _problem(requests.get(url + "/v1/aborts", timeout=10), 400)
+        assert body["detail"] == "decision: must be one of match, non_match."
+    finally:
+        server.close()
+        thread.join(timeout=10)
