@@ -4,6 +4,7 @@ request, the signed-in reviewer's scope, the data footer and the diff of two val
 from __future__ import annotations
 
 import difflib
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,18 +96,17 @@ def data_sources() -> list[SourceInfo]:
 Segment = tuple[str, bool]
 
 
-def diff_segments(left: Any, right: Any) -> tuple[list[Segment], list[Segment]]:
-    """Split two values into runs of text, each flagged True where the two differ.
+_TOKEN = re.compile(r"\w+|[^\w\s]+|\s+")
 
-    The comparison ignores case (the departments capitalise differently) but
-    the runs keep the original text.
-    """
-    a = "" if left is None else str(left)
-    b = "" if right is None else str(right)
-    la, lb = a.lower(), b.lower()
-    if len(la) != len(a) or len(lb) != len(b):
-        la, lb = a, b
-    matcher = difflib.SequenceMatcher(None, la, lb, autojunk=False)
+
+def _fold(text: str) -> str:
+    """Lower case when that keeps the length (so that offsets stay valid)."""
+    low = text.lower()
+    return low if len(low) == len(text) else text
+
+
+def _char_diff(a: str, b: str) -> tuple[list[Segment], list[Segment]]:
+    matcher = difflib.SequenceMatcher(None, _fold(a), _fold(b), autojunk=False)
     out_a: list[Segment] = []
     out_b: list[Segment] = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -116,3 +116,52 @@ def diff_segments(left: Any, right: Any) -> tuple[list[Segment], list[Segment]]:
         if j2 > j1:
             out_b.append((b[j1:j2], changed))
     return out_a, out_b
+
+
+def _merge(segments: list[Segment]) -> list[Segment]:
+    out: list[Segment] = []
+    for text, changed in segments:
+        if out and out[-1][1] == changed:
+            out[-1] = (out[-1][0] + text, changed)
+        else:
+            out.append((text, changed))
+    return out
+
+
+def diff_segments(left: Any, right: Any) -> tuple[list[Segment], list[Segment]]:
+    """Split two values into runs of text, each flagged True where the two differ.
+
+    Words are aligned first (difflib.SequenceMatcher over the words), so that
+    a reordered or renamed facility shows whole differing words; a word
+    replaced by a similar one (a typo, a digit of a number) shows the
+    differing characters. Case is ignored (the departments capitalise
+    differently) but the runs keep the original text.
+    """
+    a = "" if left is None else str(left)
+    b = "" if right is None else str(right)
+    ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
+    matcher = difflib.SequenceMatcher(
+        None, [_fold(t) for t in ta], [_fold(t) for t in tb], autojunk=False
+    )
+    out_a: list[Segment] = []
+    out_b: list[Segment] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        wa, wb = "".join(ta[i1:i2]), "".join(tb[j1:j2])
+        if op == "equal":
+            out_a.append((wa, False))
+            out_b.append((wb, False))
+            continue
+        similar = (
+            op == "replace"
+            and difflib.SequenceMatcher(None, _fold(wa), _fold(wb), autojunk=False).ratio() >= 0.6
+        )
+        if similar:
+            ca, cb = _char_diff(wa, wb)
+            out_a += ca
+            out_b += cb
+        else:
+            if wa:
+                out_a.append((wa, not wa.isspace()))
+            if wb:
+                out_b.append((wb, not wb.isspace()))
+    return _merge(out_a), _merge(out_b)

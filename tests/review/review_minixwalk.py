@@ -102,6 +102,17 @@ def build(path: Path, *, build_id: str = "test-build-1") -> Path:
         )  # fmt: skip
     by_key = {(r["source"], r["record_id"]): r for r in records}
     db["records"].insert_all(records, pk=("source", "record_id"))
+    db["identifiers"].insert_all(
+        (
+            {
+                "scheme": scheme, "value": value, "source": r["source"],
+                "record_id": r["record_id"], "entity_id": r["entity_id"],
+            }
+            for r in records
+            for scheme, value in json.loads(r["identifiers"]).items()
+        ),
+        pk=("scheme", "value", "source", "record_id"),
+    )  # fmt: skip
     members: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         members.setdefault(r["entity_id"], []).append(r)
@@ -179,10 +190,7 @@ def review_app(store: Path, crosswalk_db: Path) -> Any:
 
     factory = getattr(api, "create_app", None)
     if factory is not None:
-        try:
-            return factory(crosswalk_db, review_store=store)
-        except TypeError:
-            pass
+        return factory({"db": crosswalk_db, "review_store": store})
     app = flask.Flask("review-test")
     app.config.update(REVIEW_STORE=str(store), CROSSWALK_DB=str(crosswalk_db), TESTING=True)
     api.review.register(app)
