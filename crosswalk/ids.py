@@ -535,11 +535,19 @@ def _carry_retired(
     retired = retired.where(retired.notna(), None)
     next_of = pd.Series(retired["successor"].to_numpy(), index=retired["entity_id"].to_numpy())
     change_of = pd.Series(retired["change"].to_numpy(), index=retired["entity_id"].to_numpy())
-    live_ids = pd.Index(format_ids(np.unique(live)))
+    live_counters = np.asarray(live, dtype=np.int64)
+
+    def is_live(ids: pd.Series) -> np.ndarray[Any, Any]:
+        if not len(ids) or not len(live_counters):
+            return np.zeros(len(ids), dtype=bool)
+        return np.isin(parse_ids(ids.astype(str)), live_counters, kind="table")
+
     # Follow chains: each round moves every pointer that names a retired id one step on.
     for _ in range(len(retired) + 1):
         succ = retired["successor"]
-        step = succ.notna() & succ.isin(next_of.index) & ~succ.isin(live_ids)
+        step = succ.notna() & succ.isin(next_of.index)
+        if step.any():
+            step[step] = ~is_live(succ[step])
         if not step.any():
             break
         via = succ[step]

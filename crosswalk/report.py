@@ -90,7 +90,7 @@ def column_chart(
             return plot_h * (math.log10(1 + v) / math.log10(1 + top_value))
         return plot_h * v / top_value
 
-    col = plot_w / len(labels)
+    col = min(plot_w / len(labels), 64.0)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{_esc(title)}"><title>{_esc(title)}</title>',
