@@ -141,7 +141,7 @@ class ModelSettings:
     em_max_iterations: int = 200
     em_tolerance: float = 1e-6
     #: Random pairs sampled to estimate u probabilities.
-    u_sample_pairs: int = 500_000
+    u_sample_pairs: int = 200_000
     #: Fields whose agreement weight is adjusted by the frequency of the value.
     term_frequency: list[str] = field(default_factory=lambda: ["name", "address"])
     seed: int = 20200507

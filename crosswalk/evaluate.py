@@ -30,6 +30,14 @@ class Evaluation:
     precision: float
     recall: float
     f1: float
+    #: The same figures counting only predicted pairs that touch a record the truth file
+    #: labels (a record appearing in it): pairs between two unlabelled records are unknown,
+    #: not false. A truth file built by joining on an identifier labels only the records
+    #: that carry it.
+    labelled_predicted_pairs: int = 0
+    labelled_false_positives: int = 0
+    labelled_precision: float = 0.0
+    labelled_f1: float = 0.0
     blocking_recall: float | None = None
     candidate_pairs: int | None = None
 
@@ -133,6 +141,12 @@ def evaluate(
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    known_l = set(truth["record_id_l"])
+    known_r = set(truth["record_id_r"])
+    labelled = {(a, b) for a, b in key_p if a in known_l or b in known_r}
+    lfp = len(labelled - key_t)
+    lprecision = tp / (tp + lfp) if tp + lfp else 0.0
+    lf1 = 2 * lprecision * recall / (lprecision + recall) if lprecision + recall else 0.0
     ev = Evaluation(
         left[0],
         right[0],
@@ -144,6 +158,10 @@ def evaluate(
         round(precision, 5),
         round(recall, 5),
         round(f1, 5),
+        len(labelled),
+        lfp,
+        round(lprecision, 5),
+        round(lf1, 5),
     )
     if blocking:
         from crosswalk.matching import blocking_candidates
@@ -153,7 +171,16 @@ def evaluate(
         ev.candidate_pairs = len(key_c)
         ev.blocking_recall = round(len(key_t & key_c) / len(key_t), 5) if key_t else None
     if errors_csv:
-        _write_errors(Path(errors_csv), db_path, left[0], right[0], key_p - key_t, key_t - key_p)
+        _write_errors(
+            Path(errors_csv),
+            db_path,
+            left[0],
+            right[0],
+            key_p - key_t,
+            key_t - key_p,
+            known_l,
+            known_r,
+        )
     return ev
 
 
@@ -164,6 +191,8 @@ def _write_errors(
     right: str,
     fps: set[tuple[str, str]],
     fns: set[tuple[str, str]],
+    known_l: set[str],
+    known_r: set[str],
 ) -> None:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
@@ -183,6 +212,7 @@ def _write_errors(
         ("false_negative", a, b) for a, b in sorted(fns)
     ]
     frame = pd.DataFrame(rows, columns=["error", "record_id_l", "record_id_r"])
+    frame["labelled"] = [a in known_l or b in known_r for _, a, b in rows]
     cols = ["record_id", "entity_id", "name", "address", "city", "zip", "facility_type"]
     lrec = recs[recs["source"] == left][cols].add_suffix("_l")
     rrec = recs[recs["source"] == right][cols].add_suffix("_r")

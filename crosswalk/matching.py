@@ -264,8 +264,8 @@ def blocking_candidates(db_path: str | Path, left: str, right: str) -> pd.DataFr
     pairs = candidate_pairs(frame, config.blocking)
     src = frame["source"].to_numpy()
     rid = frame["record_id"].to_numpy()
-    l, r = pairs["l"].to_numpy(), pairs["r"].to_numpy()
-    swap = src[l] == right
-    ll = np.where(swap, r, l)
-    rr = np.where(swap, l, r)
+    lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+    swap = src[lpos] == right
+    ll = np.where(swap, rpos, lpos)
+    rr = np.where(swap, lpos, rpos)
     return pd.DataFrame({"record_id_l": rid[ll], "record_id_r": rid[rr]})

@@ -21,7 +21,13 @@ from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CANNOT, CUT, LINKED, MUST, cluster
-from crosswalk.internals.compare import MISSING, Comparison, compare, comparisons_for
+from crosswalk.internals.compare import (
+    MISSING,
+    Comparison,
+    compare,
+    compared_columns,
+    comparisons_for,
+)
 from crosswalk.internals.model import (
     Model,
     build_model,
@@ -101,8 +107,9 @@ def link(
         pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
     comparisons = comparisons_for(frame)
     with steps.step("comparing"):
-        left = frame.iloc[pairs["l"].to_numpy()].reset_index(drop=True)
-        right = frame.iloc[pairs["r"].to_numpy()].reset_index(drop=True)
+        sub = frame[compared_columns(frame)]
+        left = sub.iloc[pairs["l"].to_numpy()].reset_index(drop=True)
+        right = sub.iloc[pairs["r"].to_numpy()].reset_index(drop=True)
         levels = compare(left, right, comparisons)
     with steps.step("estimating the model"):
         u = estimate_u(frame, comparisons, config.model.u_sample_pairs, config.model.seed)
@@ -141,13 +148,14 @@ def link(
         pairs["match_weight"] = scores.match_weight
         pairs["match_probability"] = scores.match_probability
         id_cols = [c.name for c in comparisons if c.name.startswith(NID_PREFIX)]
-        id_levels = levels[id_cols].to_numpy() if id_cols else np.full((len(pairs), 0), MISSING)
+        decisive = [c for c in id_cols if facility_unique(frame, c)]
+        id_levels = levels[decisive].to_numpy() if decisive else np.full((len(pairs), 0), MISSING)
         id_agree = (id_levels == 0).any(axis=1)
         id_disagree = (id_levels == 1).any(axis=1) & ~id_agree
         non_id = scores.bits.drop(columns=id_cols).sum(axis=1).to_numpy() + model.prior_bits
         pairs["fuzzy_probability"] = 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
         pairs["method"] = np.where(id_agree, "identifier", "fuzzy")
-        conflicts = _identifier_conflicts(pairs, frame, id_agree, id_disagree, id_cols)
+        conflicts = _identifier_conflicts(pairs, frame, id_agree, id_disagree, decisive)
     with steps.step("clustering"):
         result = cluster(
             len(frame),
@@ -167,6 +175,22 @@ def link(
     return Linkage(
         frame, pairs, model, comparisons, conflicts, result.splits, tf_tables, steps.timings
     )
+
+
+#: A scheme identifies a facility when at least this share of its values is carried by a
+#: single record within each source; otherwise it identifies a group (a license covering
+#: several sites) and agreement on it is evidence of affiliation, not of sameness.
+UNIQUE_SHARE = 0.98
+
+
+def facility_unique(frame: pd.DataFrame, column: str) -> bool:
+    """Whether the identifier in ``column`` names one record per source (measured, not assumed)."""
+    sub = frame.loc[frame[column].notna(), ["source", column]]
+    if sub.empty:
+        return False
+    per_value = sub.groupby(["source", column], observed=True).size()
+    unique = (per_value == 1).groupby(level="source").mean()
+    return bool((unique >= UNIQUE_SHARE).all())
 
 
 def _identifier_conflicts(
@@ -359,9 +383,7 @@ def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Seri
     parts = []
     for c in comparisons:
         lv = pairs[f"lvl:{c.name}"].to_numpy()
-        labels = np.array(list(c.levels) + ["missing"], dtype=object)[
-            np.where(lv < 0, len(c.levels), lv)
-        ]
+        labels = np.array([*c.levels, "missing"], dtype=object)[np.where(lv < 0, len(c.levels), lv)]
         w = pd.Series(pairs[f"bits:{c.name}"].to_numpy()).round(3).astype(str)
         key = json.dumps(c.name)
         parts.append(
@@ -413,14 +435,7 @@ def published_tables(
     method.loc[has_id.index] = "identifier"
 
     id_schemes = sorted(c[len(NID_PREFIX) :] for c in recs.columns if c.startswith(NID_PREFIX))
-    ident_json = pd.Series("{}", index=recs.index, dtype=object)
-    if id_schemes:
-        ident_json = recs[[NID_PREFIX + s for s in id_schemes]].apply(
-            lambda row: json.dumps(
-                {s: v for s, v in zip(id_schemes, row, strict=True) if isinstance(v, str)}
-            ),
-            axis=1,
-        )
+    ident_json = _json_objects(recs, id_schemes)
     records = pd.DataFrame(
         {
             "source": recs["source"],
@@ -526,6 +541,19 @@ def published_tables(
     }
 
 
+def _json_objects(frame: pd.DataFrame, schemes: list[str]) -> pd.Series:
+    """Per-row JSON object {scheme: value} of the normalized identifiers, built with string operations.
+
+    Normalized identifiers hold only letters, digits and '-', so no escaping is needed.
+    """
+    out = pd.Series("", index=frame.index, dtype=object)
+    for s in schemes:
+        v = frame[NID_PREFIX + s].astype("string")
+        item = (json.dumps(s) + ': "' + v + '"').fillna("").astype(object)
+        out = out.where(item == "", out + np.where(out == "", "", ", ") + item)
+    return "{" + out + "}"
+
+
 def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFrame:
     """Canonical values per entity: for each field, the first non-empty value among its members,
     taking members in the configured source order, then the most complete record first, then record id."""
@@ -550,14 +578,14 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
     firsts = r.groupby("entity_id", sort=True)[fields].first()
     grouped = r.groupby("entity_id", sort=True)
     size = grouped.size()
-    srcs = grouped["source"].agg(lambda s: ",".join(sorted(set(s))))
-    meth = grouped["method"].agg(
-        lambda s: (
-            "identifier"
-            if (s == "identifier").any()
-            else ("fuzzy" if (s == "fuzzy").any() else "singleton")
-        )
-    )
+    # Sources held, as a sorted comma-separated list, built column by column (no per-entity Python).
+    held = pd.crosstab(r["entity_id"], r["source"]).reindex(size.index, fill_value=0)
+    srcs = pd.Series("", index=size.index, dtype=object)
+    for name in sorted(held.columns):
+        has = held[name].to_numpy() > 0
+        srcs = srcs.where(~has, srcs + np.where(srcs == "", "", ",") + name)
+    strength = r["method"].map({"identifier": 0, "fuzzy": 1, "singleton": 2}).fillna(2)
+    meth = strength.groupby(r["entity_id"]).min().map({0: "identifier", 1: "fuzzy", 2: "singleton"})
     out = firsts.reset_index().rename(columns={"n_class": "facility_class"})
     out["member_count"] = size.to_numpy()
     out["sources"] = srcs.to_numpy()

@@ -317,10 +317,13 @@ def _to_canonical(raw: pd.DataFrame, src: SourceConfig, where: str) -> pd.DataFr
         if field_name == "other_names":
             cols = list(value)
             if cols:
-                parts = raw[cols].astype("string").apply(lambda c: c.str.strip())
-                joined = parts.apply(
-                    lambda r: " | ".join(v for v in r if isinstance(v, str) and v), axis=1
-                )
+                joined = pd.Series("", index=raw.index, dtype="string")
+                for col in cols:
+                    part = raw[col].astype("string").str.strip().fillna("")
+                    sep = pd.Series(" | ", index=raw.index, dtype="string").where(
+                        (joined != "") & (part != ""), ""
+                    )
+                    joined = joined + sep + part
                 out[field_name] = joined.where(joined != "", pd.NA).astype("string")
             else:
                 out[field_name] = pd.Series(pd.NA, index=raw.index, dtype="string")

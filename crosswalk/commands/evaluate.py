@@ -67,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         f"  true positives {ev.true_positives:,}  false positives {ev.false_positives:,}  "
         f"false negatives {ev.false_negatives:,}"
     )
+    print(
+        f"  on pairs touching a labelled record ({ev.labelled_predicted_pairs:,}): precision "
+        f"{ev.labelled_precision:.4f}  F1 {ev.labelled_f1:.4f}  false positives {ev.labelled_false_positives:,}"
+    )
     if ev.blocking_recall is not None:
         print(
             f"  blocking: {ev.candidate_pairs:,} candidate pairs, recall {ev.blocking_recall:.4f}"

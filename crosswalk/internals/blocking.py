@@ -174,7 +174,7 @@ def candidate_pairs(
     src = pd.factorize(frame["source"])[0]
     keep = src[left] != src[right]
     if same_source_ok:
-        codes, names = pd.factorize(frame["source"])
+        _, names = pd.factorize(frame["source"])
         allowed = np.array([same_source_ok.get(str(s), False) for s in names], dtype=bool)
         keep |= (src[left] == src[right]) & allowed[src[left]] & (left != right)
     left, right, pair_bits = left[keep], right[keep], pair_bits[keep]

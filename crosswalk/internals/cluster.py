@@ -52,9 +52,9 @@ def cluster(
     """
     must = {(min(a, b), max(a, b)) for a, b in (must_link or []) if a != b}
     cannot = {(min(a, b), max(a, b)) for a, b in (cannot_link or []) if a != b}
-    l = links["l"].to_numpy(dtype="int64")
-    r = links["r"].to_numpy(dtype="int64")
-    pair_keys = list(zip(l.tolist(), r.tolist(), strict=True)) if (must or cannot) else []
+    lpos = links["l"].to_numpy(dtype="int64")
+    rpos = links["r"].to_numpy(dtype="int64")
+    pair_keys = list(zip(lpos.tolist(), rpos.tolist(), strict=True)) if (must or cannot) else []
     status = np.where(links["match_probability"].to_numpy() >= threshold, LINKED, BELOW).astype(
         object
     )
@@ -66,8 +66,8 @@ def cluster(
         status[is_must & (status != CANNOT)] = MUST
     # Must-link pairs that were never candidates still join.
     extra = sorted(must - set(pair_keys)) if must else []
-    el = np.concatenate([l, np.array([a for a, _ in extra], dtype="int64")])
-    er = np.concatenate([r, np.array([b for _, b in extra], dtype="int64")])
+    el = np.concatenate([lpos, np.array([a for a, _ in extra], dtype="int64")])
+    er = np.concatenate([rpos, np.array([b for _, b in extra], dtype="int64")])
     weight = np.concatenate(
         [links["match_weight"].to_numpy(dtype="float64"), np.full(len(extra), np.inf)]
     )

@@ -163,7 +163,10 @@ PHONE = Comparison("phone", ("exact", "different"), show=("phone",))
 
 
 def identifier_comparison(scheme: str) -> Comparison:
-    return Comparison(NID_PREFIX + scheme, ("agree", "disagree"), show=())
+    """Agreement on an identifier scheme; a value many records share (a license that covers
+    several sites) weighs less, through the term-frequency adjustment."""
+    col = NID_PREFIX + scheme
+    return Comparison(col, ("agree", "disagree"), tf_levels=(0,), tf_column=col, show=(col,))
 
 
 def comparisons_for(frame: pd.DataFrame) -> list[Comparison]:
@@ -177,6 +180,28 @@ def comparisons_for(frame: pd.DataFrame) -> list[Comparison]:
         if frame[col].notna().any():
             out.append(identifier_comparison(col[len(NID_PREFIX) :]))
     return out
+
+
+#: The normalized columns the comparisons read.
+COMPARED_COLUMNS = (
+    "n_name",
+    "n_core",
+    "n_other",
+    "n_address",
+    "n_number",
+    "n_street",
+    "n_zip",
+    "n_city",
+    "n_lat",
+    "n_lon",
+    "n_class",
+    "n_phone",
+)
+
+
+def compared_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` that comparisons need: select them before taking rows by position."""
+    return [c for c in frame.columns if c in COMPARED_COLUMNS or c.startswith(NID_PREFIX)]
 
 
 def compare(left: pd.DataFrame, right: pd.DataFrame, comparisons: list[Comparison]) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crosswalk.internals.compare import MISSING, Comparison, compare
+from crosswalk.internals.compare import MISSING, Comparison, compare, compared_columns
 
 #: Probabilities are kept inside [EPS, 1 - EPS] so that weights stay finite.
 EPS = 1e-6
@@ -158,8 +158,10 @@ def cross_pair_count(sources: pd.Series) -> float:
 def estimate_u(
     frame: pd.DataFrame, comparisons: list[Comparison], n_samples: int, seed: int
 ) -> dict[str, np.ndarray]:
+    n_samples = int(min(n_samples, max(cross_pair_count(frame["source"]) // 2, 1)))
     left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed)
-    levels = compare(frame.iloc[left], frame.iloc[right], comparisons)
+    sub = frame[compared_columns(frame)]
+    levels = compare(sub.iloc[left], sub.iloc[right], comparisons)
     return {
         c.name: _level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
     }
@@ -208,7 +210,8 @@ def fit_em(
     shares = np.full(3, 1 / 3)
     iteration = 0
     previous = np.inf
-    for iteration in range(1, max_iterations + 1):
+    while iteration < max_iterations:
+        iteration += 1
         # M-step.
         weighted = resp * counts[:, None]
         shares = np.clip(weighted.sum(axis=0) / counts.sum(), EPS, 1.0)

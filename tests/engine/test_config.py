@@ -1,0 +1,68 @@
+"""The declarative config: the embedded example loads, round-trips, and bad configs report every problem."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from crosswalk.config import Config, load_config
+from crosswalk.errors import ConfigError
+
+
+def test_embedded_config_declares_both_departments(embedded_config_path: Path) -> None:
+    cfg = load_config(embedded_config_path)
+    assert cfg.source_names() == ["cdph", "hcai"]
+    cdph = cfg.source("cdph")
+    assert cdph.format == "xlsx" and cdph.id_column == "FACID"
+    assert {i.scheme for i in cdph.identifiers} == {"oshpd_id", "cdph_license", "npi"}
+    assert cfg.source("hcai").fields.name == "FACILITY_NAME"
+
+
+def test_config_round_trips_through_toml_and_json(embedded_config_path: Path) -> None:
+    cfg = load_config(embedded_config_path)
+    again = Config.from_dict(tomllib.loads(cfg.to_toml()))
+    assert again == cfg
+    assert Config.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+def test_every_problem_is_reported_at_once_with_lines_and_fixes(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        "[[source]]\n"
+        'name = "cdph"\n'
+        "path = 3\n"
+        'fromat = "csv"\n'
+        "[source.fields]\n"
+        'nmae = "FACNAME"\n'
+        "[blocking]\n"
+        'rules = ["zip_nme_token"]\n'
+        "[model]\n"
+        "link_threshold = 1.5\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    text = str(info.value)
+    problems = info.value.problems
+    assert len(problems) >= 5
+    assert "line 3" in text and "expected a string" in text
+    assert "line 4" in text and "did you mean 'format'" in text
+    assert "line 6" in text and "did you mean 'name'" in text
+    assert "missing required key 'id_column'" in text
+    assert "did you mean 'zip_name_token'" in text
+    assert "link_threshold" in text
+
+
+def test_toml_syntax_error_names_the_position(tmp_path: Path) -> None:
+    bad = tmp_path / "syntax.toml"
+    bad.write_text('[[source]]\nname = "cdph\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 2"):
+        load_config(bad)
+
+
+def test_missing_config_file_says_what_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--config"):
+        load_config(tmp_path / "nope.toml")
