@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,8 @@ from crosswalk.internals.normalize import NID_PREFIX, normalize_records
 from crosswalk.progress import Steps
 from crosswalk.publish import datapackage, publish, write_csv, write_sqlite
 from crosswalk.review import Constraints, load_constraints
-from crosswalk.sources import ID_PREFIX, LoadedSources, SourceInfo, load_sources
+from crosswalk.errors import Problem, SourceError
+from crosswalk.sources import ID_PREFIX, LoadedSources, SourceInfo, load_sources, to_canonical
 
 #: A pair sharing an identifier is an *identifier conflict* when its name and
 #: address evidence alone gives it less than this probability ...
@@ -67,6 +69,13 @@ class Linkage:
     splits: list[dict[str, Any]]
     tf_tables: dict[str, pd.Series]
     timings: dict[str, float] = field(default_factory=dict)
+
+    def crosswalk(self) -> pd.DataFrame:
+        """One row per record: ``entity_id`` (or the cluster label before ids are assigned),
+        ``source``, ``record_id``, ``name``, ``address``, ``city``, ``zip``."""
+        key = "entity_id" if "entity_id" in self.records else "cluster"
+        cols = [key, "source", "record_id", "name", "address", "city", "zip"]
+        return self.records[cols].rename(columns={key: "entity_id"}).reset_index(drop=True)
 
     def same_entity_pairs(self, left_source: str, right_source: str) -> pd.DataFrame:
         """(record_id of left_source, record_id of right_source) for records that share a cluster."""
@@ -191,6 +200,54 @@ def facility_unique(frame: pd.DataFrame, column: str) -> bool:
     per_value = sub.groupby(["source", column], observed=True).size()
     unique = (per_value == 1).groupby(level="source").mean()
     return bool((unique >= UNIQUE_SHARE).all())
+
+
+def link_frames(
+    frames: Mapping[str, pd.DataFrame],
+    config: Config,
+    constraints: Constraints | None = None,
+) -> Linkage:
+    """Link in-memory DataFrames, one per source named in ``config``.
+
+    Each frame is mapped to the common fields exactly as the source's file
+    would be (``path`` and ``format`` are ignored), so a config written for
+    files works unchanged for DataFrames. Entities get freshly minted ids.
+    """
+    problems: list[Problem] = []
+    parts = []
+    for src in config.sources:
+        if src.name not in frames:
+            problems.append(
+                Problem(
+                    f"source {src.name!r}",
+                    "no DataFrame was given for this source.",
+                    f"pass frames={{{src.name!r}: df, ...}} or remove it from the config.",
+                )
+            )
+            continue
+        try:
+            parts.append(to_canonical(frames[src.name].copy(), src, f"DataFrame {src.name!r}"))
+        except SourceError as exc:
+            problems.extend(exc.problems)
+    extra = sorted(set(frames) - set(config.source_names()))
+    for name in extra:
+        problems.append(
+            Problem(
+                f"DataFrame {name!r}",
+                "no source of this name is declared in the config.",
+                f"declare it as a [[source]] or use one of {config.source_names()}.",
+            )
+        )
+    if problems:
+        raise SourceError(problems)
+    records = pd.concat(parts, ignore_index=True)
+    for col in {c for p in parts for c in p.columns}:
+        if col not in records:
+            records[col] = pd.NA
+    result = link(records, config, constraints=constraints)
+    assignment = ids.assign_ids(result.records[["cluster", "source", "record_id"]], None)
+    result.records["entity_id"] = result.records["cluster"].map(assignment.entity_of_cluster)
+    return result
 
 
 def _identifier_conflicts(

@@ -104,7 +104,7 @@ def read_source(src: SourceConfig, base_dir: Path) -> tuple[pd.DataFrame, Source
         raw, encoding = _read_xlsx(data, src, where), "xlsx"
     else:
         raw, encoding = _read_csv(data, src, where)
-    frame = _to_canonical(raw, src, where)
+    frame = to_canonical(raw, src, where)
     info = SourceInfo(
         src.name, src.publisher, src.title, src.extracted, str(path), sha256, len(frame), encoding
     )
@@ -244,7 +244,8 @@ def _cell_text(value: Any) -> str | None:
 # --------------------------------------------------------------------------- mapping
 
 
-def _to_canonical(raw: pd.DataFrame, src: SourceConfig, where: str) -> pd.DataFrame:
+def to_canonical(raw: pd.DataFrame, src: SourceConfig, where: str) -> pd.DataFrame:
+    """Map a source's raw table to the canonical batch, checking its columns and record ids."""
     problems: list[Problem] = []
     raw.columns = [str(c).strip() for c in raw.columns]
     available = list(raw.columns)

@@ -1,0 +1,102 @@
+"""The command line: helpful --help, explain, evaluate and the Python API over DataFrames."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import crosswalk
+from crosswalk.cli import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crosswalk.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    proc = _run(command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: crosswalk" in proc.stdout and len(proc.stdout.splitlines()) > 4
+
+
+def test_top_level_help_lists_the_commands() -> None:
+    proc = _run("--help")
+    assert proc.returncode == 0
+    for command in COMMANDS:
+        assert command in proc.stdout
+
+
+def test_explain_shows_each_fields_contribution(built_crosswalk: Path) -> None:
+    db = built_crosswalk / "crosswalk.sqlite"
+    proc = _run("explain", "cdph:010000001", "hcai:206492251", "--db", str(db), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["same_entity"] is True and out["match_probability"] > 0.99
+    total = out["prior_weight"] + sum(f["weight"] for f in out["fields"].values())
+    assert abs(total - out["match_weight"]) < 0.01
+    assert out["fields"]["name"]["level"] == "exact"
+    text = _run("explain", "cdph:010000001", "hcai:206492251", "--db", str(db))
+    assert "VINEYARD POST ACUTE" in text.stdout
+
+
+def test_explain_unknown_record_is_a_clear_error(built_crosswalk: Path) -> None:
+    proc = _run(
+        "explain", "cdph:nope", "hcai:206492251", "--db", str(built_crosswalk / "crosswalk.sqlite")
+    )
+    assert proc.returncode == 2
+    assert "no record cdph:nope" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_evaluate_writes_the_errors(
+    built_crosswalk: Path, truth_path: Path, tmp_path: Path
+) -> None:
+    errors = tmp_path / "errors.csv"
+    proc = _run(
+        "evaluate",
+        "--db",
+        str(built_crosswalk / "crosswalk.sqlite"),
+        "--truth",
+        str(truth_path),
+        "--errors",
+        str(errors),
+        "--json",
+        "--no-blocking",
+    )
+    assert proc.returncode == 0, proc.stderr
+    ev = json.loads(proc.stdout)
+    with open(errors, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == ev["false_positives"] + ev["false_negatives"]
+    assert {r["error"] for r in rows} <= {"false_positive", "false_negative"}
+
+
+def test_link_dataframes_in_memory() -> None:
+    config = crosswalk.load_config(ROOT / "tests" / "data" / "slice.toml")
+    frames = {
+        "cdph": pd.read_excel(ROOT / "tests" / "data" / "cdph_slice.xlsx", dtype=str),
+        "hcai": pd.read_csv(ROOT / "tests" / "data" / "hcai_slice.csv", dtype=str),
+    }
+    linkage = crosswalk.link(frames, config)
+    table = linkage.crosswalk()
+    assert len(table) == len(frames["cdph"]) + len(frames["hcai"])
+    truth = pd.read_csv(ROOT / "tests" / "data" / "truth_slice.csv", dtype=str)
+    got = set(map(tuple, linkage.same_entity_pairs("cdph", "hcai").to_numpy().tolist()))
+    hit = sum((a, b) in got for a, b in zip(truth.FACID, truth.OSHPD_ID, strict=True))
+    assert hit / len(truth) >= 0.97
+    with pytest.raises(crosswalk.SourceError, match="no DataFrame was given"):
+        crosswalk.link({"cdph": frames["cdph"]}, config)

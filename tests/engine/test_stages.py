@@ -1,0 +1,127 @@
+"""Stage-level behaviour: blocking stays linear in a block, clustering honours its constraints, the model is ordered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crosswalk.config import BlockingSettings, load_config
+from crosswalk.internals.blocking import candidate_pairs
+from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
+from crosswalk.internals.compare import compare, comparisons_for
+from crosswalk.internals.model import fit_em, monotone
+from crosswalk.internals.normalize import normalize_records
+from crosswalk.sources import load_sources
+
+
+@pytest.fixture(scope="module")
+def slice_records() -> pd.DataFrame:
+    cfg = load_config(Path(__file__).resolve().parents[1] / "data" / "slice.toml")
+    return load_sources(cfg).records
+
+
+def _one_building(records: pd.DataFrame, n: int) -> pd.DataFrame:
+    """n records per source, all at one real address, with real (distinct) names."""
+    names = records["name"].dropna().drop_duplicates().to_numpy()
+    template = records.iloc[[0]]
+    rows = []
+    for source in ("a", "b"):
+        block = pd.concat([template] * n, ignore_index=True)
+        block["source"] = source
+        block["record_id"] = [f"{source}{i}" for i in range(n)]
+        block["name"] = names[np.arange(n) % len(names)]
+        rows.append(block)
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_a_crowded_building_is_not_paired_all_to_all(slice_records: pd.DataFrame) -> None:
+    settings = BlockingSettings()
+    counts = {}
+    for n in (100, 200, 400):
+        frame = normalize_records(_one_building(slice_records, n))
+        counts[n] = len(candidate_pairs(frame, settings))
+    assert counts[400] < 0.05 * 400 * 400
+    # Linear, not quadratic: doubling the block roughly doubles the pairs.
+    assert counts[400] / counts[200] < 2.6
+    assert counts[200] / counts[100] < 2.6
+
+
+def test_blocking_finds_the_true_pairs_of_the_slice(slice_records: pd.DataFrame) -> None:
+    frame = normalize_records(slice_records)
+    pairs = candidate_pairs(frame, BlockingSettings())
+    src, rid = frame["source"].to_numpy(), frame["record_id"].to_numpy()
+    found = {
+        (rid[a], rid[b]) if src[a] == "cdph" else (rid[b], rid[a])
+        for a, b in zip(pairs["l"], pairs["r"], strict=True)
+    }
+    truth = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "truth_slice.csv", dtype=str)
+    hit = sum((a, b) in found for a, b in zip(truth.FACID, truth.OSHPD_ID, strict=True))
+    assert hit / len(truth) >= 0.99
+    assert (src[pairs["l"]] != src[pairs["r"]]).all()
+
+
+def _links(rows: list[tuple[int, int, float]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["l", "r", "match_weight"])
+    frame["match_probability"] = 1 / (1 + 2.0 ** -frame["match_weight"])
+    return frame
+
+
+def test_one_record_per_source_keeps_the_strongest_links() -> None:
+    # Records 0, 1 from source a; 2 from b. Both a-records link to the b-record.
+    sources = np.array(["a", "a", "b"])
+    res = cluster(3, sources, {"a": 1, "b": 1}, _links([(0, 2, 10.0), (1, 2, 4.0)]), 0.5)
+    assert res.labels[0] == res.labels[2] != res.labels[1]
+    assert list(res.status) == [LINKED, CUT]
+    assert len(res.splits) == 1
+
+
+def test_no_limit_lets_a_source_hold_several_records() -> None:
+    sources = np.array(["a", "a", "b"])
+    res = cluster(3, sources, {"a": 0, "b": 1}, _links([(0, 2, 10.0), (1, 2, 4.0)]), 0.5)
+    assert len(set(res.labels.tolist())) == 1
+    assert res.splits == []
+
+
+def test_decisions_bind_clustering() -> None:
+    sources = np.array(["a", "b", "a", "b"])
+    links = _links([(0, 1, 12.0), (2, 3, -8.0)])
+    res = cluster(
+        4, sources, {"a": 1, "b": 1}, links, 0.5, must_link=[(2, 3)], cannot_link=[(0, 1)]
+    )
+    assert res.labels[0] != res.labels[1], "cannot-link must never merge"
+    assert res.labels[2] == res.labels[3], "must-link always joins"
+    assert res.status[1] == MUST
+
+
+def test_a_must_link_contradicting_a_cannot_link_is_reported() -> None:
+    sources = np.array(["a", "b", "c"])
+    links = _links([(0, 1, 12.0), (1, 2, 12.0)])
+    res = cluster(3, sources, {}, links, 0.5, must_link=[(0, 1), (1, 2)], cannot_link=[(0, 2)])
+    assert res.labels[0] != res.labels[2]
+    assert len(res.decision_conflicts) == 1
+
+
+def test_monotone_levels_never_let_a_weaker_level_weigh_more() -> None:
+    m = np.array([0.6, 0.05, 0.3, 0.05])
+    u = np.array([0.001, 0.01, 0.02, 0.969])
+    mm, uu = monotone(m, u)
+    bits = np.log2(mm / uu)
+    assert np.all(np.diff(bits) <= 1e-9)
+    assert np.isclose(mm.sum(), 1.0)
+
+
+def test_em_finds_the_matches_of_the_slice(slice_records: pd.DataFrame) -> None:
+    frame = normalize_records(slice_records)
+    pairs = candidate_pairs(frame, BlockingSettings())
+    left = frame.iloc[pairs["l"]].reset_index(drop=True)
+    right = frame.iloc[pairs["r"]].reset_index(drop=True)
+    comparisons = comparisons_for(frame)
+    levels = compare(left, right, comparisons)
+    m, share, _ = fit_em(levels, comparisons)
+    # Matches agree exactly far more often than not, and are a minority of the candidates.
+    assert m["name"][0] > 0.7 and m["location"][0] > 0.7
+    truth_pairs = len(pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "truth_slice.csv"))
+    assert 0.5 * truth_pairs < share * len(pairs) < 1.6 * truth_pairs
