@@ -18,6 +18,9 @@ from flask import Flask
 
 from api import make_server
 
+#: The W3C Reconciliation API 0.2 schemas and examples.
+SPEC = Path(__file__).resolve().parents[1] / "spec" / "reconciliation-0.2"
+
 
 @dataclass
 class Served:

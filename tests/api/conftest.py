@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import ReleasesServed, Served, serve_app, write_release
+from api_support import SPEC, ReleasesServed, Served, serve_app, write_release
 
 from api import ApiConfig, create_app
-
-SPEC = Path(__file__).resolve().parents[1] / "spec" / "reconciliation-0.2"
 
 
 @pytest.fixture(scope="session")
