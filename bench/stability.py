@@ -92,7 +92,8 @@ class Editor:
         self.frame = frame.reset_index(drop=True)
         self.rng = rng
         f = src.fields
-        self.name, self.address, self.city, self.zip = f.name, f.address, f.city, f.zip
+        self.name: str = f.name or ""
+        self.address, self.city, self.zip = f.address, f.city, f.zip
         self.lat, self.lon, self.phone, self.county = f.latitude, f.longitude, f.phone, f.county
         self.other = f.other_names[0] if f.other_names else None
         self.ids = {i.column: i.scheme for i in src.identifiers}
@@ -105,6 +106,10 @@ class Editor:
             "moved": set(),
             "added": set(),
         }
+
+    def row(self, frame: pd.DataFrame, i: int) -> pd.Series:
+        """Row ``i`` (by position) of ``frame``."""
+        return frame.iloc[int(i)]
 
     def key(self, row: pd.Series) -> str:
         return f"{self.src.name}:{row[self.src.id_column]}"
@@ -123,13 +128,13 @@ class Editor:
         move = self.pick(RATES["move"], used)
         out = self.frame.copy()
         for i in rename:
-            out.loc[i, self.name] = self.renamed(str(out.loc[i, self.name] or ""))
-            self.log["renamed"].add(self.key(out.loc[i]))
+            out.at[int(i), self.name] = self.renamed(str(out.at[int(i), self.name] or ""))
+            self.log["renamed"].add(self.key(self.row(out, i)))
         for i in move:
             self.move(out, int(i))
-            self.log["moved"].add(self.key(out.loc[i]))
-        self.log["dropped"] = {self.key(out.loc[i]) for i in drop}
-        out = out.drop(index=drop)
+            self.log["moved"].add(self.key(self.row(out, i)))
+        self.log["dropped"] = {self.key(self.row(out, i)) for i in drop}
+        out = out.drop(index=pd.Index(drop))
         n_new = round(RATES["add"] * len(self.frame))
         rows = [
             self.new_facility(shared_new[k] if k < len(shared_new) else None) for k in range(n_new)
@@ -143,7 +148,7 @@ class Editor:
         words = name.split()
         if self.rng.random() < 0.5 or len(words) < 2:
             return f"{name} {self.rng.choice(RENAME_SUFFIXES)}"
-        donor = str(self.frame.loc[self.rng.integers(len(self.frame)), self.name] or "").split()
+        donor = str(self.frame.at[int(self.rng.integers(len(self.frame))), self.name] or "").split()
         brand = donor[0] if donor else "NEW"
         return f"{brand} {' '.join(words[1:])}"
 
@@ -174,8 +179,8 @@ class Editor:
 
     def move(self, out: pd.DataFrame, i: int) -> None:
         """The facility moves to another address in its county."""
-        donor = self._street_donor(out.loc[i])
-        for col, value in self._relocate(out.loc[i], donor).items():
+        donor = self._street_donor(self.row(out, i))
+        for col, value in self._relocate(self.row(out, i), donor).items():
             out.loc[i, col] = value
 
     def new_facility(self, shared: dict[str, Any] | None) -> dict[str, Any]:
@@ -185,9 +190,11 @@ class Editor:
         name, place and identifiers, so the same new facility is in both listings.
         """
         template = self.frame.iloc[int(self.rng.integers(len(self.frame)))]
-        row = template.to_dict()
+        row: dict[str, Any] = {str(k): v for k, v in template.to_dict().items()}
         if shared is None:
-            donor = str(self.frame.loc[self.rng.integers(len(self.frame)), self.name] or "").split()
+            donor = str(
+                self.frame.at[int(self.rng.integers(len(self.frame))), self.name] or ""
+            ).split()
             words = str(template[self.name] or "").split()
             row[self.name] = " ".join((donor[:1] or ["NEW"]) + words[1:] or ["CLINIC"])
             row.update(self._relocate(row, self._street_donor(template)))
@@ -196,9 +203,17 @@ class Editor:
                 if template[col] is not None:
                     schemes[scheme] = _digits(self.rng, str(template[col]), self.taken[col])
             facts = {"name": row[self.name], "schemes": schemes}
-            for col in (self.address, self.city, self.zip, self.county, self.lat, self.lon):
-                if col:
-                    facts[f"field:{self._field_of(col)}"] = row[col]
+            place: tuple[str | None, ...] = (
+                self.address,
+                self.city,
+                self.zip,
+                self.county,
+                self.lat,
+                self.lon,
+            )
+            for where in place:
+                if where:
+                    facts[f"field:{self._field_of(where)}"] = row[where]
         else:
             facts = shared
             row[self.name] = shared["name"]
@@ -253,7 +268,7 @@ def make_edition(config_path: Path, out: Path, seed: int) -> tuple[Path, dict[st
             shared = []
             added = frame.tail(round(RATES["add"] * len(editor.frame)))
             for _, row in added.iloc[: len(added) // 3].iterrows():
-                facts: dict[str, Any] = {"name": row[src.fields.name], "schemes": {}}
+                facts: dict[str, Any] = {"name": row[str(src.fields.name)], "schemes": {}}
                 for col, scheme in editor.ids.items():
                     facts["schemes"][scheme] = None if pd.isna(row[col]) else str(row[col])
                 for name in ("address", "city", "zip", "county", "latitude", "longitude"):

@@ -293,7 +293,7 @@ def test_split_keeps_the_id_on_one_part_and_mints_the_other(world: World) -> Non
     (other,) = [e for e, m in after.items() if (before[s_id] - after[s_id]) & m]
     changes = pd.read_csv(world.r2.path / "changes.csv", dtype=str).set_index("entity_id")
     assert changes.loc[other, "change"] == "split_from"
-    assert changes.loc[other, "details"].startswith(f"from {s_id}")
+    assert str(changes.loc[other, "details"]).startswith(f"from {s_id}")
     assert other not in before and other > max(before)  # a fresh id, never reused
 
 
