@@ -93,8 +93,13 @@ def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.nd
         right["n_lon"].to_numpy(dtype="float64"),
     )
     near = np.nan_to_num(dist, nan=np.inf) <= 150.0
+    # Same region: within 50 km, or (without coordinates) the same 3-digit ZIP area.
+    zl = left["n_zip"].astype("string").str[:3]
+    zr = right["n_zip"].astype("string").str[:3]
+    region = np.where(np.isnan(dist), exact(zl, zr), np.nan_to_num(dist, nan=np.inf) <= 50_000.0)
     same_street = street_sim >= 0.95
-    level = np.full(len(la), 5, dtype="int8")
+    level = np.full(len(la), 6, dtype="int8")
+    level[region] = 5
     level[same_city] = 4
     level[same_zip] = 3
     level[near | (same_street & same_place)] = 2
@@ -150,6 +155,7 @@ LOCATION = Comparison(
         "nearby_or_same_street",
         "same_zip",
         "same_city",
+        "same_region",
         "elsewhere",
     ),
     tf_levels=(0, 1),
