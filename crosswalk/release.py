@@ -440,8 +440,7 @@ def _write_parquet(db_path: Path, path: Path) -> None:
         typ = _PARQUET_TYPES[c.type]
         values = frame[c.name]
         if typ == pa.string():
-            data = values.astype(object).where(values.notna(), None)
-            arrays.append(pa.array([None if v is None else str(v) for v in data], type=typ))
+            arrays.append(pa.array(values.astype("string"), type=typ, from_pandas=True))
         else:
             arrays.append(
                 pa.array(pd.to_numeric(values, errors="coerce"), type=typ, from_pandas=True)
