@@ -1,0 +1,55 @@
+"""POST /v1/match resolves a name and address with the engine's own matcher."""
+
+from __future__ import annotations
+
+from api_support import Served
+
+
+def test_match_ranks_the_right_entity_first_with_an_explanation(served: Served) -> None:
+    rows = served.rows(
+        "SELECT name, address, city, zip, entity_id FROM records WHERE source = 'hcai' "
+        "AND name IS NOT NULL AND address IS NOT NULL AND zip IS NOT NULL ORDER BY record_id LIMIT 400"
+    )[::40]
+    assert len(rows) == 10
+    for row in rows:
+        body = {k: row[k] for k in ("name", "address", "city", "zip")}
+        r = served.post("/v1/match", json={**body, "limit": 3})
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["query"]["name"] == row["name"]
+        candidates = answer["candidates"]
+        assert 1 <= len(candidates) <= 3
+        top = candidates[0]
+        assert top["entity_id"] == row["entity_id"], (row["name"], candidates[:2])
+        assert top["entity"]["entity_id"] == row["entity_id"]
+        assert 0.0 <= top["match_probability"] <= 1.0
+        probabilities = [c["match_probability"] for c in candidates]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert len({c["entity_id"] for c in candidates}) == len(candidates)
+        explanation = top["explanation"]
+        assert "name" in explanation
+        for detail in explanation.values():
+            assert {"level", "left", "right", "weight"} <= set(detail)
+
+
+def test_match_uses_identifiers_and_answers_from_a_pinned_release(served: Served) -> None:
+    row = served.rows(
+        "SELECT r.name, r.city, r.entity_id, i.value FROM records r JOIN identifiers i "
+        "ON i.source = r.source AND i.record_id = r.record_id AND i.scheme = 'oshpd_id' "
+        "WHERE r.source = 'hcai' AND r.name IS NOT NULL ORDER BY r.record_id LIMIT 1"
+    )[0]
+    version = served.get("/v1/release").json()["version"]
+    r = served.post(
+        f"/v1/match?release={version}",
+        json={"name": row["name"], "city": row["city"], "identifiers": {"oshpd_id": row["value"]}},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["release"] == version
+    assert r.json()["candidates"][0]["entity_id"] == row["entity_id"]
+    assert served.post("/v1/match?release=nope", json={"name": "x"}).status_code == 404
+
+
+def test_match_with_nothing_similar_is_an_empty_list(served: Served) -> None:
+    r = served.post("/v1/match", json={"name": "Qwxzvbnm Jkplmn", "zip": "00000"})
+    assert r.status_code == 200
+    assert r.json()["candidates"] == []
