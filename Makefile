@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run build serve test check lint typecheck format bench browser clean
+.PHONY: run build release test check format bench browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+REVIEW_STORE ?= review/review.sqlite
+
 ## run: install, build the crosswalk of the embedded data, then serve it on http://$(HOST):$(PORT)
 run: build
-	$(VENV)/bin/crosswalk serve --db build/crosswalk.sqlite --host $(HOST) --port $(PORT)
+	$(VENV)/bin/crosswalk serve --db build/crosswalk.sqlite --review-store $(REVIEW_STORE) --host $(HOST) --port $(PORT)
 
-## build: install and build the crosswalk of the embedded data into build/
+## build: install and build the crosswalk of the embedded data into build/ (ids carried over from releases/,
+## review decisions from $(REVIEW_STORE) binding)
 build: $(STAMP)
-	$(VENV)/bin/crosswalk build --config data/sources.toml --out build/
+	mkdir -p $(dir $(REVIEW_STORE))
+	$(VENV)/bin/crosswalk build --config data/sources.toml --out build/ --releases releases/ --review-store $(REVIEW_STORE)
+
+## release: publish build/ as a dated, immutable release in releases/
+release: build
+	$(VENV)/bin/crosswalk release --build build/ --releases releases/
 
 ## browser: Debian's Chromium for the review pages' browser tests (needs root or sudo)
 browser:
@@ -42,9 +50,16 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-## bench: run the benchmarks (installs the peers, Splink and recordlinkage, as bench-only extras)
-bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet splink duckdb recordlinkage pandas openpyxl
+	touch $@
+
+## bench: run the benchmarks; the peers (Splink, recordlinkage) live in their own virtualenv, .venv-bench
+bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(PY) bench/accuracy.py
 	$(PY) bench/stability.py
 	$(PY) bench/api.py

@@ -142,8 +142,6 @@ class ModelSettings:
     em_tolerance: float = 1e-6
     #: Random pairs sampled to estimate u probabilities.
     u_sample_pairs: int = 200_000
-    #: Fields whose agreement weight is adjusted by the frequency of the value.
-    term_frequency: list[str] = field(default_factory=lambda: ["name", "address"])
     seed: int = 20200507
     #: Optional truth file (CSV of labelled pairs) to train m probabilities.
     training_pairs: str | None = None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import pandas as pd
 
 from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
+from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CANNOT, CUT, LINKED, MUST, cluster
 from crosswalk.internals.compare import (
@@ -43,7 +44,6 @@ from crosswalk.internals.normalize import NID_PREFIX, normalize_records
 from crosswalk.progress import Steps
 from crosswalk.publish import datapackage, publish, write_csv, write_sqlite
 from crosswalk.review import Constraints, load_constraints
-from crosswalk.errors import Problem, SourceError
 from crosswalk.sources import ID_PREFIX, LoadedSources, SourceInfo, load_sources, to_canonical
 
 #: A pair sharing an identifier is an *identifier conflict* when its name and
@@ -673,12 +673,13 @@ def summary_counts(
 
 
 def identifier_agreement(records: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """For each identifier scheme carried by two or more sources: of the cross-source record pairs
-    sharing a value, how many ended in the same entity."""
+    """For each facility-unique identifier scheme carried by two or more sources: of the
+    cross-source record pairs sharing a value, how many ended in the same entity. (Group
+    identifiers, such as a license covering several sites, are not expected to agree.)"""
     out: dict[str, dict[str, float]] = {}
     for col in [c for c in records.columns if c.startswith(NID_PREFIX)]:
         sub = records.loc[records[col].notna(), ["source", col, "cluster"]]
-        if sub["source"].nunique() < 2:
+        if sub["source"].nunique() < 2 or not facility_unique(records, col):
             continue
         pairs = sub.merge(sub, on=col, suffixes=("_l", "_r"))
         pairs = pairs[pairs["source_l"] < pairs["source_r"]]
