@@ -496,8 +496,8 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                 "use e.g. 0.5.",
             )
         )
-    r = cfg.review
-    if not 0.0 <= r.uncertain_low < r.uncertain_high <= 1.0:
+    review = cfg.review
+    if not 0.0 <= review.uncertain_low < review.uncertain_high <= 1.0:
         problems.append(
             Problem(
                 loc.where("review", "uncertain_low"),

@@ -166,26 +166,19 @@ class Matcher:
         bits: pd.DataFrame,
     ) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
+
+        def shown(frame: pd.DataFrame, cols: tuple[str, ...]) -> str | None:
+            values = [frame[k].to_numpy(dtype=object)[i] for k in cols if k in frame]
+            return " ".join(str(v) for v in values if v is not None and not pd.isna(v)) or None
+
         for c in self.comparisons:
-            lv = int(levels[c.name].iat[i])
+            lv = int(levels[c.name].to_numpy()[i])
             cols = c.show or ((c.name,) if c.name in left.columns else ())
-            lval = (
-                " ".join(
-                    str(left[k].iat[i]) for k in cols if k in left and pd.notna(left[k].iat[i])
-                )
-                or None
-            )
-            rval = (
-                " ".join(
-                    str(right[k].iat[i]) for k in cols if k in right and pd.notna(right[k].iat[i])
-                )
-                or None
-            )
             out[c.name] = {
                 "level": "missing" if lv == MISSING else c.levels[lv],
-                "left": lval,
-                "right": rval,
-                "weight": round(float(bits[c.name].iat[i]), 3),
+                "left": shown(left, cols),
+                "right": shown(right, cols),
+                "weight": round(float(bits[c.name].to_numpy()[i]), 3),
             }
         return out
 
@@ -213,16 +206,25 @@ class Matcher:
         )
         table = table.sort_values(["q", "w"], ascending=[True, False]).drop_duplicates(["q", "e"])
         table = table.groupby("q", sort=False).head(limit)
-        for row in table.itertuples(index=False):
-            i = int(row.i)
-            results[int(row.q)].append(
+        sources = self.records["source"].to_numpy(dtype=object)
+        record_ids = self.records["record_id"].to_numpy(dtype=object)
+        for qi, ri, i, e, p, w in zip(
+            table["q"].to_numpy(),
+            table["r"].to_numpy(),
+            table["i"].to_numpy(),
+            table["e"].to_numpy(dtype=object),
+            table["p"].to_numpy(),
+            table["w"].to_numpy(),
+            strict=True,
+        ):
+            results[int(qi)].append(
                 Candidate(
-                    entity_id=str(row.e),
-                    source=str(self.records.at[int(row.r), "source"]),
-                    record_id=str(self.records.at[int(row.r), "record_id"]),
-                    match_probability=round(float(row.p), 6),
-                    match_weight=round(float(row.w), 4),
-                    explanation=self.explain(left, right, i, levels, scores.bits),
+                    entity_id=str(e),
+                    source=str(sources[ri]),
+                    record_id=str(record_ids[ri]),
+                    match_probability=round(float(p), 6),
+                    match_weight=round(float(w), 4),
+                    explanation=self.explain(left, right, int(i), levels, scores.bits),
                 )
             )
         return results

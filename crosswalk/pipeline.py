@@ -262,18 +262,23 @@ def _identifier_conflicts(
     differs_badly = agree & (fuzzy < CONFLICT_LOW) & ~((place >= 0) & (place <= SAME_PLACE_LEVEL))
     same_by_fuzzy = disagree & (fuzzy > CONFLICT_HIGH)
     rows = []
+    lpos = pairs["l"].to_numpy()
+    rpos = pairs["r"].to_numpy()
+    linked_p = pairs["match_probability"].to_numpy()
+    id_levels = {c: pairs[f"lvl:{c}"].to_numpy() for c in id_cols}
+    id_values = {c: frame[c].to_numpy(dtype=object) for c in id_cols}
     for kind, mask in (
         ("identifier_disagrees", differs_badly),
         ("identifier_differs", same_by_fuzzy),
     ):
         for i in np.flatnonzero(mask).tolist():
-            lv = {c: int(pairs.at[i, f"lvl:{c}"]) for c in id_cols}
+            lv = {c: int(id_levels[c][i]) for c in id_cols}
             schemes = [
                 c[len(NID_PREFIX) :]
                 for c, v in lv.items()
                 if v == (0 if kind == "identifier_disagrees" else 1)
             ]
-            a, b = int(pairs.at[i, "l"]), int(pairs.at[i, "r"])
+            a, b = int(lpos[i]), int(rpos[i])
             rows.append(
                 {
                     "kind": kind,
@@ -283,10 +288,10 @@ def _identifier_conflicts(
                     "match_probability": float(fuzzy[i]),
                     "details": {
                         "schemes": schemes,
-                        "values_l": {s: _str(frame.at[a, NID_PREFIX + s]) for s in schemes},
-                        "values_r": {s: _str(frame.at[b, NID_PREFIX + s]) for s in schemes},
+                        "values_l": {s: _str(id_values[NID_PREFIX + s][a]) for s in schemes},
+                        "values_r": {s: _str(id_values[NID_PREFIX + s][b]) for s in schemes},
                         "name_address_probability": float(fuzzy[i]),
-                        "linked_probability": float(pairs.at[i, "match_probability"]),
+                        "linked_probability": float(linked_p[i]),
                         "reason": (
                             "the records share an identifier but their names and addresses disagree"
                             if kind == "identifier_disagrees"
@@ -305,6 +310,9 @@ def _split_conflicts(
     frame: pd.DataFrame,
 ) -> pd.DataFrame:
     rows = []
+    lpos = pairs["l"].to_numpy()
+    rpos = pairs["r"].to_numpy()
+    prob = pairs["match_probability"].to_numpy()
     for sp in splits:
         for e in sp["cut_links"]:
             if e >= len(pairs):
@@ -312,10 +320,10 @@ def _split_conflicts(
             rows.append(
                 {
                     "kind": "cluster_split",
-                    "l": int(pairs.at[e, "l"]),
-                    "r": int(pairs.at[e, "r"]),
+                    "l": int(lpos[e]),
+                    "r": int(rpos[e]),
                     "scheme": None,
-                    "match_probability": float(pairs.at[e, "match_probability"]),
+                    "match_probability": float(prob[e]),
                     "details": {
                         "reason": "the link would put two records of one source into one entity; weaker than the links kept",
                         "component_size": len(sp["members"]),
@@ -548,8 +556,8 @@ def published_tables(
             "record_id_l": recs["record_id"].to_numpy()[pub["l"]],
             "source_r": recs["source"].to_numpy()[pub["r"]],
             "record_id_r": recs["record_id"].to_numpy()[pub["r"]],
-            "entity_id": np.where(
-                pub["status"].isin([LINKED, MUST]), recs["entity_id"].to_numpy()[pub["l"]], None
+            "entity_id": pd.Series(recs["entity_id"].to_numpy(dtype=object)[pub["l"]]).where(
+                pub["status"].isin([LINKED, MUST]).to_numpy()
             ),
             "match_probability": pub["match_probability"].round(6),
             "match_weight": pub["match_weight"].round(4),

@@ -8,7 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 
 class Steps:
@@ -19,7 +26,7 @@ class Steps:
         self.enabled = self.console.is_terminal if enabled is None else enabled
         self.timings: dict[str, float] = {}
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
         self.total = total
 
     def __enter__(self) -> Steps:

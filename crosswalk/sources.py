@@ -325,11 +325,12 @@ def to_canonical(raw: pd.DataFrame, src: SourceConfig, where: str) -> pd.DataFra
                         (joined != "") & (part != ""), ""
                     )
                     joined = joined + sep + part
-                out[field_name] = joined.where(joined != "", pd.NA).astype("string")
+                out[field_name] = joined.mask(joined == "").astype("string")
             else:
                 out[field_name] = pd.Series(pd.NA, index=raw.index, dtype="string")
         elif value:
-            out[field_name] = raw[value].astype("string").str.strip().replace("", pd.NA)
+            stripped = raw[value].astype("string").str.strip()
+            out[field_name] = stripped.mask(stripped == "")
         else:
             out[field_name] = pd.Series(
                 src.defaults.get(field_name, pd.NA), index=raw.index, dtype="string"
@@ -338,6 +339,7 @@ def to_canonical(raw: pd.DataFrame, src: SourceConfig, where: str) -> pd.DataFra
             out[field_name] = out[field_name].fillna(src.defaults[field_name])
     for ident in src.identifiers:
         col = f"{ID_PREFIX}{ident.scheme}"
-        values = raw[ident.column].astype("string").str.strip().replace("", pd.NA)
+        stripped = raw[ident.column].astype("string").str.strip()
+        values = stripped.mask(stripped == "")
         out[col] = values if col not in out else out[col].fillna(values)
     return out.reset_index(drop=True)

@@ -180,10 +180,9 @@ def candidate_pairs(
     left, right, pair_bits = left[keep], right[keep], pair_bits[keep]
     lo = np.minimum(left, right)
     hi = np.maximum(left, right)
-    pairs = pd.DataFrame({"l": lo, "r": hi, "rules": pair_bits})
-    pairs = pairs.drop_duplicates(ignore_index=True)
-    pairs = pairs.groupby(["l", "r"], sort=True, as_index=False)["rules"].sum()
-    return pairs
+    found = pd.DataFrame({"l": lo, "r": hi, "rules": pair_bits}).drop_duplicates(ignore_index=True)
+    rules = found.groupby(["l", "r"], sort=True)["rules"].sum()
+    return rules.reset_index()
 
 
 def rule_names(bitmask: int) -> list[str]:
