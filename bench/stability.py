@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crosswalk.config import SourceConfig, load_config  # noqa: E402
-from crosswalk.sources import _read_csv, _read_xlsx  # noqa: E402
+from crosswalk.sources import read_raw  # noqa: E402
 
 CONFIG = REPO / "data" / "sources.toml"
 CROSSWALK = REPO / ".venv" / "bin" / "crosswalk"
@@ -65,12 +65,7 @@ RUN_DATE = "2026-11-25"
 
 def read_listing(src: SourceConfig, base_dir: Path) -> pd.DataFrame:
     """A listing as text, exactly as the engine reads it."""
-    path = src.resolved_path(base_dir)
-    data = path.read_bytes()
-    if src.format == "xlsx":
-        frame = _read_xlsx(data, src, str(path))
-    else:
-        frame, _ = _read_csv(data, src, str(path))
+    frame = read_raw(src, base_dir)
     return frame.astype(object).where(frame.notna(), None)
 
 

@@ -111,6 +111,24 @@ def read_source(src: SourceConfig, base_dir: Path) -> tuple[pd.DataFrame, Source
     return frame, info
 
 
+def read_raw(src: SourceConfig, base_dir: Path) -> pd.DataFrame:
+    """A source's file as the engine reads it, before mapping: every column as text.
+
+    For tools that derive new editions of a listing (benchmarks, tests); raises
+    :class:`SourceError` like the build does.
+    """
+    path = src.resolved_path(base_dir)
+    where = f"source {src.name!r} ({path})"
+    if not path.exists():
+        raise SourceError(
+            [Problem(where, "the file does not exist.", "check `path` in the config.")]
+        )
+    data = path.read_bytes()
+    if src.format == "xlsx":
+        return _read_xlsx(data, src, where)
+    return _read_csv(data, src, where)[0]
+
+
 # --------------------------------------------------------------------------- readers
 
 

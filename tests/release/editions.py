@@ -14,7 +14,7 @@ import pandas as pd
 import tomli_w
 
 from crosswalk.config import load_config
-from crosswalk.sources import _read_csv, _read_xlsx
+from crosswalk.sources import read_raw
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "data" / "sources.toml"
@@ -33,12 +33,7 @@ def read_edition(config_path: Path = CONFIG) -> Edition:
     cfg = load_config(config_path)
     frames: dict[str, pd.DataFrame] = {}
     for src in cfg.sources:
-        path = src.resolved_path(cfg.base_dir)
-        data = path.read_bytes()
-        if src.format == "xlsx":
-            frame = _read_xlsx(data, src, str(path))
-        else:
-            frame, _ = _read_csv(data, src, str(path))
+        frame = read_raw(src, cfg.base_dir)
         frames[src.name] = frame.astype(object).where(frame.notna(), None)
     return Edition(frames, {s.name: s.id_column for s in cfg.sources})
 
