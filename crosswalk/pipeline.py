@@ -88,6 +88,8 @@ class Linkage:
 def _positions(
     records: pd.DataFrame, pairs: list[tuple[tuple[str, str], tuple[str, str]]]
 ) -> list[tuple[int, int]]:
+    if not pairs:
+        return []
     index = {
         (s, r): i
         for i, (s, r) in enumerate(zip(records["source"], records["record_id"], strict=True))
@@ -640,8 +642,12 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
     )
     r["_filled"] = -r[fields].notna().sum(axis=1)
     r = r.sort_values(["entity_id", "_rank", "_filled", "record_id"], kind="stable")
-    firsts = r.groupby("entity_id", sort=True)[fields].first()
     grouped = r.groupby("entity_id", sort=True)
+    # First non-empty value per field in that order: one vectorized pass per field.
+    firsts = pd.DataFrame(index=grouped.size().index)
+    for f in fields:
+        present = r.loc[r[f].notna(), ["entity_id", f]].drop_duplicates("entity_id", keep="first")
+        firsts[f] = present.set_index("entity_id")[f].reindex(firsts.index)
     size = grouped.size()
     # Sources held, as a sorted comma-separated list, built column by column (no per-entity Python).
     held = pd.crosstab(r["entity_id"], r["source"]).reindex(size.index, fill_value=0)

@@ -28,9 +28,16 @@ _SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "o
 
 
 def _rows(frame: pd.DataFrame, columns: Iterable[str]) -> Iterable[tuple[Any, ...]]:
-    cols = list(columns)
-    sub = frame[cols].astype(object).where(frame[cols].notna(), None)
-    return sub.itertuples(index=False, name=None)
+    arrays = []
+    for col in columns:
+        values = frame[col]
+        if pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
+            arr = values.to_numpy(dtype=object)
+            arr[values.isna().to_numpy()] = None
+        else:
+            arr = values.astype(object).to_numpy(dtype=object, na_value=None)
+        arrays.append(arr.tolist())
+    return zip(*arrays, strict=True)
 
 
 def write_table(
