@@ -35,7 +35,8 @@ def _rows(frame: pd.DataFrame, columns: Iterable[str]) -> Iterable[tuple[Any, ..
             arr = values.to_numpy(dtype=object)
             arr[values.isna().to_numpy()] = None
         else:
-            arr = values.astype(object).to_numpy(dtype=object, na_value=None)
+            arr = values.astype(object).to_numpy(dtype=object)
+            arr[pd.isna(arr)] = None
         arrays.append(arr.tolist())
     return zip(*arrays, strict=True)
 
