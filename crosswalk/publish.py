@@ -32,10 +32,10 @@ def _rows(frame: pd.DataFrame, columns: Iterable[str]) -> Iterable[tuple[Any, ..
     for col in columns:
         values = frame[col]
         if pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
-            arr = values.to_numpy(dtype=object)
+            arr = values.to_numpy(dtype=object, copy=True)
             arr[values.isna().to_numpy()] = None
         else:
-            arr = values.astype(object).to_numpy(dtype=object)
+            arr = values.astype(object).to_numpy(dtype=object, copy=True)
             arr[pd.isna(arr)] = None
         arrays.append(arr.tolist())
     return zip(*arrays, strict=True)
