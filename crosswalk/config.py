@@ -143,8 +143,12 @@ class ModelSettings:
     #: Random pairs sampled to estimate u probabilities.
     u_sample_pairs: int = 200_000
     seed: int = 20200507
-    #: Optional truth file (CSV of labelled pairs) to train m probabilities.
+    #: Optional CSV of pairs known to be the same facility, to count m from instead of EM.
+    #: Either columns source_l, record_id_l, source_r, record_id_r, or one id column per
+    #: source named by training_left / training_right as "SOURCE=COLUMN" (a truth file).
     training_pairs: str | None = None
+    training_left: str | None = None
+    training_right: str | None = None
 
 
 @dataclass

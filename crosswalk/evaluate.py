@@ -76,8 +76,22 @@ def read_truth(path: Path, left_col: str, right_col: str) -> pd.DataFrame:
     return out.drop_duplicates(ignore_index=True)
 
 
-def read_labelled_pairs(path: Path) -> list[tuple[tuple[str, str], tuple[str, str]]]:
-    """Labelled matching pairs from a CSV with columns source_l, record_id_l, source_r, record_id_r."""
+def read_labelled_pairs(
+    path: Path, left: tuple[str, str] | None = None, right: tuple[str, str] | None = None
+) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """Labelled matching pairs from a CSV with columns source_l, record_id_l, source_r,
+    record_id_r; or, given ``left`` and ``right`` as (source, column), from a truth file with
+    one id column per source."""
+    if not path.exists():
+        raise NotFoundError(
+            f"labelled pairs file {path} does not exist. Fix: check model.training_pairs."
+        )
+    if left is not None and right is not None:
+        truth = read_truth(path, left[1], right[1])
+        return [
+            ((left[0], a), (right[0], b))
+            for a, b in zip(truth["record_id_l"], truth["record_id_r"], strict=True)
+        ]
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     need = ["source_l", "record_id_l", "source_r", "record_id_r"]
     missing = [c for c in need if c not in frame.columns]

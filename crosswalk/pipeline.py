@@ -440,7 +440,13 @@ def _training_labels(config: Config) -> list[tuple[tuple[str, str], tuple[str, s
     path = config.model.training_pairs
     if not path:
         return []
-    from crosswalk.evaluate import read_labelled_pairs
+    from crosswalk.evaluate import parse_side, read_labelled_pairs
+
+    m = config.model
+    if m.training_left and m.training_right:
+        return read_labelled_pairs(
+            config.base_dir / path, parse_side(m.training_left), parse_side(m.training_right)
+        )
 
     return read_labelled_pairs(config.base_dir / path)
 

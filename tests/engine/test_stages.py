@@ -125,3 +125,22 @@ def test_em_finds_the_matches_of_the_slice(slice_records: pd.DataFrame) -> None:
     assert m["name"][0] > 0.7 and m["location"][0] > 0.7
     truth_pairs = len(pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "truth_slice.csv"))
     assert 0.5 * truth_pairs < share * len(pairs) < 1.6 * truth_pairs
+
+
+def test_training_from_a_truth_file_counts_m_from_the_labels(
+    slice_dir: Path, tmp_path: Path
+) -> None:
+    from crosswalk.pipeline import build
+
+    config = load_config(slice_dir / "slice.toml")
+    em = build(config, tmp_path / "em", progress=False).linkage.model
+    config.model.training_pairs = "truth_slice.csv"
+    config.model.training_left = "cdph=FACID"
+    config.model.training_right = "hcai=OSHPD_ID"
+    trained = build(config, tmp_path / "trained", progress=False).linkage.model
+    truth = pd.read_csv(slice_dir / "truth_slice.csv", dtype=str)
+    assert em.trained_on == "em"
+    assert trained.trained_on == f"labels ({len(truth)} pairs)"
+    # m is counted from the labelled pairs: the share of labelled pairs whose names agree exactly.
+    assert trained.field("name").m != em.field("name").m
+    assert 0.8 < trained.field("name").m[0] < 1.0
