@@ -123,7 +123,8 @@ def link(
         right = sub.iloc[pairs["r"].to_numpy()].reset_index(drop=True)
         levels = compare(left, right, comparisons)
     with steps.step("estimating the model"):
-        u = estimate_u(frame, comparisons, config.model.u_sample_pairs, config.model.seed)
+        within = frozenset(k for k, v in limits.items() if v != 1)
+        u = estimate_u(frame, comparisons, config.model.u_sample_pairs, config.model.seed, within)
         m, lam, iterations = fit_em(
             levels,
             comparisons,
@@ -144,7 +145,7 @@ def link(
             u,
             lam,
             len(pairs),
-            cross_pair_count(frame["source"]),
+            cross_pair_count(frame["source"], within),
             iterations,
             trained_on,
         )

@@ -126,40 +126,72 @@ def _level_frequencies(
     return counts / counts.sum()
 
 
-def random_pairs(sources: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` random pairs of positions whose records come from different sources.
-
-    Source pairs are drawn in proportion to the number of cross pairs they hold.
-    """
-    rng = np.random.default_rng(seed)
+def _combos(
+    sources: np.ndarray, within: frozenset[str]
+) -> tuple[list[np.ndarray], list[tuple[int, int]], np.ndarray]:
+    """Positions per source, the source combinations whose pairs are compared, and their pair counts."""
     codes, names = pd.factorize(pd.Series(sources))
     by_source = [np.flatnonzero(codes == i) for i in range(len(names))]
-    combos = [(a, b) for a in range(len(names)) for b in range(a + 1, len(names))]
-    if not combos:
+    combos = [
+        (a, b)
+        for a in range(len(names))
+        for b in range(a, len(names))
+        if a != b or str(names[a]) in within
+    ]
+    sizes = np.array(
+        [
+            len(by_source[a]) * (len(by_source[b]) - (a == b)) / (2 if a == b else 1)
+            for a, b in combos
+        ],
+        dtype="float64",
+    )
+    return by_source, combos, sizes
+
+
+def random_pairs(
+    sources: np.ndarray, n: int, seed: int, within: frozenset[str] = frozenset()
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random pairs of positions of records that the build compares: records of different
+    sources, and records of one source for the sources in ``within`` (deduplicated sources).
+
+    Source combinations are drawn in proportion to the number of pairs they hold.
+    """
+    rng = np.random.default_rng(seed)
+    by_source, combos, sizes = _combos(sources, within)
+    if not combos or sizes.sum() <= 0:
         empty = np.empty(0, dtype="int64")
         return empty, empty
-    sizes = np.array([len(by_source[a]) * len(by_source[b]) for a, b in combos], dtype="float64")
     picks = rng.choice(len(combos), size=n, p=sizes / sizes.sum())
     left = np.empty(n, dtype="int64")
     right = np.empty(n, dtype="int64")
     for i, (a, b) in enumerate(combos):
         sel = picks == i
         k = int(sel.sum())
-        left[sel] = rng.choice(by_source[a], size=k)
-        right[sel] = rng.choice(by_source[b], size=k)
+        if a == b:  # two different records of one source
+            pool = by_source[a]
+            i1 = rng.integers(0, len(pool), size=k)
+            i2 = (i1 + rng.integers(1, len(pool), size=k)) % len(pool)
+            left[sel], right[sel] = pool[i1], pool[i2]
+        else:
+            left[sel] = rng.choice(by_source[a], size=k)
+            right[sel] = rng.choice(by_source[b], size=k)
     return left, right
 
 
-def cross_pair_count(sources: pd.Series) -> float:
-    counts = sources.value_counts().to_numpy(dtype="float64")
-    return float((counts.sum() ** 2 - (counts**2).sum()) / 2)
+def cross_pair_count(sources: pd.Series, within: frozenset[str] = frozenset()) -> float:
+    """Number of record pairs the build compares (see :func:`random_pairs`)."""
+    return float(_combos(sources.to_numpy(), within)[2].sum())
 
 
 def estimate_u(
-    frame: pd.DataFrame, comparisons: list[Comparison], n_samples: int, seed: int
+    frame: pd.DataFrame,
+    comparisons: list[Comparison],
+    n_samples: int,
+    seed: int,
+    within: frozenset[str] = frozenset(),
 ) -> dict[str, np.ndarray]:
-    n_samples = int(min(n_samples, max(cross_pair_count(frame["source"]) // 2, 1)))
-    left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed)
+    n_samples = int(min(n_samples, max(cross_pair_count(frame["source"], within) // 2, 1)))
+    left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed, within)
     sub = frame[compared_columns(frame)]
     levels = compare(sub.iloc[left], sub.iloc[right], comparisons)
     return {

@@ -144,3 +144,27 @@ def test_training_from_a_truth_file_counts_m_from_the_labels(
     # m is counted from the labelled pairs: the share of labelled pairs whose names agree exactly.
     assert trained.field("name").m != em.field("name").m
     assert 0.8 < trained.field("name").m[0] < 1.0
+
+
+def test_one_source_can_be_deduplicated(slice_dir: Path, tmp_path: Path) -> None:
+    """A single listing with max_per_entity = 0 is linked to itself: its duplicates merge."""
+    from crosswalk.pipeline import build
+
+    config = load_config(slice_dir / "slice.toml")
+    hcai = config.source("hcai")
+    config.sources = [hcai]
+    hcai.max_per_entity = 0
+    csv_path = slice_dir / "hcai_slice.csv"
+    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    dup = frame.iloc[:40].copy()
+    dup["OSHPD_ID"] = "9" + dup["OSHPD_ID"].str[1:]
+    dup["FACILITY_NAME"] = dup["FACILITY_NAME"].str.title()
+    pd.concat([frame, dup], ignore_index=True).to_csv(csv_path, index=False)
+    result = build(config, tmp_path / "dedup", progress=False)
+    recs = result.linkage.records.set_index("record_id")
+    merged = sum(
+        recs.at[a, "entity_id"] == recs.at[b, "entity_id"]
+        for a, b in zip(frame["OSHPD_ID"].iloc[:40], dup["OSHPD_ID"], strict=True)
+    )
+    assert merged >= 38
+    assert result.linkage.model.prior > 0
