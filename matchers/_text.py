@@ -14,7 +14,7 @@ an empty result is always turned into ``pd.NA`` so that callers never see ``""``
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -60,14 +60,18 @@ def _scalar_to_text(value: object) -> str | None:
 
 
 def unique_text(s: pd.Series) -> tuple[np.ndarray, pa.Array]:
-    """Factorize ``s`` into (codes, unique values as an Arrow string array).
+    """Factorize ``s`` into (codes, unique values as an Arrow ``large_string`` array).
 
     ``codes`` has one entry per row of ``s`` (``-1`` for missing values) and indexes
     into the returned array.
     """
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    values = [_scalar_to_text(v) for v in np.asarray(uniques, dtype=object)]
-    return np.asarray(codes, dtype=np.int64), pa.array(values, type=pa.large_string())
+    obj = np.asarray(uniques, dtype=object)
+    try:
+        values = pa.array(obj, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        values = pa.array([_scalar_to_text(v) for v in obj], type=pa.large_string())
+    return np.asarray(codes, dtype=np.int64), values
 
 
 def broadcast(codes: np.ndarray, values: pa.Array, index: pd.Index, name: object) -> pd.Series:
@@ -75,7 +79,7 @@ def broadcast(codes: np.ndarray, values: pa.Array, index: pd.Index, name: object
     values = empty_to_null(values.cast(pa.large_string()))
     idx = pa.array(codes, mask=codes < 0, type=pa.int64())
     taken = pc.take(values, idx)
-    arr = pd.arrays.ArrowStringArray(taken.cast(pa.large_string()))
+    arr = pd.arrays.ArrowStringArray(taken)
     return pd.Series(arr, index=index, name=name, dtype=STRING_DTYPE)
 
 
@@ -90,18 +94,66 @@ def empty_to_null(arr: pa.Array) -> pa.Array:
     """Replace empty strings by nulls."""
     if len(arr) == 0:
         return arr
-    is_empty = pc.equal(pc.utf8_length(arr), 0)
+    is_empty = pc.equal(pc.binary_length(arr), 0)
     return pc.if_else(is_empty, pa.scalar(None, arr.type), arr)
 
 
-def sub(arr: pa.Array, pattern: str, replacement: str) -> pa.Array:
-    """RE2 regular-expression replacement of every match (``\\1`` back-references)."""
-    return pc.replace_substring_regex(arr, pattern=pattern, replacement=replacement)
+def _mask_any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
+def where(arr: pa.Array, mask: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """Apply ``fn`` only to the elements selected by the boolean ``mask``."""
+    mask = pc.fill_null(mask, False)
+    if not _mask_any(mask):
+        return arr
+    selected = pc.filter(arr, mask)
+    return pc.replace_with_mask(arr, mask, fn(selected).cast(arr.type))
+
+
+def contains(arr: pa.Array, literals: str | tuple[str, ...]) -> pa.Array:
+    """Boolean mask: does each value contain any of the literal substrings."""
+    if isinstance(literals, str):
+        literals = (literals,)
+    mask = pc.match_substring(arr, pattern=literals[0])
+    for lit in literals[1:]:
+        mask = pc.or_(mask, pc.match_substring(arr, pattern=lit))
+    return pc.fill_null(mask, False)
+
+
+def sub(
+    arr: pa.Array,
+    pattern: str,
+    replacement: str,
+    *,
+    only_if: str | tuple[str, ...] | None = None,
+    dense: bool = False,
+) -> pa.Array:
+    """RE2 regular-expression replacement of every match (``\\1`` back-references).
+
+    Values are first tested (literal ``only_if`` substrings, else the pattern itself)
+    and only matching values are rewritten, which is much cheaper when few values
+    match.  ``dense=True`` skips the test for patterns that match most values.
+    The prefilter never changes the result.
+    """
+    if dense:
+        return pc.replace_substring_regex(arr, pattern=pattern, replacement=replacement)
+    mask = (
+        contains(arr, only_if)
+        if only_if is not None
+        else pc.match_substring_regex(arr, pattern=pattern)
+    )
+    return where(
+        arr,
+        mask,
+        lambda a: pc.replace_substring_regex(a, pattern=pattern, replacement=replacement),
+    )
 
 
 def squash(arr: pa.Array) -> pa.Array:
     """Collapse runs of spaces to one and trim both ends."""
-    return pc.utf8_trim_whitespace(sub(arr, " {2,}", " "))
+    arr = sub(arr, " {2,}", " ", only_if="  ")
+    return pc.ascii_trim(arr, characters=" ")
 
 
 def ascii_upper(arr: pa.Array) -> pa.Array:
@@ -110,31 +162,56 @@ def ascii_upper(arr: pa.Array) -> pa.Array:
     Characters with no ASCII decomposition are dropped; control characters and
     exotic whitespace become spaces.
     """
+    non_ascii = pc.fill_null(pc.match_substring_regex(arr, pattern=r"[^\x00-\x7f]"), False)
+    arr = where(arr, non_ascii, _fold_non_ascii)
+    arr = sub(arr, r"[\x00-\x1f\x7f]", " ")
+    return pc.ascii_upper(arr)
+
+
+def _fold_non_ascii(arr: pa.Array) -> pa.Array:
     for pattern, replacement in _TYPOGRAPHIC:
         arr = sub(arr, pattern, replacement)
     arr = pc.utf8_normalize(arr, form="NFKD")
-    arr = sub(arr, r"[\x00-\x1f\x7f]", " ")
-    arr = sub(arr, r"[^\x00-\x7f]+", "")
-    return pc.utf8_upper(arr)
+    return sub(arr, r"[^\x00-\x7f]+", "")
+
+
+def token_pattern(words: Iterable[str]) -> str:
+    """RE2 pattern matching any of ``words`` as a whole space-separated token."""
+    return r"(?:^| )" + alternation(list(words)) + r"(?: |$)"
 
 
 def map_tokens(arr: pa.Array, mapping: Mapping[str, str]) -> pa.Array:
     """Replace whole space-separated tokens by ``mapping`` (vectorized, no Python loop).
 
     Tokens mapped to ``""`` disappear.  The input must already be space-normalized
-    (single spaces, trimmed); the output is too.
+    (single spaces, trimmed); the output is too.  Only values containing a key are
+    rebuilt.
     """
     if len(arr) == 0 or not mapping:
         return arr
-    arr = pc.fill_null(arr, "")
-    lists = pc.split_pattern(arr, pattern=" ")
+    mask = pc.match_substring_regex(arr, pattern=token_pattern(mapping))
+    return where(arr, mask, lambda a: _map_tokens_all(a, mapping))
+
+
+def _map_tokens_all(arr: pa.Array, mapping: Mapping[str, str]) -> pa.Array:
+    valid = pc.is_valid(arr)
+    lists = pc.split_pattern(pc.fill_null(arr, ""), pattern=" ")
     flat = pc.list_flatten(lists)
     keys = pa.array(list(mapping.keys()), type=flat.type)
     vals = pa.array(list(mapping.values()), type=flat.type)
     pos = pc.index_in(flat, value_set=keys)
+    if pos.null_count == len(pos):
+        return arr
     mapped = pc.if_else(pc.is_null(pos), flat, pc.take(vals, pos))
-    rebuilt = type(lists).from_arrays(lists.offsets, mapped)
-    return squash(pc.binary_join(rebuilt, pa.scalar(" ", type=flat.type)))
+    keep = np.asarray(pc.greater(pc.binary_length(mapped), 0).to_numpy(zero_copy_only=False))
+    cum = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+    offsets = np.asarray(lists.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    offsets = offsets - offsets[0]
+    new_offsets = pa.array(cum[offsets].astype(np.int32))
+    kept = pc.filter(mapped, pa.array(keep))
+    rebuilt = pa.ListArray.from_arrays(new_offsets, kept)
+    out = pc.binary_join(rebuilt, pa.scalar(" ", type=flat.type))
+    return pc.if_else(valid, out, pa.scalar(None, out.type))
 
 
 def to_series(arr: pa.Array, index: pd.Index | None = None) -> pd.Series:

@@ -54,6 +54,7 @@ from matchers._text import (
     squash,
     sub,
     unique_text,
+    where,
 )
 from matchers.usps import (
     DIRECTIONALS,
@@ -179,10 +180,16 @@ _STREET_MAP: dict[str, str] = {
     "MOUNT": "MT",
     "FORT": "FT",
     "CNTY": "COUNTY",
+    # common non-Publication-28 spellings
+    "CAM": "CAMINO",
+    "MLK": "MARTIN LUTHER KING",
 }
 _DESIGNATOR_RE = alternation([d for d in UNIT_DESIGNATORS if d != "#"])
 _UNIT_MAP = {**UNIT_DESIGNATORS, **_ORDINAL_WORDS}
-_STATE_ROUTE_CODES = alternation(sorted(STATE_CODES - {"NE"}))
+_STATE_ROUTE_CODES = alternation(
+    # NE is a directional and FL a floor designator far more often than a state route
+    sorted(STATE_CODES - {"NE", "FL"}) + [name for name in STATE_NAMES if " " not in name]
+)
 _SUFFIX_RE = alternation(sorted(SUFFIX_ABBREVIATIONS))
 _DIRECTION_RE = r"(?:N|S|E|W|NE|NW|SE|SW)"
 
@@ -197,14 +204,16 @@ _NUMBER_RE = (
 _UNIT_SPLIT_RE = (
     r"^(?P<street>.*?)(?:^| )(?P<unit>(?:"
     + _DESIGNATOR_RE
-    + r")(?: ?#)? ?(?:[A-Z]?\d[0-9A-Z]*|[A-Z]\b)"
+    + r")(?: ?#)?(?: ?[A-Z]?\d[0-9A-Z]*| [A-Z]\b)"
     r"|# ?[0-9A-Z]+\b)(?P<tail>.*)$"
 )
+
+_UNIT_HINT_RE = r"#|(?:^| )" + _DESIGNATOR_RE + r"(?:[ #0-9]|$)"
 
 _HIGHWAY_PATTERNS = (
     # numbered routes: STATE HWY 59, US HWY 101, CA HWY 1, SR 1, RTE 66, HWY 99 -> HWY n
     (
-        r"\b(?:(?:STATE|ST|US|USA|US HWY|" + _STATE_ROUTE_CODES + r") (?:HWY|RTE|RT|HY)|"
+        r"\b(?:(?:STATE|ST|US|USA|US HWY|" + _STATE_ROUTE_CODES + r") (?:HWY|RTE|RT|HY)|STATE RD|"
         r"STATE|US|USA|HWY|RTE|RT|SR|HY) (\d+[A-Z]?)\b",
         r"HWY \1",
     ),
@@ -220,9 +229,20 @@ def _lit(text: str) -> pa.Scalar:
 
 def _clean_address(arr: pa.Array) -> pa.Array:
     arr = ascii_upper(arr)
-    arr = sub(arr, r"'", "")
-    arr = sub(arr, r"#", " # ")
+    arr = pc.replace_substring(arr, pattern="'", replacement="")
+    arr = pc.replace_substring(arr, pattern="#", replacement=" # ")
+    arr = sub(arr, r"#(?: *#)+", "#", only_if="#")
     arr = sub(arr, r"[^A-Z0-9#&/ -]+", " ")
+    # a slash is kept only inside fractions (1/2)
+    arr = sub(arr, r"(\d)/(\d)", r"\1~\2", only_if="/")
+    arr = pc.replace_substring(arr, pattern="/", replacement=" ")
+    arr = pc.replace_substring(arr, pattern="~", replacement="/")
+    # a hyphen is kept only right after the house number (1234-A, 4201-4211)
+    arr = sub(arr, r"^ *(\d+) *- *([A-Z0-9])", r"\1=\2", only_if="-")
+    arr = pc.replace_substring(arr, pattern="-", replacement=" ")
+    arr = pc.replace_substring(arr, pattern="=", replacement="-")
+    arr = sub(arr, r"^[&/ ]+|[&/ ]+$", "")
+    arr = squash(arr)
     return squash(arr)
 
 
@@ -240,9 +260,12 @@ def _ordinalize(arr: pa.Array) -> pa.Array:
 
 
 def _normalize_street(arr: pa.Array) -> pa.Array:
-    arr = squash(sub(arr, r"[-/&]", " "))
+    arr = squash(sub(arr, r"[-/&#]", " "))
+    # initials: M L K -> MLK
+    arr = sub(arr, r"\b([A-Z]) ([A-Z]) ([A-Z])(?: ([A-Z]))?(?: ([A-Z]))?\b", r"\1\2\3\4\5")
     arr = map_tokens(arr, _STREET_MAP)
-    for pattern, replacement in _HIGHWAY_PATTERNS:
+    for pattern, replacement in (_HIGHWAY_PATTERNS[0], *_HIGHWAY_PATTERNS):
+        # the first rule twice: STATE US 1 -> STATE HWY 1 -> HWY 1
         arr = sub(arr, pattern, replacement)
     arr = _ordinalize(arr)
     return squash(arr)
@@ -252,7 +275,7 @@ def _normalize_unit(arr: pa.Array) -> pa.Array:
     arr = squash(sub(arr, r"[/&]", " "))
     arr = sub(arr, r"\b(" + _DESIGNATOR_RE + r")(\d)", r"\1 \2")
     arr = map_tokens(arr, _UNIT_MAP)
-    arr = sub(arr, r"\b(\d+)(?:ST|ND|RD|TH)? FL\b", r"FL \1")
+    arr = sub(arr, r"#(?: #)+", "#")
     arr = sub(arr, r"([A-Z]) # ?", r"\1 ")
     arr = sub(arr, r"-", "")
     return squash(arr)
@@ -274,38 +297,54 @@ def _join(left: pa.Array, right: pa.Array) -> pa.Array:
 def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     arr = _clean_address(raw)
 
+    arr = sub(arr, _COMPOUND_ORD_RE, r"\1\2")
+    arr = map_tokens(arr, _ORDINAL_WORDS)
+
     # PO box
     po_box = _struct_field(arr, _PO_BOX_RE, "box")
     arr = squash(sub(arr, _PO_BOX_RE, " "))
 
-    # floors written before their designator: 2ND FLOOR -> FL 2
-    arr = sub(arr, _COMPOUND_ORD_RE, r"\1\2")
-    arr = map_tokens(arr, _ORDINAL_WORDS)
-    arr = sub(arr, r"\b(\d+)(?:ST|ND|RD|TH)? (?:FLOOR|FLR|FL)\b", r"FL \1")
-
     # leading number words: ONE MEDICAL PLAZA -> 1 MEDICAL PLAZA
     arr = map_tokens(sub(arr, _LEADING_CARDINAL_RE, r"~\1 \2"), _CARDINAL_MARKED)
 
+    # floors written before their designator (never the house number): 2ND FLOOR -> FL 2
+    arr = sub(arr, r" (\d+)(?:ST|ND|RD|TH) (?:FLOOR|FLR|FL)( [^0-9]|$)", r" FL \1\2")
+
     # street number and its attachments (1234-A, 1234 1/2, 4201 & 4211)
     number = _struct_field(arr, r"^(?P<n>\d+)", "n")
-    rest = squash(sub(arr, _NUMBER_RE, ""))
+    rest = squash(sub(arr, _NUMBER_RE, "", dense=True))
 
     # state-coded routes directly after the number: 3376 N CA 59 -> 3376 N HWY 59
-    rest = sub(
-        rest, r"^((?:" + _DIRECTION_RE + r" )?)" + _STATE_ROUTE_CODES + r" (\d+)\b", r"\1HWY \2"
-    )
-    rest = squash(sub(rest, r"[-/]", " "))
-
-    split = pc.extract_regex(rest, pattern=_UNIT_SPLIT_RE)
-    has_unit = pc.is_valid(split)
-    street = pc.if_else(has_unit, pc.struct_field(split, "street"), rest)
-    unit_raw = pc.if_else(
-        has_unit,
-        pc.binary_join_element_wise(
-            pc.struct_field(split, "unit"), pc.struct_field(split, "tail"), _lit("")
+    rest = where(
+        rest,
+        pc.is_valid(number),
+        lambda a: sub(
+            a, r"^((?:" + _DIRECTION_RE + r" )?)" + _STATE_ROUTE_CODES + r" (\d+)\b", r"\1HWY \2"
         ),
-        pa.scalar(None, pa.large_string()),
     )
+    rest = squash(sub(rest, r"[-/&]", " "))
+    # route numbers written together with their type: HIGHWAY166, SR1, I5
+    rest = sub(rest, r"\b(HWY|HIGHWAY|HY|RTE|ROUTE|SR|US|I|IH|CR)(\d+)\b", r"\1 \2")
+
+    # directionals first: a unit like STE N must look the same before and after
+    rest = map_tokens(rest, DIRECTIONALS)
+    maybe_unit = pc.fill_null(pc.match_substring_regex(rest, pattern=_UNIT_HINT_RE), False)
+    street = rest
+    unit_raw = pa.nulls(len(rest), pa.large_string())
+    if bool(pc.any(maybe_unit).as_py()):
+        candidates = pc.filter(rest, maybe_unit)
+        split = pc.extract_regex(candidates, pattern=_UNIT_SPLIT_RE)
+        has_unit = pc.is_valid(split)
+        unit_part = pc.if_else(
+            has_unit,
+            pc.binary_join_element_wise(
+                pc.struct_field(split, "unit"), pc.struct_field(split, "tail"), _lit("")
+            ),
+            pa.scalar(None, pa.large_string()),
+        )
+        street_part = pc.if_else(has_unit, pc.struct_field(split, "street"), candidates)
+        street = pc.replace_with_mask(rest, maybe_unit, street_part)
+        unit_raw = pc.replace_with_mask(unit_raw, maybe_unit, unit_part)
 
     street = empty_to_null(_normalize_street(pc.fill_null(street, "")))
     unit = empty_to_null(_normalize_unit(pc.fill_null(unit_raw, "")))
@@ -347,8 +386,6 @@ def _street_name(street: pa.Array) -> pa.Array:
 # --- usaddress re-reading of hard addresses ------------------------------------------
 
 _USADDRESS_ORDER = (
-    "AddressNumberPrefix",
-    "AddressNumber",
     "StreetNamePreDirectional",
     "StreetNamePreModifier",
     "StreetNamePreType",
@@ -368,8 +405,8 @@ _USADDRESS_ORDER = (
 def _reread_with_usaddress(values: list[str]) -> list[str]:
     """Rebuild each address from the components ``usaddress`` recognizes.
 
-    The result is a plain ``number street unit`` / ``PO BOX n`` string for the main path;
-    when ``usaddress`` finds no house number nor box the original value is returned.
+    The result is a plain ``number street unit`` string for the main path; when
+    ``usaddress`` finds no all-digit house number the original value is returned.
     """
     import usaddress  # imported lazily: only the hard minority needs it
 
@@ -385,18 +422,14 @@ def _reread_with_usaddress(values: list[str]) -> list[str]:
             except Exception:  # the parser can fail on pathological text
                 out.append(value)
                 continue
-        if "AddressNumber" not in tagged and "USPSBoxID" not in tagged:
+        number = re.match(r"\d+", str(tagged.get("AddressNumber", "")).strip())
+        if number is None:
             out.append(value)
             continue
-        parts = []
+        parts = [number.group()]
         for label in _USADDRESS_ORDER:
-            if label in tagged:
-                text = str(tagged[label])
-                if label == "AddressNumber":
-                    text = re.split(r"[^0-9]", text.strip(), maxsplit=1)[0] or text
-                if label == "USPSBoxType":
-                    text = "PO BOX"
-                parts.append(text)
+            if label in tagged and label != "AddressNumber":
+                parts.append("PO BOX" if label == "USPSBoxType" else str(tagged[label]))
         out.append(" ".join(parts))
     return out
 
@@ -417,34 +450,65 @@ def parse_addresses(s: pd.Series) -> pd.DataFrame:
         return pd.DataFrame(empty, index=s.index)
     parts = _parse_arrow(uniques)
 
-    # hard addresses: no house number, no box, but a digit somewhere
+    # hard addresses: no house number but a digit somewhere (besides a PO box)
     hard_mask = pc.and_(
-        pc.and_(pc.is_null(parts["street_number"]), pc.is_null(parts["po_box"])),
-        pc.fill_null(pc.match_substring_regex(uniques, pattern=r"\d"), False),
+        pc.is_null(parts["street_number"]),
+        pc.fill_null(pc.match_substring_regex(parts["address_full"], pattern=r"\d"), False),
     )
     hard_idx = np.flatnonzero(hard_mask.to_numpy(zero_copy_only=False))
     if len(hard_idx):
-        hard_values = pc.take(uniques, pa.array(hard_idx)).to_pylist()
-        reread = _reread_with_usaddress([str(v) for v in hard_values])
-        sub_parts = _parse_arrow(pa.array(reread, type=pa.large_string()))
-        found = np.asarray(
-            pc.or_(
-                pc.is_valid(sub_parts["street_number"]), pc.is_valid(sub_parts["po_box"])
-            ).to_numpy(zero_copy_only=False)
-        )
-        take_idx = hard_idx[found]
-        if len(take_idx):
-            for col in ADDRESS_COLUMNS:
-                base = parts[col].to_numpy(zero_copy_only=False).astype(object)
-                base[take_idx] = np.asarray(
-                    sub_parts[col].to_numpy(zero_copy_only=False), dtype=object
-                )[found]
-                parts[col] = pa.array(base, type=pa.large_string())
-
+        parts = _resolve_hard(parts, hard_idx)
     return pd.DataFrame(
         {col: broadcast(codes, parts[col], s.index, col) for col in ADDRESS_COLUMNS},
         index=s.index,
     )
+
+
+def _resolve_hard(parts: dict[str, pa.Array], hard_idx: np.ndarray) -> dict[str, pa.Array]:
+    """Re-read hard rows with ``usaddress`` and replace those where it finds a number.
+
+    ``usaddress`` reads the main path's own output (first ``address_full``, then
+    ``address_norm`` plus the unit), never the raw text: re-parsing an output asks
+    ``usaddress`` the same questions again, so normalized addresses stay fixed points.
+    """
+    idx = pa.array(hard_idx)
+    full = pc.take(parts["address_full"], idx).to_pylist()
+    norm = pc.take(parts["address_norm"], idx).to_pylist()
+    unit = pc.take(parts["unit"], idx).to_pylist()
+    first = _reread_with_usaddress([str(v) for v in full])
+    rebuilt: list[str | None] = []
+    retry_pos: list[int] = []
+    for i, (orig, got) in enumerate(zip(full, first, strict=True)):
+        if got != orig:
+            rebuilt.append(got)
+        elif norm[i] is not None and norm[i] != orig:
+            rebuilt.append(None)
+            retry_pos.append(i)
+        else:
+            rebuilt.append(None)
+    if retry_pos:
+        second = _reread_with_usaddress([str(norm[i]) for i in retry_pos])
+        for i, got in zip(retry_pos, second, strict=True):
+            if got != norm[i]:
+                rebuilt[i] = got if unit[i] is None else f"{got} {unit[i]}"
+    sub_parts = _parse_arrow(pa.array([r or "" for r in rebuilt], type=pa.large_string()))
+    # boxes are found by the main path already: keep re-reads that found a number
+    found = np.asarray(
+        pc.is_valid(sub_parts["street_number"]).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    take_idx = hard_idx[found]
+    if not len(take_idx):
+        return parts
+    out = dict(parts)
+    for col in ADDRESS_COLUMNS:
+        if col == "po_box":  # the box was read from the original text
+            continue
+        base = parts[col].to_numpy(zero_copy_only=False).astype(object)
+        base[take_idx] = np.asarray(sub_parts[col].to_numpy(zero_copy_only=False), dtype=object)[
+            found
+        ]
+        out[col] = pa.array(base, type=pa.large_string())
+    return out
 
 
 # --- city, ZIP, state ---------------------------------------------------------------

@@ -15,6 +15,8 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
+from matchers._text import STRING_DTYPE
+
 __all__ = [
     "SIMILARITY_METHODS",
     "exact",
@@ -41,13 +43,11 @@ SIMILARITY_METHODS: tuple[str, ...] = tuple(_SCORERS)
 
 def _as_text(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(object array of str with "" for missing, boolean missing mask)."""
-    s = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values
-    arr = np.asarray(s.astype(object), dtype=object)
-    miss = np.asarray(pd.isna(arr), dtype=bool)
-    arr = arr.copy()
-    arr[miss] = ""
-    text = np.array([v if isinstance(v, str) else str(v) for v in arr], dtype=object)
-    miss |= text == ""
+    s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    if not isinstance(s.dtype, pd.StringDtype):
+        s = s.astype(STRING_DTYPE)
+    text = s.fillna("").to_numpy(dtype=object)
+    miss = np.asarray(s.isna().to_numpy(), dtype=bool) | (text == "")
     return text, miss
 
 

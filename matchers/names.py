@@ -34,10 +34,12 @@ from matchers._text import (
     alternation,
     apply_unique,
     ascii_upper,
+    contains,
     empty_to_null,
     map_tokens,
     squash,
     sub,
+    where,
 )
 
 __all__ = ["GENERIC_WORDS", "explode_tokens", "name_core", "name_tokens", "normalize_name"]
@@ -315,73 +317,72 @@ _LEGAL_PHRASE = (
     r"BENEFIT|RELIGIOUS|MUTUAL|MEDICAL|MED|PROFESSIONAL|PROF|NURSING|DENTAL|HEALTH|CARE|"
     r"LIMITED|LIABILITY|GENERAL|CHARITABLE) )*(?:CORPORATION|CORP|COMPANY|PARTNERSHIP)$"
 )
-_SPACED_LEGAL = (
-    (r"\bL L C\b", "LLC"),
-    (r"\bL L P\b", "LLP"),
-    (r"\bP L L C\b", "PLLC"),
-    (r"\bL P\b", "LP"),
-    (r"\bP C\b", "PC"),
-    (r"\bD B A\b", "DBA"),
-    (r"\bA K A\b", "AKA"),
-    (r"\bF K A\b", "FKA"),
-)
 #: Spelling variants of multi-word terms, unified after abbreviation expansion.
 _PHRASES = (
-    (r"\bHEALTH CARE\b", "HEALTHCARE"),
-    (r"\bPOSTACUTE\b", "POST ACUTE"),
-    (r"\bSUB ACUTE\b", "SUBACUTE"),
-    (r"\bHOMECARE\b", "HOME CARE"),
-    (r"\bHOMEHEALTH\b", "HOME HEALTH"),
-    (r"\bDAYCARE\b", "DAY CARE"),
+    (r"\bHEALTH CARE\b", "HEALTHCARE", "HEALTH CARE"),
+    (r"\bPOSTACUTE\b", "POST ACUTE", "POSTACUTE"),
+    (r"\bSUB ACUTE\b", "SUBACUTE", "SUB ACUTE"),
+    (r"\bHOMECARE\b", "HOME CARE", "HOMECARE"),
+    (r"\bHOMEHEALTH\b", "HOME HEALTH", "HOMEHEALTH"),
+    (r"\bDAYCARE\b", "DAY CARE", "DAYCARE"),
 )
 _LEGAL_TRAILING_RE = r"(?: " + alternation(_LEGAL_TRAILING) + r")+$"
+_LEGAL_TRAILING_TEST = r" " + alternation(_LEGAL_TRAILING) + r"$"
 _LEGAL_ANYWHERE_MAP = dict.fromkeys(_LEGAL_ANYWHERE, "")
 _TOKEN_MAP = {**ABBREVIATIONS, **_NUMBER_WORDS}
 # ``ST`` → ``SAINT`` before given names; ``STE`` in a name is ``SAINTE`` (map above).
 _SAINT_RE = r"\bST (" + alternation(_SAINT_NAMES) + r")\b"
+_LETTER_RUN_RE = r"(?:^| )[A-Z] [A-Z](?: |$)"
 
 
 def _clean(arr: pa.Array) -> pa.Array:
     """Steps 1-2 of the module rules: ASCII upper-case, punctuation folded."""
     arr = ascii_upper(arr)
-    arr = sub(arr, r"[&+]", " AND ")
-    arr = sub(arr, r"'", "")
+    arr = pc.replace_substring(arr, pattern="&", replacement=" AND ")
+    arr = pc.replace_substring(arr, pattern="+", replacement=" AND ")
+    arr = pc.replace_substring(arr, pattern="'", replacement="")
     # dots/slashes after single letters belong to acronyms: G.T.S. -> GTS, D/B/A -> DBA
-    arr = sub(arr, r"\b([A-Z])[./]", r"\1")
-    arr = sub(arr, r"[^A-Z0-9]+", " ")
-    arr = squash(arr)
-    for pattern, replacement in _SPACED_LEGAL:
-        arr = sub(arr, pattern, replacement)
+    arr = sub(arr, r"\b([A-Z])[./]", r"\1", only_if=(".", "/"))
+    arr = squash(sub(arr, r"[^A-Z0-9 ]+", " "))
     return _join_letters(arr)
 
 
 def _join_letters(arr: pa.Array) -> pa.Array:
-    """Join runs of single letters into one token (``A S HOME`` → ``AS HOME``)."""
-    return sub(arr, r"\b([A-Z]) ([A-Z])(?: ([A-Z]))?(?: ([A-Z]))?(?: ([A-Z]))?\b", r"\1\2\3\4\5")
+    """Join runs of single letters into one token (``A S HOME`` → ``AS HOME``, ``L L C``
+    → ``LLC``)."""
+    mask = pc.match_substring_regex(arr, pattern=_LETTER_RUN_RE)
+    return where(
+        arr,
+        mask,
+        lambda a: sub(
+            a, r"\b([A-Z]) ([A-Z])(?: ([A-Z]))?(?: ([A-Z]))?(?: ([A-Z]))?\b", r"\1\2\3\4\5"
+        ),
+    )
 
 
 def _remove_legal(arr: pa.Array) -> pa.Array:
-    arr = squash(sub(arr, _LEGAL_PHRASE, ""))
+    arr = where(arr, contains(arr, "A "), lambda a: squash(sub(a, _LEGAL_PHRASE, "")))
     arr = map_tokens(arr, _LEGAL_ANYWHERE_MAP)
-    arr = squash(sub(arr, _LEGAL_TRAILING_RE, ""))
+    trailing = pc.match_substring_regex(arr, pattern=_LEGAL_TRAILING_TEST)
+    arr = where(arr, trailing, lambda a: squash(sub(a, _LEGAL_TRAILING_RE, "")))
     return _join_letters(arr)
 
 
 def _normalize_arrow(arr: pa.Array) -> pa.Array:
     arr = _clean(arr)
     # DBA keeps the trade name; AKA / FKA keep the first name
-    arr = sub(arr, r"^.*\bDBA (\S)", r"\1")
-    arr = sub(arr, r"^(\S.*?) (?:AKA|FKA)\b.*$", r"\1")
-    arr = sub(arr, r"^(?:DBA|AKA|FKA) ", "")
+    arr = sub(arr, r"^.*\bDBA (\S)", r"\1", only_if="DBA ")
+    arr = sub(arr, r"^(\S.*?) (?:AKA|FKA)\b.*$", r"\1", only_if=(" AKA", " FKA"))
+    arr = sub(arr, r"^(?:DBA|AKA|FKA) ", "", only_if=("DBA ", "AKA ", "FKA "))
     before_legal = arr
     arr = _remove_legal(_remove_legal(arr))
-    empty = pc.equal(pc.utf8_length(pc.fill_null(arr, "")), 0)
+    empty = pc.equal(pc.binary_length(pc.fill_null(arr, "")), 0)
     arr = pc.if_else(empty, before_legal, arr)
     arr = map_tokens(arr, _TOKEN_MAP)
-    for pattern, replacement in _PHRASES:
-        arr = sub(arr, pattern, replacement)
+    for pattern, replacement, literal in _PHRASES:
+        arr = sub(arr, pattern, replacement, only_if=literal)
     arr = sub(arr, r"^ST ", "SAINT ")
-    arr = sub(arr, _SAINT_RE, r"SAINT \1")
+    arr = sub(arr, _SAINT_RE, r"SAINT \1", only_if="ST ")
     return empty_to_null(arr)
 
 
@@ -393,11 +394,19 @@ def normalize_name(s: pd.Series) -> pd.Series:
     return apply_unique(s, _normalize_arrow)
 
 
-def _core_arrow(arr: pa.Array) -> pa.Array:
-    normalized = _normalize_arrow(arr)
-    core = map_tokens(normalized, dict.fromkeys(GENERIC_WORDS, ""))
-    core = empty_to_null(core)
+_GENERIC_MAP = dict.fromkeys(GENERIC_WORDS, "")
+
+
+def _drop_generic(normalized: pa.Array) -> pa.Array:
+    core = empty_to_null(map_tokens(normalized, _GENERIC_MAP))
     return pc.if_else(pc.is_null(core), normalized, core)
+
+
+def _core_arrow(arr: pa.Array) -> pa.Array:
+    core = _drop_generic(_normalize_arrow(arr))
+    # removing words can bring new neighbours together (``THE ST X`` -> ``ST X``):
+    # a second round makes the core a fixed point
+    return _drop_generic(_normalize_arrow(core))
 
 
 def name_core(s: pd.Series) -> pd.Series:
@@ -405,8 +414,7 @@ def name_core(s: pd.Series) -> pd.Series:
 
     Accepts raw or already-normalized names (``normalize_name`` is idempotent).  When
     every token is generic, the full normalized name is returned.  ``pd.NA`` when missing.
-    Note that ``name_core`` is not itself a normalizer of its own output: a core
-    such as ``"HOSPITAL"`` (all-generic name) stays ``"HOSPITAL"``.
+    Idempotent: ``name_core(name_core(s))`` equals ``name_core(s)``.
     """
     return apply_unique(s, _core_arrow)
 

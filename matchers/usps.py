@@ -274,6 +274,9 @@ UNIT_DESIGNATORS: dict[str, str] = {
     "TRLR": "TRLR",
     "UNIT": "UNIT",
     "UNITS": "UNIT",
+    "PMB": "PMB",
+    "MAILBOX": "PMB",
+    "MAILSTOP": "MS",
     "#": "#",
 }
 
