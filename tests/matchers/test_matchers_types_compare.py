@@ -1,0 +1,199 @@
+"""Facility classes, type compatibility and comparator primitives."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matchers.compare import (
+    SIMILARITY_METHODS,
+    exact,
+    haversine_m,
+    missing,
+    similarity,
+    token_jaccard,
+)
+from matchers.facility_types import FACILITY_CLASSES, facility_class, type_compatibility
+from tests.matchers.strategies import any_text, name_like
+
+PROPERTY = settings(max_examples=100, deadline=None)
+
+# LICENSE_CATEGORY_DESC (HCAI) and FAC_FDR (CDPH) values of one facility type.
+SAME_TYPE_ACROSS_PUBLISHERS = [
+    ("General Acute Care Hospital", "GENERAL ACUTE CARE HOSPITAL", "general_acute_hospital"),
+    ("Acute Psychiatric Hospital", "ACUTE PSYCHIATRIC HOSPITAL", "psychiatric_hospital"),
+    (
+        "Chemical Dep. Recovery Hospital",
+        "CHEMICAL DEPENDENCY RECOVERY HOSPITAL",
+        "chemical_dependency_hospital",
+    ),
+    ("Skilled Nursing Facility", "SKILLED NURSING FACILITY", "skilled_nursing"),
+    ("ICF/Dev. Disabled", "INTERMEDIATE CARE FACILITY-DD/H/N/CN/IID", "intermediate_care"),
+    ("Home Health Agency", "HOME HEALTH AGENCY", "home_health"),
+    ("Hospice", "HOSPICE", "hospice"),
+    ("Hospice Facility", "HOSPICE FACILITY", "hospice_facility"),
+    ("Community Clinic", "PRIMARY CARE CLINIC", "primary_care_clinic"),
+    ("Free Clinic", "PRIMARY CARE CLINIC", "primary_care_clinic"),
+    ("Surgical Clinic", "SURGICAL CLINIC", "surgical_clinic"),
+    ("Chronic Dialysis Clinic", "CHRONIC DIALYSIS CLINIC", "dialysis"),
+    ("Rehabilitation Clinic", "REHABILITATION CLINIC", "rehabilitation_clinic"),
+    ("Psychology Clinic", "PSYCHOLOGY CLINIC", "psychology_clinic"),
+    ("Congregate Living Health Facility", "CONGREGATE LIVING HEALTH FACILITY", "congregate_living"),
+    ("Alternative Birthing Center", "ALTERNATIVE BIRTHING CENTER", "alternative_birthing"),
+]
+
+
+def test_real_type_labels_map_to_one_class(hcai: pd.DataFrame, truth: pd.DataFrame) -> None:
+    hcai_labels = set(hcai["LICENSE_CATEGORY_DESC"].dropna())
+    cdph_labels = set(truth["FAC_FDR"].dropna())
+    for a, b, expected in SAME_TYPE_ACROSS_PUBLISHERS:
+        assert a in hcai_labels
+        got = facility_class(pd.Series([a, b]))
+        assert got.tolist() == [expected, expected], (a, b)
+    assert {b for _, b, _ in SAME_TYPE_ACROSS_PUBLISHERS} <= cdph_labels
+    # every HCAI category is classified (none falls to "other")
+    classes = facility_class(hcai["LICENSE_CATEGORY_DESC"])
+    assert classes.notna().all()
+    assert not (classes == "other").any()
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("Home Health Agency", "home_health"),
+        ("HHA", "home_health"),
+        ("Short Term Hospital", "general_acute_hospital"),
+        ("Critical Access Hospital", "general_acute_hospital"),
+        ("ESRD", "dialysis"),
+        ("End Stage Renal Disease Facility", "dialysis"),
+        ("Nursing Facility", "skilled_nursing"),
+        ("Skilled Nursing Facility/Nursing Facility (Dually Certified)", "skilled_nursing"),
+        ("ASC", "surgical_clinic"),
+        ("Ambulatory Surgical Center", "surgical_clinic"),
+        ("Federally Qualified Health Center", "primary_care_clinic"),
+        ("Rural Health Clinic", "primary_care_clinic"),
+        ("ICF/IID", "intermediate_care"),
+        ("Adult Day Health Care", "adult_day_health"),
+        ("PEDIATRIC DAY HEALTH & RESPITE CARE FACILITY", "pediatric_day_health"),
+        ("Correctional Treatment Center", "correctional_treatment"),
+        ("Referral Agency", "referral_agency"),
+        ("Psychiatric Health Facility", "psychiatric_hospital"),
+        ("Inpatient Rehabilitation Facility", "rehabilitation_hospital"),
+        ("OTHER", "other"),
+        ("Laboratory", "other"),
+    ],
+)
+def test_publisher_labels(label: str, expected: str) -> None:
+    assert facility_class(pd.Series([label]))[0] == expected
+
+
+def test_missing_class_is_na() -> None:
+    assert facility_class(pd.Series([None, "", "  "])).isna().all()
+
+
+@PROPERTY
+@given(st.lists(any_text, max_size=20))
+def test_facility_class_in_vocabulary_and_idempotent(values: list[str]) -> None:
+    out = facility_class(pd.Series(values, dtype=object))
+    assert set(out.dropna()) <= set(FACILITY_CLASSES)
+    assert out.fillna("<NA>").tolist() == facility_class(out).fillna("<NA>").tolist()
+
+
+def test_type_compatibility_levels() -> None:
+    a = pd.Series(["hospice", "hospice", "hospice", "skilled_nursing", None, "other"])
+    b = np.array(
+        ["hospice", "hospice_facility", "home_health", "intermediate_care", "hospice", "hospice"],
+        dtype=object,
+    )
+    out = type_compatibility(a, b)
+    assert out.dtype == np.int8
+    assert out.tolist() == [0, 1, 2, 1, -1, -1]
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*FACILITY_CLASSES, None]),
+            st.sampled_from([*FACILITY_CLASSES, None]),
+        ),
+        max_size=30,
+    )
+)
+def test_type_compatibility_symmetric(pairs: list[tuple[str | None, str | None]]) -> None:
+    a = np.array([p[0] for p in pairs], dtype=object)
+    b = np.array([p[1] for p in pairs], dtype=object)
+    ab, ba = type_compatibility(a, b), type_compatibility(b, a)
+    assert ab.tolist() == ba.tolist()
+    assert set(ab.tolist()) <= {-1, 0, 1, 2}
+
+
+def test_similarity_on_real_name_pair() -> None:
+    a = ["KAISER FOUNDATION HOSPITAL SAN DIEGO HHA", None, ""]
+    b = ["KAISER FOUNDATION HOSP SAN DIEGO HHA", "X", "Y"]
+    for method in SIMILARITY_METHODS:
+        out = similarity(a, b, method)
+        assert out.dtype == np.float64
+        assert 0.8 < out[0] < 1.0
+        assert math.isnan(out[1]) and math.isnan(out[2])
+    assert similarity(["ABC"], ["ABC"], "levenshtein")[0] == 1.0
+    with pytest.raises(ValueError):
+        similarity(["A"], ["B"], "nope")
+    with pytest.raises(ValueError):
+        similarity(["A"], ["B", "C"])
+
+
+_SYMMETRIC = ("jaro_winkler", "levenshtein", "token_set", "token_sort", "ratio")
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.tuples(st.one_of(any_text, name_like), st.one_of(any_text, name_like)), max_size=15
+    ),
+    st.sampled_from(SIMILARITY_METHODS),
+)
+def test_similarity_range_and_symmetry(pairs: list[tuple[str, str]], method: str) -> None:
+    a = pd.Series([p[0] for p in pairs], dtype=object)
+    b = pd.Series([p[1] for p in pairs], dtype=object)
+    ab = similarity(a, b, method)
+    assert len(ab) == len(pairs)
+    present = ~missing(a, b)
+    assert np.all((ab[present] >= 0.0) & (ab[present] <= 1.0))
+    assert np.isnan(ab[~present]).all()
+    if method in _SYMMETRIC:
+        assert np.allclose(ab, similarity(b, a, method), equal_nan=True)
+    self_present = ~missing(a, a)
+    assert np.all(similarity(a, a, method)[self_present] == 1.0)
+
+
+def test_exact_and_missing() -> None:
+    a = pd.Series(["A", None, pd.NA, "", "B"], dtype=object)
+    b = pd.Series(["A", None, pd.NA, "", "C"], dtype="string")
+    assert exact(a, b).tolist() == [True, False, False, False, False]
+    assert missing(a, b).tolist() == [False, True, True, True, False]
+
+
+def test_token_jaccard() -> None:
+    out = token_jaccard(["A B C", "A", None, "X X"], ["A B", "B", "A", "X"])
+    assert out[0] == pytest.approx(2 / 3)
+    assert out[1] == 0.0
+    assert math.isnan(out[2])
+    assert out[3] == 1.0
+
+
+def test_haversine(hcai: pd.DataFrame) -> None:
+    lat = pd.to_numeric(hcai["LATITUDE"], errors="coerce").head(50)
+    lon = pd.to_numeric(hcai["LONGITUDE"], errors="coerce").head(50)
+    zero = haversine_m(lat, lon, lat, lon)
+    assert np.nanmax(zero) == 0.0
+    # one degree of latitude is about 111.2 km
+    d = haversine_m([37.0], [-122.0], [38.0], [-122.0])[0]
+    assert 111_000 < d < 111_400
+    assert math.isnan(haversine_m([None], [1.0], [2.0], [3.0])[0])
+    assert math.isnan(haversine_m(["x"], [1.0], [2.0], [3.0])[0])
