@@ -63,9 +63,12 @@ def _name(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarra
     alt = np.fmax(similarity(lo, rn, "token_sort"), similarity(ln, ro, "token_sort"))
     strong = np.fmax(strong, np.nan_to_num(alt, nan=0.0))
     subset = np.fmax(similarity(lc, rc, "token_set"), 0.0)
-    level = np.full(len(ln), 5, dtype="int8")
-    level[(strong >= 0.6) | (subset >= 0.8)] = 4
-    level[(strong >= 0.8) | (subset >= 0.95)] = 3
+    level = np.full(len(ln), 6, dtype="int8")
+    level[(strong >= 0.6) | (subset >= 0.8)] = 5
+    level[strong >= 0.8] = 4
+    # One core name's words all stand in the other ("AMEDISYS" / "AMEDISYS HAYWARD PARENT"):
+    # branch, campus and city suffixes.
+    level[subset >= 0.995] = 3
     level[strong >= 0.92] = 2
     level[exact(lc, rc)] = 1
     level[exact(ln, rn)] = 0
@@ -142,7 +145,7 @@ _COMPUTE = {
 
 NAME = Comparison(
     "name",
-    ("exact", "core_exact", "very_similar", "similar", "weak", "different"),
+    ("exact", "core_exact", "very_similar", "contained", "similar", "weak", "different"),
     tf_levels=(0, 1),
     tf_column="n_core",
     show=("name",),
