@@ -102,6 +102,16 @@ def _http_exception(exc: HTTPException) -> Response:
 def _crosswalk_error(exc: CrosswalkError) -> Response:
     if isinstance(exc, NotFoundError):
         return problem(404, str(exc))
+    from api.store import MatchingUnavailable
+
+    if isinstance(exc, MatchingUnavailable):
+        log.error("%s", exc)
+        return problem(
+            503,
+            "Matching is unavailable for this release; lookups still work. "
+            "Fix: rebuild the crosswalk with the installed engine.",
+            headers={"Retry-After": "60"},
+        )
     log.error("crosswalk error answering %s %s: %s", request.method, request.path, exc)
     return problem(500, "The server could not answer this request; it has been logged.")
 

@@ -38,6 +38,8 @@ from crosswalk.errors import CrosswalkError, NotFoundError
 RESCAN_SECONDS = 2.0
 #: Rendered entity documents (and lookup answers) kept per release.
 ENTITY_CACHE_SIZE = 65_536
+#: Seconds before loading a matcher that failed is tried again.
+MATCHER_RETRY_SECONDS = 60.0
 #: Longest accepted text parameter (names, addresses, ids).
 MAX_TEXT = 500
 
@@ -91,6 +93,7 @@ class Release:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._matcher: Any = None
+        self._matcher_failure: tuple[float, str] | None = None
         con = self.connection()
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         missing = [t.name for t in schema.TABLES if t.name not in tables]
@@ -337,14 +340,32 @@ class Release:
     # ------------------------------------------------------------------ matching
 
     def matcher(self) -> Any:
-        """The engine's matcher over this release (loaded once, on first use)."""
+        """The engine's matcher over this release (loaded once, on first use).
+
+        A release the matcher cannot load raises :class:`MatchingUnavailable`;
+        the failure is remembered for a minute rather than retried per request.
+        """
         if self._matcher is None:
             with self._lock:
                 if self._matcher is None:
-                    from crosswalk.matching import Matcher  # the engine's one implementation
+                    failed = self._matcher_failure
+                    if failed is not None and time.monotonic() - failed[0] < MATCHER_RETRY_SECONDS:
+                        raise MatchingUnavailable(failed[1])
+                    try:
+                        from crosswalk.matching import Matcher  # the engine's one implementation
 
-                    self._matcher = Matcher.from_sqlite(self.path)
+                        self._matcher = Matcher.from_sqlite(self.path)
+                    except Exception as exc:
+                        message = (
+                            f"matching is unavailable for release {self.version!r}: {exc}".strip()
+                        )
+                        self._matcher_failure = (time.monotonic(), message)
+                        raise MatchingUnavailable(message) from exc
         return self._matcher
+
+
+class MatchingUnavailable(CrosswalkError):
+    """The engine's matcher cannot be loaded for a release (e.g. built by an older engine)."""
 
 
 def entity_summary(row: sqlite3.Row) -> dict[str, Any]:
