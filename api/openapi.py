@@ -298,7 +298,8 @@ _ERRORS_NOTE = """
 A 400 also lists <code>errors: [{field, in, detail}]</code> naming the field at fault.
 Statuses: 400 invalid field, 404 unknown entity/identifier/release, 405 wrong method (with
 <code>Allow</code>), 410 retired id without successor, 413 batch or body too large, 415 body not
-JSON (or not a form, for <code>/reconcile</code>), 500 without internals.</p>
+JSON (or not a form, for <code>/reconcile</code>), 500 without internals, 503 when matching
+cannot load the release's model (lookups still work).</p>
 <h2 id='caching'>Caching</h2>
 <p>Entity, lookup, sources and release answers carry an <code>ETag</code> made of the release's
 build id and the entity, and <code>Cache-Control</code> (60 s for the latest release, a day and

@@ -537,6 +537,7 @@ _SERVICE_RESPONSES = {
     "404": _E404,
     "413": problem_response("Too many queries or ids, or too large a body."),
     "415": problem_response("The body is neither a url-encoded nor a multipart form."),
+    "503": problem_response("The engine's model cannot be loaded for this release."),
 }
 
 

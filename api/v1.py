@@ -50,6 +50,9 @@ _E400 = problem_response("Invalid request; the problem names the field at fault.
 _E404 = problem_response("Not found.")
 _E413 = problem_response("The batch or body is too large.")
 _E415 = problem_response("The body is not application/json.")
+_E503 = problem_response(
+    "The engine's model cannot be loaded for this release (lookups still work); see Retry-After."
+)
 
 
 def _str_param(name: str, description: str, example: str | None = None) -> dict[str, Any]:
@@ -549,6 +552,7 @@ def candidate_json(cand: Any, summary: dict[str, Any] | None) -> dict[str, Any]:
         "404": _E404,
         "413": _E413,
         "415": _E415,
+        "503": _E503,
     },
 )
 def match() -> Response:

@@ -54,6 +54,15 @@ def serve_app(app: Flask) -> tuple[str, Any, threading.Thread]:
     return f"http://127.0.0.1:{server.effective_port}", server, thread
 
 
+def stop_server(server: Any, thread: threading.Thread) -> None:
+    """Stop a server started by :func:`serve_app`: its socket, open channels and workers."""
+    server.close()
+    for channel in list(server._map.values()):  # idle keep-alive connections
+        channel.close()
+    server.task_dispatcher.shutdown(timeout=5)
+    thread.join(timeout=10)
+
+
 def write_release(
     root: Path, version: str, db: Path, sequence: int, changes: list[tuple[str, str, str]]
 ) -> Path:

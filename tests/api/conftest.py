@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import SPEC, ReleasesServed, Served, serve_app, write_release
 
-from api import ApiConfig, create_app
+# This directory is named like the ``api`` package. When pytest runs as a plain
+# ``pytest`` (not ``python -m pytest``), ``tests/`` is on sys.path ahead of the
+# repository, and ``tests/api`` would shadow the package as a namespace package.
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+if getattr(sys.modules.get("api"), "__file__", "") is None:
+    del sys.modules["api"]
+from api_support import SPEC, ReleasesServed, Served, serve_app, stop_server, write_release  # noqa: E402
+
+from api import ApiConfig, create_app  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +39,7 @@ def served(crosswalk_db: Path) -> Iterator[Served]:
     app.extensions["crosswalk.registry"].latest().matcher()  # load once, before timing anything
     url, server, thread = serve_app(app)
     yield Served(url, crosswalk_db, app)
-    server.close()
-    thread.join(timeout=10)
+    stop_server(server, thread)
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +90,7 @@ def served_releases(
         merged_id="FZZZZ1",
         retired_id="FZZZZ2",
     )
-    server.close()
-    thread.join(timeout=10)
+    stop_server(server, thread)
 
 
 @pytest.fixture(scope="session")

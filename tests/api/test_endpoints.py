@@ -64,7 +64,7 @@ def test_entity_caching_etag_and_304(served: Served) -> None:
 
 def test_fast_path_and_framework_answer_identically(served: Served, crosswalk_db: object) -> None:
     """The WSGI fast path sends exactly what the Flask views send."""
-    from api_support import serve_app
+    from api_support import serve_app, stop_server
 
     from api import ApiConfig, create_app
 
@@ -98,8 +98,7 @@ def test_fast_path_and_framework_answer_identically(served: Served, crosswalk_db
                 == 304
             )
     finally:
-        server.close()
-        thread.join(timeout=10)
+        stop_server(server, thread)
 
 
 def test_lookup_by_any_scheme_gives_every_other_departments_id(served: Served) -> None:

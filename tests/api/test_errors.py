@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 import requests
-from api_support import Served, serve_app
+from api_support import Served, serve_app, stop_server
 
 from api import ApiConfig, create_app
 
@@ -129,8 +129,7 @@ def test_500_has_no_stack_trace(crosswalk_db: object, served: Served) -> None:
         assert set(body) <= {"type", "title", "status", "detail", "instance"}
         assert requests.get(url + "/healthz", timeout=10).status_code == 200
     finally:
-        server.close()
-        thread.join(timeout=10)
+        stop_server(server, thread)
 
 
 def test_review_style_abort_is_rendered_as_problem_json(served: Served) -> None:
@@ -148,5 +147,4 @@ def test_review_style_abort_is_rendered_as_problem_json(served: Served) -> None:
         body = _problem(requests.get(url + "/v1/aborts", timeout=10), 400)
         assert body["detail"] == "decision: must be one of match, non_match."
     finally:
-        server.close()
-        thread.join(timeout=10)
+        stop_server(server, thread)
