@@ -69,7 +69,8 @@ def create_app(config: ApiConfig | Mapping[str, Any]) -> Flask:
     app.config.update(
         MAX_CONTENT_LENGTH=cfg.max_body,
         MAX_FORM_MEMORY_SIZE=cfg.max_body,
-        CROSSWALK_DB=str(cfg.db) if cfg.db else None,
+        # the database the review pages name their sources from: the one served, or the latest
+        CROSSWALK_DB=str(cfg.db) if cfg.db else str(registry.latest().path),
         CROSSWALK_RELEASES=str(cfg.releases) if cfg.releases else None,
         REVIEW_STORE=str(cfg.review_store) if cfg.review_store else None,
     )

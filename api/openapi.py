@@ -91,6 +91,10 @@ def build_spec(app: Flask, server_url: str | None = None) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": COMPONENTS},
     }
+    # blueprints declare their security schemes here (the review endpoints' bearer token)
+    schemes = app.config.get("OPENAPI_SECURITY_SCHEMES")
+    if schemes:
+        spec["components"]["securitySchemes"] = dict(schemes)
     if server_url:
         spec["servers"] = [{"url": server_url}]
     return spec
