@@ -451,22 +451,19 @@ class Registry:
         found: dict[str, Release] = {}
         keys: dict[str, tuple[int, int, int] | None] = {}
         for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+            if sub.name.startswith("."):
+                continue  # leftovers of an interrupted release are never served
             db = sub / "crosswalk.sqlite"
             key = _file_key(db)
-            if key is None:
-                continue
             manifest_key = _file_key(sub / "manifest.json")
-            combined = (key[0], key[1] ^ (manifest_key[1] if manifest_key else 0), key[2])
+            if key is None or manifest_key is None:
+                continue  # not a complete release
+            combined = (key[0], key[1] ^ manifest_key[1], key[2])
             if self._keys.get(sub.name) == combined and sub.name in self._releases:
                 found[sub.name] = self._releases[sub.name]
                 keys[sub.name] = combined
                 continue
-            manifest = _load_json(
-                (sub / "manifest.json").read_text(encoding="utf-8")
-                if manifest_key is not None
-                else None,
-                {},
-            )
+            manifest = _load_json((sub / "manifest.json").read_text(encoding="utf-8"), {})
             manifest = manifest if isinstance(manifest, dict) else {}
             version = str(manifest.get("version") or sub.name)
             try:

@@ -615,6 +615,7 @@ def release_json(release: Release, latest: bool) -> dict[str, Any]:
         "engine_version": meta.get("engine_version") or release.manifest.get("engine_version"),
         "previous_release": meta.get("previous_release")
         or release.manifest.get("previous_release")
+        or release.manifest.get("previous")
         or None,
         "counts": release.counts,
         "latest": latest,
