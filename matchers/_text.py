@@ -162,16 +162,16 @@ def ascii_upper(arr: pa.Array) -> pa.Array:
     Characters with no ASCII decomposition are dropped; control characters and
     exotic whitespace become spaces.
     """
-    non_ascii = pc.fill_null(pc.match_substring_regex(arr, pattern=r"[^\x00-\x7f]"), False)
-    arr = where(arr, non_ascii, _fold_non_ascii)
-    arr = sub(arr, r"[\x00-\x1f\x7f]", " ")
+    unusual = pc.fill_null(pc.match_substring_regex(arr, pattern=r"[^\x20-\x7e]"), False)
+    arr = where(arr, unusual, _fold_unusual)
     return pc.ascii_upper(arr)
 
 
-def _fold_non_ascii(arr: pa.Array) -> pa.Array:
+def _fold_unusual(arr: pa.Array) -> pa.Array:
     for pattern, replacement in _TYPOGRAPHIC:
         arr = sub(arr, pattern, replacement)
     arr = pc.utf8_normalize(arr, form="NFKD")
+    arr = sub(arr, r"[\x00-\x1f\x7f]", " ")
     return sub(arr, r"[^\x00-\x7f]+", "")
 
 

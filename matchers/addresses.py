@@ -185,7 +185,7 @@ _STREET_MAP: dict[str, str] = {
     "MLK": "MARTIN LUTHER KING",
 }
 _DESIGNATOR_RE = alternation([d for d in UNIT_DESIGNATORS if d != "#"])
-_UNIT_MAP = {**UNIT_DESIGNATORS, **_ORDINAL_WORDS}
+_UNIT_MAP = dict(UNIT_DESIGNATORS)
 _STATE_ROUTE_CODES = alternation(
     # NE is a directional and FL a floor designator far more often than a state route
     sorted(STATE_CODES - {"NE", "FL"}) + [name for name in STATE_NAMES if " " not in name]
@@ -234,22 +234,27 @@ def _clean_address(arr: pa.Array) -> pa.Array:
     arr = sub(arr, r"#(?: *#)+", "#", only_if="#")
     arr = sub(arr, r"[^A-Z0-9#&/ -]+", " ")
     # a slash is kept only inside fractions (1/2)
-    arr = sub(arr, r"(\d)/(\d)", r"\1~\2", only_if="/")
+    arr = sub(arr, r"(^| )(\d+)/(\d+)\b", r"\1\2~\3", only_if="/")
     arr = pc.replace_substring(arr, pattern="/", replacement=" ")
     arr = pc.replace_substring(arr, pattern="~", replacement="/")
     # a hyphen is kept only right after the house number (1234-A, 4201-4211)
     arr = sub(arr, r"^ *(\d+) *- *([A-Z0-9])", r"\1=\2", only_if="-")
     arr = pc.replace_substring(arr, pattern="-", replacement=" ")
     arr = pc.replace_substring(arr, pattern="=", replacement="-")
+    # an ampersand is kept only between numbers (4201 & 4211)
+    arr = sub(arr, r"(\d) *& *(\d)", r"\1 ~ \2", only_if="&")
+    arr = pc.replace_substring(arr, pattern="&", replacement=" ")
+    arr = pc.replace_substring(arr, pattern="~", replacement="&")
     arr = sub(arr, r"^[&/ ]+|[&/ ]+$", "")
+    # a house number glued to a word: 1234MAIN -> 1234 MAIN (1234A stays attached)
+    arr = sub(arr, r"^(\d+)([A-Z]{2,})", r"\1 \2")
     arr = squash(arr)
     return squash(arr)
 
 
 def _ordinalize(arr: pa.Array) -> pa.Array:
-    """Ordinal words to digits, bare numbers before a suffix get an ordinal suffix."""
-    arr = sub(arr, _COMPOUND_ORD_RE, r"\1\2")
-    arr = map_tokens(arr, _ORDINAL_WORDS)
+    """Bare numbers before a suffix get an ordinal suffix (ordinal words are digits
+    already)."""
     follow = r" (" + _SUFFIX_RE + r")\b"
     arr = sub(arr, r"(^| )(\d*1[0-9])" + follow, r"\1\2TH \3")
     arr = sub(arr, r"(^| )(\d*[02-9]|)1" + follow, r"\1\21ST \3")
@@ -264,8 +269,13 @@ def _normalize_street(arr: pa.Array) -> pa.Array:
     # initials: M L K -> MLK
     arr = sub(arr, r"\b([A-Z]) ([A-Z]) ([A-Z])(?: ([A-Z]))?(?: ([A-Z]))?\b", r"\1\2\3\4\5")
     arr = map_tokens(arr, _STREET_MAP)
-    for pattern, replacement in (_HIGHWAY_PATTERNS[0], *_HIGHWAY_PATTERNS):
-        # the first rule twice: STATE US 1 -> STATE HWY 1 -> HWY 1
+    # the route rule until nothing changes: STATE US 1 -> STATE HWY 1 -> HWY 1
+    for _ in range(8):
+        routed = sub(arr, *_HIGHWAY_PATTERNS[0])
+        if routed.equals(arr):
+            break
+        arr = routed
+    for pattern, replacement in _HIGHWAY_PATTERNS[1:]:
         arr = sub(arr, pattern, replacement)
     arr = _ordinalize(arr)
     return squash(arr)
@@ -302,7 +312,11 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
 
     # PO box
     po_box = _struct_field(arr, _PO_BOX_RE, "box")
-    arr = squash(sub(arr, _PO_BOX_RE, " "))
+    for _ in range(8):  # until no box is left: BOX BOX1 2 -> BOX 2 -> ""
+        unboxed = squash(sub(arr, _PO_BOX_RE, " "))
+        if unboxed.equals(arr):
+            break
+        arr = unboxed
 
     # leading number words: ONE MEDICAL PLAZA -> 1 MEDICAL PLAZA
     arr = map_tokens(sub(arr, _LEADING_CARDINAL_RE, r"~\1 \2"), _CARDINAL_MARKED)

@@ -39,6 +39,7 @@ from matchers._text import (
     map_tokens,
     squash,
     sub,
+    token_pattern,
     where,
 )
 
@@ -333,18 +334,27 @@ _TOKEN_MAP = {**ABBREVIATIONS, **_NUMBER_WORDS}
 # ``ST`` → ``SAINT`` before given names; ``STE`` in a name is ``SAINTE`` (map above).
 _SAINT_RE = r"\bST (" + alternation(_SAINT_NAMES) + r")\b"
 _LETTER_RUN_RE = r"(?:^| )[A-Z] [A-Z](?: |$)"
+# Any name these match may need the DBA/AKA or legal-form rules (a superset test).
+_RARE_RE = r"\b(?:DBA|AKA|FKA)\b|\bA \w|" + token_pattern([*_LEGAL_ANYWHERE, *_LEGAL_TRAILING])
+_PHRASE_TEST = "|".join(literal for _, _, literal in _PHRASES)
+_CORE_RISK_RE = "|".join(("^ST ", _SAINT_RE, _LETTER_RUN_RE, _RARE_RE, _PHRASE_TEST))
 
 
 def _clean(arr: pa.Array) -> pa.Array:
     """Steps 1-2 of the module rules: ASCII upper-case, punctuation folded."""
     arr = ascii_upper(arr)
+    punct = pc.fill_null(pc.match_substring_regex(arr, pattern=r"[^A-Z0-9 ]|  |^ | $"), False)
+    arr = where(arr, punct, _fold_punctuation)
+    return _join_letters(arr)
+
+
+def _fold_punctuation(arr: pa.Array) -> pa.Array:
     arr = pc.replace_substring(arr, pattern="&", replacement=" AND ")
     arr = pc.replace_substring(arr, pattern="+", replacement=" AND ")
     arr = pc.replace_substring(arr, pattern="'", replacement="")
     # dots/slashes after single letters belong to acronyms: G.T.S. -> GTS, D/B/A -> DBA
     arr = sub(arr, r"\b([A-Z])[./]", r"\1", only_if=(".", "/"))
-    arr = squash(sub(arr, r"[^A-Z0-9 ]+", " "))
-    return _join_letters(arr)
+    return squash(sub(arr, r"[^A-Z0-9 ]+", " ", dense=True))
 
 
 def _join_letters(arr: pa.Array) -> pa.Array:
@@ -370,6 +380,17 @@ def _remove_legal(arr: pa.Array) -> pa.Array:
 
 def _normalize_arrow(arr: pa.Array) -> pa.Array:
     arr = _clean(arr)
+    arr = where(arr, pc.match_substring_regex(arr, pattern=_RARE_RE), _rare_rules)
+    arr = map_tokens(arr, _TOKEN_MAP)
+    phrases = pc.match_substring_regex(arr, pattern=_PHRASE_TEST)
+    arr = where(arr, phrases, _phrase_rules)
+    arr = sub(arr, r"^ST ", "SAINT ")
+    arr = sub(arr, _SAINT_RE, r"SAINT \1", only_if="ST ")
+    return empty_to_null(arr)
+
+
+def _rare_rules(arr: pa.Array) -> pa.Array:
+    """DBA/AKA/FKA and legal-form rules, run only on names that contain their words."""
     # DBA keeps the trade name; AKA / FKA keep the first name
     arr = sub(arr, r"^.*\bDBA (\S)", r"\1", only_if="DBA ")
     arr = sub(arr, r"^(\S.*?) (?:AKA|FKA)\b.*$", r"\1", only_if=(" AKA", " FKA"))
@@ -377,13 +398,13 @@ def _normalize_arrow(arr: pa.Array) -> pa.Array:
     before_legal = arr
     arr = _remove_legal(_remove_legal(arr))
     empty = pc.equal(pc.binary_length(pc.fill_null(arr, "")), 0)
-    arr = pc.if_else(empty, before_legal, arr)
-    arr = map_tokens(arr, _TOKEN_MAP)
+    return pc.if_else(empty, before_legal, arr)
+
+
+def _phrase_rules(arr: pa.Array) -> pa.Array:
     for pattern, replacement, literal in _PHRASES:
         arr = sub(arr, pattern, replacement, only_if=literal)
-    arr = sub(arr, r"^ST ", "SAINT ")
-    arr = sub(arr, _SAINT_RE, r"SAINT \1", only_if="ST ")
-    return empty_to_null(arr)
+    return arr
 
 
 def normalize_name(s: pd.Series) -> pd.Series:
@@ -405,8 +426,9 @@ def _drop_generic(normalized: pa.Array) -> pa.Array:
 def _core_arrow(arr: pa.Array) -> pa.Array:
     core = _drop_generic(_normalize_arrow(arr))
     # removing words can bring new neighbours together (``THE ST X`` -> ``ST X``):
-    # a second round makes the core a fixed point
-    return _drop_generic(_normalize_arrow(core))
+    # a second round, on the cores where a rule could now apply, makes it a fixed point
+    risky = pc.match_substring_regex(core, pattern=_CORE_RISK_RE)
+    return where(core, risky, lambda a: _drop_generic(_normalize_arrow(a)))
 
 
 def name_core(s: pd.Series) -> pd.Series:
