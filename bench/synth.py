@@ -559,16 +559,17 @@ def generate(n: int, out: Path, seed: int = 7) -> dict[str, object]:
     fac_r = fac.iloc[right_rows].reset_index(drop=True)
 
     # Moves and renames of shared facilities: department B has the new address or name.
-    fresh = facilities(shared, vocab, rng)
     moved = np.zeros(n, dtype=bool)
     moved[:shared] = rng.random(shared) < 0.02
     renamed = np.zeros(n, dtype=bool)
     renamed[:shared] = rng.random(shared) < 0.02
     m_idx = np.flatnonzero(moved)
-    for col in ("number", "direction", "street", "suffix", "unit"):
-        fac_r.loc[m_idx, col] = fresh.loc[m_idx, col].to_numpy()
     r_idx = np.flatnonzero(renamed)
-    fac_r.loc[r_idx, "name"] = fresh.loc[r_idx, "name"].to_numpy()
+    # Fresh facilities only for the few that change (the first m for moves, the rest renames).
+    fresh = facilities(len(m_idx) + len(r_idx), vocab, rng)
+    for col in ("number", "direction", "street", "suffix", "unit"):
+        fac_r.loc[m_idx, col] = fresh[col].iloc[: len(m_idx)].to_numpy()
+    fac_r.loc[r_idx, "name"] = fresh["name"].iloc[len(m_idx) :].to_numpy()
 
     left = render_left(fac_l, rng)
     right = render_right(fac_r, vocab, rng)
