@@ -395,12 +395,11 @@ def main(argv: list[str] | None = None) -> int:
         ("60 s at 64 connections (mixed reads)", f"{errors} errors in {soak.requests:,} requests ({soak.rps:,.0f} req/s, p99 {soak.p99_ms:.0f} ms)",
          "0 errors", errors == 0),
     ]  # fmt: skip
-    reproduce = "  ".join(
+    reproduce = " ".join(
         [".venv/bin/python bench/api.py"]
         + ([f"--db {args.db}"] if args.db else [])
-        + [
-            f"--seconds {args.seconds} --soak {args.soak} --connections {args.connections} --threads {args.threads}"
-        ]
+        + [f"--seconds {args.seconds} --soak {args.soak} --connections {args.connections}"]
+        + [f"--threads {args.threads}"]
     )
     print("\n| measure | figure | target | met |\n|---|---|---|---|")
     for name, figure, target, met in rows:
@@ -409,6 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_docs:
         update_docs(rows, args, lookup, match, reproduce, (load_before, load_after))
     return 0
+
+
+def _portable(command: str) -> str:
+    """A wrk command with repository-relative paths and the port left as a placeholder."""
+    command = command.replace(str(ROOT) + "/", "")
+    return re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT", command)
 
 
 def update_docs(
@@ -444,12 +449,14 @@ def update_docs(
         "their city. The 64-connection run mixes lookups, entities, search, suggest, sources and "
         "release reads; an error is a socket error, a timeout (5 s) or a non-2xx answer.",
         "",
-        f"Wrk commands: `{lookup.command}` (lookups), `{match.command}` (match).",
+        f"Wrk commands (the Lua scripts are written to `bench/out/api/wrk/`): "
+        f"`{_portable(lookup.command)}` (lookups), `{_portable(match.command)}` (match).",
         "",
     ]
     section = "\n".join(lines)
     text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## API\n.*?(?=^## |\Z)", re.S | re.M)
+    # the generated part ends where the next section, or the hand-written "### Notes", begins
+    pattern = re.compile(r"^## API\n.*?(?=^## |^### Notes|\Z)", re.S | re.M)
     text = (
         pattern.sub(lambda _m: section + "\n", text)
         if pattern.search(text)
