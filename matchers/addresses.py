@@ -437,7 +437,11 @@ def _reread_with_usaddress(values: list[str]) -> list[str]:
                 out.append(value)
                 continue
         number = re.match(r"\d+", str(tagged.get("AddressNumber", "")).strip())
-        if number is None:
+        if number is None or re.search(
+            r"(?:^|\s)(?:HWY|RTE|RT|SR|US|I|IH|CR|STATE|[A-Z]{2})\s?" + number.group() + r"\b",
+            value,
+        ):
+            # no number, or a route number (CA 162 & BIGGAR LN) taken for a house number
             out.append(value)
             continue
         parts = [number.group()]

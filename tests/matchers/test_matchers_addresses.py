@@ -213,3 +213,11 @@ def test_zip5_is_five_digits_or_na(values: list[object]) -> None:
 def test_state_names_and_codes() -> None:
     out = normalize_state(pd.Series(["California", "CA", "Calif.", "ca", " new york ", "XX", None]))
     assert out.tolist() == ["CA", "CA", "CA", "CA", "NY", pd.NA, pd.NA]
+
+
+def test_route_intersection_is_not_given_a_house_number(hcai: pd.DataFrame) -> None:
+    value = "CA-162 & Biggar Ln"
+    assert value in set(hcai["DBA_ADDRESS1"])
+    row = parse_addresses(pd.Series([value])).iloc[0]
+    assert pd.isna(row["street_number"])
+    assert "162" in row["address_norm"]
