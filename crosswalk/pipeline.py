@@ -37,6 +37,7 @@ from crosswalk.internals.model import (
     estimate_u,
     fit_em,
     m_from_labels,
+    record_frequencies,
     score,
     term_frequencies,
 )
@@ -118,10 +119,7 @@ def link(
         pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
     comparisons = comparisons_for(frame)
     with steps.step("comparing"):
-        sub = frame[compared_columns(frame)]
-        left = sub.iloc[pairs["l"].to_numpy()].reset_index(drop=True)
-        right = sub.iloc[pairs["r"].to_numpy()].reset_index(drop=True)
-        levels = compare(left, right, comparisons)
+        levels = compare_pairs(frame, pairs, comparisons)
     with steps.step("estimating the model"):
         within = frozenset(k for k, v in limits.items() if v != 1)
         u = estimate_u(frame, comparisons, config.model.u_sample_pairs, config.model.seed, within)
@@ -153,7 +151,10 @@ def link(
         tf_tables = {
             c.tf_column: term_frequencies(frame, c.tf_column) for c in comparisons if c.tf_column
         }
-        scores = score(levels, model, left=left, right=right, tf_tables=tf_tables)
+        per_record = record_frequencies(frame, tf_tables)
+        lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+        frequencies = {col: np.fmax(v[lpos], v[rpos]) for col, v in per_record.items()}
+        scores = score(levels, model, frequencies=frequencies)
         pairs = pd.concat(
             [pairs, levels.add_prefix("lvl:"), scores.bits.add_prefix("bits:")], axis=1
         )
@@ -203,6 +204,29 @@ def facility_unique(frame: pd.DataFrame, column: str) -> bool:
     per_value = sub.groupby(["source", column], observed=True).size()
     unique = (per_value == 1).groupby(level="source").mean()
     return bool((unique >= UNIQUE_SHARE).all())
+
+
+#: Candidate pairs compared per batch: memory stays bounded whatever the number of pairs.
+COMPARE_BATCH = 500_000
+
+
+def compare_pairs(
+    frame: pd.DataFrame, pairs: pd.DataFrame, comparisons: list[Comparison]
+) -> pd.DataFrame:
+    """Comparison levels of candidate ``pairs`` (positions ``l``, ``r`` into ``frame``), in batches."""
+    sub = frame[compared_columns(frame)]
+    lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+    parts = [
+        compare(
+            sub.iloc[lpos[start : start + COMPARE_BATCH]],
+            sub.iloc[rpos[start : start + COMPARE_BATCH]],
+            comparisons,
+        )
+        for start in range(0, len(pairs), COMPARE_BATCH)
+    ]
+    if not parts:
+        return compare(sub.iloc[:0], sub.iloc[:0], comparisons)
+    return pd.concat(parts, ignore_index=True)
 
 
 def link_frames(
@@ -657,7 +681,12 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
         firsts[f] = present.set_index("entity_id")[f].reindex(firsts.index)
     size = grouped.size()
     # Sources held, as a sorted comma-separated list, built column by column (no per-entity Python).
-    held = pd.crosstab(r["entity_id"], r["source"]).reindex(size.index, fill_value=0)
+    held = (
+        r.groupby(["entity_id", "source"], sort=True)
+        .size()
+        .unstack(fill_value=0)
+        .reindex(size.index, fill_value=0)
+    )
     srcs = pd.Series("", index=size.index, dtype=object)
     for name in sorted(held.columns):
         has = held[name].to_numpy() > 0

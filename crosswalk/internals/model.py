@@ -355,6 +355,24 @@ def term_frequencies(frame: pd.DataFrame, column: str) -> pd.Series:
     return values.value_counts() / max(len(frame), 1)
 
 
+def record_frequencies(
+    frame: pd.DataFrame, tf_tables: dict[str, pd.Series]
+) -> dict[str, np.ndarray]:
+    """Per record, the frequency of its value in each term-frequency column (nan when missing)."""
+    return {
+        col: frame[col].astype("string").map(table).to_numpy(dtype="float64", na_value=np.nan)
+        for col, table in tf_tables.items()
+        if col in frame
+    }
+
+
+def pair_frequencies(
+    left: dict[str, np.ndarray], right: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per pair, the larger of the two records' value frequencies (aligned arrays)."""
+    return {col: np.fmax(left[col], right[col]) for col in left if col in right}
+
+
 def score(
     levels: pd.DataFrame,
     model: Model,
@@ -362,12 +380,19 @@ def score(
     left: pd.DataFrame | None = None,
     right: pd.DataFrame | None = None,
     tf_tables: dict[str, pd.Series] | None = None,
+    frequencies: dict[str, np.ndarray] | None = None,
 ) -> Scores:
     """Weights and probabilities of pairs whose comparison ``levels`` are given.
 
-    With ``left``/``right`` (the aligned records) and ``tf_tables`` (value
-    frequencies per column), agreement on common values is down-weighted.
+    Agreement on common values is down-weighted given either per-pair value
+    ``frequencies`` (see :func:`pair_frequencies`), or ``left``/``right`` (the
+    aligned records) with ``tf_tables`` (value frequencies per column).
     """
+    if frequencies is None and tf_tables is not None and left is not None and right is not None:
+        frequencies = pair_frequencies(
+            record_frequencies(left.reset_index(drop=True), tf_tables),
+            record_frequencies(right.reset_index(drop=True), tf_tables),
+        )
     bits = {}
     total = np.full(len(levels), model.prior_bits, dtype="float64")
     for f in model.fields:
@@ -376,21 +401,9 @@ def score(
         g = levels[f.name].to_numpy(dtype="int64")
         table = f.bits()
         b = np.where(g == MISSING, 0.0, table[np.clip(g, 0, len(table) - 1)])
-        if (
-            f.tf_column
-            and tf_tables is not None
-            and left is not None
-            and right is not None
-            and f.tf_levels
-        ):
-            freq = tf_tables.get(f.tf_column)
-            if freq is not None:
-                lf = left[f.tf_column].astype("string").reset_index(drop=True).map(freq)
-                rf = right[f.tf_column].astype("string").reset_index(drop=True).map(freq)
-                tf = np.fmax(
-                    lf.to_numpy(dtype="float64", na_value=np.nan),
-                    rf.to_numpy(dtype="float64", na_value=np.nan),
-                )
+        if f.tf_column and f.tf_levels and frequencies is not None:
+            tf = frequencies.get(f.tf_column)
+            if tf is not None:
                 u = np.clip(np.asarray(f.u, dtype="float64"), EPS, 1.0)
                 in_tf = np.isin(g, f.tf_levels) & ~np.isnan(tf)
                 adj = np.zeros(len(g))
