@@ -106,7 +106,12 @@ def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.nd
     level[same_city] = 4
     level[same_zip] = 3
     level[near | (same_street & same_place)] = 2
-    level[(same_number & (street_sim >= 0.85) & same_place) | (same_addr & ~same_place)] = 1
+    # The same number on the same street, written with or without its directional or suffix.
+    same_street_name = exact(
+        left["n_street_name"].astype("string"), right["n_street_name"].astype("string")
+    )
+    fuzzy_addr = same_number & ((street_sim >= 0.85) | same_street_name) & same_place
+    level[fuzzy_addr | (same_addr & ~same_place)] = 1
     level[same_addr & same_place] = 0
     nothing_l = _blank(la) & _blank(left["n_zip"]) & _blank(left["n_city"])
     nothing_r = _blank(ra) & _blank(right["n_zip"]) & _blank(right["n_city"])
@@ -199,6 +204,7 @@ COMPARED_COLUMNS = (
     "n_address",
     "n_number",
     "n_street",
+    "n_street_name",
     "n_zip",
     "n_city",
     "n_lat",

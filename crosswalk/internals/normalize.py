@@ -38,6 +38,7 @@ def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
     addr = parse_addresses(_text(out["address"]) if "address" in out else empty)
     out["n_number"] = addr["street_number"].astype("string").values
     out["n_street"] = addr["street"].astype("string").values
+    out["n_street_name"] = addr["street_name"].astype("string").values
     out["n_unit"] = addr["unit"].astype("string").values
     out["n_address"] = addr["address_norm"].astype("string").values
     out["n_city"] = normalize_city(_text(out["city"]) if "city" in out else empty).astype("string")
@@ -57,7 +58,7 @@ def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
             if axis in out
             else pd.Series(np.nan, index=out.index)
         )
-        arr = values.to_numpy(dtype="float64", na_value=np.nan)
+        arr = np.array(values.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
         bound = 90.0 if axis == "latitude" else 180.0
         arr[(np.abs(arr) > bound) | (arr == 0.0)] = np.nan
         out[f"n_{axis[:3]}"] = arr
