@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlparse
 
+import requests
 from api_support import ReleasesServed, Served
 
 
@@ -290,9 +291,8 @@ def test_cors_on_the_public_api(served: Served) -> None:
     assert "Content-Type" in pre.headers["Access-Control-Allow-Headers"]
 
 
-def requests_options(served: Served, path: str) -> object:
-    import requests
-
+def requests_options(served: Served, path: str) -> requests.Response:
+    """A CORS preflight request."""
     return requests.options(
         served.url + path,
         headers={"Origin": "https://example.org", "Access-Control-Request-Method": "POST"},
