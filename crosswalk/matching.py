@@ -8,6 +8,7 @@ block, compare and score functions the build used. The HTTP API's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crosswalk.config import FIELD_NAMES, BlockingSettings, Config
+from crosswalk.config import FIELD_NAMES, BlockingSettings
 from crosswalk.errors import CrosswalkError, NotFoundError
 from crosswalk.internals.blocking import block_keys, candidate_pairs, token_counts
 from crosswalk.internals.compare import MISSING, Comparison, compare, comparison_by_name
@@ -73,12 +74,13 @@ def read_published_records(db_path: str | Path) -> tuple[pd.DataFrame, dict[str,
     return recs[keep].astype("string"), meta
 
 
-def _config_of(meta: dict[str, Any]) -> Config:
-    return (
-        Config.from_dict(meta["config"])
-        if isinstance(meta.get("config"), dict)
-        else Config(sources=[])
+def _blocking_of(meta: dict[str, Any]) -> BlockingSettings:
+    """The blocking settings a crosswalk was built with, tolerating keys a newer engine dropped."""
+    stored = (
+        meta.get("config", {}).get("blocking", {}) if isinstance(meta.get("config"), dict) else {}
     )
+    known = {f.name for f in dataclasses.fields(BlockingSettings)}
+    return BlockingSettings(**{k: v for k, v in stored.items() if k in known})
 
 
 def query_frame(queries: list[dict[str, Any]], schemes: list[str]) -> pd.DataFrame:
@@ -129,7 +131,7 @@ class Matcher:
             raise CrosswalkError(
                 f"{path} holds no fitted model. Fix: rebuild it with `crosswalk build`."
             )
-        return cls(records, Model.from_dict(meta["model"]), _config_of(meta).blocking)
+        return cls(records, Model.from_dict(meta["model"]), _blocking_of(meta))
 
     def _candidates(self, qframe: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         qkeys = block_keys(qframe, self.blocking, counts=self.token_counts)
@@ -260,10 +262,9 @@ class Matcher:
 def blocking_candidates(db_path: str | Path, left: str, right: str) -> pd.DataFrame:
     """Candidate pairs the configured blocking rules make between two sources of a published crosswalk."""
     records, meta = read_published_records(db_path)
-    config = _config_of(meta)
     sub = records[records["source"].isin([left, right])].reset_index(drop=True)
     frame = normalize_records(sub.drop(columns=["entity_id"]))
-    pairs = candidate_pairs(frame, config.blocking)
+    pairs = candidate_pairs(frame, _blocking_of(meta))
     src = frame["source"].to_numpy()
     rid = frame["record_id"].to_numpy()
     lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()

@@ -115,7 +115,7 @@ def block_keys(
             parts,
         )
     if "city_name" in rules:
-        first = frame["n_core"].astype("string").str.split(n=1).str[0]
+        first = frame["n_core"].astype("string").str.split(n=1).str[0].astype("string")
         _emit(rows, frame["n_city"].astype("string") + "|" + first, "city_name", parts)
     if not parts:
         empty = np.empty(0, dtype="int64")

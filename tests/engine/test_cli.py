@@ -100,3 +100,32 @@ def test_link_dataframes_in_memory() -> None:
     assert hit / len(truth) >= 0.97
     with pytest.raises(crosswalk.SourceError, match="no DataFrame was given"):
         crosswalk.link({"cdph": frames["cdph"]}, config)
+
+
+def test_matcher_takes_odd_queries_and_older_builds(built_crosswalk: Path, tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    matcher = crosswalk.Matcher.from_sqlite(built_crosswalk / "crosswalk.sqlite")
+    odd = matcher.match([{"name": "%%%"}, {"address": "2070 Clinton Ave", "zip": "94501"}, {}])
+    assert len(odd) == 3
+    # A build whose stored config has a key this engine no longer knows still serves matches.
+    old = tmp_path / "old.sqlite"
+    shutil.copy(built_crosswalk / "crosswalk.sqlite", old)
+    with sqlite3.connect(old) as conn:
+        cfg = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+        cfg["model"]["retired_setting"] = True
+        cfg["blocking"]["retired_setting"] = 1
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(cfg),))
+    top = crosswalk.Matcher.from_sqlite(old).match(
+        [
+            {
+                "name": "ALAMEDA HOSPITAL",
+                "address": "2070 Clinton Ave",
+                "city": "Alameda",
+                "zip": "94501",
+            }
+        ]
+    )[0][0]
+    assert top.match_probability > 0.9
+    assert "ALAMEDA HOSPITAL" in (top.explanation["name"]["right"] or "")
