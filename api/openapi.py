@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sqlite3
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
@@ -149,7 +150,27 @@ def root() -> Response:
 def docs() -> Response:
     """The API reference as one self-contained HTML page."""
     spec = build_spec(current_app, request.host_url.rstrip("/") + request.script_root)
-    return Response(render_docs(spec), mimetype="text/html", headers={"Cache-Control": "no-cache"})
+    try:
+        sources = registry().latest().sources()
+    except (KeyError, sqlite3.Error):  # no readable release: the reference stands without the note
+        sources = []
+    return Response(
+        render_docs(spec, sources), mimetype="text/html", headers={"Cache-Control": "no-cache"}
+    )
+
+
+def _data_note(sources: list[dict[str, Any]]) -> str:
+    """Who published the data served, and when it was extracted."""
+    if not sources:
+        return ""
+    items = "".join(
+        f"<li><strong>{_e(s.get('name'))}</strong>: {_e(s.get('title') or '')} — "
+        f"{_e(s.get('publisher') or 'publisher not stated')}, extract {_e(s.get('extracted') or 'undated')}</li>"
+        for s in sources
+    )
+    return (
+        f"<h2 id='data'>Data</h2><p>The crosswalk served here is derived from:</p><ul>{items}</ul>"
+    )
 
 
 # ---------------------------------------------------------------------- HTML rendering
@@ -187,7 +208,7 @@ def _anchor(method: str, path: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", f"{method}-{path}".lower()).strip("-")
 
 
-def render_docs(spec: dict[str, Any]) -> str:
+def render_docs(spec: dict[str, Any], sources: list[dict[str, Any]] | None = None) -> str:
     """Render an OpenAPI document as a readable, self-contained HTML page."""
     by_tag: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for path, item in spec["paths"].items():
@@ -232,6 +253,7 @@ def render_docs(spec: dict[str, Any]) -> str:
         "<a href='/openapi.json'>openapi.json</a>"
         f"{''.join(nav)}</nav><main><header><h1>{_e(info['title'])}</h1>"
         f"<p>{_e(info.get('description', ''))}</p></header><section class='body'>"
+        + _data_note(sources or [])
         + _ERRORS_NOTE
         + "".join(body)
         + "</section></main></body></html>"

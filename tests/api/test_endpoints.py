@@ -340,3 +340,9 @@ def test_retired_ids_redirect_or_gone(served_releases: ReleasesServed) -> None:
     assert "closed" in problem["detail"]
     # the older release has no retired_ids rows: an unknown id is a plain 404
     assert s.get(f"/v1/entities/{s.retired_id}", params={"release": s.older}).status_code == 404
+
+
+def test_docs_page_names_the_publishers_and_extract_dates(served: Served) -> None:
+    page = served.get("/docs").text
+    assert "California Department of Public Health" in page and "2020-05-07" in page
+    assert "Health Care Access and Information" in page and "2020-10" in page
