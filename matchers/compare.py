@@ -37,6 +37,8 @@ _SCORERS: dict[str, tuple[Any, float]] = {
     "partial": (fuzz.partial_ratio, 100.0),
     "ratio": (fuzz.ratio, 100.0),
 }
+#: Batches at least this large are scored on all cores.
+_PARALLEL_MIN_PAIRS = 20_000
 #: Accepted ``method`` names of :func:`similarity`.
 SIMILARITY_METHODS: tuple[str, ...] = tuple(_SCORERS)
 
@@ -93,7 +95,13 @@ def similarity(a: ArrayLike, b: ArrayLike, method: str = "jaro_winkler") -> np.n
     if ok.any():
         scorer, divisor = _SCORERS[method]
         scores = process.cpdist(
-            ta[ok].tolist(), tb[ok].tolist(), scorer=scorer, workers=-1, dtype=np.float64
+            ta[ok].tolist(),
+            tb[ok].tolist(),
+            scorer=scorer,
+            # Threads pay off on large batches only; a handful of pairs (one API query)
+            # would spend more starting them than scoring.
+            workers=-1 if int(ok.sum()) >= _PARALLEL_MIN_PAIRS else 1,
+            dtype=np.float64,
         )
         out[ok] = np.clip(np.asarray(scores, dtype=np.float64) / divisor, 0.0, 1.0)
     return out
