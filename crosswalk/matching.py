@@ -208,12 +208,20 @@ class Matcher:
         )
         table = table.sort_values(["q", "w"], ascending=[True, False]).drop_duplicates(["q", "e"])
         table = table.groupby("q", sort=False).head(limit)
+        # Explain only the candidates returned: slice their rows once.
+        chosen = table["i"].to_numpy()
+        left, right = (
+            left.iloc[chosen].reset_index(drop=True),
+            right.iloc[chosen].reset_index(drop=True),
+        )
+        levels = levels.iloc[chosen].reset_index(drop=True)
+        chosen_bits = scores.bits.iloc[chosen].reset_index(drop=True)
         sources = self.records["source"].to_numpy(dtype=object)
         record_ids = self.records["record_id"].to_numpy(dtype=object)
         for qi, ri, i, e, p, w in zip(
             table["q"].to_numpy(),
             table["r"].to_numpy(),
-            table["i"].to_numpy(),
+            np.arange(len(table)),
             table["e"].to_numpy(dtype=object),
             table["p"].to_numpy(),
             table["w"].to_numpy(),
@@ -226,7 +234,7 @@ class Matcher:
                     record_id=str(record_ids[ri]),
                     match_probability=round(float(p), 6),
                     match_weight=round(float(w), 4),
-                    explanation=self.explain(left, right, int(i), levels, scores.bits),
+                    explanation=self.explain(left, right, int(i), levels, chosen_bits),
                 )
             )
         return results

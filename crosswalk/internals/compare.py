@@ -135,6 +135,8 @@ def _phone(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarr
 
 def _identifier(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
     lv, rv = left[cmp.name].astype("string"), right[cmp.name].astype("string")
+    if lv.isna().all() or rv.isna().all():  # e.g. a query that gives no identifier
+        return np.full(len(lv), MISSING, dtype="int8")
     level = np.where(exact(lv, rv), 0, 1).astype("int8")
     level[_blank(lv) | _blank(rv)] = MISSING
     return level
