@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from crosswalk.config import load_config
+from crosswalk.sources import SourceInfo
 
 
 def register(sub: Any) -> None:
@@ -60,13 +62,24 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.counts, indent=2, sort_keys=True))
     elif not args.quiet:
-        print_summary(result.counts, str(result.out))
+        print_summary(result.counts, str(result.out), result.sources)
     return 0
 
 
-def print_summary(counts: dict[str, Any], out: str) -> None:
+def print_summary(counts: dict[str, Any], out: str, sources: Sequence[SourceInfo] = ()) -> None:
     console = Console()
-    t = Table(title=f"crosswalk build → {out}", show_header=False, title_justify="left")
+    caption = "; ".join(
+        f"{s.name}: {s.title or s.path}, {s.publisher or 'publisher not stated'}"
+        + (f", extract {s.extracted}" if s.extracted else "")
+        for s in sources
+    )
+    t = Table(
+        title=f"crosswalk build → {out}",
+        caption=f"Data: {caption}" if caption else None,
+        caption_justify="left",
+        show_header=False,
+        title_justify="left",
+    )
     t.add_column("what")
     t.add_column("count", justify="right")
     for name, n in counts["records"].items():

@@ -129,3 +129,18 @@ def test_matcher_takes_odd_queries_and_older_builds(built_crosswalk: Path, tmp_p
     )[0][0]
     assert top.match_probability > 0.9
     assert "ALAMEDA HOSPITAL" in (top.explanation["name"]["right"] or "")
+
+
+def test_build_summary_names_publishers_and_extract_dates(tmp_path: Path) -> None:
+    proc = _run(
+        "build",
+        "--config",
+        str(ROOT / "tests" / "data" / "slice.toml"),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "records: cdph" in text and "entities" in text and "candidate pairs" in text
+    assert "California Department of Public Health" in text and "extract 2020-05-07" in text
+    assert "Health Care Access and Information" in text and "extract 2020-10" in text
