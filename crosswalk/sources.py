@@ -190,13 +190,12 @@ def _read_csv(data: bytes, src: SourceConfig, where: str) -> tuple[pd.DataFrame,
 
 
 def _read_xlsx(data: bytes, src: SourceConfig, where: str) -> pd.DataFrame:
-    import zipfile
-
-    import openpyxl
+    """Read one worksheet with calamine (a fast reader of the xlsx format), every cell as text."""
+    from python_calamine import CalamineError, CalamineWorkbook
 
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except (CalamineError, OSError, ValueError) as exc:
         raise SourceError(
             [
                 Problem(
@@ -206,39 +205,42 @@ def _read_xlsx(data: bytes, src: SourceConfig, where: str) -> pd.DataFrame:
                 )
             ]
         ) from exc
+    names_found: list[str] = list(wb.sheet_names)
+    sheet = src.sheet if src.sheet is not None else (names_found[0] if names_found else "")
+    if sheet not in names_found:
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    f"no sheet named {src.sheet!r}.",
+                    f"set sheet to one of {names_found}.",
+                )
+            ]
+        )
     try:
-        if src.sheet is None:
-            ws = wb.worksheets[0]
-        elif src.sheet in wb.sheetnames:
-            ws = wb[src.sheet]
-        else:
-            raise SourceError(
-                [
-                    Problem(
-                        where,
-                        f"no sheet named {src.sheet!r}.",
-                        f"set sheet to one of {wb.sheetnames}.",
-                    )
-                ]
-            )
-        rows = ws.iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            raise SourceError(
-                [
-                    Problem(
-                        where,
-                        f"sheet {ws.title!r} is empty.",
-                        "point `sheet` at the sheet with the listing.",
-                    )
-                ]
-            )
-        names = [
-            str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(header)
-        ]
-        body = [[_cell_text(v) for v in row] for row in rows if any(v is not None for v in row)]
-    finally:
-        wb.close()
+        rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+    except CalamineError as exc:
+        raise SourceError(
+            [
+                Problem(
+                    where, f"sheet {sheet!r} cannot be read ({exc}).", "export the workbook again."
+                )
+            ]
+        ) from exc
+    cells = [[_cell_text(v) for v in row] for row in rows]
+    cells = [row for row in cells if any(v is not None for v in row)]
+    if not cells:
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    f"sheet {sheet!r} is empty.",
+                    "point `sheet` at the sheet with the listing.",
+                )
+            ]
+        )
+    header, body = cells[0], cells[1:]
+    names = [h if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
     return pd.DataFrame(body, columns=names, dtype=object).astype("string")
 
 

@@ -160,3 +160,27 @@ def test_a_killed_build_leaves_the_previous_output(slice_dir: Path, previous_bui
         proc.wait()
     assert _digest(previous_build) == before or proc.returncode == 0
     assert (previous_build / "crosswalk.sqlite").exists()
+
+
+def test_a_file_that_is_not_a_workbook(slice_dir: Path, previous_build: Path) -> None:
+    (slice_dir / "cdph_slice.xlsx").write_bytes(b"FACID,FACNAME\n1,A\n")
+    _assert_refused(
+        slice_dir,
+        previous_build,
+        "cdph_slice.xlsx",
+        "not a readable xlsx workbook",
+        'format = "csv"',
+    )
+
+
+def test_a_sheet_that_does_not_exist(slice_dir: Path, previous_build: Path) -> None:
+    config = slice_dir / "slice.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'sheet = "HEALTH_FAC_LOCATION_20200507"', 'sheet = "Sheet1"'
+        ),
+        encoding="utf-8",
+    )
+    _assert_refused(
+        slice_dir, previous_build, "no sheet named 'Sheet1'", "HEALTH_FAC_LOCATION_20200507"
+    )

@@ -88,7 +88,9 @@ def test_evaluate_writes_the_errors(
 def test_link_dataframes_in_memory() -> None:
     config = crosswalk.load_config(ROOT / "tests" / "data" / "slice.toml")
     frames = {
-        "cdph": pd.read_excel(ROOT / "tests" / "data" / "cdph_slice.xlsx", dtype=str),
+        "cdph": pd.read_excel(
+            ROOT / "tests" / "data" / "cdph_slice.xlsx", dtype=str, engine="calamine"
+        ),
         "hcai": pd.read_csv(ROOT / "tests" / "data" / "hcai_slice.csv", dtype=str),
     }
     linkage = crosswalk.link(frames, config)
