@@ -45,7 +45,7 @@ from crosswalk.internals.normalize import NID_PREFIX, normalize_records
 from crosswalk.progress import Steps
 from crosswalk.publish import datapackage, publish, write_csv, write_sqlite
 from crosswalk.review import Constraints, load_constraints
-from crosswalk.sources import ID_PREFIX, LoadedSources, SourceInfo, load_sources, to_canonical
+from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
 
 #: A pair sharing an identifier is an *identifier conflict* when its name and
 #: address evidence alone gives it less than this probability ...
@@ -742,7 +742,3 @@ def identifier_agreement(records: pd.DataFrame) -> dict[str, dict[str, float]]:
             "share": round(same / len(pairs), 4),
         }
     return out
-
-
-def raw_identifier_columns(records: pd.DataFrame) -> list[str]:
-    return [c for c in records.columns if c.startswith(ID_PREFIX)]

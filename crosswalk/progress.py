@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,7 +58,3 @@ class Steps:
             self.timings[description] = round(time.perf_counter() - start, 3)
             if self._progress is not None and self._task is not None:
                 self._progress.advance(self._task)
-
-
-def is_terminal() -> bool:
-    return sys.stderr.isatty()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,7 +22,6 @@ import sqlite_utils
 from crosswalk import schema
 from crosswalk.errors import BuildError
 
-OUTPUT_FILES = ("crosswalk.sqlite", "crosswalk.csv", "datapackage.json")
 _SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "object": str}
 
 
@@ -198,19 +196,3 @@ def publish(out: Path, write: Any) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def read_meta(db_path: Path) -> dict[str, Any]:
-    """The ``meta`` table of a published crosswalk, JSON values decoded."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT key, value FROM meta").fetchall()
-    finally:
-        conn.close()
-    out: dict[str, Any] = {}
-    for k, v in rows:
-        try:
-            out[k] = json.loads(v)
-        except (TypeError, ValueError):
-            out[k] = v
-    return out

@@ -27,7 +27,6 @@ from crosswalk.errors import Problem, SourceError
 
 #: Column prefix of identifier columns in the canonical batch.
 ID_PREFIX = "id:"
-CANONICAL_COLUMNS = ("source", "record_id", *FIELD_NAMES)
 _AUTO_ENCODINGS = ("utf-8", "cp1252")
 
 

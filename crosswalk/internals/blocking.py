@@ -183,7 +183,3 @@ def candidate_pairs(
     found = pd.DataFrame({"l": lo, "r": hi, "rules": pair_bits}).drop_duplicates(ignore_index=True)
     rules = found.groupby(["l", "r"], sort=True)["rules"].sum()
     return rules.reset_index()
-
-
-def rule_names(bitmask: int) -> list[str]:
-    return [name for name, bit in RULE_BITS.items() if bitmask & bit]

@@ -67,8 +67,3 @@ def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
         out[NID_PREFIX + scheme] = normalize_identifier(scheme, _text(out[col])).astype("string")
     assert len(out) == n
     return out
-
-
-def identifier_schemes(frame: pd.DataFrame) -> list[str]:
-    """Schemes with a normalized-identifier column in ``frame``."""
-    return sorted(c[len(NID_PREFIX) :] for c in frame.columns if c.startswith(NID_PREFIX))
