@@ -36,6 +36,7 @@ from crosswalk.internals.model import (
     cross_pair_count,
     estimate_u,
     fit_em,
+    level_frequencies,
     m_from_labels,
     record_frequencies,
     score,
@@ -123,12 +124,22 @@ def link(
     with steps.step("estimating the model"):
         within = frozenset(k for k, v in limits.items() if v != 1)
         u = estimate_u(frame, comparisons, config.model.u_sample_pairs, config.model.seed, within)
+        primary = [c for c in comparisons if c.stands_in_for is None]
         m, lam, iterations = fit_em(
             levels,
-            comparisons,
+            primary,
             max_iterations=config.model.em_max_iterations,
             tolerance=config.model.em_tolerance,
         )
+        n_cross = cross_pair_count(frame["source"], within)
+        stand_ins = [c for c in comparisons if c.stands_in_for is not None]
+        if stand_ins:
+            # A stand-in is not part of the EM (it would count the place twice): its m is the
+            # level distribution among the candidates, weighted by the fitted match probability.
+            first = build_model(primary, m, u, lam, len(pairs), n_cross, iterations, "em")
+            posterior = score(levels, first).match_probability
+            for c in stand_ins:
+                m[c.name] = level_frequencies(levels[c.name].to_numpy(), len(c.levels), posterior)
         trained_on = "em"
         label_pairs = list(labels or []) + list(constraints.must_link)
         label_pos = _positions(frame, label_pairs)
@@ -143,7 +154,7 @@ def link(
             u,
             lam,
             len(pairs),
-            cross_pair_count(frame["source"], within),
+            n_cross,
             iterations,
             trained_on,
         )

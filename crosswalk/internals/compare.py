@@ -42,6 +42,8 @@ class Comparison:
     tf_column: str | None = None
     #: Columns shown as left/right values in explanations.
     show: tuple[str, ...] = ()
+    #: A comparison that counts only where the named one is missing (a coarser stand-in).
+    stands_in_for: str | None = None
 
     def compute(self, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
         fn = _COMPUTE[self.kind]
@@ -76,10 +78,27 @@ def _name(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarra
     return level
 
 
-def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    la, ra = left["n_address"].astype("string"), right["n_address"].astype("string")
+def _place(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """Same ZIP, same city, within 150 m, same region (within 50 km, or without coordinates
+    the same 3-digit ZIP area)."""
     same_zip = exact(left["n_zip"].astype("string"), right["n_zip"].astype("string"))
     same_city = exact(left["n_city"].astype("string"), right["n_city"].astype("string"))
+    dist = haversine_m(
+        left["n_lat"].to_numpy(dtype="float64"),
+        left["n_lon"].to_numpy(dtype="float64"),
+        right["n_lat"].to_numpy(dtype="float64"),
+        right["n_lon"].to_numpy(dtype="float64"),
+    )
+    near = np.nan_to_num(dist, nan=np.inf) <= 150.0
+    zl = left["n_zip"].astype("string").str[:3]
+    zr = right["n_zip"].astype("string").str[:3]
+    region = np.where(np.isnan(dist), exact(zl, zr), np.nan_to_num(dist, nan=np.inf) <= 50_000.0)
+    return same_zip, same_city, near, region
+
+
+def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    la, ra = left["n_address"].astype("string"), right["n_address"].astype("string")
+    same_zip, same_city, near, region = _place(left, right)
     same_place = same_zip | same_city
     same_number = exact(left["n_number"].astype("string"), right["n_number"].astype("string"))
     street_sim = np.nan_to_num(
@@ -89,17 +108,6 @@ def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.nd
         nan=0.0,
     )
     same_addr = exact(la, ra)
-    dist = haversine_m(
-        left["n_lat"].to_numpy(dtype="float64"),
-        left["n_lon"].to_numpy(dtype="float64"),
-        right["n_lat"].to_numpy(dtype="float64"),
-        right["n_lon"].to_numpy(dtype="float64"),
-    )
-    near = np.nan_to_num(dist, nan=np.inf) <= 150.0
-    # Same region: within 50 km, or (without coordinates) the same 3-digit ZIP area.
-    zl = left["n_zip"].astype("string").str[:3]
-    zr = right["n_zip"].astype("string").str[:3]
-    region = np.where(np.isnan(dist), exact(zl, zr), np.nan_to_num(dist, nan=np.inf) <= 50_000.0)
     same_street = street_sim >= 0.95
     level = np.full(len(la), 6, dtype="int8")
     level[region] = 5
@@ -113,9 +121,24 @@ def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.nd
     fuzzy_addr = same_number & ((street_sim >= 0.85) | same_street_name) & same_place
     level[fuzzy_addr | (same_addr & ~same_place)] = 1
     level[same_addr & same_place] = 0
-    nothing_l = _blank(la) & _blank(left["n_zip"]) & _blank(left["n_city"])
-    nothing_r = _blank(ra) & _blank(right["n_zip"]) & _blank(right["n_city"])
-    level[nothing_l | nothing_r] = MISSING
+    # Without an address on both sides, the coarser ``locality`` comparison stands in.
+    level[_blank(la) | _blank(ra)] = MISSING
+    return level
+
+
+def _locality(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    """Coarse place, for pairs without an address on both sides (a query by name and city):
+    whichever of city, ZIP and coordinates both sides give."""
+    same_zip, same_city, near, region = _place(left, right)
+    level = np.full(len(left), 2, dtype="int8")
+    level[region] = 1
+    level[same_city | same_zip | near] = 0
+
+    def nothing(frame: pd.DataFrame) -> np.ndarray:
+        no_coords = np.isnan(frame["n_lat"].to_numpy(dtype="float64"))
+        return _blank(frame["n_zip"]) & _blank(frame["n_city"]) & no_coords
+
+    level[nothing(left) | nothing(right)] = MISSING
     return level
 
 
@@ -145,6 +168,7 @@ def _identifier(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.
 _COMPUTE = {
     "name": _name,
     "location": _location,
+    "locality": _locality,
     "facility_type": _facility_type,
     "phone": _phone,
     "identifier": _identifier,
@@ -172,6 +196,12 @@ LOCATION = Comparison(
     tf_column="n_address",
     show=("address", "city", "zip"),
 )
+LOCALITY = Comparison(
+    "locality",
+    ("same_town", "same_region", "elsewhere"),
+    show=("city", "zip"),
+    stands_in_for="location",
+)
 FACILITY_TYPE = Comparison(
     "facility_type", ("same", "compatible", "incompatible"), show=("facility_type",)
 )
@@ -187,7 +217,7 @@ def identifier_comparison(scheme: str) -> Comparison:
 
 def comparisons_for(frame: pd.DataFrame) -> list[Comparison]:
     """The comparisons that the columns present in ``frame`` support."""
-    out = [NAME, LOCATION]
+    out = [NAME, LOCATION, LOCALITY]
     if frame["n_class"].notna().any():
         out.append(FACILITY_TYPE)
     if frame["n_phone"].notna().any():
@@ -230,7 +260,7 @@ def compare(left: pd.DataFrame, right: pd.DataFrame, comparisons: list[Compariso
 
 def comparison_by_name(name: str) -> Comparison:
     """The comparison a fitted model's field refers to."""
-    for c in (NAME, LOCATION, FACILITY_TYPE, PHONE):
+    for c in (NAME, LOCATION, LOCALITY, FACILITY_TYPE, PHONE):
         if c.name == name:
             return c
     if name.startswith(NID_PREFIX):

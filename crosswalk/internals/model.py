@@ -41,6 +41,8 @@ class FieldParams:
     u: list[float]
     tf_levels: list[int] = field(default_factory=list)
     tf_column: str | None = None
+    #: Counts only where the named field is missing (see ``Comparison.stands_in_for``).
+    stands_in_for: str | None = None
 
     def bits(self) -> np.ndarray:
         m = np.clip(np.asarray(self.m, dtype="float64"), EPS, 1.0)
@@ -83,6 +85,7 @@ class Model:
                     "bits": [round(float(b), 4) for b in f.bits()],
                     "tf_levels": f.tf_levels,
                     "tf_column": f.tf_column,
+                    "stands_in_for": f.stands_in_for,
                 }
                 for f in self.fields
             ],
@@ -98,6 +101,7 @@ class Model:
                 list(f["u"]),
                 list(f.get("tf_levels", [])),
                 f.get("tf_column"),
+                f.get("stands_in_for"),
             )
             for f in data["fields"]
         ]
@@ -146,6 +150,11 @@ def _combos(
         dtype="float64",
     )
     return by_source, combos, sizes
+
+
+def level_frequencies(levels: np.ndarray, n_levels: int, weights: np.ndarray) -> np.ndarray:
+    """Weighted share of each level (missing levels left out), lightly smoothed."""
+    return _level_frequencies(levels, n_levels, weights)
 
 
 def random_pairs(
@@ -331,6 +340,7 @@ def build_model(
                 [float(x) for x in uu],
                 list(c.tf_levels),
                 c.tf_column,
+                c.stands_in_for,
             )
         )
     return Model(fields, prior, lambda_candidates, iterations, trained_on)
@@ -410,6 +420,9 @@ def score(
                 ulev = u[np.clip(g, 0, len(u) - 1)]
                 adj[in_tf] = np.clip(np.log2(ulev[in_tf] / tf[in_tf]), TF_MAX_PENALTY, TF_MAX_BOOST)
                 b = b + adj
+        if f.stands_in_for is not None and f.stands_in_for in levels:
+            # Only where the field it stands in for is missing.
+            b = np.where(levels[f.stands_in_for].to_numpy() == MISSING, b, 0.0)
         bits[f.name] = b
         total += b
     probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))

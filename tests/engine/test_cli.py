@@ -146,3 +146,29 @@ def test_build_summary_names_publishers_and_extract_dates(tmp_path: Path) -> Non
     assert "records: cdph" in text and "entities" in text and "candidate pairs" in text
     assert "California Department of Public Health" in text and "extract 2020-05-07" in text
     assert "Health Care Access and Information" in text and "extract 2020-10" in text
+
+
+def test_a_query_by_name_and_city_alone_finds_its_entity(built_crosswalk: Path) -> None:
+    """Without an address, the coarser locality comparison stands in for the address one."""
+    import sqlite3
+
+    with sqlite3.connect(built_crosswalk / "crosswalk.sqlite") as conn:
+        rows = conn.execute(
+            "SELECT r.name, r.city, r.entity_id FROM records r WHERE r.source = 'hcai' "
+            "AND r.facility_type = 'General Acute Care Hospital' AND (SELECT count(*) FROM records o "
+            "WHERE upper(o.name) = upper(r.name)) <= 2 ORDER BY r.record_id LIMIT 25"
+        ).fetchall()
+    matcher = crosswalk.Matcher.from_sqlite(built_crosswalk / "crosswalk.sqlite")
+    results = matcher.match([{"name": n, "city": c} for n, c, _ in rows], limit=3)
+    right = [res[0].entity_id == e for res, (_, _, e) in zip(results, rows, strict=True) if res]
+    assert len(right) == len(rows) and sum(right) >= 0.9 * len(rows)
+    confident = [res[0].match_probability for res in results]
+    assert sorted(confident)[len(confident) // 2] > 0.8, (
+        "an exact name in its city is strong evidence"
+    )
+    top = results[0][0]
+    assert top.explanation["location"]["level"] == "missing"
+    assert (
+        top.explanation["locality"]["level"] == "same_town"
+        and top.explanation["locality"]["weight"] > 3
+    )
