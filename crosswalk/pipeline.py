@@ -22,7 +22,7 @@ from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
-from crosswalk.internals.cluster import CANNOT, CUT, LINKED, MUST, cluster
+from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
 from crosswalk.internals.compare import (
     MISSING,
     Comparison,
@@ -68,9 +68,8 @@ class Linkage:
     model: Model
     comparisons: list[Comparison]
     conflicts: pd.DataFrame
-    splits: list[dict[str, Any]]
-    tf_tables: dict[str, pd.Series]
-    timings: dict[str, float] = field(default_factory=dict)
+    #: Identifier columns measured to name one record per source (see :func:`facility_unique`).
+    unique_schemes: list[str] = field(default_factory=list)
 
     def crosswalk(self) -> pd.DataFrame:
         """One row per record: ``entity_id`` (or the cluster label before ids are assigned),
@@ -196,9 +195,7 @@ def link(
             [conflicts, _split_conflicts(result.splits, result.decision_conflicts, pairs, frame)],
             ignore_index=True,
         )
-    return Linkage(
-        frame, pairs, model, comparisons, conflicts, result.splits, tf_tables, steps.timings
-    )
+    return Linkage(frame, pairs, model, comparisons, conflicts, decisive)
 
 
 #: A scheme identifies a facility when at least this share of its values is carried by a
@@ -645,8 +642,6 @@ def published_tables(
         "links": links,
         "conflicts": conflicts,
         "sources": sources,
-        "_cut": pd.DataFrame({"n": [int((pairs["status"] == CUT).sum())]}),
-        "_cannot": pd.DataFrame({"n": [int((pairs["status"] == CANNOT).sum())]}),
     }
 
 
@@ -726,21 +721,23 @@ def summary_counts(
             "fuzzy": int((kept["method"] == "fuzzy").sum()),
         },
         "records_by_method": tables["records"]["method"].value_counts().to_dict(),
-        "cut_links": int(tables["_cut"]["n"].iloc[0]),
+        "cut_links": int((pairs["status"] == CUT).sum()),
         "conflicts": tables["conflicts"]["kind"].value_counts().to_dict(),
-        "identifier_agreement": identifier_agreement(linkage.records),
+        "identifier_agreement": identifier_agreement(linkage.records, linkage.unique_schemes),
     }
     return counts
 
 
-def identifier_agreement(records: pd.DataFrame) -> dict[str, dict[str, float]]:
+def identifier_agreement(
+    records: pd.DataFrame, unique_schemes: list[str]
+) -> dict[str, dict[str, float]]:
     """For each facility-unique identifier scheme carried by two or more sources: of the
     cross-source record pairs sharing a value, how many ended in the same entity. (Group
     identifiers, such as a license covering several sites, are not expected to agree.)"""
     out: dict[str, dict[str, float]] = {}
-    for col in [c for c in records.columns if c.startswith(NID_PREFIX)]:
+    for col in unique_schemes:
         sub = records.loc[records[col].notna(), ["source", col, "cluster"]]
-        if sub["source"].nunique() < 2 or not facility_unique(records, col):
+        if sub["source"].nunique() < 2:
             continue
         pairs = sub.merge(sub, on=col, suffixes=("_l", "_r"))
         pairs = pairs[pairs["source_l"] < pairs["source_r"]]
