@@ -57,8 +57,8 @@ def _tokens(names: pd.Series) -> pd.DataFrame:
 
 
 def token_counts(frame: pd.DataFrame) -> pd.Series:
-    """Number of records carrying each normalized-name token."""
-    return _tokens(frame["n_name"].astype("string"))["token"].value_counts()
+    """Number of records carrying each core-name token: what ``rare_name_token`` measures."""
+    return _tokens(frame["n_core"].astype("string"))["token"].value_counts()
 
 
 def block_keys(

@@ -117,9 +117,10 @@ class Model:
 # --------------------------------------------------------------------------- estimation
 
 
-def _level_frequencies(
+def level_frequencies(
     levels: np.ndarray, n_levels: int, weights: np.ndarray | None = None
 ) -> np.ndarray:
+    """Share (weighted, if ``weights``) of each level, missing levels left out, lightly smoothed."""
     present = levels != MISSING
     counts = np.bincount(
         levels[present].astype("int64"),
@@ -150,11 +151,6 @@ def _combos(
         dtype="float64",
     )
     return by_source, combos, sizes
-
-
-def level_frequencies(levels: np.ndarray, n_levels: int, weights: np.ndarray) -> np.ndarray:
-    """Weighted share of each level (missing levels left out), lightly smoothed."""
-    return _level_frequencies(levels, n_levels, weights)
 
 
 def random_pairs(
@@ -204,7 +200,7 @@ def estimate_u(
     sub = frame[compared_columns(frame)]
     levels = compare(sub.iloc[left], sub.iloc[right], comparisons)
     return {
-        c.name: _level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
+        c.name: level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
     }
 
 
@@ -258,7 +254,7 @@ def fit_em(
         shares = np.clip(weighted.sum(axis=0) / counts.sum(), EPS, 1.0)
         for k in range(3):
             for j in range(len(names)):
-                params[k][j] = _level_frequencies(G[:, j], n_levels[j], weighted[:, k])
+                params[k][j] = level_frequencies(G[:, j], n_levels[j], weighted[:, k])
         # E-step.
         log_like = np.tile(np.log(shares), (len(G), 1))
         for k in range(3):
@@ -280,7 +276,7 @@ def fit_em(
 def m_from_labels(levels: pd.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
     """``m`` estimated directly from the comparison vectors of labelled matching pairs."""
     return {
-        c.name: _level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
+        c.name: level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
     }
 
 
