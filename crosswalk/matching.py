@@ -20,7 +20,7 @@ import pandas as pd
 
 from crosswalk.config import FIELD_NAMES, BlockingSettings
 from crosswalk.errors import CrosswalkError, NotFoundError
-from crosswalk.internals.blocking import block_keys, candidate_pairs, token_counts
+from crosswalk.internals.blocking import block_keys, candidate_pairs, ranges, token_counts
 from crosswalk.internals.compare import MISSING, Comparison, compare, comparison_by_name
 from crosswalk.internals.model import Model, score, term_frequencies
 from crosswalk.internals.normalize import normalize_records
@@ -140,13 +140,10 @@ class Matcher:
         size = hi - lo
         ok = (size > 0) & (size <= MAX_KEY_RECORDS)
         q_rows, lo, size = qkeys.rows[ok], lo[ok], size[ok]
-        total = int(size.sum())
-        if total == 0:
+        if int(size.sum()) == 0:
             return np.empty(0, dtype="int64"), np.empty(0, dtype="int64")
         q = np.repeat(q_rows, size)
-        first = np.repeat(np.cumsum(size) - size, size)
-        idx = np.repeat(lo, size) + (np.arange(total) - first)
-        pairs = pd.DataFrame({"q": q, "r": self._rows[idx]}).drop_duplicates()
+        pairs = pd.DataFrame({"q": q, "r": self._rows[ranges(lo, size)]}).drop_duplicates()
         return pairs["q"].to_numpy(), pairs["r"].to_numpy()
 
     def score_pairs(self, left: pd.DataFrame, right: pd.DataFrame) -> tuple[pd.DataFrame, Any]:

@@ -127,13 +127,11 @@ def block_keys(
     )
 
 
-def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each i, the pairs (i, i+1..i+counts[i]) as two position arrays."""
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The runs ``starts[i], starts[i]+1, ..., starts[i]+counts[i]-1``, concatenated (vectorized)."""
     total = int(counts.sum())
-    left = np.repeat(starts, counts)
     first = np.repeat(np.cumsum(counts) - counts, counts)
-    right = left + (np.arange(total, dtype="int64") - first) + 1
-    return left, right
+    return np.repeat(starts, counts) + (np.arange(total, dtype="int64") - first)
 
 
 def candidate_pairs(
@@ -168,7 +166,8 @@ def candidate_pairs(
     all_pairs = sizes * (sizes - 1) // 2
     large = (all_pairs > settings.max_block_pairs)[group]
     counts = np.where(large, np.minimum(after, settings.window), after)
-    li, ri = _expand(pos, counts)
+    # Each position with its following ``counts`` positions in the sorted keys.
+    li, ri = np.repeat(pos, counts), ranges(pos + 1, counts)
     left, right = rows[li], rows[ri]
     pair_bits = bits[li]
     src = pd.factorize(frame["source"])[0]
