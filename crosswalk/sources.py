@@ -75,35 +75,9 @@ def load_sources(config: Config) -> LoadedSources:
 
 def read_source(src: SourceConfig, base_dir: Path) -> tuple[pd.DataFrame, SourceInfo]:
     """Read one source file into the canonical batch for that source."""
-    path = src.resolved_path(base_dir)
-    where = f"source {src.name!r} ({path})"
-    if not path.exists():
-        raise SourceError(
-            [
-                Problem(
-                    where,
-                    "the file does not exist.",
-                    "check `path` in the config; relative paths are relative to the config file.",
-                )
-            ]
-        )
-    data = path.read_bytes()
+    path, data, raw, encoding = _read_file(src, base_dir)
+    frame = to_canonical(raw, src, _where(src, path))
     sha256 = hashlib.sha256(data).hexdigest()
-    if not data.strip():
-        raise SourceError(
-            [
-                Problem(
-                    where,
-                    "the file is empty.",
-                    "point `path` at a file with a header row and records.",
-                )
-            ]
-        )
-    if src.format == "xlsx":
-        raw, encoding = _read_xlsx(data, src, where), "xlsx"
-    else:
-        raw, encoding = _read_csv(data, src, where)
-    frame = to_canonical(raw, src, where)
     info = SourceInfo(
         src.name, src.publisher, src.title, src.extracted, str(path), sha256, len(frame), encoding
     )
@@ -116,16 +90,42 @@ def read_raw(src: SourceConfig, base_dir: Path) -> pd.DataFrame:
     For tools that derive new editions of a listing (benchmarks, tests); raises
     :class:`SourceError` like the build does.
     """
+    return _read_file(src, base_dir)[2]
+
+
+def _where(src: SourceConfig, path: Path) -> str:
+    return f"source {src.name!r} ({path})"
+
+
+def _read_file(src: SourceConfig, base_dir: Path) -> tuple[Path, bytes, pd.DataFrame, str]:
+    """The path, the bytes, the raw table and the encoding (``xlsx`` for workbooks) of a source."""
     path = src.resolved_path(base_dir)
-    where = f"source {src.name!r} ({path})"
+    where = _where(src, path)
     if not path.exists():
         raise SourceError(
-            [Problem(where, "the file does not exist.", "check `path` in the config.")]
+            [
+                Problem(
+                    where,
+                    "the file does not exist.",
+                    "check `path` in the config; relative paths are relative to the config file.",
+                )
+            ]
         )
     data = path.read_bytes()
+    if not data.strip():
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    "the file is empty.",
+                    "point `path` at a file with a header row and records.",
+                )
+            ]
+        )
     if src.format == "xlsx":
-        return _read_xlsx(data, src, where)
-    return _read_csv(data, src, where)[0]
+        return path, data, _read_xlsx(data, src, where), "xlsx"
+    raw, encoding = _read_csv(data, src, where)
+    return path, data, raw, encoding
 
 
 # --------------------------------------------------------------------------- readers
