@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from crosswalk.config import load_config
-from crosswalk.sources import SourceInfo
+
+if TYPE_CHECKING:
+    from crosswalk.sources import SourceInfo
 
 
 def register(sub: Any) -> None:

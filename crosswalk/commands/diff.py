@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crosswalk.release import diff_releases, read_members, resolve_release, summarize
-
 
 def register(sub: Any) -> None:
     """Add the ``diff`` subcommand."""
@@ -36,6 +34,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crosswalk.release import diff_releases, read_members, resolve_release, summarize
+
     """Print the summary and optionally write the rows."""
     releases = Path(args.releases) if Path(args.releases).is_dir() else None
     a = resolve_release(args.a, releases)

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crosswalk.release import publish_release, summarize
-
 
 def register(sub: Any) -> None:
     """Add the ``release`` subcommand."""
@@ -43,6 +41,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crosswalk.release import publish_release, summarize
+
     """Publish the release and print where it is and what changed."""
     info = publish_release(Path(args.build), Path(args.releases), version=args.release_version)
     changes = info.manifest.get("counts", {}).get("changes", {})

@@ -34,6 +34,30 @@ def test_every_command_has_help(command: str) -> None:
     assert "usage: crosswalk" in proc.stdout and len(proc.stdout.splitlines()) > 4
 
 
+def test_help_does_not_load_the_engine() -> None:
+    """``--help`` answers at once: building the parser imports neither pandas nor the engine."""
+    code = (
+        "import sys; from crosswalk.cli import make_parser; make_parser(); "
+        "print(sorted(m for m in ('pandas', 'numpy', 'crosswalk.pipeline') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_public_api_names_resolve() -> None:
+    """Every name in ``crosswalk.__all__`` is importable, and ``link`` is the DataFrame linker."""
+    for name in crosswalk.__all__:
+        assert getattr(crosswalk, name) is not None, name
+    from crosswalk.pipeline import link_frames
+
+    assert crosswalk.link is link_frames
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = crosswalk.nope  # type: ignore[attr-defined]
+
+
 def test_top_level_help_lists_the_commands() -> None:
     proc = _run("--help")
     assert proc.returncode == 0
