@@ -593,9 +593,10 @@ def write_state(db: Any, state: IdState) -> None:
     db.conn.executemany(
         "INSERT INTO retired_ids VALUES (?, ?, ?, ?, ?)", retired.itertuples(index=False, name=None)
     )
+    changes = state.changes[list(CHANGE_COLUMNS)].astype(str)
     db.conn.executemany(
         "INSERT INTO changes VALUES (?, ?, ?)",
-        state.changes[list(CHANGE_COLUMNS)].astype(str).itertuples(index=False, name=None),
+        zip(*(changes[c].to_numpy(dtype=object) for c in CHANGE_COLUMNS), strict=True),
     )
     kv = {"counter": str(state.counter), "prefix": PREFIX}
     if state.previous_release:

@@ -430,36 +430,7 @@ def build(
                 assignment.entity_of_cluster
             )
         with steps.step("publishing"):
-            tables = published_tables(linkage, loaded.info, config)
-            counts = summary_counts(linkage, tables, loaded.info)
-            built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-            meta = {
-                "build_id": uuid.uuid4().hex,
-                "built_at": built_at,
-                "engine_version": __version__,
-                "config": config.to_dict(),
-                "counts": counts,
-                "model": linkage.model.to_dict(),
-                "previous_release": str(previous_db) if previous_db else "",
-            }
-
-            def write(tmp: Path) -> None:
-                write_sqlite(
-                    tmp / "crosswalk.sqlite",
-                    tables,
-                    meta,
-                    extra=lambda db: ids.write_state(db, assignment.state),
-                )
-                write_csv(tmp / "crosswalk.csv", tables["records"])
-                title = "Facility crosswalk: " + ", ".join(s.name for s in loaded.info)
-                (tmp / "datapackage.json").write_text(
-                    json.dumps(datapackage(title, tables["sources"], built_at), indent=2) + "\n",
-                    encoding="utf-8",
-                )
-                if len(assignment.changes):
-                    assignment.changes.to_csv(tmp / "changes.csv", index=False)
-
-            publish(out, write)
+            counts = _publish_outputs(out, linkage, loaded.info, config, assignment, previous_db)
         if store is not None:
             with steps.step("queueing disputes"):
                 from crosswalk.review import queue_disputes
@@ -467,6 +438,49 @@ def build(
                 counts["open_disputes"] = queue_disputes(out / "crosswalk.sqlite", store)
     counts["timings_s"] = steps.timings
     return BuildResult(out, linkage, loaded.info, counts, assignment.changes)
+
+
+def _publish_outputs(
+    out: Path,
+    linkage: Linkage,
+    info: list[SourceInfo],
+    config: Config,
+    assignment: ids.IdAssignment,
+    previous_db: Path | None,
+) -> dict[str, Any]:
+    """Publish a linkage whose records carry entity ids into ``out`` (atomically);
+    return the build's summary counts."""
+    tables = published_tables(linkage, info, config)
+    counts = summary_counts(linkage, tables, info)
+    built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    meta = {
+        "build_id": uuid.uuid4().hex,
+        "built_at": built_at,
+        "engine_version": __version__,
+        "config": config.to_dict(),
+        "counts": counts,
+        "model": linkage.model.to_dict(),
+        "previous_release": str(previous_db) if previous_db else "",
+    }
+
+    def write(tmp: Path) -> None:
+        write_sqlite(
+            tmp / "crosswalk.sqlite",
+            tables,
+            meta,
+            extra=lambda db: ids.write_state(db, assignment.state),
+        )
+        write_csv(tmp / "crosswalk.csv", tables["records"])
+        title = "Facility crosswalk: " + ", ".join(s.name for s in info)
+        (tmp / "datapackage.json").write_text(
+            json.dumps(datapackage(title, tables["sources"], built_at), indent=2) + "\n",
+            encoding="utf-8",
+        )
+        if len(assignment.changes):
+            assignment.changes.to_csv(tmp / "changes.csv", index=False)
+
+    publish(out, write)
+    return counts
 
 
 def _training_labels(config: Config) -> list[tuple[tuple[str, str], tuple[str, str]]]:

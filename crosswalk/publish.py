@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,22 @@ from crosswalk.errors import BuildError
 _SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "object": str}
 
 
-def _rows(frame: pd.DataFrame, columns: Iterable[str]) -> Iterable[tuple[Any, ...]]:
-    arrays = []
-    for col in columns:
-        values = frame[col]
-        if pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
-            arr = values.to_numpy(dtype=object, copy=True)
-            arr[values.isna().to_numpy()] = None
-        else:
-            arr = values.astype(object).to_numpy(dtype=object, copy=True)
-            arr[pd.isna(arr)] = None
-        arrays.append(arr.tolist())
-    return zip(*arrays, strict=True)
+#: Rows converted to Python values and inserted at a time: bounds the memory of the conversion.
+CHUNK_ROWS = 100_000
+#: SQLite page cache of the writer, in KiB (allocated as used): holds the primary-key
+#: indexes of the bulk load, whose keys do not arrive in order.
+CACHE_KIB = 256 * 1024
+
+
+def _column_values(values: pd.Series) -> list[Any]:
+    """One column slice as Python values, missing values as ``None``."""
+    if pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
+        arr = values.to_numpy(dtype=object, copy=True)
+        arr[values.isna().to_numpy()] = None
+    else:
+        arr = values.astype(object).to_numpy(dtype=object, copy=True)
+        arr[pd.isna(arr)] = None
+    return arr.tolist()  # type: ignore[no-any-return]
 
 
 def write_table(
@@ -54,10 +57,12 @@ def write_table(
     )
     placeholders = ", ".join("?" for _ in table.columns)
     names = ", ".join(f"[{c}]" for c in table.column_names)
-    db.conn.executemany(
-        f"INSERT INTO [{table.name}] ({names}) VALUES ({placeholders})",
-        _rows(frame, table.column_names),
-    )
+    sql = f"INSERT INTO [{table.name}] ({names}) VALUES ({placeholders})"
+    for start in range(0, len(frame), CHUNK_ROWS):
+        part = frame.iloc[start : start + CHUNK_ROWS]
+        db.conn.executemany(
+            sql, zip(*(_column_values(part[c]) for c in table.column_names), strict=True)
+        )
 
 
 def write_sqlite(
@@ -69,6 +74,7 @@ def write_sqlite(
     db = sqlite_utils.Database(path)
     db.conn.execute("PRAGMA journal_mode = OFF")
     db.conn.execute("PRAGMA synchronous = OFF")
+    db.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     with db.conn:
         write_table(db, schema.SOURCES, tables["sources"])
         write_table(db, schema.ENTITIES, tables["entities"])
