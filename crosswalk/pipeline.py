@@ -22,9 +22,8 @@ from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
-from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
+from crosswalk.internals.cluster import CUT, LINKED, MUST, STATUSES, cluster
 from crosswalk.internals.compare import (
-    MISSING,
     Comparison,
     compare,
     compared_columns,
@@ -37,6 +36,7 @@ from crosswalk.internals.model import (
     estimate_u,
     fit_em,
     level_frequencies,
+    level_patterns,
     m_from_labels,
     record_frequencies,
     score,
@@ -124,21 +124,27 @@ def link(
         within = frozenset(k for k, v in limits.items() if v != 1)
         u = estimate_u(frame, comparisons, config.model.u_sample_pairs, config.model.seed, within)
         primary = [c for c in comparisons if c.stands_in_for is None]
+        patterns = level_patterns(levels, [c.name for c in primary])
         m, lam, iterations = fit_em(
             levels,
             primary,
             max_iterations=config.model.em_max_iterations,
             tolerance=config.model.em_tolerance,
+            patterns=patterns,
         )
         n_cross = cross_pair_count(frame["source"], within)
         stand_ins = [c for c in comparisons if c.stands_in_for is not None]
         if stand_ins:
             # A stand-in is not part of the EM (it would count the place twice): its m is the
             # level distribution among the candidates, weighted by the fitted match probability.
+            # That probability depends on the primary levels only: score each distinct vector once.
             first = build_model(primary, m, u, lam, len(pairs), n_cross, iterations, "em")
-            posterior = score(levels, first).match_probability
+            vectors = pd.DataFrame(patterns.levels, columns=[c.name for c in primary])
+            posterior = score(vectors, first).match_probability[patterns.index]
             for c in stand_ins:
                 m[c.name] = level_frequencies(levels[c.name].to_numpy(), len(c.levels), posterior)
+            del posterior
+        del patterns
         trained_on = "em"
         label_pairs = list(labels or []) + list(constraints.must_link)
         label_pos = _positions(frame, label_pairs)
@@ -164,21 +170,39 @@ def link(
         per_record = record_frequencies(frame, tf_tables)
         lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
         frequencies = {col: np.fmax(v[lpos], v[rpos]) for col, v in per_record.items()}
+        del per_record, tf_tables
         scores = score(levels, model, frequencies=frequencies)
-        pairs = pd.concat(
-            [pairs, levels.add_prefix("lvl:"), scores.bits.add_prefix("bits:")], axis=1
-        )
-        pairs["match_weight"] = scores.match_weight
-        pairs["match_probability"] = scores.match_probability
+        del frequencies
         id_cols = [c.name for c in comparisons if c.name.startswith(NID_PREFIX)]
         decisive = [c for c in id_cols if facility_unique(frame, c)]
-        id_levels = levels[decisive].to_numpy() if decisive else np.full((len(pairs), 0), MISSING)
-        id_agree = (id_levels == 0).any(axis=1)
-        id_disagree = (id_levels == 1).any(axis=1) & ~id_agree
-        non_id = scores.bits.drop(columns=id_cols).sum(axis=1).to_numpy() + model.prior_bits
+        id_agree = np.zeros(len(pairs), dtype=bool)
+        id_disagree = np.zeros(len(pairs), dtype=bool)
+        for col in decisive:
+            lv = levels[col].to_numpy()
+            id_agree |= lv == 0
+            id_disagree |= lv == 1
+        id_disagree &= ~id_agree
+        # Name-and-address evidence alone: the field bits summed in field order, then the prior.
+        non_id = np.zeros(len(pairs), dtype="float64")
+        for col in scores.bits.columns:
+            if col not in id_cols:
+                non_id += scores.bits[col].to_numpy()
+        non_id += model.prior_bits
+        # Columns are added one by one (no concatenated copy of the pairs); the levels and
+        # bits columns share the memory of the frames compare and score returned.
+        for col in levels.columns:
+            pairs[f"lvl:{col}"] = levels[col].to_numpy()
+        for col in scores.bits.columns:
+            pairs[f"bits:{col}"] = scores.bits[col].to_numpy()
+        del levels
+        pairs["match_weight"] = scores.match_weight
+        pairs["match_probability"] = scores.match_probability
+        del scores
         pairs["fuzzy_probability"] = 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
-        pairs["method"] = np.where(id_agree, "identifier", "fuzzy")
+        del non_id
+        pairs["method"] = _labels(id_agree.astype("int8"), ["fuzzy", "identifier"])
         conflicts = _identifier_conflicts(pairs, frame, id_agree, id_disagree, decisive)
+        del id_agree, id_disagree
     with steps.step("clustering"):
         result = cluster(
             len(frame),
@@ -189,13 +213,18 @@ def link(
             must_link=_positions(frame, constraints.must_link),
             cannot_link=_positions(frame, constraints.cannot_link),
         )
-        pairs["status"] = result.status
+        pairs["status"] = _labels(result.codes, list(STATUSES))
         frame["cluster"] = result.labels
         conflicts = pd.concat(
             [conflicts, _split_conflicts(result.splits, result.decision_conflicts, pairs, frame)],
             ignore_index=True,
         )
     return Linkage(frame, pairs, model, comparisons, conflicts, decisive)
+
+
+def _labels(codes: np.ndarray, names: list[str]) -> pd.Series:
+    """A text column from small integer codes, without a per-row Python string."""
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(names))).astype("str")
 
 
 #: A scheme identifies a facility when at least this share of its values is carried by a

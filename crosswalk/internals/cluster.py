@@ -9,13 +9,14 @@
    by falling weight, each accepted only if the merge it makes breaks no
    constraint. Refused links are *cut*, and the split is reported.
 
-Components come from ``scipy.sparse.csgraph`` (linear time); only the few
-components that break a constraint are rebuilt edge by edge.
+Components come from ``scipy.sparse.csgraph`` (linear time) and the
+constraints are checked for all components at once with integer counts; only
+the few components that break a constraint are rebuilt edge by edge, with
+networkx's union-find.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,14 +26,26 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 LINKED, CUT, BELOW, MUST, CANNOT = "linked", "cut", "below_threshold", "must_link", "cannot_link"
+#: The statuses a link can have; ``ClusterResult.codes`` index this tuple.
+STATUSES = (LINKED, CUT, BELOW, MUST, CANNOT)
+_LINKED, _CUT, _BELOW, _MUST, _CANNOT = range(len(STATUSES))
 
 
 @dataclass
 class ClusterResult:
     labels: np.ndarray  # cluster label per record position
-    status: np.ndarray  # status per link row (object array of strings)
+    codes: np.ndarray  # int8 status per link row, an index into STATUSES
     splits: list[dict[str, object]] = field(default_factory=list)
     decision_conflicts: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def status(self) -> pd.Categorical[str]:
+        """Status per link row (``linked``, ``cut``, ``below_threshold``, …)."""
+        return pd.Categorical.from_codes(self.codes, categories=pd.Index(list(STATUSES)))
+
+
+def _pair_codes(pairs: set[tuple[int, int]], n: int) -> np.ndarray:
+    return np.array(sorted(a * n + b for a, b in pairs), dtype="int64")
 
 
 def cluster(
@@ -52,96 +65,117 @@ def cluster(
     """
     must = {(min(a, b), max(a, b)) for a, b in (must_link or []) if a != b}
     cannot = {(min(a, b), max(a, b)) for a, b in (cannot_link or []) if a != b}
+    n_links = len(links)
     lpos = links["l"].to_numpy(dtype="int64")
     rpos = links["r"].to_numpy(dtype="int64")
-    pair_keys = list(zip(lpos.tolist(), rpos.tolist(), strict=True)) if (must or cannot) else []
-    status = np.where(links["match_probability"].to_numpy() >= threshold, LINKED, BELOW).astype(
-        object
+    codes = np.where(links["match_probability"].to_numpy() >= threshold, _LINKED, _BELOW).astype(
+        "int8"
     )
-    if cannot:
-        is_cannot = np.fromiter((k in cannot for k in pair_keys), dtype=bool, count=len(pair_keys))
-        status[is_cannot] = CANNOT
-    if must:
-        is_must = np.fromiter((k in must for k in pair_keys), dtype=bool, count=len(pair_keys))
-        status[is_must & (status != CANNOT)] = MUST
-    # Must-link pairs that were never candidates still join.
-    extra = sorted(must - set(pair_keys)) if must else []
-    el = np.concatenate([lpos, np.array([a for a, _ in extra], dtype="int64")])
-    er = np.concatenate([rpos, np.array([b for _, b in extra], dtype="int64")])
-    weight = np.concatenate(
-        [links["match_weight"].to_numpy(dtype="float64"), np.full(len(extra), np.inf)]
-    )
-    estatus = np.concatenate([status, np.array([MUST] * len(extra), dtype=object)])
-    active = (estatus == LINKED) | (estatus == MUST)
+    extra_must = np.empty(0, dtype="int64")
+    if must or cannot:
+        link_keys = lpos * n_records + rpos
+        if cannot:
+            codes[np.isin(link_keys, _pair_codes(cannot, n_records))] = _CANNOT
+        if must:
+            must_keys = _pair_codes(must, n_records)
+            codes[np.isin(link_keys, must_keys) & (codes != _CANNOT)] = _MUST
+            # Must-link pairs that were never candidates still join.
+            extra_must = must_keys[~np.isin(must_keys, link_keys)]
+        del link_keys
+    el = np.concatenate([lpos, extra_must // max(n_records, 1)])
+    er = np.concatenate([rpos, extra_must % max(n_records, 1)])
+    ecodes = np.concatenate([codes, np.full(len(extra_must), _MUST, dtype="int8")])
+    active = (ecodes == _LINKED) | (ecodes == _MUST)
     graph = coo_matrix(
-        (np.ones(int(active.sum())), (el[active], er[active])), shape=(n_records, n_records)
+        (np.ones(int(active.sum()), dtype="int8"), (el[active], er[active])),
+        shape=(n_records, n_records),
     )
-    _, labels = connected_components(graph, directed=False)
+    n_comp, labels = connected_components(graph, directed=False)
+    del graph
     labels = labels.astype("int64")
+    result = ClusterResult(labels=labels, codes=codes)
 
     src_codes, src_names = pd.factorize(pd.Series(sources))
+    n_src = max(len(src_names), 1)
     limit_of = np.array([limits.get(str(s), 1) for s in src_names], dtype="int64")
-    # Components breaking a per-source limit.
-    comp_src = pd.DataFrame({"c": labels, "s": src_codes}).value_counts()
-    over = comp_src[comp_src.to_numpy() > limit_of[comp_src.index.get_level_values("s")]]
-    over = over[limit_of[over.index.get_level_values("s")] > 0]
-    bad = set(over.index.get_level_values("c").tolist())
+    # Components breaking a per-source limit: records per (component, source), counted at once.
+    per_source = np.bincount(labels * n_src + src_codes, minlength=n_comp * n_src).reshape(
+        n_comp, n_src
+    )
+    limited = limit_of[None, :] > 0
+    bad = np.asarray((limited & (per_source > limit_of[None, :])).any(axis=1), dtype=bool)
     for a, b in cannot:
         if labels[a] == labels[b]:
-            bad.add(int(labels[a]))
-    result = ClusterResult(labels=labels, status=estatus[: len(links)].copy())
-    if not bad:
+            bad[labels[a]] = True
+    if not bad.any():
         return result
 
-    comp_edges = np.flatnonzero(active & np.isin(labels[el], list(bad)))
-    by_comp: dict[int, list[int]] = defaultdict(list)
-    for e in comp_edges.tolist():
-        by_comp[int(labels[el[e]])].append(e)
-    next_label = int(labels.max()) + 1
-    partners: dict[int, set[int]] = defaultdict(set)
+    weight = np.concatenate(
+        [links["match_weight"].to_numpy(dtype="float64"), np.full(len(extra_must), np.inf)]
+    )
+    # Edges of the components to rebuild, by component, then must-links first, then by
+    # falling weight, then by position.
+    edges = np.flatnonzero(active & bad[labels[el]])
+    edge_comp = labels[el[edges]]
+    edges = edges[np.lexsort((-weight[edges], ecodes[edges] != _MUST, edge_comp))]
+    edge_comp = labels[el[edges]]
+    comps, edge_start = np.unique(edge_comp, return_index=True)
+    edge_end = np.append(edge_start[1:], len(edges))
+    members_all = np.flatnonzero(bad[labels])
+    members_all = members_all[np.argsort(labels[members_all], kind="stable")]
+    member_comp = labels[members_all]
+    member_start = np.searchsorted(member_comp, comps, side="left")
+    member_end = np.searchsorted(member_comp, comps, side="right")
+
+    next_label = n_comp
+    partners: dict[int, set[int]] = {}
     for a, b in cannot:
-        partners[a].add(b)
-        partners[b].add(a)
-    for comp, edges in sorted(by_comp.items()):
-        members = np.flatnonzero(labels == comp)
-        uf = UnionFind(members.tolist())
-        counts: dict[int, dict[int, int]] = {int(m): {int(src_codes[m]): 1} for m in members}
-        sets: dict[int, set[int]] = {int(m): {int(m)} for m in members}
-        edges.sort(key=lambda e: (estatus[e] != MUST, -weight[e]))
+        partners.setdefault(a, set()).add(b)
+        partners.setdefault(b, set()).add(a)
+    el_list, er_list = el.tolist(), er.tolist()
+    is_must = (ecodes == _MUST).tolist() if must else None
+    src_list = src_codes.tolist()
+    limit_list = limit_of.tolist()
+    for c in range(len(comps)):
+        members = members_all[member_start[c] : member_end[c]].tolist()
+        comp_edges = edges[edge_start[c] : edge_end[c]].tolist()
+        uf = UnionFind(members)
+        counts: dict[int, dict[int, int]] = {m: {src_list[m]: 1} for m in members}
+        sets: dict[int, set[int]] = {m: {m} for m in members} if partners else {}
         cut_edges: list[int] = []
-        for e in edges:
-            a, b = int(el[e]), int(er[e])
+        for e in comp_edges:
+            a, b = el_list[e], er_list[e]
             ra, rb = uf[a], uf[b]
             if ra == rb:
                 continue
-            if any(p in sets[rb] for m in sets[ra] for p in partners.get(m, ())):
-                if estatus[e] == MUST:
+            edge_must = is_must is not None and is_must[e]
+            if partners and any(p in sets[rb] for m in sets[ra] for p in partners.get(m, ())):
+                if edge_must:
                     result.decision_conflicts.append((a, b))
                 cut_edges.append(e)
                 continue
             merged = dict(counts[ra])
             for s, k in counts[rb].items():
                 merged[s] = merged.get(s, 0) + k
-            too_many = any(limit_of[s] > 0 and k > limit_of[s] for s, k in merged.items())
-            if too_many and estatus[e] != MUST:
+            too_many = any(limit_list[s] > 0 and k > limit_list[s] for s, k in merged.items())
+            if too_many and not edge_must:
                 cut_edges.append(e)
                 continue
             uf.union(a, b)
             root = uf[a]
             counts[root] = merged
-            sets[root] = sets[ra] | sets[rb]
+            if partners:
+                sets[root] = sets[ra] | sets[rb]
         for e in cut_edges:
-            if e < len(links) and result.status[e] == LINKED:
-                result.status[e] = CUT
+            if e < n_links and codes[e] == _LINKED:
+                codes[e] = _CUT
         roots: dict[int, int] = {}
-        for m in members.tolist():
+        for m in members:
             root = uf[m]
             if root not in roots:
                 roots[root] = next_label
                 next_label += 1
-            result.labels[m] = roots[root]
+            labels[m] = roots[root]
         if cut_edges:
-            result.splits.append(
-                {"members": members.tolist(), "parts": len(roots), "cut_links": cut_edges}
-            )
+            result.splits.append({"members": members, "parts": len(roots), "cut_links": cut_edges})
     return result

@@ -204,12 +204,53 @@ def estimate_u(
     }
 
 
+@dataclass
+class Patterns:
+    """The distinct comparison vectors of some pairs, most frequent first (ties in order of
+    first appearance, as ``DataFrame.value_counts`` orders them)."""
+
+    levels: np.ndarray  # int64, one row per distinct vector, one column per comparison
+    counts: np.ndarray  # int64, pairs per vector
+    index: np.ndarray  # int64, per pair: the row of its vector
+
+
+def level_patterns(levels: pd.DataFrame, names: list[str]) -> Patterns:
+    """The distinct vectors of ``levels[names]``: each pair's levels packed into one integer
+    (mixed radix), factorized in one hashed pass."""
+    n = len(levels)
+    code = np.zeros(n, dtype="int64")
+    span = 1
+    for name in names:
+        col = levels[name].to_numpy()
+        base = int(col.max()) + 2 if n else 1  # levels run from MISSING (-1) up
+        if span > (2**62) // base:
+            code = pd.factorize(code)[0].astype("int64")
+            span = int(code.max()) + 1 if n else 1
+        code = code * base + (col.astype("int64") + 1)
+        span *= base
+    seen, _ = pd.factorize(code)  # codes in order of first appearance
+    del code
+    seen = seen.astype("int64")
+    counts = np.bincount(seen).astype("int64")
+    running = np.maximum.accumulate(seen) if n else seen
+    first = np.flatnonzero(np.concatenate([[True], running[1:] != running[:-1]])) if n else seen
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty(len(order), dtype="int64")
+    rank[order] = np.arange(len(order), dtype="int64")
+    rows = first[order]
+    vectors = np.column_stack(
+        [levels[name].to_numpy()[rows].astype("int64") for name in names]
+    ).reshape(len(rows), len(names))
+    return Patterns(vectors, counts[order], rank[seen])
+
+
 def fit_em(
     levels: pd.DataFrame,
     comparisons: list[Comparison],
     *,
     max_iterations: int = 200,
     tolerance: float = 1e-6,
+    patterns: Patterns | None = None,
 ) -> tuple[dict[str, np.ndarray], float, int]:
     """Latent-class EM over the candidates' comparison vectors: returns ``m``, the match share, iterations.
 
@@ -223,13 +264,15 @@ def fit_em(
     agreement alone (co-located), and the rest. Only the match class's
     ``m`` is returned; ``u`` comes from random pairs.
 
-    Works on the distinct comparison vectors with their counts, so its cost
-    does not grow with the number of candidate pairs.
+    Works on the distinct comparison vectors with their counts (``patterns``,
+    see :func:`level_patterns`, computed when not given), so its cost does
+    not grow with the number of candidate pairs.
     """
     names = [c.name for c in comparisons]
-    patterns = levels[names].value_counts().reset_index()
-    counts = patterns["count"].to_numpy(dtype="float64")
-    G = patterns[names].to_numpy(dtype="int64")
+    if patterns is None:
+        patterns = level_patterns(levels, names)
+    counts = patterns.counts.astype("float64")
+    G = patterns.levels
     n_levels = [len(c.levels) for c in comparisons]
     # Initial responsibilities from the levels of name and location (level 0 is the strongest).
     name_lv = G[:, names.index("name")] if "name" in names else np.zeros(len(G), dtype="int64")
@@ -365,11 +408,13 @@ def record_frequencies(
     frame: pd.DataFrame, tf_tables: dict[str, pd.Series]
 ) -> dict[str, np.ndarray]:
     """Per record, the frequency of its value in each term-frequency column (nan when missing)."""
-    return {
-        col: frame[col].astype("string").map(table).to_numpy(dtype="float64", na_value=np.nan)
-        for col, table in tf_tables.items()
-        if col in frame
-    }
+    out = {}
+    for col, table in tf_tables.items():
+        if col in frame:
+            # a value absent from the table (or missing) has position -1: the appended nan
+            pos = table.index.get_indexer(pd.Index(frame[col].astype("string")))
+            out[col] = np.append(table.to_numpy(dtype="float64"), np.nan)[pos]
+    return out
 
 
 def pair_frequencies(
