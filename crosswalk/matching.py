@@ -21,8 +21,21 @@ import pandas as pd
 from crosswalk.config import FIELD_NAMES, BlockingSettings
 from crosswalk.errors import CrosswalkError, NotFoundError
 from crosswalk.internals.blocking import block_keys, candidate_pairs, ranges, token_counts
-from crosswalk.internals.compare import MISSING, Comparison, compare, comparison_by_name
-from crosswalk.internals.model import Model, score, term_frequencies
+from crosswalk.internals.compare import (
+    MISSING,
+    Columns,
+    Comparison,
+    compare,
+    compared_columns,
+    comparison_by_name,
+)
+from crosswalk.internals.model import (
+    Model,
+    pair_frequencies,
+    record_frequencies,
+    score,
+    term_frequencies,
+)
 from crosswalk.internals.normalize import normalize_records
 from crosswalk.sources import ID_PREFIX
 
@@ -85,19 +98,18 @@ def _blocking_of(meta: dict[str, Any]) -> BlockingSettings:
 
 def query_frame(queries: list[dict[str, Any]], schemes: list[str]) -> pd.DataFrame:
     """Query dicts → a canonical batch (source ``query``, record ids ``0..n-1``)."""
-    rows = []
-    for i, q in enumerate(queries):
-        row: dict[str, Any] = {"source": "query", "record_id": str(i)}
-        for f in FIELD_NAMES:
-            v = q.get(f)
-            row[f] = None if v is None or v == "" else str(v)
-        idents = q.get("identifiers") or {}
-        for s in schemes:
-            v = idents.get(s)
-            row[ID_PREFIX + s] = None if v is None or v == "" else str(v)
-        rows.append(row)
-    cols = ["source", "record_id", *FIELD_NAMES, *(ID_PREFIX + s for s in schemes)]
-    return pd.DataFrame(rows, columns=cols).astype("string")
+
+    def text(v: Any) -> str | None:
+        return None if v is None or v == "" else str(v)
+
+    idents = [q.get("identifiers") or {} for q in queries]
+    columns: dict[str, list[str | None]] = {
+        "source": ["query"] * len(queries),
+        "record_id": [str(i) for i in range(len(queries))],
+        **{f: [text(q.get(f)) for q in queries] for f in FIELD_NAMES},
+        **{ID_PREFIX + s: [text(d.get(s)) for d in idents] for s in schemes},
+    }
+    return pd.DataFrame({k: pd.array(v, dtype="string") for k, v in columns.items()})
 
 
 class Matcher:
@@ -123,6 +135,16 @@ class Matcher:
         self._keys = keys.keys[order]
         self._rows = keys.rows[order]
         self._entity = self.records["entity_id"].to_numpy()
+        # Everything that depends on the published records only is computed once here:
+        # their columns as the comparisons read them, their term frequencies, the values
+        # explanations show, and entity codes.
+        self._compared = compared_columns(self.frame)
+        self._published = Columns(self.frame).prepared(self._compared)
+        self._frequencies = record_frequencies(self.frame, self.tf_tables)
+        self._shown = _shown_columns(self.frame, self.comparisons)
+        self._entity_code = pd.factorize(self._entity)[0].astype("int64")
+        self._sources = self.records["source"].to_numpy(dtype=object)
+        self._record_ids = self.records["record_id"].to_numpy(dtype=object)
 
     @classmethod
     def from_sqlite(cls, path: str | Path) -> Matcher:
@@ -143,8 +165,11 @@ class Matcher:
         if int(size.sum()) == 0:
             return np.empty(0, dtype="int64"), np.empty(0, dtype="int64")
         q = np.repeat(q_rows, size)
-        pairs = pd.DataFrame({"q": q, "r": self._rows[ranges(lo, size)]}).drop_duplicates()
-        return pairs["q"].to_numpy(), pairs["r"].to_numpy()
+        r = self._rows[ranges(lo, size)]
+        # distinct pairs, in the order of their first occurrence
+        _, first = np.unique(q * len(self.records) + r, return_index=True)
+        first.sort()
+        return q[first], r[first]
 
     def score_pairs(self, left: pd.DataFrame, right: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
         levels = compare(left, right, self.comparisons)
@@ -158,25 +183,27 @@ class Matcher:
 
     def explain(
         self,
-        left: pd.DataFrame,
-        right: pd.DataFrame,
+        left: pd.DataFrame | dict[str, np.ndarray],
+        right: pd.DataFrame | dict[str, np.ndarray],
         i: int,
         levels: pd.DataFrame,
         bits: pd.DataFrame,
     ) -> dict[str, dict[str, Any]]:
+        """Per compared field: level, values shown on each side and weight, for pair ``i``.
+
+        ``left``/``right`` are the aligned records, or their shown columns as object
+        arrays (:func:`_shown_columns`).
+        """
         out: dict[str, dict[str, Any]] = {}
-
-        def shown(frame: pd.DataFrame, cols: tuple[str, ...]) -> str | None:
-            values = [frame[k].to_numpy(dtype=object)[i] for k in cols if k in frame]
-            return " ".join(str(v) for v in values if v is not None and not pd.isna(v)) or None
-
+        lshown = left if isinstance(left, dict) else _shown_columns(left, self.comparisons)
+        rshown = right if isinstance(right, dict) else _shown_columns(right, self.comparisons)
         for c in self.comparisons:
             lv = int(levels[c.name].to_numpy()[i])
-            cols = c.show or ((c.name,) if c.name in left.columns else ())
+            cols = c.show or ((c.name,) if c.name in lshown else ())
             out[c.name] = {
                 "level": "missing" if lv == MISSING else c.levels[lv],
-                "left": shown(left, cols),
-                "right": shown(right, cols),
+                "left": _shown(lshown, cols, i),
+                "right": _shown(rshown, cols, i),
                 "weight": round(float(bits[c.name].to_numpy()[i]), 3),
             }
         return out
@@ -190,48 +217,46 @@ class Matcher:
         results: list[list[Candidate]] = [[] for _ in queries]
         if len(q) == 0:
             return results
-        left = qframe.iloc[q].reset_index(drop=True)
-        right = self.frame.iloc[r].reset_index(drop=True)
-        levels, scores = self.score_pairs(left, right)
-        table = pd.DataFrame(
-            {
-                "q": q,
-                "r": r,
-                "w": scores.match_weight,
-                "p": scores.match_probability,
-                "i": np.arange(len(q)),
-                "e": self._entity[r],
-            }
+        left = Columns(qframe).prepared(self._compared).take(q)
+        right = self._published.take(r)
+        levels = compare(left, right, self.comparisons)
+        qfreq = record_frequencies(qframe, self.tf_tables)
+        scores = score(
+            levels,
+            self.model,
+            frequencies=pair_frequencies(
+                {col: v[q] for col, v in qfreq.items()},
+                {col: v[r] for col, v in self._frequencies.items()},
+            ),
         )
-        table = table.sort_values(["q", "w"], ascending=[True, False]).drop_duplicates(["q", "e"])
-        table = table.groupby("q", sort=False).head(limit)
+        w = scores.match_weight
+        # Best first within each query (ties in pair order), one pair per entity, ``limit``
+        # entities per query.
+        order = np.lexsort((-w, q))
+        key = q[order] * (int(self._entity_code.max()) + 2) + (self._entity_code[r[order]] + 1)
+        _, first = np.unique(key, return_index=True)
+        first.sort()
+        chosen = order[first]
+        qc = q[chosen]
+        rank = np.arange(len(qc)) - np.searchsorted(qc, qc, side="left")
+        chosen = chosen[rank < limit]
         # Explain only the candidates returned: slice their rows once.
-        chosen = table["i"].to_numpy()
-        left, right = (
-            left.iloc[chosen].reset_index(drop=True),
-            right.iloc[chosen].reset_index(drop=True),
-        )
+        qshown = _shown_columns(qframe, self.comparisons)
+        left_shown = {k: v[q[chosen]] for k, v in qshown.items()}
+        right_shown = {k: v[r[chosen]] for k, v in self._shown.items()}
         levels = levels.iloc[chosen].reset_index(drop=True)
         chosen_bits = scores.bits.iloc[chosen].reset_index(drop=True)
-        sources = self.records["source"].to_numpy(dtype=object)
-        record_ids = self.records["record_id"].to_numpy(dtype=object)
-        for qi, ri, i, e, p, w in zip(
-            table["q"].to_numpy(),
-            table["r"].to_numpy(),
-            np.arange(len(table)),
-            table["e"].to_numpy(dtype=object),
-            table["p"].to_numpy(),
-            table["w"].to_numpy(),
-            strict=True,
+        for i, (qi, ri, p, wi) in enumerate(
+            zip(q[chosen], r[chosen], scores.match_probability[chosen], w[chosen], strict=True)
         ):
             results[int(qi)].append(
                 Candidate(
-                    entity_id=str(e),
-                    source=str(sources[ri]),
-                    record_id=str(record_ids[ri]),
+                    entity_id=str(self._entity[ri]),
+                    source=str(self._sources[ri]),
+                    record_id=str(self._record_ids[ri]),
                     match_probability=round(float(p), 6),
-                    match_weight=round(float(w), 4),
-                    explanation=self.explain(left, right, int(i), levels, chosen_bits),
+                    match_weight=round(float(wi), 4),
+                    explanation=self.explain(left_shown, right_shown, i, levels, chosen_bits),
                 )
             )
         return results
@@ -262,6 +287,18 @@ class Matcher:
             "same_entity": bool(self._entity[i] == self._entity[j]),
             "fields": self.explain(left, right, 0, levels, scores.bits),
         }
+
+
+def _shown_columns(frame: pd.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
+    """The columns explanations show (the comparisons' ``show`` columns), as object arrays."""
+    cols = {k for c in comparisons for k in (c.show or (c.name,))}
+    return {k: frame[k].to_numpy(dtype=object) for k in sorted(cols) if k in frame}
+
+
+def _shown(shown: dict[str, np.ndarray], cols: tuple[str, ...], i: int) -> str | None:
+    """The values of ``cols`` of row ``i`` joined by spaces, missing ones left out."""
+    values = [shown[k][i] for k in cols if k in shown]
+    return " ".join(str(v) for v in values if v is not None and not pd.isna(v)) or None
 
 
 def blocking_candidates(db_path: str | Path, left: str, right: str) -> pd.DataFrame:

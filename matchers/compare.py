@@ -1,13 +1,14 @@
 """Comparator primitives over aligned pairs of values, vectorized.
 
-All functions take two aligned sequences (pandas Series, numpy arrays or lists) of equal
-length and return one numpy value per pair.  Missing means ``None``, ``NaN``, ``pd.NA``
-or the empty string.
+All functions take two aligned sequences (pandas Series, numpy arrays, lists, or
+:class:`Texts` already converted by :func:`as_texts`) of equal length and return one
+numpy value per pair.  Missing means ``None``, ``NaN``, ``pd.NA`` or the empty string.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from matchers._text import STRING_DTYPE
 
 __all__ = [
     "SIMILARITY_METHODS",
+    "Texts",
+    "as_texts",
     "exact",
     "haversine_m",
     "missing",
@@ -26,7 +29,27 @@ __all__ = [
     "token_jaccard",
 ]
 
-ArrayLike = pd.Series | np.ndarray | Sequence[Any]
+
+@dataclass(frozen=True)
+class Texts:
+    """Values in the form the comparators read: text (``""`` when missing) and the missing mask.
+
+    Converting a column once and passing the result to several comparators (or taking
+    rows of it with :meth:`take`) spares converting it again for every comparison.
+    """
+
+    text: np.ndarray  # object array of str, "" where missing
+    missing: np.ndarray  # bool
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def take(self, positions: np.ndarray) -> Texts:
+        """The values at ``positions``."""
+        return Texts(self.text[positions], self.missing[positions])
+
+
+ArrayLike = Texts | pd.Series | np.ndarray | Sequence[Any]
 
 # method -> (scorer, divisor that brings the score to [0, 1])
 _SCORERS: dict[str, tuple[Any, float]] = {
@@ -43,14 +66,20 @@ _PARALLEL_MIN_PAIRS = 20_000
 SIMILARITY_METHODS: tuple[str, ...] = tuple(_SCORERS)
 
 
+def as_texts(values: ArrayLike) -> Texts:
+    """``values`` converted once for the comparators (see :class:`Texts`)."""
+    return values if isinstance(values, Texts) else Texts(*_as_text(values))
+
+
 def _as_text(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(object array of str with "" for missing, boolean missing mask)."""
+    if isinstance(values, Texts):
+        return values.text, values.missing
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
     if not isinstance(s.dtype, pd.StringDtype):
         s = s.astype(STRING_DTYPE)
-    text = s.fillna("").to_numpy(dtype=object)
-    miss = np.asarray(s.isna().to_numpy(), dtype=bool) | (text == "")
-    return text, miss
+    text = s.to_numpy(dtype=object, na_value="")
+    return text, np.asarray(text == "", dtype=bool)
 
 
 def _check_lengths(a: np.ndarray, b: np.ndarray) -> None:
@@ -145,7 +174,9 @@ def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLi
     ``nan`` where any coordinate is missing or not numeric.
     """
     coords = [
-        pd.to_numeric(pd.Series(np.asarray(x, dtype=object)), errors="coerce").to_numpy(
+        x
+        if isinstance(x, np.ndarray) and x.dtype == np.float64
+        else pd.to_numeric(pd.Series(np.asarray(x, dtype=object)), errors="coerce").to_numpy(
             dtype=np.float64, na_value=np.nan
         )
         for x in (lat1, lon1, lat2, lon2)

@@ -189,11 +189,13 @@ def _build_matrix() -> np.ndarray:
 COMPATIBILITY: np.ndarray = _build_matrix()
 
 
+_CLASS_INDEX = pd.Index(FACILITY_CLASSES, dtype=object)
+
+
 def _codes(values: pd.Series | np.ndarray) -> np.ndarray:
-    cat = pd.Categorical(
-        np.asarray(pd.Series(values, dtype=object), dtype=object), categories=FACILITY_CLASSES
-    )
-    codes = np.asarray(cat.codes, dtype=np.int64)
+    """Class code of each value; ``len(FACILITY_CLASSES)`` for missing or unknown values."""
+    codes = _CLASS_INDEX.get_indexer(np.asarray(pd.Series(values, dtype=object), dtype=object))
+    codes = np.asarray(codes, dtype=np.int64)
     codes[codes < 0] = len(FACILITY_CLASSES)
     return codes
 

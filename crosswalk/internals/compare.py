@@ -20,14 +20,93 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.internals.normalize import NID_PREFIX
-from matchers.compare import exact, haversine_m, similarity
+from matchers.compare import Texts, as_texts, exact, haversine_m, similarity
 from matchers.facility_types import type_compatibility
 
 MISSING = -1
 
+#: Columns the comparisons read as numbers; every other column is read as text.
+_FLOAT_COLUMNS = ("n_lat", "n_lon")
+#: Columns derived from another column of the batch.
+_DERIVED = {"n_zip3": "n_zip"}
 
-def _blank(s: pd.Series) -> np.ndarray:
-    return (s.isna() | (s.astype("string").fillna("") == "")).to_numpy()
+
+class Columns:
+    """One side of aligned pairs, each column converted once to what the comparators read.
+
+    Built from a batch (columns are converted when first read), or from the columns of
+    another :class:`Columns` taken at positions (:meth:`take`): the matcher converts the
+    published records once and takes the candidates' rows of the result.
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame | None = None,
+        *,
+        texts: dict[str, Texts] | None = None,
+        floats: dict[str, np.ndarray] | None = None,
+        length: int = 0,
+    ) -> None:
+        self.frame = frame
+        self.texts: dict[str, Texts] = dict(texts or {})
+        self.floats: dict[str, np.ndarray] = dict(floats or {})
+        self.length = len(frame) if frame is not None else length
+
+    @classmethod
+    def of(cls, side: pd.DataFrame | Columns) -> Columns:
+        return side if isinstance(side, Columns) else cls(side.reset_index(drop=True))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __contains__(self, column: str) -> bool:
+        if column in self.texts or column in self.floats:
+            return True
+        return self.frame is not None and _DERIVED.get(column, column) in self.frame
+
+    def text(self, column: str) -> Texts:
+        """The column as :class:`~matchers.compare.Texts`."""
+        got = self.texts.get(column)
+        if got is None:
+            if self.frame is None:
+                raise KeyError(column)
+            if column in _DERIVED:
+                values = self.frame[_DERIVED[column]].astype("string").str[:3]
+            else:
+                values = self.frame[column].astype("string")
+            got = self.texts[column] = as_texts(values)
+        return got
+
+    def number(self, column: str) -> np.ndarray:
+        """The column as float64."""
+        got = self.floats.get(column)
+        if got is None:
+            if self.frame is None:
+                raise KeyError(column)
+            got = self.floats[column] = self.frame[column].to_numpy(dtype="float64")
+        return got
+
+    def prepared(self, columns: list[str]) -> Columns:
+        """This side with ``columns`` (and the derived ones) converted now, ready to :meth:`take`."""
+        wanted = [*columns, *(d for d, src in _DERIVED.items() if src in columns)]
+        for c in wanted:
+            if c in _FLOAT_COLUMNS:
+                self.number(c)
+            else:
+                self.text(c)
+        return self
+
+    def take(self, positions: np.ndarray) -> Columns:
+        """The converted columns at ``positions`` (convert the ones needed first: :meth:`prepared`)."""
+        return Columns(
+            texts={k: v.take(positions) for k, v in self.texts.items()},
+            floats={k: v[positions] for k, v in self.floats.items()},
+            length=len(positions),
+        )
+
+
+def _blank(t: Texts) -> np.ndarray:
+    return t.missing
 
 
 @dataclass(frozen=True)
@@ -45,7 +124,7 @@ class Comparison:
     #: A comparison that counts only where the named one is missing (a coarser stand-in).
     stands_in_for: str | None = None
 
-    def compute(self, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    def compute(self, left: Columns, right: Columns) -> np.ndarray:
         fn = _COMPUTE[self.kind]
         return fn(self, left, right).astype("int8")
 
@@ -54,10 +133,10 @@ class Comparison:
         return self.name if not self.name.startswith(NID_PREFIX) else "identifier"
 
 
-def _name(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    ln, rn = left["n_name"].astype("string"), right["n_name"].astype("string")
-    lc, rc = left["n_core"].astype("string"), right["n_core"].astype("string")
-    lo, ro = left["n_other"].astype("string"), right["n_other"].astype("string")
+def _name(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
+    ln, rn = left.text("n_name"), right.text("n_name")
+    lc, rc = left.text("n_core"), right.text("n_core")
+    lo, ro = left.text("n_other"), right.text("n_other")
     # Similarity of the distinctive part of the names: generic words such as
     # HOME HEALTH or CENTER would make unrelated names look alike.
     strong = np.fmax(similarity(lc, rc, "jaro_winkler"), similarity(lc, rc, "token_sort"))
@@ -78,33 +157,31 @@ def _name(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarra
     return level
 
 
-def _place(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, ...]:
+def _place(left: Columns, right: Columns) -> tuple[np.ndarray, ...]:
     """Same ZIP, same city, within 150 m, same region (within 50 km, or without coordinates
     the same 3-digit ZIP area)."""
-    same_zip = exact(left["n_zip"].astype("string"), right["n_zip"].astype("string"))
-    same_city = exact(left["n_city"].astype("string"), right["n_city"].astype("string"))
+    same_zip = exact(left.text("n_zip"), right.text("n_zip"))
+    same_city = exact(left.text("n_city"), right.text("n_city"))
     dist = haversine_m(
-        left["n_lat"].to_numpy(dtype="float64"),
-        left["n_lon"].to_numpy(dtype="float64"),
-        right["n_lat"].to_numpy(dtype="float64"),
-        right["n_lon"].to_numpy(dtype="float64"),
+        left.number("n_lat"),
+        left.number("n_lon"),
+        right.number("n_lat"),
+        right.number("n_lon"),
     )
     near = np.nan_to_num(dist, nan=np.inf) <= 150.0
-    zl = left["n_zip"].astype("string").str[:3]
-    zr = right["n_zip"].astype("string").str[:3]
+    zl = left.text("n_zip3")
+    zr = right.text("n_zip3")
     region = np.where(np.isnan(dist), exact(zl, zr), np.nan_to_num(dist, nan=np.inf) <= 50_000.0)
     return same_zip, same_city, near, region
 
 
-def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    la, ra = left["n_address"].astype("string"), right["n_address"].astype("string")
+def _location(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
+    la, ra = left.text("n_address"), right.text("n_address")
     same_zip, same_city, near, region = _place(left, right)
     same_place = same_zip | same_city
-    same_number = exact(left["n_number"].astype("string"), right["n_number"].astype("string"))
+    same_number = exact(left.text("n_number"), right.text("n_number"))
     street_sim = np.nan_to_num(
-        similarity(
-            left["n_street"].astype("string"), right["n_street"].astype("string"), "jaro_winkler"
-        ),
+        similarity(left.text("n_street"), right.text("n_street"), "jaro_winkler"),
         nan=0.0,
     )
     same_addr = exact(la, ra)
@@ -115,9 +192,7 @@ def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.nd
     level[same_zip] = 3
     level[near | (same_street & same_place)] = 2
     # The same number on the same street, written with or without its directional or suffix.
-    same_street_name = exact(
-        left["n_street_name"].astype("string"), right["n_street_name"].astype("string")
-    )
+    same_street_name = exact(left.text("n_street_name"), right.text("n_street_name"))
     fuzzy_addr = same_number & ((street_sim >= 0.85) | same_street_name) & same_place
     level[fuzzy_addr | (same_addr & ~same_place)] = 1
     level[same_addr & same_place] = 0
@@ -126,7 +201,7 @@ def _location(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.nd
     return level
 
 
-def _locality(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+def _locality(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     """Coarse place, for pairs without an address on both sides (a query by name and city):
     whichever of city, ZIP and coordinates both sides give."""
     same_zip, same_city, near, region = _place(left, right)
@@ -134,31 +209,30 @@ def _locality(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.nd
     level[region] = 1
     level[same_city | same_zip | near] = 0
 
-    def nothing(frame: pd.DataFrame) -> np.ndarray:
-        no_coords = np.isnan(frame["n_lat"].to_numpy(dtype="float64"))
-        return _blank(frame["n_zip"]) & _blank(frame["n_city"]) & no_coords
+    def nothing(side: Columns) -> np.ndarray:
+        no_coords = np.isnan(side.number("n_lat"))
+        return _blank(side.text("n_zip")) & _blank(side.text("n_city")) & no_coords
 
     level[nothing(left) | nothing(right)] = MISSING
     return level
 
 
-def _facility_type(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    level = np.asarray(
-        type_compatibility(left["n_class"].astype("string"), right["n_class"].astype("string"))
-    )
+def _facility_type(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
+    # a missing class reads as "", which is no class: the same as missing
+    level = np.asarray(type_compatibility(left.text("n_class").text, right.text("n_class").text))
     return np.where(level < 0, MISSING, level)
 
 
-def _phone(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    lp, rp = left["n_phone"].astype("string"), right["n_phone"].astype("string")
+def _phone(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
+    lp, rp = left.text("n_phone"), right.text("n_phone")
     level = np.where(exact(lp, rp), 0, 1).astype("int8")
     level[_blank(lp) | _blank(rp)] = MISSING
     return level
 
 
-def _identifier(cmp: Comparison, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    lv, rv = left[cmp.name].astype("string"), right[cmp.name].astype("string")
-    if lv.isna().all() or rv.isna().all():  # e.g. a query that gives no identifier
+def _identifier(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
+    lv, rv = left.text(cmp.name), right.text(cmp.name)
+    if lv.missing.all() or rv.missing.all():  # e.g. a query that gives no identifier
         return np.full(len(lv), MISSING, dtype="int8")
     level = np.where(exact(lv, rv), 0, 1).astype("int8")
     level[_blank(lv) | _blank(rv)] = MISSING
@@ -251,11 +325,16 @@ def compared_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c in COMPARED_COLUMNS or c.startswith(NID_PREFIX)]
 
 
-def compare(left: pd.DataFrame, right: pd.DataFrame, comparisons: list[Comparison]) -> pd.DataFrame:
-    """Levels of every comparison for aligned ``left``/``right`` batches (same length)."""
-    left = left.reset_index(drop=True)
-    right = right.reset_index(drop=True)
-    return pd.DataFrame({c.name: c.compute(left, right) for c in comparisons})
+def compare(
+    left: pd.DataFrame | Columns, right: pd.DataFrame | Columns, comparisons: list[Comparison]
+) -> pd.DataFrame:
+    """Levels of every comparison for aligned ``left``/``right`` batches (same length).
+
+    Each side is a batch or its :class:`Columns`; every column is converted once for all
+    the comparisons that read it.
+    """
+    lc, rc = Columns.of(left), Columns.of(right)
+    return pd.DataFrame({c.name: c.compute(lc, rc) for c in comparisons})
 
 
 def comparison_by_name(name: str) -> Comparison:

@@ -25,45 +25,52 @@ def _text(s: pd.Series) -> pd.Series:
 
 
 def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
-    """Add the normalized columns the blocking and comparison stages use."""
-    out = records.copy()
-    n = len(out)
-    empty = pd.Series(pd.NA, index=out.index, dtype="string")
-    name = _text(out["name"]) if "name" in out else empty
-    out["n_name"] = normalize_name(name).astype("string")
-    out["n_core"] = name_core(out["n_name"]).astype("string")
-    other = _text(out["other_names"]) if "other_names" in out else empty
-    first_other = other.str.split(" | ", n=1, regex=False).str[0]
-    out["n_other"] = normalize_name(first_other).astype("string")
-    addr = parse_addresses(_text(out["address"]) if "address" in out else empty)
-    out["n_number"] = addr["street_number"].astype("string").values
-    out["n_street"] = addr["street"].astype("string").values
-    out["n_street_name"] = addr["street_name"].astype("string").values
-    out["n_unit"] = addr["unit"].astype("string").values
-    out["n_address"] = addr["address_norm"].astype("string").values
-    out["n_city"] = normalize_city(_text(out["city"]) if "city" in out else empty).astype("string")
-    out["n_state"] = normalize_state(_text(out["state"]) if "state" in out else empty).astype(
-        "string"
-    )
-    out["n_zip"] = zip5(_text(out["zip"]) if "zip" in out else empty).astype("string")
-    out["n_phone"] = normalize_phone(_text(out["phone"]) if "phone" in out else empty).astype(
-        "string"
-    )
-    out["n_class"] = facility_class(
-        _text(out["facility_type"]) if "facility_type" in out else empty
-    ).astype("string")
+    """Add the normalized columns the blocking and comparison stages use.
+
+    The ``matchers`` normalizers return ``string`` (pyarrow) Series on the index of
+    their input; the new columns are assembled and added in one step.
+    """
+    index = records.index
+    empty = pd.Series(pd.NA, index=index, dtype="string")
+
+    def text(col: str) -> pd.Series:
+        return _text(records[col]) if col in records else empty
+
+    new: dict[str, pd.Series | np.ndarray] = {}
+    new["n_name"] = n_name = normalize_name(text("name"))
+    new["n_core"] = name_core(n_name)
+    first_other = text("other_names").str.split(" | ", n=1, regex=False).str[0]
+    new["n_other"] = normalize_name(first_other)
+    addr = parse_addresses(text("address"))
+    new["n_number"] = addr["street_number"]
+    new["n_street"] = addr["street"]
+    new["n_street_name"] = addr["street_name"]
+    new["n_unit"] = addr["unit"]
+    new["n_address"] = addr["address_norm"]
+    new["n_city"] = normalize_city(text("city"))
+    new["n_state"] = normalize_state(text("state"))
+    new["n_zip"] = zip5(text("zip"))
+    new["n_phone"] = normalize_phone(text("phone"))
+    new["n_class"] = facility_class(text("facility_type"))
     for axis in ("latitude", "longitude"):
         values = (
-            pd.to_numeric(out[axis], errors="coerce")
-            if axis in out
-            else pd.Series(np.nan, index=out.index)
+            pd.to_numeric(records[axis], errors="coerce")
+            if axis in records
+            else pd.Series(np.nan, index=index)
         )
         arr = np.array(values.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
         bound = 90.0 if axis == "latitude" else 180.0
         arr[(np.abs(arr) > bound) | (arr == 0.0)] = np.nan
-        out[f"n_{axis[:3]}"] = arr
+        new[f"n_{axis[:3]}"] = arr
     for col in [c for c in records.columns if c.startswith(ID_PREFIX)]:
         scheme = col[len(ID_PREFIX) :]
-        out[NID_PREFIX + scheme] = normalize_identifier(scheme, _text(out[col])).astype("string")
-    assert len(out) == n
-    return out
+        new[NID_PREFIX + scheme] = normalize_identifier(scheme, text(col))
+    if any(c in records.columns for c in new):  # normalizing again: replace in place
+        out = records.copy()
+        for c, v in new.items():
+            out[c] = v.array if isinstance(v, pd.Series) else v
+        return out
+    added = pd.DataFrame(
+        {c: v.array if isinstance(v, pd.Series) else v for c, v in new.items()}, index=index
+    )
+    return pd.concat([records, added], axis=1)
