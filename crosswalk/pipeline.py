@@ -528,22 +528,37 @@ def _training_labels(config: Config) -> list[tuple[tuple[str, str], tuple[str, s
 
 
 def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Series:
-    """Per-pair JSON explanation, built with vectorized string operations."""
-    parts = []
-    for c in comparisons:
+    """Per-pair JSON explanation, assembled column-wise by Arrow from each field's level
+    label and its weight rounded to 3 decimals (formatted once per distinct weight)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts: list[Any] = []
+    for i, c in enumerate(comparisons):
         lv = pairs[f"lvl:{c.name}"].to_numpy()
-        labels = np.array([*c.levels, "missing"], dtype=object)[np.where(lv < 0, len(c.levels), lv)]
-        w = pd.Series(pairs[f"bits:{c.name}"].to_numpy()).round(3).astype(str)
-        key = json.dumps(c.name)
-        parts.append(
-            key + ': {"level": "' + pd.Series(labels, dtype="string") + '", "weight": ' + w + "}"
-        )
+        labels = pa.array([*c.levels, "missing"], type=pa.string())
+        parts += [
+            ("{" if i == 0 else ", ") + json.dumps(c.name) + ': {"level": "',
+            labels.take(pa.array(np.where(lv < 0, len(c.levels), lv).astype(np.int64))),
+            '", "weight": ',
+            _float_text(pairs[f"bits:{c.name}"].to_numpy(dtype=np.float64).round(3)),
+            "}",
+        ]
     if not parts:
-        return pd.Series("{}", index=pairs.index)
-    joined = parts[0]
-    for p in parts[1:]:
-        joined = joined + ", " + p
-    return ("{" + joined + "}").set_axis(pairs.index)
+        return pd.Series("{}", index=range(len(pairs)), dtype="string[pyarrow]")
+    parts.append("}")
+    joined = pc.binary_join_element_wise(*parts, "")
+    return pd.Series(pd.arrays.ArrowStringArray(joined))
+
+
+def _float_text(values: np.ndarray[Any, Any]) -> Any:
+    """``str()`` of every float as an Arrow string array, computed once per distinct value
+    (by bit pattern, so that -0.0 stays -0.0)."""
+    import pyarrow as pa
+
+    bits, inverse = np.unique(values.view(np.int64), return_inverse=True)
+    text = pa.array([str(v) for v in bits.view(np.float64).tolist()], type=pa.string())
+    return text.take(pa.array(inverse.reshape(-1).astype(np.int64)))
 
 
 def published_tables(
@@ -551,38 +566,8 @@ def published_tables(
 ) -> dict[str, pd.DataFrame]:
     recs = linkage.records
     pairs = linkage.pairs
-    kept = pairs["status"].isin([LINKED, MUST]).to_numpy()
-    # Per-record strongest kept link.
-    ends = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "pos": pairs["l"],
-                    "p": pairs["match_probability"],
-                    "m": pairs["method"],
-                    "k": kept,
-                }
-            ),
-            pd.DataFrame(
-                {
-                    "pos": pairs["r"],
-                    "p": pairs["match_probability"],
-                    "m": pairs["method"],
-                    "k": kept,
-                }
-            ),
-        ]
-    )
-    ends = ends[ends["k"]]
-    best_p = ends.groupby("pos")["p"].max()
-    has_id = ends[ends["m"] == "identifier"].groupby("pos").size()
     n = len(recs)
-    rec_prob = pd.Series(np.nan, index=range(n))
-    rec_prob.loc[best_p.index] = best_p.to_numpy()
-    method = pd.Series("singleton", index=range(n), dtype=object)
-    method.loc[best_p.index] = "fuzzy"
-    method.loc[has_id.index] = "identifier"
-
+    rec_prob, method = _strongest_links(pairs, n)
     id_schemes = sorted(c[len(NID_PREFIX) :] for c in recs.columns if c.startswith(NID_PREFIX))
     ident_json = _json_objects(recs, id_schemes)
     records = pd.DataFrame(
@@ -602,8 +587,8 @@ def published_tables(
             "longitude": recs["n_lon"],
             "other_names": recs["other_names"],
             "identifiers": ident_json,
-            "match_probability": rec_prob.to_numpy(),
-            "method": method.to_numpy(),
+            "match_probability": rec_prob,
+            "method": method,
         }
     )
     records["n_class"] = recs["n_class"]
@@ -647,7 +632,7 @@ def published_tables(
             "match_weight": pub["match_weight"].round(4),
             "method": pub["method"],
             "status": pub["status"],
-            "explanation": _explanations(pub, linkage.comparisons).to_numpy(),
+            "explanation": _explanations(pub, linkage.comparisons),
         }
     )
     c = linkage.conflicts
@@ -688,6 +673,23 @@ def published_tables(
     }
 
 
+def _strongest_links(
+    pairs: pd.DataFrame, n: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Per record position: the probability of its strongest kept link (NaN without one) and
+    how it joined its entity (identifier when a kept link is by identifier, else fuzzy or singleton)."""
+    kept = pairs["status"].isin([LINKED, MUST]).to_numpy()
+    ends = np.concatenate([pairs["l"].to_numpy()[kept], pairs["r"].to_numpy()[kept]])
+    p = pairs["match_probability"].to_numpy(dtype=np.float64)[kept]
+    by_id = (pairs["method"].to_numpy()[kept] == "identifier").astype(bool)
+    rec_prob = np.full(n, np.nan)
+    np.fmax.at(rec_prob, ends, np.concatenate([p, p]))
+    method = np.full(n, "singleton", dtype=object)
+    method[ends] = "fuzzy"
+    method[ends[np.concatenate([by_id, by_id])]] = "identifier"
+    return rec_prob, method
+
+
 def _json_objects(frame: pd.DataFrame, schemes: list[str]) -> pd.Series:
     """Per-row JSON object {scheme: value} of the normalized identifiers, built with string operations.
 
@@ -716,36 +718,44 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
         "longitude",
         "n_class",
     ]
-    r = records.copy()
-    r["_rank"] = (
-        r["source"].map({s: i for i, s in enumerate(source_order)}).fillna(len(source_order))
+    # The members' order as integer keys: entity, source rank, fewest missing fields, record id
+    # (then position); the same lexicographic string order as sorting the text.
+    entity_codes, entity_ids = pd.factorize(records["entity_id"], sort=True)
+    rank = (
+        records["source"]
+        .map({s: i for i, s in enumerate(source_order)})
+        .fillna(len(source_order))
+        .to_numpy(dtype=np.int64)
     )
-    r["_filled"] = -r[fields].notna().sum(axis=1)
-    r = r.sort_values(["entity_id", "_rank", "_filled", "record_id"], kind="stable")
-    grouped = r.groupby("entity_id", sort=True)
+    present = {f: records[f].notna().to_numpy() for f in fields}
+    filled = np.sum(list(present.values()), axis=0) if fields else np.zeros(len(records))
+    record_codes, _ = pd.factorize(records["record_id"], sort=True)
+    order = np.lexsort((record_codes, -filled, rank, entity_codes))
+    ent = entity_codes[order]
+    n_ent = len(entity_ids)
     # First non-empty value per field in that order: one vectorized pass per field.
-    firsts = pd.DataFrame(index=grouped.size().index)
+    out = pd.DataFrame({"entity_id": np.asarray(entity_ids, dtype=object)})
     for f in fields:
-        present = r.loc[r[f].notna(), ["entity_id", f]].drop_duplicates("entity_id", keep="first")
-        firsts[f] = present.set_index("entity_id")[f].reindex(firsts.index)
-    size = grouped.size()
+        at = order[present[f][order]]  # members with a value, in order
+        starts = np.r_[True, entity_codes[at][1:] != entity_codes[at][:-1]] if len(at) else at
+        source_pos = np.full(n_ent, -1, dtype=np.int64)
+        source_pos[entity_codes[at[starts]]] = at[starts]
+        values = records[f].array.take(source_pos, allow_fill=True)
+        out["facility_class" if f == "n_class" else f] = values
+    size = np.bincount(ent, minlength=n_ent)
     # Sources held, as a sorted comma-separated list, built column by column (no per-entity Python).
-    held = (
-        r.groupby(["entity_id", "source"], sort=True)
-        .size()
-        .unstack(fill_value=0)
-        .reindex(size.index, fill_value=0)
-    )
-    srcs = pd.Series("", index=size.index, dtype=object)
-    for name in sorted(held.columns):
-        has = held[name].to_numpy() > 0
+    source = records["source"].to_numpy(dtype=object)
+    srcs = pd.Series("", index=range(n_ent), dtype=object)
+    for name in sorted(set(source.tolist())):
+        has = np.zeros(n_ent, dtype=bool)
+        has[entity_codes[source == name]] = True
         srcs = srcs.where(~has, srcs + np.where(srcs == "", "", ",") + name)
-    strength = r["method"].map({"identifier": 0, "fuzzy": 1, "singleton": 2}).fillna(2)
-    meth = strength.groupby(r["entity_id"]).min().map({0: "identifier", 1: "fuzzy", 2: "singleton"})
-    out = firsts.reset_index().rename(columns={"n_class": "facility_class"})
-    out["member_count"] = size.to_numpy()
+    strength = records["method"].map({"identifier": 0, "fuzzy": 1, "singleton": 2}).fillna(2)
+    best = np.full(n_ent, 2, dtype=np.int64)
+    np.minimum.at(best, entity_codes, strength.to_numpy(dtype=np.int64))
+    out["member_count"] = size
     out["sources"] = srcs.to_numpy()
-    out["method"] = meth.to_numpy()
+    out["method"] = np.array(["identifier", "fuzzy", "singleton"], dtype=object)[best]
     return out
 
 

@@ -39,7 +39,7 @@ def _column_values(values: pd.Series) -> list[Any]:
     else:
         arr = values.astype(object).to_numpy(dtype=object, copy=True)
         arr[pd.isna(arr)] = None
-    return arr.tolist()  # type: ignore[no-any-return]
+    return arr.tolist()
 
 
 def write_table(
