@@ -1,16 +1,24 @@
 """Blocking stage: normalized records in, candidate pairs out.
 
-Each rule emits blocking keys per record (hashed to 64-bit integers). Records
-sharing a key are paired. A block whose all-to-all pairing would exceed
-``max_block_pairs`` is not paired all-to-all: within it, records are sorted by
-name and each is paired with its ``window`` following neighbours (a sorted
-neighbourhood), so no step is quadratic in a block's size. The work is linear
-in the number of keys plus the number of pairs produced.
+Each rule emits blocking keys per record. Records sharing a key are paired. A
+block whose all-to-all pairing would exceed ``max_block_pairs`` is not paired
+all-to-all: within it, records are sorted by name and each is paired with its
+``window`` following neighbours (a sorted neighbourhood), so no step is
+quadratic in a block's size. The work is linear in the number of keys plus the
+number of pairs produced.
+
+A key is a tuple of values (ZIP and name token, street number and street, …).
+Every column is factorized once (string work only on its distinct values), so
+a key is a tuple of integer codes: the build groups records by those codes
+with integer sorts, and :func:`block_keys` hashes the tuples to 64-bit keys
+that are stable from one frame to another (the matcher looks a query's keys up
+among a published crosswalk's).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -20,6 +28,7 @@ from crosswalk.internals.normalize import NID_PREFIX
 
 #: Bit of each rule in a pair's ``rules`` bitmask.
 RULE_BITS = {name: 1 << i for i, name in enumerate(BLOCKING_RULES)}
+_RULE_INDEX = {name: i for i, name in enumerate(BLOCKING_RULES)}
 
 
 @dataclass
@@ -29,65 +38,189 @@ class BlockingKeys:
     bits: np.ndarray  # int64 rule bit
 
 
-def _hash(values: pd.Series) -> np.ndarray:
-    return pd.util.hash_pandas_object(values, index=False).to_numpy(dtype="uint64")
+@dataclass
+class _Column:
+    """One component of a rule's key tuple: a code per key (0..n-1) and a hash per distinct value."""
+
+    codes: np.ndarray  # int64, one per key of the rule
+    hashes: np.ndarray  # uint64, one per distinct value
 
 
-def _emit(rows: np.ndarray, values: pd.Series, rule: str, parts: list[BlockingKeys]) -> None:
-    mask = values.notna().to_numpy() & (values.fillna("").str.len() > 0).to_numpy()
-    if not mask.any():
-        return
-    tagged = (rule + "|") + values[mask].astype(str)
-    parts.append(
-        BlockingKeys(
-            rows[mask],
-            _hash(tagged.reset_index(drop=True)),
-            np.full(int(mask.sum()), RULE_BITS[rule], dtype="int64"),
-        )
-    )
+@dataclass
+class _RuleKeys:
+    """The keys one rule emits: record positions and the key tuple's components."""
+
+    rule: str
+    rows: np.ndarray  # int64
+    columns: list[_Column]
+
+    def codes(self) -> np.ndarray:
+        """One non-negative int64 per key, equal exactly when the key tuples are equal."""
+        code = np.zeros(len(self.rows), dtype="int64")
+        span = 1
+        for col in self.columns:
+            n = max(len(col.hashes), 1)
+            if span > (2**62) // n:  # keep the mixed-radix code inside int64
+                code = pd.factorize(code)[0].astype("int64")
+                span = int(code.max()) + 1 if len(code) else 1
+            code = code * n + col.codes
+            span *= n
+        return code
+
+    def hashes(self) -> np.ndarray:
+        """A 64-bit hash per key, a function of the rule and the key's values only."""
+        h = np.full(len(self.rows), _string_hashes([self.rule])[0], dtype="uint64")
+        for col in self.columns:
+            h = _mix(h * _GOLDEN + col.hashes[col.codes])
+        return h
 
 
-def _tokens(names: pd.Series) -> pd.DataFrame:
-    """Explode names into (row, token) with row as a positional index."""
-    toks = names.fillna("").str.split()
-    frame = pd.DataFrame({"row": np.arange(len(names)), "token": toks.to_numpy()})
-    frame = frame.explode("token", ignore_index=True).dropna(subset=["token"])
-    frame = frame[frame["token"].str.len() >= 2]
-    return frame.drop_duplicates(ignore_index=True)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """The splitmix64 finalizer (wrapping uint64 arithmetic)."""
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def _string_hashes(values: object) -> np.ndarray:
+    arr = np.asarray(values, dtype=object)
+    if len(arr) == 0:
+        return np.empty(0, dtype="uint64")
+    return pd.util.hash_array(arr, categorize=False).astype("uint64")
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 where missing) and the distinct values (object array) of a text column."""
+    codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
+    return codes.astype("int64"), np.asarray(uniques, dtype=object)
+
+
+def _text_column(codes: np.ndarray, uniques: np.ndarray) -> _Column:
+    return _Column(codes, _string_hashes(uniques))
+
+
+def _int_column(values: np.ndarray) -> _Column:
+    codes, uniques = pd.factorize(values)
+    return _Column(codes.astype("int64"), np.asarray(uniques, dtype="int64").view("uint64"))
+
+
+@dataclass
+class _Tokens:
+    """Core-name tokens (two characters or more, each once per record), in name order,
+    and each name's first word; codes index one vocabulary."""
+
+    rows: np.ndarray  # int64 record position per (record, token)
+    codes: np.ndarray  # int64 token code per (record, token)
+    vocabulary: np.ndarray  # object array of distinct tokens
+    first: np.ndarray  # int64 per record: code of its name's first word (any length) or -1
+
+
+def _tokens(names: pd.Series) -> _Tokens:
+    """Split each distinct name once; expand to (record, token) with vectorized index arithmetic."""
+    name_codes, uniques = _factorize(names)
+    words = [s.split() for s in uniques]
+    n_words = np.fromiter(map(len, words), dtype="int64", count=len(words))
+    flat = np.fromiter(chain.from_iterable(words), dtype=object, count=int(n_words.sum()))
+    del words
+    flat_codes, vocabulary = pd.factorize(flat) if len(flat) else (np.empty(0, "int64"), flat)
+    flat_codes = np.asarray(flat_codes, dtype="int64")
+    vocabulary = np.asarray(vocabulary, dtype=object)
+    owner = np.repeat(np.arange(len(uniques), dtype="int64"), n_words)
+    # A name's first word, whatever its length (``city_name``).
+    first_of_name = np.full(len(uniques), -1, dtype="int64")
+    has_words = n_words > 0
+    first_of_name[has_words] = flat_codes[(np.cumsum(n_words) - n_words)[has_words]]
+    # Tokens of two characters or more, each once per name (its first occurrence).
+    keep = (np.fromiter(map(len, vocabulary), dtype="int64", count=len(vocabulary)) >= 2)[
+        flat_codes
+    ]
+    packed = owner * max(len(vocabulary), 1) + flat_codes
+    order = np.argsort(packed, kind="stable")
+    repeated = np.zeros(len(packed), dtype=bool)
+    repeated[order[1:]] = packed[order[1:]] == packed[order[:-1]]
+    keep &= ~repeated
+    owner, flat_codes = owner[keep], flat_codes[keep]
+    n_tok = np.bincount(owner, minlength=len(uniques)).astype("int64")
+    start = np.cumsum(n_tok) - n_tok
+    present = np.flatnonzero(name_codes >= 0)
+    per_row = n_tok[name_codes[present]]
+    rows = np.repeat(present.astype("int64"), per_row)
+    codes = flat_codes[ranges(start[name_codes[present]], per_row)]
+    first = np.append(first_of_name, -1)[name_codes]
+    return _Tokens(rows, codes, vocabulary, first)
 
 
 def token_counts(frame: pd.DataFrame) -> pd.Series:
     """Number of records carrying each core-name token: what ``rare_name_token`` measures."""
-    return _tokens(frame["n_core"].astype("string"))["token"].value_counts()
+    tokens = _tokens(frame["n_core"])
+    counts = np.bincount(tokens.codes, minlength=len(tokens.vocabulary))
+    carried = counts > 0  # the vocabulary also holds one-letter first words
+    index = pd.Index(tokens.vocabulary[carried], dtype="str", name="token")
+    return pd.Series(counts[carried], index=index, name="count").sort_values(
+        ascending=False, kind="stable"
+    )
 
 
-def block_keys(
-    frame: pd.DataFrame, settings: BlockingSettings, counts: pd.Series | None = None
-) -> BlockingKeys:
-    """Blocking keys of every record of ``frame`` (positions 0..len-1) under the configured rules."""
-    rows = np.arange(len(frame), dtype="int64")
-    parts: list[BlockingKeys] = []
+def _rule_keys(
+    frame: pd.DataFrame, settings: BlockingSettings, counts: pd.Series | None
+) -> list[_RuleKeys]:
+    """The keys of every configured rule, in rule order; within a rule, in record order."""
+    n = len(frame)
+    rows = np.arange(n, dtype="int64")
     rules = set(settings.rules)
-    zip5 = frame["n_zip"].astype("string")
-    if "zip_name_token" in rules or "rare_name_token" in rules:
-        core_tokens = _tokens(frame["n_core"].astype("string"))
-    if "zip_name_token" in rules:
-        z = zip5.to_numpy()[core_tokens["row"].to_numpy()]
-        vals = (
-            pd.Series(z, dtype="string")
-            + "|"
-            + core_tokens["token"].astype("string").reset_index(drop=True)
+    out: list[_RuleKeys] = []
+
+    def keep(rule: str, at: np.ndarray, columns: list[_Column], ok: np.ndarray) -> None:
+        if ok.any():
+            out.append(_RuleKeys(rule, at[ok], [_Column(c.codes[ok], c.hashes) for c in columns]))
+
+    tokens = None
+    if rules & {"zip_name_token", "rare_name_token", "city_name"}:
+        tokens = _tokens(frame["n_core"])
+    zip_codes, zip_uniques = _factorize(frame["n_zip"])
+    if "zip_name_token" in rules and tokens is not None:
+        z = zip_codes[tokens.rows]
+        keep(
+            "zip_name_token",
+            tokens.rows,
+            [_text_column(z, zip_uniques), _text_column(tokens.codes, tokens.vocabulary)],
+            z >= 0,
         )
-        _emit(core_tokens["row"].to_numpy(dtype="int64"), vals, "zip_name_token", parts)
     if "street" in rules:
-        num = frame["n_number"].astype("string")
-        _emit(rows, num + "|" + frame["n_street"].astype("string"), "street", parts)
-        _emit(rows, num + "|" + zip5, "street", parts)
+        num_codes, num_uniques = _factorize(frame["n_number"])
+        # Street and ZIP share one vocabulary: both follow the number in one key space.
+        place = pd.concat([frame["n_street"], frame["n_zip"]], ignore_index=True)
+        place_codes, place_uniques = _factorize(place)
+        num2 = np.concatenate([num_codes, num_codes])
+        keep(
+            "street",
+            np.concatenate([rows, rows]),
+            [_text_column(num2, num_uniques), _text_column(place_codes, place_uniques)],
+            (num2 >= 0) & (place_codes >= 0),
+        )
     if "phone" in rules:
-        _emit(rows, frame["n_phone"].astype("string"), "phone", parts)
+        codes, uniques = _factorize(frame["n_phone"])
+        empty = np.flatnonzero(uniques == "")
+        ok = (codes >= 0) & ~np.isin(codes, empty)
+        keep("phone", rows, [_text_column(codes, uniques)], ok)
     if "identifier" in rules:
-        for col in [c for c in frame.columns if c.startswith(NID_PREFIX)]:
-            _emit(rows, col + "=" + frame[col].astype("string"), "identifier", parts)
+        id_cols = [c for c in frame.columns if c.startswith(NID_PREFIX)]
+        if id_cols:
+            values = pd.concat([frame[c].astype("string") for c in id_cols], ignore_index=True)
+            codes, uniques = _factorize(values)
+            which = np.repeat(np.arange(len(id_cols), dtype="int64"), n)
+            keep(
+                "identifier",
+                np.tile(rows, len(id_cols)),
+                [
+                    _text_column(which, np.asarray(id_cols, dtype=object)),
+                    _text_column(codes, uniques),
+                ],
+                codes >= 0,
+            )
     if "geo_cell" in rules:
         lat = frame["n_lat"].to_numpy(dtype="float64")
         lon = frame["n_lon"].to_numpy(dtype="float64")
@@ -95,35 +228,67 @@ def block_keys(
         step_lat = settings.geo_cell_metres / 111_320.0
         band = np.floor(np.where(ok, lat, 0.0)) + 0.5
         step_lon = settings.geo_cell_metres / (111_320.0 * np.cos(np.radians(band)))
-        for shift in (0.0, 0.5):
-            cy = np.floor(np.where(ok, lat, 0.0) / step_lat + shift).astype("int64")
-            cx = np.floor(np.where(ok, lon, 0.0) / step_lon + shift).astype("int64")
-            vals = pd.Series(
-                np.char.add(np.char.add(cy.astype(str), f":{shift}:"), cx.astype(str)),
-                dtype="string",
-            ).where(ok, pd.NA)
-            _emit(rows, vals, "geo_cell", parts)
-    if "rare_name_token" in rules:
-        if counts is None:
-            counts = core_tokens["token"].value_counts()
-        tok_counts = core_tokens["token"].map(counts).fillna(0).to_numpy()
-        rare = core_tokens[(tok_counts >= 1) & (tok_counts <= settings.rare_token_max_records)]
-        _emit(
-            rare["row"].to_numpy(dtype="int64"),
-            rare["token"].astype("string").reset_index(drop=True),
-            "rare_name_token",
-            parts,
+        cells = [
+            (
+                np.floor(np.where(ok, lat, 0.0) / step_lat + shift).astype("int64"),
+                np.floor(np.where(ok, lon, 0.0) / step_lon + shift).astype("int64"),
+            )
+            for shift in (0.0, 0.5)
+        ]
+        grid = np.repeat(np.arange(2, dtype="int64"), n)
+        keep(
+            "geo_cell",
+            np.concatenate([rows, rows]),
+            [
+                _int_column(grid),
+                _int_column(np.concatenate([cells[0][0], cells[1][0]])),
+                _int_column(np.concatenate([cells[0][1], cells[1][1]])),
+            ],
+            np.concatenate([ok, ok]),
         )
-    if "city_name" in rules:
-        first = frame["n_core"].astype("string").str.split(n=1).str[0].astype("string")
-        _emit(rows, frame["n_city"].astype("string") + "|" + first, "city_name", parts)
+    if "rare_name_token" in rules and tokens is not None:
+        if counts is None:
+            per_token = np.bincount(tokens.codes, minlength=len(tokens.vocabulary))
+        else:
+            at = counts.index.get_indexer(pd.Index(tokens.vocabulary, dtype="str"))
+            per_token = np.where(at >= 0, counts.to_numpy(dtype="int64")[at], 0)
+        rare = (per_token >= 1) & (per_token <= settings.rare_token_max_records)
+        keep(
+            "rare_name_token",
+            tokens.rows,
+            [_text_column(tokens.codes, tokens.vocabulary)],
+            rare[tokens.codes] if len(tokens.codes) else np.zeros(0, dtype=bool),
+        )
+    if "city_name" in rules and tokens is not None:
+        city_codes, city_uniques = _factorize(frame["n_city"])
+        keep(
+            "city_name",
+            rows,
+            [
+                _text_column(city_codes, city_uniques),
+                _text_column(tokens.first, tokens.vocabulary),
+            ],
+            (city_codes >= 0) & (tokens.first >= 0),
+        )
+    return out
+
+
+def block_keys(
+    frame: pd.DataFrame, settings: BlockingSettings, counts: pd.Series | None = None
+) -> BlockingKeys:
+    """Blocking keys of every record of ``frame`` (positions 0..len-1) under the configured rules.
+
+    ``counts`` (see :func:`token_counts`) decides which name tokens are rare; by
+    default they are counted in ``frame`` itself.
+    """
+    parts = _rule_keys(frame, settings, counts)
     if not parts:
         empty = np.empty(0, dtype="int64")
         return BlockingKeys(empty, np.empty(0, dtype="uint64"), empty)
     return BlockingKeys(
         np.concatenate([p.rows for p in parts]),
-        np.concatenate([p.keys for p in parts]),
-        np.concatenate([p.bits for p in parts]),
+        np.concatenate([p.hashes() for p in parts]),
+        np.concatenate([np.full(len(p.rows), RULE_BITS[p.rule], dtype="int64") for p in parts]),
     )
 
 
@@ -134,29 +299,30 @@ def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts, counts) + (np.arange(total, dtype="int64") - first)
 
 
-def candidate_pairs(
-    frame: pd.DataFrame, settings: BlockingSettings, same_source_ok: dict[str, bool] | None = None
-) -> pd.DataFrame:
-    """Candidate pairs of records of ``frame``: columns ``l``, ``r`` (positions, l < r) and ``rules``.
+def _block_pairs(
+    code: np.ndarray,
+    rows: np.ndarray,
+    rank: np.ndarray,
+    by_rank: np.ndarray,
+    settings: BlockingSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (left, right record positions) of the records sharing a key code.
 
-    Pairs join records of different sources; records of one source are paired
-    only when ``same_source_ok[source]`` is true (a source that may hold a
-    facility more than once).
+    Within a key, records are taken by ``rank`` (name order, then position):
+    one integer sort of ``code`` and ``rank`` packed together.
     """
-    keys = block_keys(frame, settings)
-    if len(keys.rows) == 0:
-        return pd.DataFrame({"l": [], "r": [], "rules": []}, dtype="int64")
-    name_rank = pd.factorize(frame["n_name"].astype("string").fillna(""), sort=True)[0].astype(
-        "int64"
-    )
-    order = np.lexsort((name_rank[keys.rows], keys.keys))
-    k = keys.keys[order]
-    rows = keys.rows[order]
-    bits = keys.bits[order]
+    shift = max(len(by_rank).bit_length(), 1)
+    if len(code) and int(code.max()) >= (1 << (62 - shift)):
+        code = pd.factorize(code)[0].astype("int64")
+    packed = np.sort((code << shift) | rank[rows])
+    k = packed >> shift
+    rows = by_rank[packed & ((1 << shift) - 1)]
+    del packed
     n = len(k)
     boundary = np.empty(n, dtype=bool)
-    boundary[0] = True
+    boundary[:1] = True
     boundary[1:] = k[1:] != k[:-1]
+    del k
     group = np.cumsum(boundary) - 1
     starts = np.flatnonzero(boundary)
     sizes = np.diff(np.append(starts, n))
@@ -167,18 +333,58 @@ def candidate_pairs(
     large = (all_pairs > settings.max_block_pairs)[group]
     counts = np.where(large, np.minimum(after, settings.window), after)
     # Each position with its following ``counts`` positions in the sorted keys.
-    li, ri = np.repeat(pos, counts), ranges(pos + 1, counts)
-    left, right = rows[li], rows[ri]
-    pair_bits = bits[li]
-    src = pd.factorize(frame["source"])[0]
-    keep = src[left] != src[right]
-    if same_source_ok:
-        _, names = pd.factorize(frame["source"])
-        allowed = np.array([same_source_ok.get(str(s), False) for s in names], dtype=bool)
-        keep |= (src[left] == src[right]) & allowed[src[left]] & (left != right)
-    left, right, pair_bits = left[keep], right[keep], pair_bits[keep]
-    lo = np.minimum(left, right)
-    hi = np.maximum(left, right)
-    found = pd.DataFrame({"l": lo, "r": hi, "rules": pair_bits}).drop_duplicates(ignore_index=True)
-    rules = found.groupby(["l", "r"], sort=True)["rules"].sum()
-    return rules.reset_index()
+    return rows[np.repeat(pos, counts)], rows[ranges(pos + 1, counts)]
+
+
+def candidate_pairs(
+    frame: pd.DataFrame, settings: BlockingSettings, same_source_ok: dict[str, bool] | None = None
+) -> pd.DataFrame:
+    """Candidate pairs of records of ``frame``: columns ``l``, ``r`` (positions, l < r) and ``rules``.
+
+    Pairs join records of different sources; records of one source are paired
+    only when ``same_source_ok[source]`` is true (a source that may hold a
+    facility more than once). Pairs are sorted by ``l``, then ``r``; ``rules``
+    is the bitmask (:data:`RULE_BITS`, smallest unsigned dtype) of the rules that
+    found the pair.
+    """
+    n = len(frame)
+    parts = _rule_keys(frame, settings, None)
+    if not parts:
+        empty = np.empty(0, dtype="int64")
+        return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype("uint8")})
+    name_rank = pd.factorize(frame["n_name"].astype("string").fillna(""), sort=True)[0]
+    # Records in name order (ties by position): the order inside a block.
+    by_rank = np.argsort(name_rank, kind="stable").astype("int64")
+    rank = np.empty(n, dtype="int64")
+    rank[by_rank] = np.arange(n, dtype="int64")
+    src, src_names = pd.factorize(frame["source"])
+    allowed = np.array(
+        [bool((same_source_ok or {}).get(str(s), False)) for s in src_names], dtype=bool
+    )
+    rule_shift = max(len(BLOCKING_RULES) - 1, 1).bit_length()
+    assert 2 * max(n, 1).bit_length() + rule_shift < 63, "too many records for int64 pair codes"
+    found = []
+    for part in parts:
+        left, right = _block_pairs(part.codes(), part.rows, rank, by_rank, settings)
+        same = src[left] == src[right]
+        keep = ~same | (allowed[src[left]] & (left != right))
+        left, right = left[keep], right[keep]
+        pair = np.minimum(left, right) * n + np.maximum(left, right)
+        found.append((pair << rule_shift) | _RULE_INDEX[part.rule])
+        del left, right, keep, same, pair
+    packed = np.sort(np.concatenate(found))
+    del found
+    pair = packed >> rule_shift
+    rule_bit = np.left_shift(1, packed & ((1 << rule_shift) - 1))
+    del packed
+    first = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]]) if len(pair) else pair)
+    rules = np.bitwise_or.reduceat(rule_bit, first) if len(first) else rule_bit[:0]
+    unique = pair[first]
+    del pair, rule_bit
+    return pd.DataFrame(
+        {
+            "l": unique // max(n, 1),
+            "r": unique % max(n, 1),
+            "rules": rules.astype(np.min_scalar_type(max(RULE_BITS.values()) * 2 - 1)),
+        }
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from crosswalk.config import BlockingSettings, load_config
-from crosswalk.internals.blocking import candidate_pairs
+from crosswalk.internals.blocking import RULE_BITS, block_keys, candidate_pairs, token_counts
 from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
 from crosswalk.internals.compare import compare, comparisons_for
 from crosswalk.internals.model import fit_em, monotone
@@ -63,6 +64,48 @@ def test_blocking_finds_the_true_pairs_of_the_slice(slice_records: pd.DataFrame)
     assert (src[pairs["l"]] != src[pairs["r"]]).all()
 
 
+def test_a_record_has_the_same_keys_alone_as_in_its_frame(slice_records: pd.DataFrame) -> None:
+    """The matcher looks a one-record query's keys up among a whole crosswalk's keys."""
+    frame = normalize_records(slice_records)
+    settings = BlockingSettings()
+    counts = token_counts(frame)
+    everyone = block_keys(frame, settings, counts=counts)
+    for i in (0, 7, len(frame) // 2, len(frame) - 1):
+        alone = block_keys(frame.iloc[[i]].reset_index(drop=True), settings, counts=counts)
+        mine = everyone.rows == i
+        assert alone.keys.tolist() == everyone.keys[mine].tolist()
+        assert alone.bits.tolist() == everyone.bits[mine].tolist()
+        assert (alone.rows == 0).all()
+
+
+def test_block_keys_is_cheap_on_a_one_record_frame(slice_records: pd.DataFrame) -> None:
+    frame = normalize_records(slice_records)
+    settings = BlockingSettings()
+    counts = token_counts(frame)
+    one = frame.iloc[[3]].reset_index(drop=True)
+    block_keys(one, settings, counts=counts)
+    start = time.perf_counter()
+    for _ in range(20):
+        block_keys(one, settings, counts=counts)
+    # A few milliseconds per call; generous for a loaded machine.
+    assert (time.perf_counter() - start) / 20 < 0.025
+
+
+def test_candidate_pairs_are_sorted_unique_with_the_rules_that_found_them(
+    slice_records: pd.DataFrame,
+) -> None:
+    frame = normalize_records(slice_records)
+    pairs = candidate_pairs(frame, BlockingSettings())
+    code = pairs["l"].to_numpy() * len(frame) + pairs["r"].to_numpy()
+    assert (np.diff(code) > 0).all()
+    assert (pairs["l"] < pairs["r"]).all()
+    assert (pairs["rules"] > 0).all()
+    street_only = candidate_pairs(frame, BlockingSettings(rules=["street"]))
+    assert set(street_only["rules"].tolist()) == {RULE_BITS["street"]}
+    found = set(zip(pairs["l"], pairs["r"], strict=True))
+    assert set(zip(street_only["l"], street_only["r"], strict=True)) <= found
+
+
 def _links(rows: list[tuple[int, int, float]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["l", "r", "match_weight"])
     frame["match_probability"] = 1 / (1 + 2.0 ** -frame["match_weight"])
@@ -76,6 +119,19 @@ def test_one_record_per_source_keeps_the_strongest_links() -> None:
     assert res.labels[0] == res.labels[2] != res.labels[1]
     assert list(res.status) == [LINKED, CUT]
     assert len(res.splits) == 1
+
+
+def test_components_breaking_a_limit_are_split_each_on_its_own() -> None:
+    # Two components, each with two a-records linked to one b-record; a third component is fine.
+    sources = np.array(["a", "a", "b", "a", "b", "a", "a", "b"])
+    links = _links([(0, 2, 3.0), (1, 2, 9.0), (3, 4, 5.0), (5, 7, 2.0), (6, 7, 6.0)])
+    res = cluster(8, sources, {"a": 1, "b": 1}, links, 0.5)
+    assert res.labels[1] == res.labels[2] != res.labels[0]
+    assert res.labels[3] == res.labels[4]
+    assert res.labels[6] == res.labels[7] != res.labels[5]
+    assert len(set(res.labels.tolist())) == 5
+    assert list(res.status) == [CUT, LINKED, LINKED, CUT, LINKED]
+    assert [sp["cut_links"] for sp in res.splits] == [[0], [3]]
 
 
 def test_no_limit_lets_a_source_hold_several_records() -> None:
