@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,11 @@ import pyarrow.compute as pc
 
 #: The dtype of every text result of this package (missing values are ``pd.NA``).
 STRING_DTYPE = pd.StringDtype("pyarrow")
+
+#: Batches of at most this many values are *small* (one API query): regular-expression
+#: prefilters, which spare work on large batches, are skipped there, because compiling
+#: a prefilter's pattern costs as much as the rewrite it would spare. Results are the same.
+SMALL_BATCH = 32
 
 # Typographic characters common in cp1252 / word-processor text, folded to ASCII
 # before Unicode decomposition (NFKD does not decompose them).
@@ -136,7 +142,7 @@ def sub(
     match.  ``dense=True`` skips the test for patterns that match most values.
     The prefilter never changes the result.
     """
-    if dense:
+    if dense or (only_if is None and len(arr) <= SMALL_BATCH):
         return pc.replace_substring_regex(arr, pattern=pattern, replacement=replacement)
     mask = (
         contains(arr, only_if)
@@ -180,25 +186,75 @@ def token_pattern(words: Iterable[str]) -> str:
     return r"(?:^| )" + alternation(list(words)) + r"(?: |$)"
 
 
+@dataclass(frozen=True)
+class _TokenTable:
+    """What :func:`map_tokens` derives from a mapping, built once per mapping."""
+
+    items: tuple[tuple[str, str], ...]
+    pattern: str  # token_pattern of the keys
+    keys: pa.Array
+    values: pa.Array
+    #: Every key is one non-empty token, so a value holds a key exactly when one of its
+    #: space-separated tokens equals it.
+    single_tokens: bool
+
+
+_TOKEN_TABLES: dict[int, tuple[Mapping[str, str], _TokenTable]] = {}
+
+
+def _token_table(mapping: Mapping[str, str]) -> _TokenTable:
+    items = tuple(mapping.items())
+    hit = _TOKEN_TABLES.get(id(mapping))
+    if hit is not None and hit[0] is mapping and hit[1].items == items:
+        return hit[1]
+    if len(_TOKEN_TABLES) >= 64:
+        _TOKEN_TABLES.clear()
+    table = _TokenTable(
+        items,
+        token_pattern(mapping),
+        pa.array([k for k, _ in items], type=pa.large_string()),
+        pa.array([v for _, v in items], type=pa.large_string()),
+        all(k and " " not in k for k, _ in items),
+    )
+    _TOKEN_TABLES[id(mapping)] = (mapping, table)
+    return table
+
+
 def map_tokens(arr: pa.Array, mapping: Mapping[str, str]) -> pa.Array:
     """Replace whole space-separated tokens by ``mapping`` (vectorized, no Python loop).
 
     Tokens mapped to ``""`` disappear.  The input must already be space-normalized
     (single spaces, trimmed); the output is too.  Only values containing a key are
-    rebuilt.
+    rebuilt: found with the keys' regular expression, or in a small batch
+    (:data:`SMALL_BATCH`) by looking the tokens up, which finds the same values.
     """
     if len(arr) == 0 or not mapping:
         return arr
-    mask = pc.match_substring_regex(arr, pattern=token_pattern(mapping))
-    return where(arr, mask, lambda a: _map_tokens_all(a, mapping))
+    table = _token_table(mapping)
+    if len(arr) <= SMALL_BATCH and table.single_tokens:
+        lists = pc.split_pattern(pc.fill_null(arr, ""), pattern=" ")
+        found = pc.is_valid(pc.index_in(pc.list_flatten(lists), value_set=_typed(table.keys, arr)))
+        if not _mask_any(found):
+            return arr
+        rows = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False))
+        hit = np.zeros(len(arr), dtype=bool)
+        hit[rows[np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)]] = True
+        mask = pa.array(hit)
+    else:
+        mask = pc.match_substring_regex(arr, pattern=table.pattern)
+    return where(arr, mask, lambda a: _map_tokens_all(a, table))
 
 
-def _map_tokens_all(arr: pa.Array, mapping: Mapping[str, str]) -> pa.Array:
+def _typed(values: pa.Array, like: pa.Array) -> pa.Array:
+    return values if values.type == like.type else values.cast(like.type)
+
+
+def _map_tokens_all(arr: pa.Array, table: _TokenTable) -> pa.Array:
     valid = pc.is_valid(arr)
     lists = pc.split_pattern(pc.fill_null(arr, ""), pattern=" ")
     flat = pc.list_flatten(lists)
-    keys = pa.array(list(mapping.keys()), type=flat.type)
-    vals = pa.array(list(mapping.values()), type=flat.type)
+    keys = _typed(table.keys, flat)
+    vals = _typed(table.values, flat)
     pos = pc.index_in(flat, value_set=keys)
     if pos.null_count == len(pos):
         return arr

@@ -49,6 +49,7 @@ from matchers._text import (
     apply_unique,
     ascii_upper,
     broadcast,
+    contains,
     empty_to_null,
     map_tokens,
     squash,
@@ -255,6 +256,11 @@ def _clean_address(arr: pa.Array) -> pa.Array:
 def _ordinalize(arr: pa.Array) -> pa.Array:
     """Bare numbers before a suffix get an ordinal suffix (ordinal words are digits
     already)."""
+    # every rule needs a digit followed by a space: test that once, cheaply
+    return where(arr, pc.match_substring_regex(arr, pattern=r"\d "), _ordinalize_all)
+
+
+def _ordinalize_all(arr: pa.Array) -> pa.Array:
     follow = r" (" + _SUFFIX_RE + r")\b"
     arr = sub(arr, r"(^| )(\d*1[0-9])" + follow, r"\1\2TH \3")
     arr = sub(arr, r"(^| )(\d*[02-9]|)1" + follow, r"\1\21ST \3")
@@ -269,6 +275,13 @@ def _normalize_street(arr: pa.Array) -> pa.Array:
     # initials: M L K -> MLK
     arr = sub(arr, r"\b([A-Z]) ([A-Z]) ([A-Z])(?: ([A-Z]))?(?: ([A-Z]))?\b", r"\1\2\3\4\5")
     arr = map_tokens(arr, _STREET_MAP)
+    # every route rule needs a digit or RD: test that once, cheaply
+    arr = where(arr, pc.match_substring_regex(arr, pattern=r"\d|RD"), _routes)
+    arr = _ordinalize(arr)
+    return squash(arr)
+
+
+def _routes(arr: pa.Array) -> pa.Array:
     # the route rule until nothing changes: STATE US 1 -> STATE HWY 1 -> HWY 1
     for _ in range(8):
         routed = sub(arr, *_HIGHWAY_PATTERNS[0])
@@ -277,8 +290,7 @@ def _normalize_street(arr: pa.Array) -> pa.Array:
         arr = routed
     for pattern, replacement in _HIGHWAY_PATTERNS[1:]:
         arr = sub(arr, pattern, replacement)
-    arr = _ordinalize(arr)
-    return squash(arr)
+    return arr
 
 
 def _normalize_unit(arr: pa.Array) -> pa.Array:
@@ -310,10 +322,13 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     arr = sub(arr, _COMPOUND_ORD_RE, r"\1\2")
     arr = map_tokens(arr, _ORDINAL_WORDS)
 
-    # PO box
-    po_box = _struct_field(arr, _PO_BOX_RE, "box")
+    # PO box (every spelling has a B or DRAWER: without them, there is no box to look for)
+    if bool(pc.any(contains(arr, ("B", "DRAWER"))).as_py()):
+        po_box = _struct_field(arr, _PO_BOX_RE, "box")
+    else:
+        po_box = pa.nulls(len(arr), pa.large_string())
     for _ in range(8):  # until no box is left: BOX BOX1 2 -> BOX 2 -> ""
-        unboxed = squash(sub(arr, _PO_BOX_RE, " "))
+        unboxed = squash(sub(arr, _PO_BOX_RE, " ", only_if=("B", "DRAWER")))
         if unboxed.equals(arr):
             break
         arr = unboxed
@@ -331,7 +346,7 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     # state-coded routes directly after the number: 3376 N CA 59 -> 3376 N HWY 59
     rest = where(
         rest,
-        pc.is_valid(number),
+        pc.and_(pc.is_valid(number), pc.match_substring_regex(rest, pattern=r"\d")),
         lambda a: sub(
             a, r"^((?:" + _DIRECTION_RE + r" )?)" + _STATE_ROUTE_CODES + r" (\d+)\b", r"\1HWY \2"
         ),
@@ -361,7 +376,8 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
         unit_raw = pc.replace_with_mask(unit_raw, maybe_unit, unit_part)
 
     street = empty_to_null(_normalize_street(pc.fill_null(street, "")))
-    unit = empty_to_null(_normalize_unit(pc.fill_null(unit_raw, "")))
+    # a missing unit normalizes to "" like an empty one: only present units are normalized
+    unit = empty_to_null(where(pc.fill_null(unit_raw, ""), pc.is_valid(unit_raw), _normalize_unit))
     unit_id = _struct_field(pc.fill_null(unit, ""), r"^\S+ (?P<id>[0-9A-Z]+)", "id")
     return _assemble(number, street, unit, unit_id, po_box)
 

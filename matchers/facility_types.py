@@ -194,7 +194,7 @@ _CLASS_INDEX = pd.Index(FACILITY_CLASSES, dtype=object)
 
 def _codes(values: pd.Series | np.ndarray) -> np.ndarray:
     """Class code of each value; ``len(FACILITY_CLASSES)`` for missing or unknown values."""
-    codes = _CLASS_INDEX.get_indexer(np.asarray(pd.Series(values, dtype=object), dtype=object))
+    codes = _CLASS_INDEX.get_indexer(pd.Index(np.asarray(values, dtype=object), dtype=object))
     codes = np.asarray(codes, dtype=np.int64)
     codes[codes < 0] = len(FACILITY_CLASSES)
     return codes
