@@ -506,7 +506,9 @@ def _publish_outputs(
             encoding="utf-8",
         )
         if len(assignment.changes):
-            assignment.changes.to_csv(tmp / "changes.csv", index=False)
+            from crosswalk.publish import write_frame_csv
+
+            write_frame_csv(tmp / "changes.csv", assignment.changes)
 
     publish(out, write)
     return counts

@@ -8,6 +8,8 @@ leftover temporary directory).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -15,7 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlite_utils
 
 from crosswalk import schema
@@ -123,10 +128,70 @@ def write_sqlite(
 
 
 def write_csv(path: Path, records: pd.DataFrame) -> None:
+    """Write ``crosswalk.csv``: the CSV columns of the records, probabilities to 6 decimals."""
     cols = [c.name for c in schema.CSV_COLUMNS]
-    out = records[cols].copy()
-    out["match_probability"] = out["match_probability"].round(6)
-    out.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+    out = records[cols].assign(match_probability=records["match_probability"].round(6))
+    write_frame_csv(path, out)
+
+
+def write_frame_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as CSV exactly as ``frame.to_csv(path, index=False, lineterminator="\n")``
+    does (minimal quoting, empty missing values, floats as ``str``), built column-wise by Arrow
+    :data:`CHUNK_ROWS` rows at a time."""
+    with open(path, "wb") as fh:
+        fh.write((",".join(_csv_field(str(c)) for c in frame.columns) + "\n").encode("utf-8"))
+        for start in range(0, len(frame), CHUNK_ROWS):
+            part = frame.iloc[start : start + CHUNK_ROWS]
+            fields = [_csv_column(part[c]) for c in frame.columns]
+            lines = pc.binary_join_element_wise(*fields, ",")
+            lines = pc.binary_join_element_wise(lines, "", "\n")
+            fh.write(_string_bytes(lines))
+
+
+def _quoted_characters() -> str:
+    """The characters that make Python's csv writer (which pandas uses) quote a field under
+    minimal quoting with ``"\\n"`` line endings: whether a lone carriage return does varies
+    between Python versions."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(["a\rb"])
+    return ',"\n' + ("\r" if out.getvalue().startswith('"') else "")
+
+
+_QUOTED = _quoted_characters()
+_QUOTED_RE = "[" + _QUOTED.replace("\r", "\\r").replace("\n", "\\n") + "]"
+
+
+def _csv_field(text: str) -> str:
+    if any(ch in text for ch in _QUOTED):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_column(values: pd.Series) -> pa.Array:
+    """One column as CSV field text: missing values empty, quoted where the text needs it."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        arr = values.to_numpy(dtype=np.float64)
+        bits, inverse = np.unique(arr.view(np.int64), return_inverse=True)
+        text = pa.array(bits.view(np.float64).astype(str).tolist(), type=pa.string())
+        column = text.take(pa.array(inverse.reshape(-1).astype(np.int64)))
+        return pc.if_else(pa.array(np.isnan(arr)), "", column)
+    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_extension_array_dtype(
+        values.dtype
+    ):
+        return pa.array(values.to_numpy().astype(str).tolist(), type=pa.string())
+    column = pa.array(values, type=pa.string(), from_pandas=True)
+    needs = pc.match_substring_regex(column, _QUOTED_RE)
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
+    return pc.fill_null(pc.if_else(needs, quoted, column), "")
+
+
+def _string_bytes(strings: pa.Array) -> memoryview:
+    """The concatenated UTF-8 bytes of a string array without nulls, without a copy."""
+    if len(strings) == 0:
+        return memoryview(b"")
+    _, offsets_buf, data = strings.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)
+    return memoryview(data)[offsets[strings.offset] : offsets[strings.offset + len(strings)]]
 
 
 def datapackage(title: str, sources: pd.DataFrame, built_at: str) -> dict[str, Any]:
