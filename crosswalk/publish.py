@@ -145,7 +145,8 @@ def write_frame_csv(path: Path, frame: pd.DataFrame) -> None:
             fields = [_csv_column(part[c]) for c in frame.columns]
             lines = pc.binary_join_element_wise(*fields, ",")
             lines = pc.binary_join_element_wise(lines, "", "\n")
-            fh.write(_string_bytes(lines))
+            for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
+                fh.write(_string_bytes(chunk))
 
 
 def _quoted_characters() -> str:
