@@ -244,7 +244,7 @@ def facility_unique(frame: pd.DataFrame, column: str) -> bool:
 
 
 #: Candidate pairs compared per batch: memory stays bounded whatever the number of pairs.
-COMPARE_BATCH = 500_000
+COMPARE_BATCH = 100_000
 
 
 def compare_pairs(

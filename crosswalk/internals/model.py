@@ -188,6 +188,10 @@ def cross_pair_count(sources: pd.Series, within: frozenset[str] = frozenset()) -
     return float(_combos(sources.to_numpy(), within)[2].sum())
 
 
+#: Random pairs compared per batch by :func:`estimate_u` (bounded memory).
+U_BATCH = 100_000
+
+
 def estimate_u(
     frame: pd.DataFrame,
     comparisons: list[Comparison],
@@ -198,7 +202,17 @@ def estimate_u(
     n_samples = int(min(n_samples, max(cross_pair_count(frame["source"], within) // 2, 1)))
     left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed, within)
     sub = frame[compared_columns(frame)]
-    levels = compare(sub.iloc[left], sub.iloc[right], comparisons)
+    levels = pd.concat(
+        [
+            compare(
+                sub.iloc[left[start : start + U_BATCH]],
+                sub.iloc[right[start : start + U_BATCH]],
+                comparisons,
+            )
+            for start in range(0, max(len(left), 1), U_BATCH)
+        ],
+        ignore_index=True,
+    )
     return {
         c.name: level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
     }
