@@ -15,6 +15,7 @@ Every loop is bounded. Requires Debian's ``wrk``.
 
     .venv/bin/python bench/api.py                  # prints the figures
     .venv/bin/python bench/api.py --update-docs    # and rewrites "## API" in docs/benchmarks.md
+    .venv/bin/python bench/api.py --only match     # one measure (repeat --only for several)
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ TARGET_LOOKUP_RPS = 2000.0
 TARGET_LOOKUP_P99_MS = 10.0
 TARGET_MATCH_P99_MS = 50.0
 TARGET_BATCH_S = 1.0
+
+#: The measures, in the order they run.
+MEASURES = ("lookup", "entity", "match", "reconcile", "soak")
 
 
 @dataclass
@@ -328,7 +332,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--update-docs", action="store_true", help='rewrite "## API" in docs/benchmarks.md'
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=MEASURES,
+        help="run only this measure (repeatable; default: all of them)",
+    )
     args = parser.parse_args(argv)
+    only = set(args.only or MEASURES)
+    if args.update_docs and only != set(MEASURES):
+        raise SystemExit("bench/api.py: --update-docs needs every measure (leave out --only)")
     if shutil.which("wrk") is None:
         raise SystemExit("bench/api.py: wrk is not installed (apt-get install -y wrk)")
     for n, name in ((args.seconds, "--seconds"), (args.soak, "--soak")):
@@ -355,31 +368,40 @@ def main(argv: list[str] | None = None) -> int:
         names = [r[0] for r in data["records"]]
         mix_lua = mix_script(work / "mix.lua", data["ids"], data["entities"], names)
 
-        wrk(server.url, lookup_lua, 5, args.connections, 2)  # warm the caches
-        wrk(server.url, entity_lua, 5, args.connections, 2)
-        lookup = wrk(server.url, lookup_lua, args.seconds, args.connections, 2)
-        print(f"lookup by id      : {fmt_rps(lookup)}", flush=True)
-        entity = wrk(server.url, entity_lua, args.seconds, args.connections, 2)
-        print(f"entity by id      : {fmt_rps(entity)}", flush=True)
-        match = wrk(server.url, match_lua, args.seconds, 1, 1)
-        print(f"match, 1 record   : {fmt_rps(match)}  (one connection)", flush=True)
-        batch_times = reconcile_batches(server.url, data["records"], 10)
-        print(
-            f"reconcile 100     : median {statistics.median(batch_times):.3f} s, "
-            f"max {max(batch_times):.3f} s over {len(batch_times)} batches",
-            flush=True,
-        )
-        soak = wrk(server.url, mix_lua, args.soak, 64, 2)
-        errors = soak.socket_errors + soak.non_2xx
-        print(
-            f"soak 64 conns     : {soak.requests:,} requests in {soak.seconds:.0f} s, "
-            f"{fmt_rps(soak)}, errors {errors} (socket {soak.socket_errors}, non-2xx {soak.non_2xx})",
-            flush=True,
-        )
+        if only & {"lookup", "entity"}:
+            wrk(server.url, lookup_lua, 5, args.connections, 2)  # warm the caches
+            wrk(server.url, entity_lua, 5, args.connections, 2)
+        if "lookup" in only:
+            lookup = wrk(server.url, lookup_lua, args.seconds, args.connections, 2)
+            print(f"lookup by id      : {fmt_rps(lookup)}", flush=True)
+        if "entity" in only:
+            entity = wrk(server.url, entity_lua, args.seconds, args.connections, 2)
+            print(f"entity by id      : {fmt_rps(entity)}", flush=True)
+        if "match" in only:
+            match = wrk(server.url, match_lua, args.seconds, 1, 1)
+            print(f"match, 1 record   : {fmt_rps(match)}  (one connection)", flush=True)
+            print(f"                    {_portable(match.command)}", flush=True)
+        if "reconcile" in only:
+            batch_times = reconcile_batches(server.url, data["records"], 10)
+            print(
+                f"reconcile 100     : median {statistics.median(batch_times):.3f} s, "
+                f"max {max(batch_times):.3f} s over {len(batch_times)} batches",
+                flush=True,
+            )
+        if "soak" in only:
+            soak = wrk(server.url, mix_lua, args.soak, 64, 2)
+            errors = soak.socket_errors + soak.non_2xx
+            print(
+                f"soak 64 conns     : {soak.requests:,} requests in {soak.seconds:.0f} s, "
+                f"{fmt_rps(soak)}, errors {errors} (socket {soak.socket_errors}, non-2xx {soak.non_2xx})",
+                flush=True,
+            )
     finally:
         server.stop()
     load_after = os.getloadavg()[0]
     print(f"load average (1 min) before {load_before:.2f}, after {load_after:.2f}")
+    if only != set(MEASURES):
+        return 0
 
     rows = [
         ("lookup by id, `GET /v1/lookup?scheme=&value=`", f"{lookup.rps:,.0f} req/s, p99 {lookup.p99_ms:.1f} ms",
