@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
@@ -224,7 +225,8 @@ def link(
 
 def _labels(codes: np.ndarray, names: list[str]) -> pd.Series:
     """A text column from small integer codes, without a per-row Python string."""
-    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(names))).astype("str")
+    values = pa.array(names, type=pa.large_string()).take(pa.array(codes))
+    return pd.Series(pd.array(values, dtype="str"))
 
 
 #: A scheme identifies a facility when at least this share of its values is carried by a
