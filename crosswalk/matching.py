@@ -186,25 +186,26 @@ class Matcher:
         left: pd.DataFrame | dict[str, np.ndarray],
         right: pd.DataFrame | dict[str, np.ndarray],
         i: int,
-        levels: pd.DataFrame,
-        bits: pd.DataFrame,
+        levels: pd.DataFrame | dict[str, np.ndarray],
+        bits: pd.DataFrame | dict[str, np.ndarray],
     ) -> dict[str, dict[str, Any]]:
         """Per compared field: level, values shown on each side and weight, for pair ``i``.
 
         ``left``/``right`` are the aligned records, or their shown columns as object
-        arrays (:func:`_shown_columns`).
+        arrays (:func:`_shown_columns`); ``levels``/``bits`` are frames or their columns
+        as arrays.
         """
         out: dict[str, dict[str, Any]] = {}
         lshown = left if isinstance(left, dict) else _shown_columns(left, self.comparisons)
         rshown = right if isinstance(right, dict) else _shown_columns(right, self.comparisons)
         for c in self.comparisons:
-            lv = int(levels[c.name].to_numpy()[i])
+            lv = int(np.asarray(levels[c.name])[i])
             cols = c.show or ((c.name,) if c.name in lshown else ())
             out[c.name] = {
                 "level": "missing" if lv == MISSING else c.levels[lv],
                 "left": _shown(lshown, cols, i),
                 "right": _shown(rshown, cols, i),
-                "weight": round(float(bits[c.name].to_numpy()[i]), 3),
+                "weight": round(float(np.asarray(bits[c.name])[i]), 3),
             }
         return out
 
@@ -244,8 +245,8 @@ class Matcher:
         qshown = _shown_columns(qframe, self.comparisons)
         left_shown = {k: v[q[chosen]] for k, v in qshown.items()}
         right_shown = {k: v[r[chosen]] for k, v in self._shown.items()}
-        levels = levels.iloc[chosen].reset_index(drop=True)
-        chosen_bits = scores.bits.iloc[chosen].reset_index(drop=True)
+        chosen_levels = {k: levels[k].to_numpy()[chosen] for k in levels.columns}
+        chosen_bits = {k: scores.bits[k].to_numpy()[chosen] for k in scores.bits.columns}
         for i, (qi, ri, p, wi) in enumerate(
             zip(q[chosen], r[chosen], scores.match_probability[chosen], w[chosen], strict=True)
         ):
@@ -256,7 +257,9 @@ class Matcher:
                     record_id=str(self._record_ids[ri]),
                     match_probability=round(float(p), 6),
                     match_weight=round(float(wi), 4),
-                    explanation=self.explain(left_shown, right_shown, i, levels, chosen_bits),
+                    explanation=self.explain(
+                        left_shown, right_shown, i, chosen_levels, chosen_bits
+                    ),
                 )
             )
         return results

@@ -92,8 +92,9 @@ def broadcast(codes: np.ndarray, values: pa.Array, index: pd.Index, name: object
 def apply_unique(s: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pd.Series:
     """Evaluate the Arrow transformation ``fn`` once per unique value of ``s``."""
     codes, uniques = unique_text(s)
-    out = fn(uniques) if len(uniques) else uniques
-    return broadcast(codes, out, s.index, s.name)
+    if len(uniques) == 0:  # nothing but missing values
+        return pd.Series(pd.NA, index=s.index, name=s.name, dtype=STRING_DTYPE)
+    return broadcast(codes, fn(uniques), s.index, s.name)
 
 
 def empty_to_null(arr: pa.Array) -> pa.Array:

@@ -404,11 +404,21 @@ def _assemble(
     }
 
 
+_SUFFIXES = pa.array(sorted(SUFFIX_ABBREVIATIONS), type=pa.large_string())
+
+
 def _street_name(street: pa.Array) -> pa.Array:
     s = pc.fill_null(street, "")
     core = sub(s, r"^" + _DIRECTION_RE + r" (\S)", r"\1")
     core = sub(core, r"(\S) " + _DIRECTION_RE + r"$", r"\1")
-    core = sub(core, r"(\S) " + _SUFFIX_RE + r"$", r"\1")
+    # the suffix rule rewrites only values whose last word is a suffix: look that word up
+    # (suffixes are single words) rather than run the suffixes' regular expression on all
+    last = pc.struct_field(pc.extract_regex(core, pattern=r"(?P<w>[^ ]*)$"), "w")
+    core = where(
+        core,
+        pc.is_in(last, value_set=_SUFFIXES),
+        lambda a: sub(a, r"(\S) " + _SUFFIX_RE + r"$", r"\1"),
+    )
     core = empty_to_null(core)
     return pc.coalesce(core, empty_to_null(s))
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.internals.normalize import NID_PREFIX
+from matchers._text import STRING_DTYPE
 from matchers.compare import Texts, as_texts, exact, haversine_m, similarity
 from matchers.facility_types import type_compatibility
 
@@ -70,10 +71,11 @@ class Columns:
         if got is None:
             if self.frame is None:
                 raise KeyError(column)
+            values = self.frame[_DERIVED.get(column, column)]
+            if values.dtype != STRING_DTYPE:
+                values = values.astype("string")
             if column in _DERIVED:
-                values = self.frame[_DERIVED[column]].astype("string").str[:3]
-            else:
-                values = self.frame[column].astype("string")
+                values = values.str[:3]
             got = self.texts[column] = as_texts(values)
         return got
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.sources import ID_PREFIX
+from matchers._text import STRING_DTYPE
 from matchers.addresses import normalize_city, normalize_state, parse_addresses, zip5
 from matchers.facility_types import facility_class
 from matchers.identifiers import normalize_identifier
@@ -21,7 +22,7 @@ NID_PREFIX = "nid:"
 
 
 def _text(s: pd.Series) -> pd.Series:
-    return s.astype("string")
+    return s if s.dtype == STRING_DTYPE else s.astype("string")
 
 
 def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -39,7 +40,10 @@ def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
     new: dict[str, pd.Series | np.ndarray] = {}
     new["n_name"] = n_name = normalize_name(text("name"))
     new["n_core"] = name_core(n_name)
-    first_other = text("other_names").str.split(" | ", n=1, regex=False).str[0]
+    other = text("other_names")
+    first_other = (
+        other if other.array.isna().all() else other.str.split(" | ", n=1, regex=False).str[0]
+    )
     new["n_other"] = normalize_name(first_other)
     addr = parse_addresses(text("address"))
     new["n_number"] = addr["street_number"]
