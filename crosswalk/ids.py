@@ -342,8 +342,8 @@ def assign_ids(members: pd.DataFrame, previous: IdState | None) -> IdAssignment:
         members=pd.DataFrame(
             {
                 "entity_id": id_of.reindex(cluster).to_numpy(),
-                "source": source.to_numpy(),
-                "record_id": record_id.to_numpy(),
+                "source": source.array,
+                "record_id": record_id.array,
             }
         ),
         counter=prev.counter + len(fresh),

@@ -162,6 +162,10 @@ def decode(data: bytes, encoding: str, where: str) -> tuple[str, str]:
 
 def _read_csv(data: bytes, src: SourceConfig, where: str) -> tuple[pd.DataFrame, str]:
     text, encoding = decode(data, src.encoding, where)
+    utf8 = data if encoding == "utf-8" else text.encode("utf-8")
+    frame = _read_csv_arrow(utf8, src.delimiter)
+    if frame is not None:
+        return frame, encoding
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -186,6 +190,45 @@ def _read_csv(data: bytes, src: SourceConfig, where: str) -> tuple[pd.DataFrame,
             ]
         ) from exc
     return frame, encoding
+
+
+def _read_csv_arrow(data: bytes, delimiter: str) -> pd.DataFrame | None:
+    """Every column as text, read by Arrow's multi-threaded CSV reader: the table that pandas'
+    reader gives (empty fields missing, quoted newlines kept), several times faster.
+
+    ``None`` where the two readers could disagree, so that pandas reads the file and reports
+    its problems: a row with a different number of fields, an empty or repeated header name
+    (pandas renames them), or anything else Arrow refuses.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if len(delimiter) != 1:
+        return None
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    try:
+        names = pacsv.open_csv(
+            pa.py_buffer(data),
+            parse_options=parse,
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+        ).schema.names
+        if len(set(names)) != len(names) or any(not n.strip() for n in names):
+            return None
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            parse_options=parse,
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    if table.column_names != names:
+        return None
+    return table.to_pandas()
 
 
 def _read_xlsx(data: bytes, src: SourceConfig, where: str) -> pd.DataFrame:
