@@ -162,3 +162,61 @@ def test_data_dictionary_is_generated_from_the_schema() -> None:
     assert doc.read_text(encoding="utf-8") == schema.data_dictionary(), (
         "docs/data-dictionary.md is stale: run `python -m crosswalk.schema > docs/data-dictionary.md`"
     )
+
+
+_AWKWARD = ["a,b", 'say "hi"', "two\nlines", "cr\rhere", "", " lead", "ünï", '"', None, "x\r\n"]
+
+
+def test_csv_writer_writes_what_pandas_to_csv_writes(tmp_path: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from crosswalk.publish import write_frame_csv
+
+    n = len(_AWKWARD)
+    frame = pd.DataFrame(
+        {
+            "arrow": pd.Series(_AWKWARD, dtype="string[pyarrow]"),
+            "object": pd.Series(_AWKWARD[::-1], dtype=object),
+            "float": [np.nan, 0.0, -0.0, 1.0, 1e-05, 0.123456, 1e16, 0.1 + 0.2, 1 / 3, 0.999999],
+            "int": np.arange(n, dtype=np.int64),
+            "chunked": pd.Series(
+                pd.arrays.ArrowStringArray(
+                    pa.chunked_array([pa.array(_AWKWARD[:3]), pa.array(_AWKWARD[3:])])
+                )
+            ),
+        }
+    )
+    for rows in (frame, frame.iloc[:0]):
+        frame_path, expected = tmp_path / "ours.csv", tmp_path / "pandas.csv"
+        write_frame_csv(frame_path, rows)
+        rows.to_csv(expected, index=False, encoding="utf-8", lineterminator="\n")
+        assert frame_path.read_bytes() == expected.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a,b\r\n1,2\r\n",
+        b'a,b\nab"c,2\n"x""y",3\n"ab"c,4\n',
+        b'a,b\n"l1\nl2",2\n\n"",\n',
+        "a;b\nü;é\n".encode(),
+        b"a,b\n  \n1,2\n",  # pandas skips a blank-looking line: Arrow must not read this one
+        b"a,b\n1\n",  # short row
+        b"a,a\n1,2\n",  # repeated header name
+        b"a,b,\n1,2,\n",  # empty header name
+    ],
+)
+def test_arrow_csv_reader_reads_as_pandas_or_leaves_the_file_to_it(data: bytes) -> None:
+    import io
+
+    from crosswalk.sources import _read_csv_arrow
+
+    sep = ";" if b";" in data else ","
+    ours = _read_csv_arrow(data, sep)
+    if ours is None:
+        return
+    expected = pd.read_csv(
+        io.StringIO(data.decode()), dtype=str, keep_default_na=False, na_values=[""], sep=sep
+    )
+    pd.testing.assert_frame_equal(ours, expected)
