@@ -622,13 +622,14 @@ def published_tables(
         | (pairs["method"] == "identifier")
     )
     pub = pairs[publish_mask].reset_index(drop=True)
+    left, right = pub["l"].to_numpy(dtype=np.int64), pub["r"].to_numpy(dtype=np.int64)
     links = pd.DataFrame(
         {
             "link_id": np.arange(1, len(pub) + 1),
-            "source_l": recs["source"].to_numpy()[pub["l"]],
-            "record_id_l": recs["record_id"].to_numpy()[pub["l"]],
-            "source_r": recs["source"].to_numpy()[pub["r"]],
-            "record_id_r": recs["record_id"].to_numpy()[pub["r"]],
+            "source_l": recs["source"].array.take(left),
+            "record_id_l": recs["record_id"].array.take(left),
+            "source_r": recs["source"].array.take(right),
+            "record_id_r": recs["record_id"].array.take(right),
             "entity_id": pd.Series(recs["entity_id"].to_numpy(dtype=object)[pub["l"]]).where(
                 pub["status"].isin([LINKED, MUST]).to_numpy()
             ),
@@ -767,15 +768,15 @@ def summary_counts(
     linkage: Linkage, tables: dict[str, pd.DataFrame], info: list[SourceInfo]
 ) -> dict[str, Any]:
     pairs = linkage.pairs
-    kept = pairs[pairs["status"].isin([LINKED, MUST])]
+    kept_method = pairs["method"][pairs["status"].isin([LINKED, MUST])]
     counts: dict[str, Any] = {
         "records": {s.name: s.rows for s in info},
         "entities": len(tables["entities"]),
         "entities_by_sources": tables["entities"]["sources"].value_counts().to_dict(),
         "candidate_pairs": len(pairs),
         "links": {
-            "identifier": int((kept["method"] == "identifier").sum()),
-            "fuzzy": int((kept["method"] == "fuzzy").sum()),
+            "identifier": int((kept_method == "identifier").sum()),
+            "fuzzy": int((kept_method == "fuzzy").sum()),
         },
         "records_by_method": tables["records"]["method"].value_counts().to_dict(),
         "cut_links": int((pairs["status"] == CUT).sum()),
