@@ -101,17 +101,32 @@ def empty_to_null(arr: pa.Array) -> pa.Array:
     """Replace empty strings by nulls."""
     if len(arr) == 0:
         return arr
-    is_empty = pc.equal(pc.binary_length(arr), 0)
+    is_empty = pc.equal(arr, "")
+    if not _mask_any(is_empty):
+        return arr
     return pc.if_else(is_empty, pa.scalar(None, arr.type), arr)
 
 
 def _mask_any(mask: pa.Array) -> bool:
+    """Whether any element of the boolean ``mask`` is true (nulls are not)."""
+    if isinstance(mask, pa.BooleanArray):
+        return mask.true_count > 0
     return bool(pc.any(mask).as_py())
+
+
+def fill_null(arr: pa.Array, value: object) -> pa.Array:
+    """``pc.fill_null``, skipped when there is no null to fill."""
+    return pc.fill_null(arr, value) if arr.null_count else arr
+
+
+def _no_nulls(mask: pa.Array) -> pa.Array:
+    """``mask`` with nulls read as false."""
+    return fill_null(mask, False)
 
 
 def where(arr: pa.Array, mask: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
     """Apply ``fn`` only to the elements selected by the boolean ``mask``."""
-    mask = pc.fill_null(mask, False)
+    mask = _no_nulls(mask)
     if not _mask_any(mask):
         return arr
     selected = pc.filter(arr, mask)
@@ -125,7 +140,7 @@ def contains(arr: pa.Array, literals: str | tuple[str, ...]) -> pa.Array:
     mask = pc.match_substring(arr, pattern=literals[0])
     for lit in literals[1:]:
         mask = pc.or_(mask, pc.match_substring(arr, pattern=lit))
-    return pc.fill_null(mask, False)
+    return _no_nulls(mask)
 
 
 def sub(
@@ -169,7 +184,7 @@ def ascii_upper(arr: pa.Array) -> pa.Array:
     Characters with no ASCII decomposition are dropped; control characters and
     exotic whitespace become spaces.
     """
-    unusual = pc.fill_null(pc.match_substring_regex(arr, pattern=r"[^\x20-\x7e]"), False)
+    unusual = fill_null(pc.match_substring_regex(arr, pattern=r"[^\x20-\x7e]"), False)
     arr = where(arr, unusual, _fold_unusual)
     return pc.ascii_upper(arr)
 
@@ -233,7 +248,7 @@ def map_tokens(arr: pa.Array, mapping: Mapping[str, str]) -> pa.Array:
         return arr
     table = _token_table(mapping)
     if len(arr) <= SMALL_BATCH and table.single_tokens:
-        lists = pc.split_pattern(pc.fill_null(arr, ""), pattern=" ")
+        lists = pc.split_pattern(fill_null(arr, ""), pattern=" ")
         found = pc.is_valid(pc.index_in(pc.list_flatten(lists), value_set=_typed(table.keys, arr)))
         if not _mask_any(found):
             return arr
@@ -252,7 +267,7 @@ def _typed(values: pa.Array, like: pa.Array) -> pa.Array:
 
 def _map_tokens_all(arr: pa.Array, table: _TokenTable) -> pa.Array:
     valid = pc.is_valid(arr)
-    lists = pc.split_pattern(pc.fill_null(arr, ""), pattern=" ")
+    lists = pc.split_pattern(fill_null(arr, ""), pattern=" ")
     flat = pc.list_flatten(lists)
     keys = _typed(table.keys, flat)
     vals = _typed(table.values, flat)

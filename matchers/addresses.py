@@ -51,6 +51,7 @@ from matchers._text import (
     broadcast,
     contains,
     empty_to_null,
+    fill_null,
     map_tokens,
     squash,
     sub,
@@ -357,7 +358,7 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
 
     # directionals first: a unit like STE N must look the same before and after
     rest = map_tokens(rest, DIRECTIONALS)
-    maybe_unit = pc.fill_null(pc.match_substring_regex(rest, pattern=_UNIT_HINT_RE), False)
+    maybe_unit = fill_null(pc.match_substring_regex(rest, pattern=_UNIT_HINT_RE), False)
     street = rest
     unit_raw = pa.nulls(len(rest), pa.large_string())
     if bool(pc.any(maybe_unit).as_py()):
@@ -375,10 +376,10 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
         street = pc.replace_with_mask(rest, maybe_unit, street_part)
         unit_raw = pc.replace_with_mask(unit_raw, maybe_unit, unit_part)
 
-    street = empty_to_null(_normalize_street(pc.fill_null(street, "")))
+    street = empty_to_null(_normalize_street(fill_null(street, "")))
     # a missing unit normalizes to "" like an empty one: only present units are normalized
-    unit = empty_to_null(where(pc.fill_null(unit_raw, ""), pc.is_valid(unit_raw), _normalize_unit))
-    unit_id = _struct_field(pc.fill_null(unit, ""), r"^\S+ (?P<id>[0-9A-Z]+)", "id")
+    unit = empty_to_null(where(fill_null(unit_raw, ""), pc.is_valid(unit_raw), _normalize_unit))
+    unit_id = _struct_field(fill_null(unit, ""), r"^\S+ (?P<id>[0-9A-Z]+)", "id")
     return _assemble(number, street, unit, unit_id, po_box)
 
 
@@ -408,17 +409,14 @@ _SUFFIXES = pa.array(sorted(SUFFIX_ABBREVIATIONS), type=pa.large_string())
 
 
 def _street_name(street: pa.Array) -> pa.Array:
-    s = pc.fill_null(street, "")
+    s = fill_null(street, "")
     core = sub(s, r"^" + _DIRECTION_RE + r" (\S)", r"\1")
     core = sub(core, r"(\S) " + _DIRECTION_RE + r"$", r"\1")
-    # the suffix rule rewrites only values whose last word is a suffix: look that word up
-    # (suffixes are single words) rather than run the suffixes' regular expression on all
+    # The suffix rule, (\S) <suffix>$ -> \1, rewrites only values whose last word is a
+    # suffix (suffixes are single words): look that word up, then drop it where a
+    # non-space character precedes its space, without the suffixes' regular expression.
     last = pc.struct_field(pc.extract_regex(core, pattern=r"(?P<w>[^ ]*)$"), "w")
-    core = where(
-        core,
-        pc.is_in(last, value_set=_SUFFIXES),
-        lambda a: sub(a, r"(\S) " + _SUFFIX_RE + r"$", r"\1"),
-    )
+    core = where(core, pc.is_in(last, value_set=_SUFFIXES), lambda a: sub(a, r"(\S) [^ ]+$", r"\1"))
     core = empty_to_null(core)
     return pc.coalesce(core, empty_to_null(s))
 
@@ -497,7 +495,7 @@ def parse_addresses(s: pd.Series) -> pd.DataFrame:
     # hard addresses: no house number but a digit somewhere (besides a PO box)
     hard_mask = pc.and_(
         pc.is_null(parts["street_number"]),
-        pc.fill_null(pc.match_substring_regex(parts["address_full"], pattern=r"\d"), False),
+        fill_null(pc.match_substring_regex(parts["address_full"], pattern=r"\d"), False),
     )
     hard_idx = np.flatnonzero(hard_mask.to_numpy(zero_copy_only=False))
     if len(hard_idx):
@@ -612,7 +610,7 @@ def _zip_arrow(arr: pa.Array) -> pa.Array:
     arr = sub(pc.utf8_upper(arr), r"[\s-]", "")
     arr = sub(arr, r"^(?:USA|US)?(?:[A-Z]{2})?", "")
     digits = _struct_field(arr, r"^(?P<z>\d{4,5}|\d{8,9})$", "z")
-    digits = pc.fill_null(digits, "")
+    digits = fill_null(digits, "")
     length = pc.utf8_length(digits)
     padded = pc.if_else(
         pc.or_(pc.equal(length, 4), pc.equal(length, 8)),

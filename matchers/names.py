@@ -36,6 +36,7 @@ from matchers._text import (
     ascii_upper,
     contains,
     empty_to_null,
+    fill_null,
     map_tokens,
     squash,
     sub,
@@ -343,7 +344,7 @@ _CORE_RISK_RE = "|".join(("^ST ", _SAINT_RE, _LETTER_RUN_RE, _RARE_RE, _PHRASE_T
 def _clean(arr: pa.Array) -> pa.Array:
     """Steps 1-2 of the module rules: ASCII upper-case, punctuation folded."""
     arr = ascii_upper(arr)
-    punct = pc.fill_null(pc.match_substring_regex(arr, pattern=r"[^A-Z0-9 ]|  |^ | $"), False)
+    punct = fill_null(pc.match_substring_regex(arr, pattern=r"[^A-Z0-9 ]|  |^ | $"), False)
     arr = where(arr, punct, _fold_punctuation)
     return _join_letters(arr)
 
@@ -397,7 +398,7 @@ def _rare_rules(arr: pa.Array) -> pa.Array:
     arr = sub(arr, r"^(?:DBA|AKA|FKA) ", "", only_if=("DBA ", "AKA ", "FKA "))
     before_legal = arr
     arr = _remove_legal(_remove_legal(arr))
-    empty = pc.equal(pc.binary_length(pc.fill_null(arr, "")), 0)
+    empty = pc.equal(pc.binary_length(fill_null(arr, "")), 0)
     return pc.if_else(empty, before_legal, arr)
 
 
@@ -457,7 +458,7 @@ def explode_tokens(s: pd.Series, *, core: bool = False) -> pd.DataFrame:
     """
     norm = name_core(s) if core else normalize_name(s)
     arr = pa.array(norm.array)
-    arr = pc.fill_null(arr, "")
+    arr = fill_null(arr, "")
     lists = pc.split_pattern(arr, pattern=" ")
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
     rows = np.repeat(np.arange(len(norm), dtype=np.int64), lengths)
