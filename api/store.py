@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import gc
 import hashlib
 import json
 import re
@@ -355,6 +356,11 @@ class Release:
                         from crosswalk.matching import Matcher  # the engine's one implementation
 
                         self._matcher = Matcher.from_sqlite(self.path)
+                        # The matcher's arrays and frames live as long as the release: keep
+                        # them out of the garbage collector's full passes, which would
+                        # otherwise walk them all and stall a request now and then.
+                        gc.collect()
+                        gc.freeze()
                     except Exception as exc:
                         message = (
                             f"matching is unavailable for release {self.version!r}: {exc}".strip()

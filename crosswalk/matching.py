@@ -124,8 +124,10 @@ class Matcher:
         self.schemes = sorted(
             c[len(ID_PREFIX) :] for c in self.records.columns if c.startswith(ID_PREFIX)
         )
+        # Indexed by plain Python strings: the index's hash table is then built once and
+        # kept, where an Arrow-backed index would convert its values on every lookup.
         self.tf_tables = {
-            c.tf_column: term_frequencies(self.frame, c.tf_column)
+            c.tf_column: _object_indexed(term_frequencies(self.frame, c.tf_column))
             for c in self.comparisons
             if c.tf_column
         }
@@ -290,6 +292,11 @@ class Matcher:
             "same_entity": bool(self._entity[i] == self._entity[j]),
             "fields": self.explain(left, right, 0, levels, scores.bits),
         }
+
+
+def _object_indexed(table: pd.Series) -> pd.Series:
+    """``table`` with its index as Python objects (same values)."""
+    return table.set_axis(pd.Index(table.index.to_numpy(dtype=object), dtype=object))
 
 
 def _shown_columns(frame: pd.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:

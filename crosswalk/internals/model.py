@@ -426,7 +426,14 @@ def record_frequencies(
     for col, table in tf_tables.items():
         if col in frame:
             # a value absent from the table (or missing) has position -1: the appended nan
-            pos = table.index.get_indexer(pd.Index(frame[col].astype("string")))
+            values = frame[col].astype("string")
+            # looked up with the index's own dtype, so that its hash table is reused
+            target = (
+                pd.Index(values)
+                if table.index.dtype == values.dtype
+                else pd.Index(values.to_numpy(dtype=object), dtype=object)
+            )
+            pos = table.index.get_indexer(target)
             out[col] = np.append(table.to_numpy(dtype="float64"), np.nan)[pos]
     return out
 
