@@ -22,6 +22,8 @@ from itertools import chain
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from crosswalk.config import BLOCKING_RULES, BlockingSettings
 from crosswalk.internals.normalize import NID_PREFIX
@@ -118,17 +120,41 @@ class _Tokens:
     first: np.ndarray  # int64 per record: code of its name's first word (any length) or -1
 
 
+#: Text that has only printable ASCII: its only whitespace is the space.
+_NOT_PLAIN = r"[^\x20-\x7e]"
+
+
+def _words(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The words of each text, as ``str.split()`` finds them: (text index, word code, words).
+
+    Texts of printable ASCII only are split by Arrow on spaces; any other set of texts
+    by Python's ``str.split``.
+    """
+    arrow = pa.array(texts, type=pa.large_string())
+    if len(arrow) and not pc.any(pc.match_substring_regex(arrow, _NOT_PLAIN)).as_py():
+        lists = pc.split_pattern(arrow, " ")
+        flat = pc.list_flatten(lists)
+        present = pc.not_equal(flat, "")
+        owner = pc.list_parent_indices(lists).filter(present).to_numpy().astype("int64")
+        encoded = pc.dictionary_encode(flat.filter(present))
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype("int64")
+        words = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+        return owner, codes, words
+    split = [t.split() for t in texts]
+    counts = np.fromiter(map(len, split), dtype="int64", count=len(split))
+    flat_words = np.fromiter(chain.from_iterable(split), dtype=object, count=int(counts.sum()))
+    if not len(flat_words):
+        return np.empty(0, "int64"), np.empty(0, "int64"), flat_words
+    codes, words = pd.factorize(flat_words)
+    owner = np.repeat(np.arange(len(texts), dtype="int64"), counts)
+    return owner, np.asarray(codes, dtype="int64"), np.asarray(words, dtype=object)
+
+
 def _tokens(names: pd.Series) -> _Tokens:
     """Split each distinct name once; expand to (record, token) with vectorized index arithmetic."""
     name_codes, uniques = _factorize(names)
-    words = [s.split() for s in uniques]
-    n_words = np.fromiter(map(len, words), dtype="int64", count=len(words))
-    flat = np.fromiter(chain.from_iterable(words), dtype=object, count=int(n_words.sum()))
-    del words
-    flat_codes, vocabulary = pd.factorize(flat) if len(flat) else (np.empty(0, "int64"), flat)
-    flat_codes = np.asarray(flat_codes, dtype="int64")
-    vocabulary = np.asarray(vocabulary, dtype=object)
-    owner = np.repeat(np.arange(len(uniques), dtype="int64"), n_words)
+    owner, flat_codes, vocabulary = _words(uniques)
+    n_words = np.bincount(owner, minlength=len(uniques)).astype("int64")
     # A name's first word, whatever its length (``city_name``).
     first_of_name = np.full(len(uniques), -1, dtype="int64")
     has_words = n_words > 0
@@ -138,10 +164,12 @@ def _tokens(names: pd.Series) -> _Tokens:
         flat_codes
     ]
     packed = owner * max(len(vocabulary), 1) + flat_codes
-    order = np.argsort(packed, kind="stable")
-    repeated = np.zeros(len(packed), dtype=bool)
-    repeated[order[1:]] = packed[order[1:]] == packed[order[:-1]]
-    keep &= ~repeated
+    ordered = np.sort(packed)
+    if (ordered[1:] == ordered[:-1]).any():  # a word repeated within a name
+        order = np.argsort(packed, kind="stable")
+        repeated = np.zeros(len(packed), dtype=bool)
+        repeated[order[1:]] = packed[order[1:]] == packed[order[:-1]]
+        keep &= ~repeated
     owner, flat_codes = owner[keep], flat_codes[keep]
     n_tok = np.bincount(owner, minlength=len(uniques)).astype("int64")
     start = np.cumsum(n_tok) - n_tok
@@ -191,9 +219,15 @@ def _rule_keys(
         )
     if "street" in rules:
         num_codes, num_uniques = _factorize(frame["n_number"])
+        street_codes, street_uniques = _factorize(frame["n_street"])
         # Street and ZIP share one vocabulary: both follow the number in one key space.
-        place = pd.concat([frame["n_street"], frame["n_zip"]], ignore_index=True)
-        place_codes, place_uniques = _factorize(place)
+        place_of, place_uniques = pd.factorize(np.concatenate([street_uniques, zip_uniques]))
+        place_of = np.append(place_of.astype("int64"), -1)  # code -1 (missing) stays missing
+        place_codes = np.concatenate(
+            [place_of[street_codes], place_of[len(street_uniques) + zip_codes]]
+        )
+        place_codes[np.concatenate([street_codes, zip_codes]) < 0] = -1
+        place_uniques = np.asarray(place_uniques, dtype=object)
         num2 = np.concatenate([num_codes, num_codes])
         keep(
             "street",
@@ -295,8 +329,10 @@ def block_keys(
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The runs ``starts[i], starts[i]+1, ..., starts[i]+counts[i]-1``, concatenated (vectorized)."""
     total = int(counts.sum())
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(starts, counts) + (np.arange(total, dtype="int64") - first)
+    # Each run's start, less the run's offset in the output, plus the output position.
+    return np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(
+        total, dtype="int64"
+    )
 
 
 def _block_pairs(

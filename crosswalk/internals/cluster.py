@@ -82,9 +82,12 @@ def cluster(
             # Must-link pairs that were never candidates still join.
             extra_must = must_keys[~np.isin(must_keys, link_keys)]
         del link_keys
-    el = np.concatenate([lpos, extra_must // max(n_records, 1)])
-    er = np.concatenate([rpos, extra_must % max(n_records, 1)])
-    ecodes = np.concatenate([codes, np.full(len(extra_must), _MUST, dtype="int8")])
+    if len(extra_must):
+        el = np.concatenate([lpos, extra_must // max(n_records, 1)])
+        er = np.concatenate([rpos, extra_must % max(n_records, 1)])
+        ecodes = np.concatenate([codes, np.full(len(extra_must), _MUST, dtype="int8")])
+    else:  # no copies of the links' columns
+        el, er, ecodes = lpos, rpos, codes
     active = (ecodes == _LINKED) | (ecodes == _MUST)
     graph = coo_matrix(
         (np.ones(int(active.sum()), dtype="int8"), (el[active], er[active])),
@@ -110,14 +113,14 @@ def cluster(
     if not bad.any():
         return result
 
-    weight = np.concatenate(
-        [links["match_weight"].to_numpy(dtype="float64"), np.full(len(extra_must), np.inf)]
-    )
     # Edges of the components to rebuild, by component, then must-links first, then by
     # falling weight, then by position.
     edges = np.flatnonzero(active & bad[labels[el]])
     edge_comp = labels[el[edges]]
-    edges = edges[np.lexsort((-weight[edges], ecodes[edges] != _MUST, edge_comp))]
+    weight = np.full(len(edges), np.inf)  # must-links that were never candidates: strongest
+    inner = edges < n_links
+    weight[inner] = links["match_weight"].to_numpy(dtype="float64")[edges[inner]]
+    edges = edges[np.lexsort((-weight, ecodes[edges] != _MUST, edge_comp))]
     edge_comp = labels[el[edges]]
     comps, edge_start = np.unique(edge_comp, return_index=True)
     edge_end = np.append(edge_start[1:], len(edges))

@@ -134,6 +134,14 @@ def test_components_breaking_a_limit_are_split_each_on_its_own() -> None:
     assert [sp["cut_links"] for sp in res.splits] == [[0], [3]]
 
 
+def test_a_must_link_that_was_no_candidate_wins_a_split() -> None:
+    sources = np.array(["a", "b", "a"])
+    res = cluster(3, sources, {"a": 1, "b": 1}, _links([(0, 1, 5.0)]), 0.5, must_link=[(2, 1)])
+    assert res.labels[2] == res.labels[1] != res.labels[0]
+    assert list(res.status) == [CUT]
+    assert res.splits[0]["cut_links"] == [0]
+
+
 def test_no_limit_lets_a_source_hold_several_records() -> None:
     sources = np.array(["a", "a", "b"])
     res = cluster(3, sources, {"a": 0, "b": 1}, _links([(0, 2, 10.0), (1, 2, 4.0)]), 0.5)
