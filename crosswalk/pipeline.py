@@ -686,7 +686,7 @@ def _strongest_links(
     kept = pairs["status"].isin([LINKED, MUST]).to_numpy()
     ends = np.concatenate([pairs["l"].to_numpy()[kept], pairs["r"].to_numpy()[kept]])
     p = pairs["match_probability"].to_numpy(dtype=np.float64)[kept]
-    by_id = (pairs["method"].to_numpy()[kept] == "identifier").astype(bool)
+    by_id = (pairs["method"] == "identifier").to_numpy(dtype=bool, na_value=False)[kept]
     rec_prob = np.full(n, np.nan)
     np.fmax.at(rec_prob, ends, np.concatenate([p, p]))
     method = np.full(n, "singleton", dtype=object)
@@ -725,16 +725,16 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
     ]
     # The members' order as integer keys: entity, source rank, fewest missing fields, record id
     # (then position); the same lexicographic string order as sorting the text.
-    entity_codes, entity_ids = pd.factorize(records["entity_id"], sort=True)
-    rank = (
-        records["source"]
-        .map({s: i for i, s in enumerate(source_order)})
-        .fillna(len(source_order))
-        .to_numpy(dtype=np.int64)
+    entity_codes, entity_ids = _sorted_codes(records["entity_id"])
+    source_codes, source_names = pd.factorize(records["source"])
+    rank_of = {s: i for i, s in enumerate(source_order)}
+    source_rank = np.array(
+        [rank_of.get(s, len(source_order)) for s in source_names], dtype=np.int64
     )
+    rank = source_rank[source_codes]
     present = {f: records[f].notna().to_numpy() for f in fields}
     filled = np.sum(list(present.values()), axis=0) if fields else np.zeros(len(records))
-    record_codes, _ = pd.factorize(records["record_id"], sort=True)
+    record_codes, _ = _sorted_codes(records["record_id"])
     order = np.lexsort((record_codes, -filled, rank, entity_codes))
     ent = entity_codes[order]
     n_ent = len(entity_ids)
@@ -749,19 +749,36 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
         out["facility_class" if f == "n_class" else f] = values
     size = np.bincount(ent, minlength=n_ent)
     # Sources held, as a sorted comma-separated list, built column by column (no per-entity Python).
-    source = records["source"].to_numpy(dtype=object)
     srcs = pd.Series("", index=range(n_ent), dtype=object)
-    for name in sorted(set(source.tolist())):
+    for code in sorted(range(len(source_names)), key=lambda i: str(source_names[i])):
         has = np.zeros(n_ent, dtype=bool)
-        has[entity_codes[source == name]] = True
-        srcs = srcs.where(~has, srcs + np.where(srcs == "", "", ",") + name)
-    strength = records["method"].map({"identifier": 0, "fuzzy": 1, "singleton": 2}).fillna(2)
+        has[entity_codes[source_codes == code]] = True
+        srcs = srcs.where(~has, srcs + np.where(srcs == "", "", ",") + str(source_names[code]))
+    method = records["method"].to_numpy(dtype=object)
+    strength = np.where(method == "identifier", 0, np.where(method == "fuzzy", 1, 2))
     best = np.full(n_ent, 2, dtype=np.int64)
-    np.minimum.at(best, entity_codes, strength.to_numpy(dtype=np.int64))
+    np.minimum.at(best, entity_codes, strength)
     out["member_count"] = size
     out["sources"] = srcs.to_numpy()
     out["method"] = np.array(["identifier", "fuzzy", "singleton"], dtype=object)[best]
     return out
+
+
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Codes of text values numbered in sorted (code point) order, and the sorted distinct
+    values: ``pd.factorize(values, sort=True)``, with Arrow's sort instead of Python's."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    codes, uniques = pd.factorize(values)
+    if (codes < 0).any():
+        codes, uniques = pd.factorize(values, sort=True)
+        return codes, np.asarray(uniques, dtype=object)
+    order = pc.sort_indices(pa.array(np.asarray(uniques, dtype=object), type=pa.string()))
+    order = order.to_numpy()
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    return position[codes], np.asarray(uniques, dtype=object)[order]
 
 
 def summary_counts(

@@ -39,7 +39,7 @@ CACHE_KIB = 256 * 1024
 def _column_values(values: pd.Series) -> list[Any]:
     """One column slice as Python values, missing values as ``None``."""
     if isinstance(values.dtype, pd.StringDtype):
-        arr = values.to_numpy(dtype=object, na_value=None)
+        arr = values.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
     elif pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
         arr = values.to_numpy(dtype=object, copy=True)
         arr[values.isna().to_numpy()] = None
