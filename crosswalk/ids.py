@@ -510,9 +510,23 @@ def _changes(
     cols = list(CHANGE_COLUMNS)
     nonempty = [p[cols].astype(object) for p in parts if not p.empty]
     changes = pd.concat(nonempty, ignore_index=True) if nonempty else _empty(CHANGE_COLUMNS)
-    changes = changes.sort_values(["entity_id", "change"], ignore_index=True)
+    changes = _sorted_by_id_and_change(changes)
     retired_now = pd.concat([merged, retired], ignore_index=True)
     return changes, retired_now
+
+
+def _sorted_by_id_and_change(changes: pd.DataFrame) -> pd.DataFrame:
+    """``changes.sort_values(["entity_id", "change"], ignore_index=True)``, sorted by Arrow."""
+    if changes.empty:
+        return changes.reset_index(drop=True)
+    keys = pa.table(
+        {
+            c: pa.array(changes[c].to_numpy(dtype=object), type=pa.string())
+            for c in CHANGE_COLUMNS[:2]
+        }
+    )
+    order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in CHANGE_COLUMNS[:2]])
+    return changes.take(order.to_numpy()).reset_index(drop=True)
 
 
 def _carry_retired(
