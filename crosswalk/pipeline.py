@@ -183,12 +183,16 @@ def link(
             id_agree |= lv == 0
             id_disagree |= lv == 1
         id_disagree &= ~id_agree
-        # Name-and-address evidence alone: the field bits summed in field order, then the prior.
-        non_id = np.zeros(len(pairs), dtype="float64")
+        # Name-and-address evidence alone (the field bits summed in field order, then the
+        # prior), for the pairs that may be identifier conflicts: those with a decisive level.
+        maybe = np.flatnonzero(id_agree | id_disagree)
+        non_id = np.zeros(len(maybe), dtype="float64")
         for col in scores.bits.columns:
             if col not in id_cols:
-                non_id += scores.bits[col].to_numpy()
+                non_id += scores.bits[col].to_numpy()[maybe]
         non_id += model.prior_bits
+        fuzzy = 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
+        del non_id
         # Columns are added one by one (no concatenated copy of the pairs); the levels and
         # bits columns share the memory of the frames compare and score returned.
         for col in levels.columns:
@@ -199,11 +203,11 @@ def link(
         pairs["match_weight"] = scores.match_weight
         pairs["match_probability"] = scores.match_probability
         del scores
-        pairs["fuzzy_probability"] = 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
-        del non_id
         pairs["method"] = _labels(id_agree.astype("int8"), ["fuzzy", "identifier"])
-        conflicts = _identifier_conflicts(pairs, frame, id_agree, id_disagree, decisive)
-        del id_agree, id_disagree
+        conflicts = _identifier_conflicts(
+            pairs, frame, maybe, fuzzy, id_agree[maybe], id_disagree[maybe], decisive
+        )
+        del id_agree, id_disagree, maybe, fuzzy
     with steps.step("clustering"):
         result = cluster(
             len(frame),
@@ -319,19 +323,22 @@ def link_frames(
 def _identifier_conflicts(
     pairs: pd.DataFrame,
     frame: pd.DataFrame,
+    at: np.ndarray,
+    fuzzy: np.ndarray,
     agree: np.ndarray,
     disagree: np.ndarray,
     id_cols: list[str],
 ) -> pd.DataFrame:
-    fuzzy = pairs["fuzzy_probability"].to_numpy()
-    place = pairs["lvl:location"].to_numpy()
+    """Conflicts among the pairs at rows ``at``, whose name-and-address probability is
+    ``fuzzy`` and whose decisive identifiers ``agree`` or ``disagree`` (aligned with ``at``)."""
+    place = pairs["lvl:location"].to_numpy()[at]
     differs_badly = agree & (fuzzy < CONFLICT_LOW) & ~((place >= 0) & (place <= SAME_PLACE_LEVEL))
     same_by_fuzzy = disagree & (fuzzy > CONFLICT_HIGH)
     rows = []
-    lpos = pairs["l"].to_numpy()
-    rpos = pairs["r"].to_numpy()
-    linked_p = pairs["match_probability"].to_numpy()
-    id_levels = {c: pairs[f"lvl:{c}"].to_numpy() for c in id_cols}
+    lpos = pairs["l"].to_numpy()[at]
+    rpos = pairs["r"].to_numpy()[at]
+    linked_p = pairs["match_probability"].to_numpy()[at]
+    id_levels = {c: pairs[f"lvl:{c}"].to_numpy()[at] for c in id_cols}
     id_values = {c: frame[c].to_numpy(dtype=object) for c in id_cols}
     for kind, mask in (
         ("identifier_disagrees", differs_badly),
