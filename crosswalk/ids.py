@@ -274,7 +274,8 @@ def assign_ids(members: pd.DataFrame, previous: IdState | None) -> IdAssignment:
 
     ``members`` has the columns ``cluster`` (int), ``source`` and ``record_id``,
     one row per record of the new build. Returns the id of every cluster, the
-    changes against the previous release and the state to persist.
+    changes against the previous release and the state to persist, whose
+    ``members`` are the rows of ``members`` in the same order.
     """
     prev = previous or IdState()
     n_new = len(members)

@@ -464,9 +464,8 @@ def build(
             state = ids.load_state(previous_db)
             members = linkage.records[["cluster", "source", "record_id"]]
             assignment = ids.assign_ids(members, state)
-            linkage.records["entity_id"] = linkage.records["cluster"].map(
-                assignment.entity_of_cluster
-            )
+            # The members' entity ids, in the records' order (no lookup through the dict).
+            linkage.records["entity_id"] = assignment.state.members["entity_id"].to_numpy()
         with steps.step("publishing"):
             counts = _publish_outputs(out, linkage, loaded.info, config, assignment, previous_db)
         if store is not None:
