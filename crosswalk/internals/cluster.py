@@ -116,13 +116,16 @@ def cluster(
     # Edges of the components to rebuild, by component, then must-links first, then by
     # falling weight, then by position.
     edges = np.flatnonzero(active & bad[labels[el]])
+    if not len(edges):
+        return result
     edge_comp = labels[el[edges]]
     weight = np.full(len(edges), np.inf)  # must-links that were never candidates: strongest
     inner = edges < n_links
     weight[inner] = links["match_weight"].to_numpy(dtype="float64")[edges[inner]]
     edges = edges[np.lexsort((-weight, ecodes[edges] != _MUST, edge_comp))]
     edge_comp = labels[el[edges]]
-    comps, edge_start = np.unique(edge_comp, return_index=True)
+    edge_start = np.flatnonzero(np.concatenate([[True], edge_comp[1:] != edge_comp[:-1]]))
+    comps = edge_comp[edge_start]
     edge_end = np.append(edge_start[1:], len(edges))
     members_all = np.flatnonzero(bad[labels])
     members_all = members_all[np.argsort(labels[members_all], kind="stable")]
