@@ -162,7 +162,9 @@ def decode(data: bytes, encoding: str, where: str) -> tuple[str, str]:
 
 def _read_csv(data: bytes, src: SourceConfig, where: str) -> tuple[pd.DataFrame, str]:
     text, encoding = decode(data, src.encoding, where)
-    utf8 = data if encoding == "utf-8" else text.encode("utf-8")
+    # The bytes as read when they are the text's UTF-8 as it is (no byte-order mark to drop).
+    plain = encoding == "utf-8" and not data.startswith(b"\xef\xbb\xbf")
+    utf8 = data if plain else text.encode("utf-8")
     frame = _read_csv_arrow(utf8, src.delimiter)
     if frame is not None:
         return frame, encoding

@@ -220,3 +220,14 @@ def test_arrow_csv_reader_reads_as_pandas_or_leaves_the_file_to_it(data: bytes) 
         io.StringIO(data.decode()), dtype=str, keep_default_na=False, na_values=[""], sep=sep
     )
     pd.testing.assert_frame_equal(ours, expected)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "auto"])
+def test_csv_byte_order_mark_is_not_part_of_the_first_column(encoding: str) -> None:
+    from types import SimpleNamespace
+
+    from crosswalk.sources import _read_csv
+
+    src = SimpleNamespace(encoding=encoding, delimiter=",")
+    frame, _ = _read_csv(b"\xef\xbb\xbfid,name\n1,A\n", src, "test")  # type: ignore[arg-type]
+    assert list(frame.columns) == ["id", "name"]
