@@ -69,6 +69,7 @@ from matchers.usps import (
 
 __all__ = [
     "ADDRESS_COLUMNS",
+    "address_parts",
     "normalize_city",
     "normalize_state",
     "parse_addresses",
@@ -483,13 +484,15 @@ def parse_addresses(s: pd.Series) -> pd.DataFrame:
     ``string[pyarrow]`` with ``pd.NA`` for absent parts.  A missing or empty input gives
     a row of ``pd.NA``.  Work is done once per unique input value.
     """
+    return pd.DataFrame(address_parts(s), index=s.index)
+
+
+def address_parts(s: pd.Series, columns: tuple[str, ...] = ADDRESS_COLUMNS) -> dict[str, pd.Series]:
+    """The ``columns`` of :func:`parse_addresses` (by default all of them) as Series on the
+    index of ``s``, without assembling a DataFrame."""
     codes, uniques = unique_text(s)
     if len(uniques) == 0:
-        empty = {
-            c: pd.Series([pd.NA] * len(s), index=s.index, dtype=STRING_DTYPE)
-            for c in ADDRESS_COLUMNS
-        }
-        return pd.DataFrame(empty, index=s.index)
+        return {c: pd.Series([pd.NA] * len(s), index=s.index, dtype=STRING_DTYPE) for c in columns}
     parts = _parse_arrow(uniques)
 
     # hard addresses: no house number but a digit somewhere (besides a PO box)
@@ -500,10 +503,7 @@ def parse_addresses(s: pd.Series) -> pd.DataFrame:
     hard_idx = np.flatnonzero(hard_mask.to_numpy(zero_copy_only=False))
     if len(hard_idx):
         parts = _resolve_hard(parts, hard_idx)
-    return pd.DataFrame(
-        {col: broadcast(codes, parts[col], s.index, col) for col in ADDRESS_COLUMNS},
-        index=s.index,
-    )
+    return {col: broadcast(codes, parts[col], s.index, col) for col in columns}
 
 
 def _resolve_hard(parts: dict[str, pa.Array], hard_idx: np.ndarray) -> dict[str, pa.Array]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from crosswalk.sources import ID_PREFIX
 from matchers._text import STRING_DTYPE
-from matchers.addresses import normalize_city, normalize_state, parse_addresses, zip5
+from matchers.addresses import address_parts, normalize_city, normalize_state, zip5
 from matchers.facility_types import facility_class
 from matchers.identifiers import normalize_identifier
 from matchers.names import name_core, normalize_name
@@ -45,7 +45,9 @@ def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
         other if other.array.isna().all() else other.str.split(" | ", n=1, regex=False).str[0]
     )
     new["n_other"] = normalize_name(first_other)
-    addr = parse_addresses(text("address"))
+    addr = address_parts(
+        text("address"), ("street_number", "street", "street_name", "unit", "address_norm")
+    )
     new["n_number"] = addr["street_number"]
     new["n_street"] = addr["street"]
     new["n_street_name"] = addr["street_name"]
