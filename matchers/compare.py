@@ -2,7 +2,8 @@
 
 All functions take two aligned sequences (pandas Series, numpy arrays, lists, or
 :class:`Texts` already converted by :func:`as_texts`) of equal length and return one
-numpy value per pair.  Missing means ``None``, ``NaN``, ``pd.NA`` or the empty string.
+numpy value per pair.  Missing means ``None``, ``NaN``, ``pd.NA`` or a blank string (empty
+or white space only): a blank value carries no evidence, so it is never compared.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def _as_text(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(s.dtype, pd.StringDtype):
         s = s.astype(STRING_DTYPE)
     text = s.to_numpy(dtype=object, na_value="")
-    return text, np.asarray(text == "", dtype=bool)
+    blank = s.str.isspace().to_numpy(dtype=bool, na_value=False)
+    return text, np.asarray(text == "", dtype=bool) | blank
 
 
 def _check_lengths(a: np.ndarray, b: np.ndarray) -> None:
@@ -88,7 +90,7 @@ def _check_lengths(a: np.ndarray, b: np.ndarray) -> None:
 
 
 def missing(a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    """``True`` where either side is missing or empty."""
+    """``True`` where either side is missing or blank."""
     ta, ma = _as_text(a)
     tb, mb = _as_text(b)
     _check_lengths(ta, tb)

@@ -179,6 +179,16 @@ def test_exact_and_missing() -> None:
     assert missing(a, b).tolist() == [False, True, True, True, False]
 
 
+def test_blank_text_is_missing_for_every_method() -> None:
+    """White space alone is no value: never compared, so never scored 0 against itself."""
+    a = pd.Series([" ", "\t ", "A B", " A "], dtype=object)
+    assert missing(a, a).tolist() == [True, True, False, False]
+    assert exact(a, a).tolist() == [False, False, True, True]
+    for method in SIMILARITY_METHODS:
+        assert np.isnan(similarity(a, a, method)[:2]).all(), method
+        assert (similarity(a, a, method)[2:] == 1.0).all(), method
+
+
 def test_token_jaccard() -> None:
     out = token_jaccard(["A B C", "A", None, "X X"], ["A B", "B", "A", "X"])
     assert out[0] == pytest.approx(2 / 3)
