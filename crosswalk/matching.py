@@ -173,15 +173,16 @@ class Matcher:
         first.sort()
         return q[first], r[first]
 
-    def score_pairs(self, left: pd.DataFrame, right: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
-        levels = compare(left, right, self.comparisons)
-        return levels, score(
-            levels,
-            self.model,
-            left=left.reset_index(drop=True),
-            right=right.reset_index(drop=True),
-            tf_tables=self.tf_tables,
+    def _score_published(self, i: np.ndarray, j: np.ndarray) -> tuple[pd.DataFrame, Any]:
+        """Levels and scores of published records ``i`` against published records ``j``,
+        exactly as the build scored them (both records counted in the term frequencies)."""
+        levels = compare(self._published.take(i), self._published.take(j), self.comparisons)
+        frequencies = pair_frequencies(
+            {col: v.take(i) for col, v in self._frequencies.items()},
+            {col: v.take(j) for col, v in self._frequencies.items()},
+            len(self.frame),
         )
+        return levels, score(levels, self.model, frequencies=frequencies)
 
     def explain(
         self,
@@ -227,9 +228,12 @@ class Matcher:
         scores = score(
             levels,
             self.model,
+            # the query is not among the records the term frequencies were counted over
             frequencies=pair_frequencies(
-                {col: v[q] for col, v in qfreq.items()},
-                {col: v[r] for col, v in self._frequencies.items()},
+                {col: v.take(q) for col, v in qfreq.items()},
+                {col: v.take(r) for col, v in self._frequencies.items()},
+                len(self.frame),
+                left_counted=False,
             ),
         )
         w = scores.match_weight
@@ -280,9 +284,9 @@ class Matcher:
     def explain_pair(self, a: tuple[str, str], b: tuple[str, str]) -> dict[str, Any]:
         """Score and per-field contributions of two published records."""
         i, j = self.position(*a), self.position(*b)
-        left = self.frame.iloc[[i]].reset_index(drop=True)
-        right = self.frame.iloc[[j]].reset_index(drop=True)
-        levels, scores = self.score_pairs(left, right)
+        levels, scores = self._score_published(np.array([i]), np.array([j]))
+        left = {k: v[[i]] for k, v in self._shown.items()}
+        right = {k: v[[j]] for k, v in self._shown.items()}
         return {
             "left": {"source": a[0], "record_id": a[1], "entity_id": str(self._entity[i])},
             "right": {"source": b[0], "record_id": b[1], "entity_id": str(self._entity[j])},

@@ -39,6 +39,7 @@ from crosswalk.internals.model import (
     level_frequencies,
     level_patterns,
     m_from_labels,
+    pair_frequencies,
     record_frequencies,
     score,
     term_frequencies,
@@ -170,7 +171,11 @@ def link(
         }
         per_record = record_frequencies(frame, tf_tables)
         lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
-        frequencies = {col: np.fmax(v[lpos], v[rpos]) for col, v in per_record.items()}
+        frequencies = pair_frequencies(
+            {col: v.take(lpos) for col, v in per_record.items()},
+            {col: v.take(rpos) for col, v in per_record.items()},
+            len(frame),
+        )
         del per_record, tf_tables
         scores = score(levels, model, frequencies=frequencies)
         del frequencies

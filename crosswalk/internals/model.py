@@ -418,10 +418,26 @@ def term_frequencies(frame: pd.DataFrame, column: str) -> pd.Series:
     return values.value_counts() / max(len(frame), 1)
 
 
+@dataclass(frozen=True)
+class RecordTerms:
+    """Per record, its value's row in a term-frequency table and that value's share.
+
+    ``code`` is ``-1`` and ``share`` is nan where the record has no value or its value is
+    not in the table (a query's value the published records never carry).
+    """
+
+    code: np.ndarray  # int64
+    share: np.ndarray  # float64
+
+    def take(self, positions: np.ndarray) -> RecordTerms:
+        """The records at ``positions``."""
+        return RecordTerms(self.code[positions], self.share[positions])
+
+
 def record_frequencies(
     frame: pd.DataFrame, tf_tables: dict[str, pd.Series]
-) -> dict[str, np.ndarray]:
-    """Per record, the frequency of its value in each term-frequency column (nan when missing)."""
+) -> dict[str, RecordTerms]:
+    """Per record, its value in each term-frequency column: table row and share (see :class:`RecordTerms`)."""
     out = {}
     for col, table in tf_tables.items():
         if col in frame:
@@ -433,38 +449,57 @@ def record_frequencies(
                 if table.index.dtype == values.dtype
                 else pd.Index(values.to_numpy(dtype=object), dtype=object)
             )
-            pos = table.index.get_indexer(target)
-            out[col] = np.append(table.to_numpy(dtype="float64"), np.nan)[pos]
+            pos = np.asarray(table.index.get_indexer(target), dtype="int64")
+            out[col] = RecordTerms(pos, np.append(table.to_numpy(dtype="float64"), np.nan)[pos])
     return out
 
 
 def pair_frequencies(
-    left: dict[str, np.ndarray], right: dict[str, np.ndarray]
+    left: dict[str, RecordTerms],
+    right: dict[str, RecordTerms],
+    n_records: int,
+    *,
+    left_counted: bool = True,
+    right_counted: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Per pair, the larger of the two records' value frequencies (aligned arrays)."""
-    return {col: np.fmax(left[col], right[col]) for col in left if col in right}
+    """Per pair, the share of the *other* records that carry the pair's value (aligned arrays).
+
+    The term frequencies were counted over ``n_records`` records; ``left_counted`` and
+    ``right_counted`` say whether the pair's own records are among them (both are in a
+    build; a query scored against a published crosswalk is not). A value's count leaves
+    out the pair's own records, is floored at one record, and the larger of the two
+    records' values is taken.
+
+    Agreement on a value is evidence of sameness to the extent that *other* facilities
+    could have produced it by chance, as in frequency-based matching, where a value's u
+    counts the agreeing pairs that are not matches. A name carried by the pair's two
+    records alone is as rare as a value can be; counted with them, it would weigh like a
+    name that two other facilities share.
+    """
+    out = {}
+    for col, lt in left.items():
+        rt = right.get(col)
+        if rt is None:
+            continue
+        same = (lt.code == rt.code) & (lt.code >= 0)
+        lcount = np.rint(lt.share * n_records) - int(left_counted) - (right_counted & same)
+        rcount = np.rint(rt.share * n_records) - int(right_counted) - (left_counted & same)
+        # nan (a missing or unknown value) stays nan unless the other record has one
+        out[col] = np.maximum(np.fmax(lcount, rcount), 1.0) / max(n_records, 1)
+    return out
 
 
 def score(
     levels: pd.DataFrame,
     model: Model,
     *,
-    left: pd.DataFrame | None = None,
-    right: pd.DataFrame | None = None,
-    tf_tables: dict[str, pd.Series] | None = None,
     frequencies: dict[str, np.ndarray] | None = None,
 ) -> Scores:
     """Weights and probabilities of pairs whose comparison ``levels`` are given.
 
-    Agreement on common values is down-weighted given either per-pair value
-    ``frequencies`` (see :func:`pair_frequencies`), or ``left``/``right`` (the
-    aligned records) with ``tf_tables`` (value frequencies per column).
+    Agreement on common values is down-weighted, and on rare values up-weighted, by
+    the per-pair value ``frequencies`` (see :func:`pair_frequencies`).
     """
-    if frequencies is None and tf_tables is not None and left is not None and right is not None:
-        frequencies = pair_frequencies(
-            record_frequencies(left.reset_index(drop=True), tf_tables),
-            record_frequencies(right.reset_index(drop=True), tf_tables),
-        )
     bits = {}
     total = np.full(len(levels), model.prior_bits, dtype="float64")
     for f in model.fields:
