@@ -523,4 +523,5 @@ def score(
         bits[f.name] = b
         total += b
     probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
-    return Scores(pd.DataFrame(bits), total, probability)
+    # copy=False: one block per field, not a consolidated copy of every column
+    return Scores(pd.DataFrame(bits, copy=False), total, probability)
