@@ -9,7 +9,6 @@ or white space only): a blank value carries no evidence, so it is never compared
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,23 +30,46 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
 class Texts:
-    """Values in the form the comparators read: text (``""`` when missing) and the missing mask.
+    """Values in the form the comparators read: the distinct values and each row's code.
 
-    Converting a column once and passing the result to several comparators (or taking
-    rows of it with :meth:`take`) spares converting it again for every comparison.
+    ``values`` holds each distinct text once (``""`` stands for a missing value), ``codes``
+    the position of each row's value in it, and ``blank`` whether a distinct value is
+    missing (empty or white space only). Converting a column once and passing the result
+    to several comparators (or taking rows of it with :meth:`take`, which only takes
+    codes) spares converting it again for every comparison. Two :class:`Texts` taken from
+    one conversion share ``values``: their equality is a comparison of codes.
     """
 
-    text: np.ndarray  # object array of str, "" where missing
-    missing: np.ndarray  # bool
+    __slots__ = ("_missing", "_text", "blank", "codes", "values")
+
+    def __init__(self, values: np.ndarray, codes: np.ndarray, blank: np.ndarray) -> None:
+        self.values = values  # object array of distinct str
+        self.codes = codes  # integer positions into values, one per row
+        self.blank = blank  # bool, one per distinct value
+        self._text: np.ndarray | None = None
+        self._missing: np.ndarray | None = None
+
+    @property
+    def text(self) -> np.ndarray:
+        """Object array of str per row, ``""`` where missing."""
+        if self._text is None:
+            self._text = self.values[self.codes]
+        return self._text
+
+    @property
+    def missing(self) -> np.ndarray:
+        """``True`` per row where the value is missing or blank."""
+        if self._missing is None:
+            self._missing = self.blank[self.codes]
+        return self._missing
 
     def __len__(self) -> int:
-        return len(self.text)
+        return len(self.codes)
 
     def take(self, positions: np.ndarray) -> Texts:
         """The values at ``positions``."""
-        return Texts(self.text[positions], self.missing[positions])
+        return Texts(self.values, self.codes[positions], self.blank)
 
 
 ArrayLike = Texts | pd.Series | np.ndarray | Sequence[Any]
@@ -69,19 +91,22 @@ SIMILARITY_METHODS: tuple[str, ...] = tuple(_SCORERS)
 
 def as_texts(values: ArrayLike) -> Texts:
     """``values`` converted once for the comparators (see :class:`Texts`)."""
-    return values if isinstance(values, Texts) else Texts(*_as_text(values))
-
-
-def _as_text(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """(object array of str with "" for missing, boolean missing mask)."""
     if isinstance(values, Texts):
-        return values.text, values.missing
+        return values
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
     if not isinstance(s.dtype, pd.StringDtype):
         s = s.astype(STRING_DTYPE)
-    text = s.to_numpy(dtype=object, na_value="")
-    blank = s.str.isspace().to_numpy(dtype=bool, na_value=False)
-    return text, np.asarray(text == "", dtype=bool) | blank
+    # Hashing finds the distinct values; only those become Python strings.
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype=s.dtype)
+    blank = distinct.str.isspace().to_numpy(dtype=bool, na_value=False)
+    text = np.empty(len(distinct) + 1, dtype=object)
+    text[:-1] = distinct.to_numpy(dtype=object, na_value="")
+    text[-1] = ""  # missing values
+    codes = np.asarray(codes, dtype=np.int64)
+    codes[codes < 0] = len(distinct)
+    blank = np.append(blank, True) | (text == "")
+    return Texts(text, codes, blank)
 
 
 def _check_lengths(a: np.ndarray, b: np.ndarray) -> None:
@@ -91,50 +116,72 @@ def _check_lengths(a: np.ndarray, b: np.ndarray) -> None:
 
 def missing(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """``True`` where either side is missing or blank."""
-    ta, ma = _as_text(a)
-    tb, mb = _as_text(b)
-    _check_lengths(ta, tb)
-    return ma | mb
+    ta, tb = as_texts(a), as_texts(b)
+    _check_lengths(ta.codes, tb.codes)
+    return ta.missing | tb.missing
 
 
 def exact(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """``True`` where both sides are present and equal (as text); missing never equals."""
-    ta, ma = _as_text(a)
-    tb, mb = _as_text(b)
-    _check_lengths(ta, tb)
-    return (ta == tb) & ~(ma | mb)
+    ta, tb = as_texts(a), as_texts(b)
+    _check_lengths(ta.codes, tb.codes)
+    present = ~(ta.missing | tb.missing)
+    if ta.values is tb.values:  # one conversion: equal values have equal codes
+        return (ta.codes == tb.codes) & present
+    return (ta.text == tb.text) & present
 
 
-def similarity(a: ArrayLike, b: ArrayLike, method: str = "jaro_winkler") -> np.ndarray:
+def similarity(
+    a: ArrayLike,
+    b: ArrayLike,
+    method: str = "jaro_winkler",
+    score_cutoff: float | None = None,
+) -> np.ndarray:
     """String similarity in ``[0, 1]`` per pair; ``nan`` where either side is missing.
 
     ``method``: ``"jaro_winkler"``, ``"levenshtein"`` (normalized similarity),
     ``"token_set"``, ``"token_sort"``, ``"partial"``, ``"ratio"`` (rapidfuzz ``fuzz``
-    scores divided by 100).  Computed with ``rapidfuzz.process.cpdist`` on all cores.
+    scores divided by 100).  Computed with ``rapidfuzz.process.cpdist`` (on all cores
+    for large batches), once per distinct pair of values.
     All methods except ``"jaro_winkler"`` (prefix weighting is symmetric too) and
     ``"partial"`` are symmetric; ``partial`` is symmetric up to rapidfuzz's alignment.
+
+    ``score_cutoff`` (in ``[0, 1]``): a similarity below it may read as ``0`` (rapidfuzz
+    gives up on such a pair early); one at or above it is exact. For a caller that only
+    compares the similarity with thresholds at or above the cutoff.
     """
     if method not in _SCORERS:
         raise ValueError(
             f"unknown similarity method {method!r}; expected one of {SIMILARITY_METHODS}"
         )
-    ta, ma = _as_text(a)
-    tb, mb = _as_text(b)
-    _check_lengths(ta, tb)
+    ta, tb = as_texts(a), as_texts(b)
+    _check_lengths(ta.codes, tb.codes)
     out = np.full(len(ta), np.nan, dtype=np.float64)
-    ok = ~(ma | mb)
-    if ok.any():
-        scorer, divisor = _SCORERS[method]
-        scores = process.cpdist(
-            ta[ok].tolist(),
-            tb[ok].tolist(),
-            scorer=scorer,
-            # Threads pay off on large batches only; a handful of pairs (one API query)
-            # would spend more starting them than scoring.
-            workers=-1 if int(ok.sum()) >= _PARALLEL_MIN_PAIRS else 1,
-            dtype=np.float64,
-        )
-        out[ok] = np.clip(np.asarray(scores, dtype=np.float64) / divisor, 0.0, 1.0)
+    ok = ~(ta.missing | tb.missing)
+    if not ok.any():
+        return out
+    # Each distinct (left value, right value) pair is scored once.
+    key = ta.codes[ok].astype(np.int64) * len(tb.values) + tb.codes[ok]
+    inverse, distinct = pd.factorize(key)
+    distinct = np.asarray(distinct, dtype=np.int64)
+    scorer, divisor = _SCORERS[method]
+    kwargs: dict[str, Any] = {}
+    if score_cutoff is not None and score_cutoff > 0.0:
+        # Somewhat below the cutoff: rapidfuzz's early exits round (a Jaro-Winkler of
+        # exactly 0.6 reads as 0 under the cutoff 0.6); the margin keeps such scores exact.
+        kwargs["score_cutoff"] = max(score_cutoff - 0.01, 0.0) * divisor
+    scores = process.cpdist(
+        ta.values[distinct // len(tb.values)].tolist(),
+        tb.values[distinct % len(tb.values)].tolist(),
+        scorer=scorer,
+        # Threads pay off on large batches only; a handful of pairs (one API query)
+        # would spend more starting them than scoring.
+        workers=-1 if len(distinct) >= _PARALLEL_MIN_PAIRS else 1,
+        dtype=np.float64,
+        **kwargs,
+    )
+    scores = np.clip(np.asarray(scores, dtype=np.float64) / divisor, 0.0, 1.0)
+    out[ok] = scores[inverse]
     return out
 
 
@@ -144,12 +191,12 @@ def token_jaccard(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     Vectorized with pandas: tokens are exploded to (pair, token) rows, intersections
     counted with one merge.
     """
-    ta, ma = _as_text(a)
-    tb, mb = _as_text(b)
-    _check_lengths(ta, tb)
+    texts_a, texts_b = as_texts(a), as_texts(b)
+    _check_lengths(texts_a.codes, texts_b.codes)
+    ta, tb = texts_a.text, texts_b.text
     n = len(ta)
     out = np.full(n, np.nan, dtype=np.float64)
-    ok = ~(ma | mb)
+    ok = ~(texts_a.missing | texts_b.missing)
     if not ok.any():
         return out
 

@@ -52,6 +52,8 @@ class Columns:
         self.texts: dict[str, Texts] = dict(texts or {})
         self.floats: dict[str, np.ndarray] = dict(floats or {})
         self.length = len(frame) if frame is not None else length
+        #: Results shared by several comparisons of this side against another.
+        self.memo: dict[tuple[str, int], tuple[Columns, tuple[np.ndarray, ...]]] = {}
 
     @classmethod
     def of(cls, side: pd.DataFrame | Columns) -> Columns:
@@ -135,33 +137,64 @@ class Comparison:
         return self.name if not self.name.startswith(NID_PREFIX) else "identifier"
 
 
+def _undecided(
+    todo: np.ndarray, score: np.ndarray, left: Texts, right: Texts, method: str
+) -> np.ndarray:
+    """``score`` raised to the similarity (floored at the cutoff 0.6) of the pairs at ``todo``."""
+    sim = similarity(left.take(todo), right.take(todo), method, score_cutoff=0.6)
+    score[todo] = np.fmax(score[todo], np.nan_to_num(sim, nan=0.0))
+    return score
+
+
 def _name(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     ln, rn = left.text("n_name"), right.text("n_name")
     lc, rc = left.text("n_core"), right.text("n_core")
-    lo, ro = left.text("n_other"), right.text("n_other")
-    # Similarity of the distinctive part of the names: generic words such as
-    # HOME HEALTH or CENTER would make unrelated names look alike.
-    strong = np.fmax(similarity(lc, rc, "jaro_winkler"), similarity(lc, rc, "token_sort"))
-    # Another name (business or DBA name) of one side against the other's name.
-    alt = np.fmax(similarity(lo, rn, "token_sort"), similarity(ln, ro, "token_sort"))
-    strong = np.fmax(strong, np.nan_to_num(alt, nan=0.0))
-    subset = np.fmax(similarity(lc, rc, "token_set"), 0.0)
+    # Strongest level first: a similarity is computed only for the pairs it can still decide.
     level = np.full(len(ln), 6, dtype="int8")
-    level[(strong >= 0.6) | (subset >= 0.8)] = 5
-    level[strong >= 0.8] = 4
+    missing = _blank(ln) | _blank(rn)
+    same_name = exact(ln, rn)
+    same_core = exact(lc, rc)
+    level[same_core] = 1
+    level[same_name] = 0
+    todo = np.flatnonzero(~(missing | same_name | same_core))
+    # Similarity of the distinctive part of the names: generic words such as
+    # HOME HEALTH or CENTER would make unrelated names look alike. Only ``strong`` at
+    # 0.6, 0.8 and 0.92 matters: lower scores read as 0, and once a pair reaches 0.92
+    # (``very_similar``) no other score can change its level.
+    strong = np.zeros(len(ln), dtype=np.float64)
+    # Another name (business or DBA name) of one side against the other's name.
+    lo, ro = left.text("n_other"), right.text("n_other")
+    for lt, rt, method in (
+        (lc, rc, "jaro_winkler"),
+        (lc, rc, "token_sort"),
+        (lo, rn, "token_sort"),
+        (ln, ro, "token_sort"),
+    ):
+        todo = todo[strong[todo] < 0.92]
+        strong = _undecided(todo, strong, lt, rt, method)
     # One core name's words all stand in the other ("AMEDISYS" / "AMEDISYS HAYWARD PARENT"):
-    # branch, campus and city suffixes.
-    level[subset >= 0.995] = 3
-    level[strong >= 0.92] = 2
-    level[exact(lc, rc)] = 1
-    level[exact(ln, rn)] = 0
-    level[_blank(ln) | _blank(rn)] = MISSING
+    # branch, campus and city suffixes. Only ``subset`` at 0.8 and 0.995 matters.
+    todo = todo[strong[todo] < 0.92]
+    subset = np.zeros(len(ln), dtype=np.float64)
+    subset[todo] = np.nan_to_num(
+        similarity(lc.take(todo), rc.take(todo), "token_set", score_cutoff=0.8), nan=0.0
+    )
+    decided = level <= 1
+    level[~decided & ((strong >= 0.6) | (subset >= 0.8))] = 5
+    level[~decided & (strong >= 0.8)] = 4
+    level[~decided & (subset >= 0.995)] = 3
+    level[~decided & (strong >= 0.92)] = 2
+    level[missing] = MISSING
     return level
 
 
 def _place(left: Columns, right: Columns) -> tuple[np.ndarray, ...]:
     """Same ZIP, same city, within 150 m, same region (within 50 km, or without coordinates
-    the same 3-digit ZIP area)."""
+    the same 3-digit ZIP area). Computed once per pair of sides (``location`` and
+    ``locality`` both read it)."""
+    memo = left.memo.get(("place", id(right)))
+    if memo is not None and memo[0] is right:
+        return memo[1]
     same_zip = exact(left.text("n_zip"), right.text("n_zip"))
     same_city = exact(left.text("n_city"), right.text("n_city"))
     dist = haversine_m(
@@ -174,7 +207,9 @@ def _place(left: Columns, right: Columns) -> tuple[np.ndarray, ...]:
     zl = left.text("n_zip3")
     zr = right.text("n_zip3")
     region = np.where(np.isnan(dist), exact(zl, zr), np.nan_to_num(dist, nan=np.inf) <= 50_000.0)
-    return same_zip, same_city, near, region
+    out = (same_zip, same_city, near, region)
+    left.memo[("place", id(right))] = (right, out)
+    return out
 
 
 def _location(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
@@ -182,24 +217,37 @@ def _location(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     same_zip, same_city, near, region = _place(left, right)
     same_place = same_zip | same_city
     same_number = exact(left.text("n_number"), right.text("n_number"))
-    street_sim = np.nan_to_num(
-        similarity(left.text("n_street"), right.text("n_street"), "jaro_winkler"),
-        nan=0.0,
-    )
     same_addr = exact(la, ra)
+    # The same number on the same street, written with or without its directional or suffix.
+    same_street_name = exact(left.text("n_street_name"), right.text("n_street_name"))
+    missing = _blank(la) | _blank(ra)
+    # The street similarity decides a level only in the same place, between different
+    # addresses that the street name alone does not already settle: with the same number
+    # at 0.85 (``address_fuzzy``), without it at 0.95 (``nearby_or_same_street``, which
+    # being within 150 m gives anyway).
+    todo = np.flatnonzero(
+        ~missing
+        & same_place
+        & ~same_addr
+        & ~(same_number & same_street_name)
+        & (same_number | ~near)
+    )
+    street_sim = np.zeros(len(la), dtype=np.float64)
+    ls, rs = left.text("n_street"), right.text("n_street")
+    street_sim[todo] = np.nan_to_num(
+        similarity(ls.take(todo), rs.take(todo), "jaro_winkler", score_cutoff=0.85), nan=0.0
+    )
     same_street = street_sim >= 0.95
     level = np.full(len(la), 6, dtype="int8")
     level[region] = 5
     level[same_city] = 4
     level[same_zip] = 3
     level[near | (same_street & same_place)] = 2
-    # The same number on the same street, written with or without its directional or suffix.
-    same_street_name = exact(left.text("n_street_name"), right.text("n_street_name"))
     fuzzy_addr = same_number & ((street_sim >= 0.85) | same_street_name) & same_place
     level[fuzzy_addr | (same_addr & ~same_place)] = 1
     level[same_addr & same_place] = 0
     # Without an address on both sides, the coarser ``locality`` comparison stands in.
-    level[_blank(la) | _blank(ra)] = MISSING
+    level[missing] = MISSING
     return level
 
 
@@ -221,8 +269,13 @@ def _locality(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
 
 def _facility_type(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     # a missing class reads as "", which is no class: the same as missing
-    level = np.asarray(type_compatibility(left.text("n_class").text, right.text("n_class").text))
-    return np.where(level < 0, MISSING, level)
+    lt, rt = left.text("n_class"), right.text("n_class")
+    # Few classes: each distinct pair of values is looked up once.
+    n = len(rt.values)
+    inverse, distinct = pd.factorize(lt.codes.astype(np.int64) * n + rt.codes)
+    distinct = np.asarray(distinct, dtype=np.int64)
+    level = np.asarray(type_compatibility(lt.values[distinct // n], rt.values[distinct % n]))
+    return np.where(level < 0, MISSING, level)[inverse]
 
 
 def _phone(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
