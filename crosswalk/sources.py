@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crosswalk.config import FIELD_NAMES, Config, SourceConfig
@@ -271,9 +272,14 @@ def _read_xlsx(data: bytes, src: SourceConfig, where: str) -> pd.DataFrame:
                 )
             ]
         ) from exc
-    cells = [[_cell_text(v) for v in row] for row in rows]
-    cells = [row for row in cells if any(v is not None for v in row)]
-    if not cells:
+    # Column by column: a column of text cells (most of a listing) is stripped in one pass;
+    # only columns holding numbers or dates go through the per-cell conversion.
+    width = max((len(row) for row in rows), default=0)
+    columns = [
+        _column_text(col) for col in zip(*(_padded(row, width) for row in rows), strict=True)
+    ]
+    kept = [i for i in range(len(rows)) if any(col[i] is not None for col in columns)]
+    if not kept:
         raise SourceError(
             [
                 Problem(
@@ -283,9 +289,31 @@ def _read_xlsx(data: bytes, src: SourceConfig, where: str) -> pd.DataFrame:
                 )
             ]
         )
-    header, body = cells[0], cells[1:]
-    names = [h if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
-    return pd.DataFrame(body, columns=names, dtype=object).astype("string")
+    header, body = kept[0], kept[1:]
+    names = [
+        col[header] if col[header] is not None else f"column_{i + 1}"
+        for i, col in enumerate(columns)
+    ]
+    rows_kept = np.asarray(body, dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            i: pd.array(np.asarray(col, dtype=object)[rows_kept], dtype="string")
+            for i, col in enumerate(columns)
+        }
+    )
+    frame.columns = pd.Index(names)
+    return frame
+
+
+def _padded(row: list[Any], width: int) -> list[Any]:
+    return row if len(row) == width else [*row, *([None] * (width - len(row)))]
+
+
+def _column_text(values: tuple[Any, ...]) -> list[str | None]:
+    """The cells of one column as text (see :func:`_cell_text`)."""
+    if all(type(v) is str for v in values):
+        return [v.strip() or None for v in values]
+    return [_cell_text(v) for v in values]
 
 
 def _cell_text(value: Any) -> str | None:
