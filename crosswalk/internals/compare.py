@@ -137,13 +137,21 @@ class Comparison:
         return self.name if not self.name.startswith(NID_PREFIX) else "identifier"
 
 
-def _undecided(
-    todo: np.ndarray, score: np.ndarray, left: Texts, right: Texts, method: str
+def _similarity_from(
+    left: Texts, right: Texts, todo: np.ndarray, method: str, cutoffs: np.ndarray
 ) -> np.ndarray:
-    """``score`` raised to the similarity (floored at the cutoff 0.6) of the pairs at ``todo``."""
-    sim = similarity(left.take(todo), right.take(todo), method, score_cutoff=0.6)
-    score[todo] = np.fmax(score[todo], np.nan_to_num(sim, nan=0.0))
-    return score
+    """Similarity of the pairs at positions ``todo``, each needed only from its cutoff on
+    (``cutoffs``, one per pair of ``todo``): a score below its cutoff may read as 0."""
+    out = np.zeros(len(todo), dtype=np.float64)
+    for cutoff in np.unique(cutoffs):
+        at = np.flatnonzero(cutoffs == cutoff)
+        sim = similarity(left.take(todo[at]), right.take(todo[at]), method, float(cutoff))
+        out[at] = np.nan_to_num(sim, nan=0.0)
+    return out
+
+
+#: Thresholds of the name's strongest similarity (``very_similar``, ``similar``, ``weak``).
+_STRONG = np.array([0.6, 0.8, 0.92])
 
 
 def _name(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
@@ -158,9 +166,10 @@ def _name(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     level[same_name] = 0
     todo = np.flatnonzero(~(missing | same_name | same_core))
     # Similarity of the distinctive part of the names: generic words such as
-    # HOME HEALTH or CENTER would make unrelated names look alike. Only ``strong`` at
-    # 0.6, 0.8 and 0.92 matters: lower scores read as 0, and once a pair reaches 0.92
-    # (``very_similar``) no other score can change its level.
+    # HOME HEALTH or CENTER would make unrelated names look alike. Only which of the
+    # thresholds 0.6, 0.8 and 0.92 ``strong`` reaches matters: each further score is
+    # needed only from the next threshold above the pair's best so far, and once a pair
+    # reaches 0.92 (``very_similar``) no other score can change its level.
     strong = np.zeros(len(ln), dtype=np.float64)
     # Another name (business or DBA name) of one side against the other's name.
     lo, ro = left.text("n_other"), right.text("n_other")
@@ -170,15 +179,17 @@ def _name(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
         (lo, rn, "token_sort"),
         (ln, ro, "token_sort"),
     ):
-        todo = todo[strong[todo] < 0.92]
-        strong = _undecided(todo, strong, lt, rt, method)
+        todo = todo[strong[todo] < _STRONG[-1]]
+        cutoffs = _STRONG[np.searchsorted(_STRONG, strong[todo], side="right")]
+        sim = _similarity_from(lt, rt, todo, method, cutoffs)
+        strong[todo] = np.fmax(strong[todo], sim)
     # One core name's words all stand in the other ("AMEDISYS" / "AMEDISYS HAYWARD PARENT"):
-    # branch, campus and city suffixes. Only ``subset`` at 0.8 and 0.995 matters.
-    todo = todo[strong[todo] < 0.92]
+    # branch, campus and city suffixes. ``subset`` matters at 0.995 (``contained``) and, for
+    # pairs below ``weak`` by ``strong``, at 0.8.
+    todo = todo[strong[todo] < _STRONG[-1]]
     subset = np.zeros(len(ln), dtype=np.float64)
-    subset[todo] = np.nan_to_num(
-        similarity(lc.take(todo), rc.take(todo), "token_set", score_cutoff=0.8), nan=0.0
-    )
+    cutoffs = np.where(strong[todo] < _STRONG[0], 0.8, 0.995)
+    subset[todo] = _similarity_from(lc, rc, todo, "token_set", cutoffs)
     decided = level <= 1
     level[~decided & ((strong >= 0.6) | (subset >= 0.8))] = 5
     level[~decided & (strong >= 0.8)] = 4
@@ -233,9 +244,9 @@ def _location(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
         & (same_number | ~near)
     )
     street_sim = np.zeros(len(la), dtype=np.float64)
-    ls, rs = left.text("n_street"), right.text("n_street")
-    street_sim[todo] = np.nan_to_num(
-        similarity(ls.take(todo), rs.take(todo), "jaro_winkler", score_cutoff=0.85), nan=0.0
+    cutoffs = np.where(same_number[todo], 0.85, 0.95)
+    street_sim[todo] = _similarity_from(
+        left.text("n_street"), right.text("n_street"), todo, "jaro_winkler", cutoffs
     )
     same_street = street_sim >= 0.95
     level = np.full(len(la), 6, dtype="int8")
