@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crosswalk.config import load_config
+from crosswalk.internals.blocking import candidate_pairs
+from crosswalk.internals.compare import Columns, compare, compared_columns, comparisons_for
+from crosswalk.internals.model import random_pairs
+from crosswalk.internals.normalize import normalize_records
+from crosswalk.sources import load_sources
 from matchers.compare import (
     SIMILARITY_METHODS,
+    as_texts,
     exact,
     haversine_m,
     missing,
@@ -207,3 +215,111 @@ def test_haversine(hcai: pd.DataFrame) -> None:
     assert 111_000 < d < 111_400
     assert math.isnan(haversine_m([None], [1.0], [2.0], [3.0])[0])
     assert math.isnan(haversine_m(["x"], [1.0], [2.0], [3.0])[0])
+
+
+@PROPERTY
+@given(
+    st.lists(st.tuples(name_like, name_like), min_size=1, max_size=30),
+    st.sampled_from(SIMILARITY_METHODS),
+    st.sampled_from([0.6, 0.8, 0.85, 0.92, 0.95, 0.995]),
+)
+def test_score_cutoff_keeps_every_score_from_the_cutoff(
+    pairs: list[tuple[str, str]], method: str, cutoff: float
+) -> None:
+    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+    full = similarity(a, b, method)
+    cut = similarity(a, b, method, score_cutoff=cutoff)
+    assert np.array_equal(np.isnan(full), np.isnan(cut))
+    at = full >= cutoff
+    assert np.array_equal(cut[at], full[at])
+    assert np.all(cut[~np.isnan(full) & ~at] < cutoff)
+
+
+def test_texts_taken_from_one_conversion_compare_by_code() -> None:
+    t = as_texts(pd.Series(["A", "B", None, " ", "A", "C"], dtype="string"))
+    left, right = t.take(np.array([0, 1, 2, 3, 4, 0])), t.take(np.array([4, 1, 2, 3, 0, 5]))
+    assert left.values is right.values
+    assert left.text.tolist() == ["A", "B", "", " ", "A", "A"]
+    expected = [True, True, False, False, True, False]
+    assert exact(left, right).tolist() == expected
+    # the same values converted separately compare as text
+    assert exact(as_texts(list(left.text)), as_texts(list(right.text))).tolist() == expected
+    assert missing(left, right).tolist() == [False, False, True, True, False, False]
+
+
+def _full_name(left: Columns, right: Columns) -> np.ndarray:
+    """``name`` levels with every similarity computed on every pair, without cutoffs."""
+    ln, rn = left.text("n_name"), right.text("n_name")
+    lc, rc = left.text("n_core"), right.text("n_core")
+    lo, ro = left.text("n_other"), right.text("n_other")
+    strong = np.fmax(similarity(lc, rc, "jaro_winkler"), similarity(lc, rc, "token_sort"))
+    alt = np.fmax(similarity(lo, rn, "token_sort"), similarity(ln, ro, "token_sort"))
+    strong = np.fmax(strong, np.nan_to_num(alt, nan=0.0))
+    subset = np.fmax(similarity(lc, rc, "token_set"), 0.0)
+    level = np.full(len(ln), 6, dtype="int8")
+    level[(strong >= 0.6) | (subset >= 0.8)] = 5
+    level[strong >= 0.8] = 4
+    level[subset >= 0.995] = 3
+    level[strong >= 0.92] = 2
+    level[exact(lc, rc)] = 1
+    level[exact(ln, rn)] = 0
+    level[ln.missing | rn.missing] = -1
+    return level
+
+
+def _full_location(left: Columns, right: Columns) -> np.ndarray:
+    """``location`` levels with the street similarity computed on every pair, without cutoff."""
+    la, ra = left.text("n_address"), right.text("n_address")
+    same_zip = exact(left.text("n_zip"), right.text("n_zip"))
+    same_city = exact(left.text("n_city"), right.text("n_city"))
+    dist = haversine_m(
+        left.number("n_lat"), left.number("n_lon"), right.number("n_lat"), right.number("n_lon")
+    )
+    near = np.nan_to_num(dist, nan=np.inf) <= 150.0
+    region = np.where(
+        np.isnan(dist),
+        exact(left.text("n_zip3"), right.text("n_zip3")),
+        np.nan_to_num(dist, nan=np.inf) <= 50_000.0,
+    )
+    same_place = same_zip | same_city
+    same_number = exact(left.text("n_number"), right.text("n_number"))
+    street_sim = np.nan_to_num(
+        similarity(left.text("n_street"), right.text("n_street"), "jaro_winkler"), nan=0.0
+    )
+    same_addr = exact(la, ra)
+    level = np.full(len(la), 6, dtype="int8")
+    level[region] = 5
+    level[same_city] = 4
+    level[same_zip] = 3
+    level[near | ((street_sim >= 0.95) & same_place)] = 2
+    same_street_name = exact(left.text("n_street_name"), right.text("n_street_name"))
+    fuzzy = same_number & ((street_sim >= 0.85) | same_street_name) & same_place
+    level[fuzzy | (same_addr & ~same_place)] = 1
+    level[same_addr & same_place] = 0
+    level[la.missing | ra.missing] = -1
+    return level
+
+
+def test_cascade_gives_the_levels_of_the_full_computation(embedded_config_path: Path) -> None:
+    """Names and streets are scored only where the level is still undecided, with cutoffs:
+    on the embedded candidates and random pairs the levels are those of scoring every pair."""
+    config = load_config(embedded_config_path)
+    frame = normalize_records(load_sources(config).records.reset_index(drop=True))
+    limits = {s.name: s.max_per_entity for s in config.sources}
+    pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
+    within = frozenset(k for k, v in limits.items() if v != 1)
+    rl, rr = random_pairs(frame["source"].to_numpy(), 50_000, config.model.seed, within)
+    sub = frame[compared_columns(frame)]
+    shared = Columns(sub).prepared(list(sub.columns))
+    comparisons = comparisons_for(frame)
+    for lpos, rpos in ((pairs["l"].to_numpy(), pairs["r"].to_numpy()), (rl, rr)):
+        left, right = Columns(sub.iloc[lpos]), Columns(sub.iloc[rpos])
+        got = compare(left, right, comparisons)
+        assert np.array_equal(got["name"].to_numpy(), _full_name(left, right))
+        assert np.array_equal(got["location"].to_numpy(), _full_location(left, right))
+        # most levels occur: the cascade is exercised
+        assert got["name"].nunique() >= 5
+        assert got["location"].nunique() >= 5
+        # the rows taken from one conversion of the records give the same levels
+        taken = compare(shared.take(lpos), shared.take(rpos), comparisons)
+        pd.testing.assert_frame_equal(taken, got)
