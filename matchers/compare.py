@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
@@ -94,19 +96,24 @@ def as_texts(values: ArrayLike) -> Texts:
     if isinstance(values, Texts):
         return values
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
-    if not isinstance(s.dtype, pd.StringDtype):
+    if not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
         s = s.astype(STRING_DTYPE)
-    # Hashing finds the distinct values; only those become Python strings.
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    distinct = pd.Series(uniques, dtype=s.dtype)
-    blank = distinct.str.isspace().to_numpy(dtype=bool, na_value=False)
-    text = np.empty(len(distinct) + 1, dtype=object)
-    text[:-1] = distinct.to_numpy(dtype=object, na_value="")
-    text[-1] = ""  # missing values
-    codes = np.asarray(codes, dtype=np.int64)
-    codes[codes < 0] = len(distinct)
-    blank = np.append(blank, True) | (text == "")
-    return Texts(text, codes, blank)
+    # Arrow hashes the values; only the distinct ones become Python strings. (Straight
+    # Arrow calls: pandas' own would cost more than the work on the few values of a query.)
+    arr = pa.array(s.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = pc.dictionary_encode(arr)
+    distinct = encoded.dictionary
+    n = len(distinct)
+    text = np.empty(n + 1, dtype=object)
+    text[:n] = distinct.to_numpy(zero_copy_only=False)
+    text[n] = ""  # missing values
+    codes = pc.fill_null(encoded.indices, n).to_numpy(zero_copy_only=False).astype(np.int64)
+    blank = np.empty(n + 1, dtype=bool)
+    blank[:n] = pc.utf8_is_space(distinct).to_numpy(zero_copy_only=False)
+    blank[n] = True
+    return Texts(text, codes, blank | (text == ""))
 
 
 def _check_lengths(a: np.ndarray, b: np.ndarray) -> None:
