@@ -57,7 +57,6 @@ RENAME_SUFFIXES = (
     "WELLNESS CENTER",
     "MEDICAL GROUP",
 )
-RUN_DATE = "2026-11-25"
 
 
 # --------------------------------------------------------------------------- editions
@@ -343,7 +342,7 @@ def report(figures: dict[str, Any], command: str) -> str:
     lines = [
         "## Stability",
         "",
-        f"Run of {RUN_DATE} on a 2-core machine, seed {f['seed']}. Reproduce with:",
+        f"Run of {datetime.now(UTC).date().isoformat()} on a 2-core machine, seed {f['seed']}. Reproduce with:",
         "",
         "```sh",
         command,
