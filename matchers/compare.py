@@ -87,6 +87,8 @@ _SCORERS: dict[str, tuple[Any, float]] = {
 }
 #: Batches at least this large are scored on all cores.
 _PARALLEL_MIN_PAIRS = 20_000
+#: Batches at least this large are scored once per distinct pair of values.
+_DISTINCT_MIN_PAIRS = 1_000
 #: Accepted ``method`` names of :func:`similarity`.
 SIMILARITY_METHODS: tuple[str, ...] = tuple(_SCORERS)
 
@@ -167,10 +169,15 @@ def similarity(
     ok = ~(ta.missing | tb.missing)
     if not ok.any():
         return out
-    # Each distinct (left value, right value) pair is scored once.
-    key = ta.codes[ok].astype(np.int64) * len(tb.values) + tb.codes[ok]
-    inverse, distinct = pd.factorize(key)
-    distinct = np.asarray(distinct, dtype=np.int64)
+    if int(ok.sum()) >= _DISTINCT_MIN_PAIRS:
+        # Each distinct (left value, right value) pair is scored once.
+        key = ta.codes[ok].astype(np.int64) * len(tb.values) + tb.codes[ok]
+        inverse, distinct = pd.factorize(key)
+        distinct = np.asarray(distinct, dtype=np.int64)
+        left, right = distinct // len(tb.values), distinct % len(tb.values)
+    else:  # a few pairs (one API query): finding the distinct ones would cost more
+        left, right = ta.codes[ok], tb.codes[ok]
+        inverse = np.arange(len(left))
     scorer, divisor = _SCORERS[method]
     kwargs: dict[str, Any] = {}
     if score_cutoff is not None and score_cutoff > 0.0:
@@ -178,12 +185,12 @@ def similarity(
         # exactly 0.6 reads as 0 under the cutoff 0.6); the margin keeps such scores exact.
         kwargs["score_cutoff"] = max(score_cutoff - 0.01, 0.0) * divisor
     scores = process.cpdist(
-        ta.values[distinct // len(tb.values)].tolist(),
-        tb.values[distinct % len(tb.values)].tolist(),
+        ta.values[left].tolist(),
+        tb.values[right].tolist(),
         scorer=scorer,
         # Threads pay off on large batches only; a handful of pairs (one API query)
         # would spend more starting them than scoring.
-        workers=-1 if len(distinct) >= _PARALLEL_MIN_PAIRS else 1,
+        workers=-1 if len(left) >= _PARALLEL_MIN_PAIRS else 1,
         dtype=np.float64,
         **kwargs,
     )

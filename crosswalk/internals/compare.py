@@ -137,12 +137,20 @@ class Comparison:
         return self.name if not self.name.startswith(NID_PREFIX) else "identifier"
 
 
+#: Pairs at least this many are scored in one call per cutoff.
+_BANDED_MIN_PAIRS = 1_000
+
+
 def _similarity_from(
     left: Texts, right: Texts, todo: np.ndarray, method: str, cutoffs: np.ndarray
 ) -> np.ndarray:
     """Similarity of the pairs at positions ``todo``, each needed only from its cutoff on
     (``cutoffs``, one per pair of ``todo``): a score below its cutoff may read as 0."""
     out = np.zeros(len(todo), dtype=np.float64)
+    if len(todo) < _BANDED_MIN_PAIRS:  # a few pairs: one call, from the lowest cutoff
+        lowest = float(cutoffs.min()) if len(cutoffs) else None
+        sim = similarity(left.take(todo), right.take(todo), method, lowest)
+        return np.nan_to_num(sim, nan=0.0)
     for cutoff in np.unique(cutoffs):
         at = np.flatnonzero(cutoffs == cutoff)
         sim = similarity(left.take(todo[at]), right.take(todo[at]), method, float(cutoff))
@@ -281,6 +289,9 @@ def _locality(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
 def _facility_type(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     # a missing class reads as "", which is no class: the same as missing
     lt, rt = left.text("n_class"), right.text("n_class")
+    if len(lt) < _BANDED_MIN_PAIRS:
+        level = np.asarray(type_compatibility(lt.text, rt.text))
+        return np.where(level < 0, MISSING, level)
     # Few classes: each distinct pair of values is looked up once.
     n = len(rt.values)
     inverse, distinct = pd.factorize(lt.codes.astype(np.int64) * n + rt.codes)

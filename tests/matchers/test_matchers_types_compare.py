@@ -323,3 +323,16 @@ def test_cascade_gives_the_levels_of_the_full_computation(embedded_config_path: 
         # the rows taken from one conversion of the records give the same levels
         taken = compare(shared.take(lpos), shared.take(rpos), comparisons)
         pd.testing.assert_frame_equal(taken, got)
+        # a few pairs at a time (one API query) are scored without bands or distinct pairs
+        few = pd.concat(
+            [
+                compare(
+                    shared.take(lpos[i : min(i + 37, 2_000)]),
+                    shared.take(rpos[i : min(i + 37, 2_000)]),
+                    comparisons,
+                )
+                for i in range(0, 2_000, 37)
+            ],
+            ignore_index=True,
+        )
+        pd.testing.assert_frame_equal(few, got.iloc[:2_000])
