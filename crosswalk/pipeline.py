@@ -25,6 +25,7 @@ from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, STATUSES, cluster
 from crosswalk.internals.compare import (
+    Columns,
     Comparison,
     compare,
     compared_columns,
@@ -262,18 +263,20 @@ def compare_pairs(
     frame: pd.DataFrame, pairs: pd.DataFrame, comparisons: list[Comparison]
 ) -> pd.DataFrame:
     """Comparison levels of candidate ``pairs`` (positions ``l``, ``r`` into ``frame``), in batches."""
-    sub = frame[compared_columns(frame)]
+    # Each compared column is converted once for the whole frame; a batch takes its rows.
+    columns = compared_columns(frame)
+    records = Columns(frame[columns]).prepared(columns)
     lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
     parts = [
         compare(
-            sub.iloc[lpos[start : start + COMPARE_BATCH]],
-            sub.iloc[rpos[start : start + COMPARE_BATCH]],
+            records.take(lpos[start : start + COMPARE_BATCH]),
+            records.take(rpos[start : start + COMPARE_BATCH]),
             comparisons,
         )
         for start in range(0, len(pairs), COMPARE_BATCH)
     ]
     if not parts:
-        return compare(sub.iloc[:0], sub.iloc[:0], comparisons)
+        return compare(records.take(lpos), records.take(rpos), comparisons)
     return pd.concat(parts, ignore_index=True)
 
 

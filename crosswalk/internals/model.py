@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crosswalk.internals.compare import MISSING, Comparison, compare, compared_columns
+from crosswalk.internals.compare import MISSING, Columns, Comparison, compare, compared_columns
 
 #: Probabilities are kept inside [EPS, 1 - EPS] so that weights stay finite.
 EPS = 1e-6
@@ -201,12 +201,13 @@ def estimate_u(
 ) -> dict[str, np.ndarray]:
     n_samples = int(min(n_samples, max(cross_pair_count(frame["source"], within) // 2, 1)))
     left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed, within)
-    sub = frame[compared_columns(frame)]
+    columns = compared_columns(frame)
+    records = Columns(frame[columns]).prepared(columns)
     levels = pd.concat(
         [
             compare(
-                sub.iloc[left[start : start + U_BATCH]],
-                sub.iloc[right[start : start + U_BATCH]],
+                records.take(left[start : start + U_BATCH]),
+                records.take(right[start : start + U_BATCH]),
                 comparisons,
             )
             for start in range(0, max(len(left), 1), U_BATCH)
