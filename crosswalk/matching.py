@@ -186,28 +186,25 @@ class Matcher:
 
     def explain(
         self,
-        left: pd.DataFrame | dict[str, np.ndarray],
-        right: pd.DataFrame | dict[str, np.ndarray],
+        left: dict[str, np.ndarray],
+        right: dict[str, np.ndarray],
         i: int,
         levels: pd.DataFrame | dict[str, np.ndarray],
         bits: pd.DataFrame | dict[str, np.ndarray],
     ) -> dict[str, dict[str, Any]]:
         """Per compared field: level, values shown on each side and weight, for pair ``i``.
 
-        ``left``/``right`` are the aligned records, or their shown columns as object
-        arrays (:func:`_shown_columns`); ``levels``/``bits`` are frames or their columns
-        as arrays.
+        ``left``/``right`` are the aligned records' shown columns as object arrays
+        (:func:`_shown_columns`); ``levels``/``bits`` are frames or their columns as arrays.
         """
         out: dict[str, dict[str, Any]] = {}
-        lshown = left if isinstance(left, dict) else _shown_columns(left, self.comparisons)
-        rshown = right if isinstance(right, dict) else _shown_columns(right, self.comparisons)
         for c in self.comparisons:
             lv = int(np.asarray(levels[c.name])[i])
-            cols = c.show or ((c.name,) if c.name in lshown else ())
+            cols = c.show or ((c.name,) if c.name in left else ())
             out[c.name] = {
                 "level": "missing" if lv == MISSING else c.levels[lv],
-                "left": _shown(lshown, cols, i),
-                "right": _shown(rshown, cols, i),
+                "left": _shown(left, cols, i),
+                "right": _shown(right, cols, i),
                 "weight": round(float(np.asarray(bits[c.name])[i]), 3),
             }
         return out

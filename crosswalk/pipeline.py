@@ -25,10 +25,8 @@ from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, STATUSES, cluster
 from crosswalk.internals.compare import (
-    Columns,
     Comparison,
-    compare,
-    compared_columns,
+    compare_positions,
     comparisons_for,
 )
 from crosswalk.internals.model import (
@@ -47,7 +45,14 @@ from crosswalk.internals.model import (
 )
 from crosswalk.internals.normalize import NID_PREFIX, normalize_records
 from crosswalk.progress import Steps
-from crosswalk.publish import datapackage, publish, write_csv, write_sqlite
+from crosswalk.publish import (
+    datapackage,
+    float_text,
+    publish,
+    write_csv,
+    write_frame_csv,
+    write_sqlite,
+)
 from crosswalk.review import Constraints, load_constraints
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
 
@@ -122,7 +127,7 @@ def link(
         pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
     comparisons = comparisons_for(frame)
     with steps.step("comparing"):
-        levels = compare_pairs(frame, pairs, comparisons)
+        levels = compare_positions(frame, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons)
     with steps.step("estimating the model"):
         within = frozenset(k for k, v in limits.items() if v != 1)
         u = estimate_u(frame, comparisons, config.model.u_sample_pairs, config.model.seed, within)
@@ -154,7 +159,7 @@ def link(
         if len(label_pos) >= 20:
             la = np.array([a for a, _ in label_pos])
             lb = np.array([b for _, b in label_pos])
-            m = m_from_labels(compare(frame.iloc[la], frame.iloc[lb], comparisons), comparisons)
+            m = m_from_labels(compare_positions(frame, la, lb, comparisons), comparisons)
             trained_on = f"labels ({len(label_pos)} pairs)"
         model = build_model(
             comparisons,
@@ -253,31 +258,6 @@ def facility_unique(frame: pd.DataFrame, column: str) -> bool:
     per_value = sub.groupby(["source", column], observed=True).size()
     unique = (per_value == 1).groupby(level="source").mean()
     return bool((unique >= UNIQUE_SHARE).all())
-
-
-#: Candidate pairs compared per batch: memory stays bounded whatever the number of pairs.
-COMPARE_BATCH = 100_000
-
-
-def compare_pairs(
-    frame: pd.DataFrame, pairs: pd.DataFrame, comparisons: list[Comparison]
-) -> pd.DataFrame:
-    """Comparison levels of candidate ``pairs`` (positions ``l``, ``r`` into ``frame``), in batches."""
-    # Each compared column is converted once for the whole frame; a batch takes its rows.
-    columns = compared_columns(frame)
-    records = Columns(frame[columns]).prepared(columns)
-    lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
-    parts = [
-        compare(
-            records.take(lpos[start : start + COMPARE_BATCH]),
-            records.take(rpos[start : start + COMPARE_BATCH]),
-            comparisons,
-        )
-        for start in range(0, len(pairs), COMPARE_BATCH)
-    ]
-    if not parts:
-        return compare(records.take(lpos), records.take(rpos), comparisons)
-    return pd.concat(parts, ignore_index=True)
 
 
 def link_frames(
@@ -522,8 +502,6 @@ def _publish_outputs(
             encoding="utf-8",
         )
         if len(assignment.changes):
-            from crosswalk.publish import write_frame_csv
-
             write_frame_csv(tmp / "changes.csv", assignment.changes)
 
     publish(out, write)
@@ -559,7 +537,7 @@ def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Seri
             ("{" if i == 0 else ", ") + json.dumps(c.name) + ': {"level": "',
             labels.take(pa.array(np.where(lv < 0, len(c.levels), lv).astype(np.int64))),
             '", "weight": ',
-            _float_text(pairs[f"bits:{c.name}"].to_numpy(dtype=np.float64).round(3)),
+            float_text(pairs[f"bits:{c.name}"].to_numpy(dtype=np.float64).round(3)),
             "}",
         ]
     if not parts:
@@ -567,16 +545,6 @@ def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Seri
     parts.append("}")
     joined = pc.binary_join_element_wise(*parts, "")
     return pd.Series(pd.arrays.ArrowStringArray(joined))
-
-
-def _float_text(values: np.ndarray[Any, Any]) -> Any:
-    """``str()`` of every float as an Arrow string array, computed once per distinct value
-    (by bit pattern, so that -0.0 stays -0.0)."""
-    import pyarrow as pa
-
-    bits, inverse = np.unique(values.view(np.int64), return_inverse=True)
-    text = pa.array([str(v) for v in bits.view(np.float64).tolist()], type=pa.string())
-    return text.take(pa.array(inverse.reshape(-1).astype(np.int64)))
 
 
 def published_tables(

@@ -174,10 +174,7 @@ def _csv_column(values: pd.Series) -> pa.Array:
     """One column as CSV field text: missing values empty, quoted where the text needs it."""
     if pd.api.types.is_float_dtype(values.dtype):
         arr = values.to_numpy(dtype=np.float64)
-        bits, inverse = np.unique(arr.view(np.int64), return_inverse=True)
-        text = pa.array(bits.view(np.float64).astype(str).tolist(), type=pa.string())
-        column = text.take(pa.array(inverse.reshape(-1).astype(np.int64)))
-        return pc.if_else(pa.array(np.isnan(arr)), "", column)
+        return pc.if_else(pa.array(np.isnan(arr)), "", float_text(arr))
     if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_extension_array_dtype(
         values.dtype
     ):
@@ -186,6 +183,14 @@ def _csv_column(values: pd.Series) -> pa.Array:
     needs = pc.match_substring_regex(column, _QUOTED_RE)
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
     return pc.fill_null(pc.if_else(needs, quoted, column), "")
+
+
+def float_text(values: np.ndarray[Any, Any]) -> pa.Array:
+    """``str()`` of every float as an Arrow string array, computed once per distinct value
+    (by bit pattern, so that -0.0 stays -0.0)."""
+    bits, inverse = np.unique(values.view(np.int64), return_inverse=True)
+    text = pa.array([str(v) for v in bits.view(np.float64).tolist()], type=pa.string())
+    return text.take(pa.array(inverse.reshape(-1).astype(np.int64)))
 
 
 def _string_bytes(strings: pa.Array) -> memoryview:

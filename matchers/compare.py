@@ -24,6 +24,7 @@ __all__ = [
     "SIMILARITY_METHODS",
     "Texts",
     "as_texts",
+    "distinct_pairs",
     "exact",
     "haversine_m",
     "missing",
@@ -140,6 +141,16 @@ def exact(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     return (ta.text == tb.text) & present
 
 
+def distinct_pairs(a: Texts, b: Texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (left value, right value) pairs of aligned ``a``/``b``: their positions
+    in ``a.values`` and in ``b.values``, and per row the index of its pair among them."""
+    _check_lengths(a.codes, b.codes)
+    n = len(b.values)
+    inverse, distinct = pd.factorize(a.codes.astype(np.int64) * n + b.codes)
+    distinct = np.asarray(distinct, dtype=np.int64)
+    return distinct // n, distinct % n, np.asarray(inverse, dtype=np.int64)
+
+
 def similarity(
     a: ArrayLike,
     b: ArrayLike,
@@ -171,10 +182,8 @@ def similarity(
         return out
     if int(ok.sum()) >= _DISTINCT_MIN_PAIRS:
         # Each distinct (left value, right value) pair is scored once.
-        key = ta.codes[ok].astype(np.int64) * len(tb.values) + tb.codes[ok]
-        inverse, distinct = pd.factorize(key)
-        distinct = np.asarray(distinct, dtype=np.int64)
-        left, right = distinct // len(tb.values), distinct % len(tb.values)
+        at = np.flatnonzero(ok)
+        left, right, inverse = distinct_pairs(ta.take(at), tb.take(at))
     else:  # a few pairs (one API query): finding the distinct ones would cost more
         left, right = ta.codes[ok], tb.codes[ok]
         inverse = np.arange(len(left))

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.config import BLOCKING_RULES, BlockingSettings
+from crosswalk.internals.codes import pack
 from crosswalk.internals.normalize import NID_PREFIX
 
 #: Bit of each rule in a pair's ``rules`` bitmask.
@@ -58,16 +59,7 @@ class _RuleKeys:
 
     def codes(self) -> np.ndarray:
         """One non-negative int64 per key, equal exactly when the key tuples are equal."""
-        code = np.zeros(len(self.rows), dtype="int64")
-        span = 1
-        for col in self.columns:
-            n = max(len(col.hashes), 1)
-            if span > (2**62) // n:  # keep the mixed-radix code inside int64
-                code = pd.factorize(code)[0].astype("int64")
-                span = int(code.max()) + 1 if len(code) else 1
-            code = code * n + col.codes
-            span *= n
-        return code
+        return pack(((col.codes, len(col.hashes)) for col in self.columns), len(self.rows))
 
     def hashes(self) -> np.ndarray:
         """A 64-bit hash per key, a function of the rule and the key's values only."""

@@ -21,7 +21,7 @@ import pandas as pd
 
 from crosswalk.internals.normalize import NID_PREFIX
 from matchers._text import STRING_DTYPE
-from matchers.compare import Texts, as_texts, exact, haversine_m, similarity
+from matchers.compare import Texts, as_texts, distinct_pairs, exact, haversine_m, similarity
 from matchers.facility_types import type_compatibility
 
 MISSING = -1
@@ -109,10 +109,6 @@ class Columns:
         )
 
 
-def _blank(t: Texts) -> np.ndarray:
-    return t.missing
-
-
 @dataclass(frozen=True)
 class Comparison:
     """A named comparison with named levels (strongest first)."""
@@ -167,7 +163,7 @@ def _name(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     lc, rc = left.text("n_core"), right.text("n_core")
     # Strongest level first: a similarity is computed only for the pairs it can still decide.
     level = np.full(len(ln), 6, dtype="int8")
-    missing = _blank(ln) | _blank(rn)
+    missing = ln.missing | rn.missing
     same_name = exact(ln, rn)
     same_core = exact(lc, rc)
     level[same_core] = 1
@@ -239,7 +235,7 @@ def _location(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     same_addr = exact(la, ra)
     # The same number on the same street, written with or without its directional or suffix.
     same_street_name = exact(left.text("n_street_name"), right.text("n_street_name"))
-    missing = _blank(la) | _blank(ra)
+    missing = la.missing | ra.missing
     # The street similarity decides a level only in the same place, between different
     # addresses that the street name alone does not already settle: with the same number
     # at 0.85 (``address_fuzzy``), without it at 0.95 (``nearby_or_same_street``, which
@@ -280,7 +276,7 @@ def _locality(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
 
     def nothing(side: Columns) -> np.ndarray:
         no_coords = np.isnan(side.number("n_lat"))
-        return _blank(side.text("n_zip")) & _blank(side.text("n_city")) & no_coords
+        return side.text("n_zip").missing & side.text("n_city").missing & no_coords
 
     level[nothing(left) | nothing(right)] = MISSING
     return level
@@ -293,17 +289,15 @@ def _facility_type(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray
         level = np.asarray(type_compatibility(lt.text, rt.text))
         return np.where(level < 0, MISSING, level)
     # Few classes: each distinct pair of values is looked up once.
-    n = len(rt.values)
-    inverse, distinct = pd.factorize(lt.codes.astype(np.int64) * n + rt.codes)
-    distinct = np.asarray(distinct, dtype=np.int64)
-    level = np.asarray(type_compatibility(lt.values[distinct // n], rt.values[distinct % n]))
+    lvalue, rvalue, inverse = distinct_pairs(lt, rt)
+    level = np.asarray(type_compatibility(lt.values[lvalue], rt.values[rvalue]))
     return np.where(level < 0, MISSING, level)[inverse]
 
 
 def _phone(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     lp, rp = left.text("n_phone"), right.text("n_phone")
     level = np.where(exact(lp, rp), 0, 1).astype("int8")
-    level[_blank(lp) | _blank(rp)] = MISSING
+    level[lp.missing | rp.missing] = MISSING
     return level
 
 
@@ -312,7 +306,7 @@ def _identifier(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     if lv.missing.all() or rv.missing.all():  # e.g. a query that gives no identifier
         return np.full(len(lv), MISSING, dtype="int8")
     level = np.where(exact(lv, rv), 0, 1).astype("int8")
-    level[_blank(lv) | _blank(rv)] = MISSING
+    level[lv.missing | rv.missing] = MISSING
     return level
 
 
@@ -400,6 +394,33 @@ COMPARED_COLUMNS = (
 def compared_columns(frame: pd.DataFrame) -> list[str]:
     """The columns of ``frame`` that comparisons need: select them before taking rows by position."""
     return [c for c in frame.columns if c in COMPARED_COLUMNS or c.startswith(NID_PREFIX)]
+
+
+#: Pairs compared per batch by :func:`compare_positions`: memory stays bounded whatever
+#: the number of pairs.
+COMPARE_BATCH = 100_000
+
+
+def compare_positions(
+    frame: pd.DataFrame, left: np.ndarray, right: np.ndarray, comparisons: list[Comparison]
+) -> pd.DataFrame:
+    """Levels of the pairs of records of ``frame`` at positions ``left``/``right``, in batches.
+
+    Each compared column is converted once for the whole frame; a batch takes its rows.
+    """
+    columns = compared_columns(frame)
+    records = Columns(frame[columns]).prepared(columns)
+    parts = [
+        compare(
+            records.take(left[start : start + COMPARE_BATCH]),
+            records.take(right[start : start + COMPARE_BATCH]),
+            comparisons,
+        )
+        for start in range(0, len(left), COMPARE_BATCH)
+    ]
+    if not parts:
+        return compare(records.take(left), records.take(right), comparisons)
+    return pd.concat(parts, ignore_index=True)
 
 
 def compare(

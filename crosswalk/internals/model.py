@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crosswalk.internals.compare import MISSING, Columns, Comparison, compare, compared_columns
+from crosswalk.internals.codes import pack
+from crosswalk.internals.compare import MISSING, Comparison, compare_positions
 
 #: Probabilities are kept inside [EPS, 1 - EPS] so that weights stay finite.
 EPS = 1e-6
@@ -188,10 +189,6 @@ def cross_pair_count(sources: pd.Series, within: frozenset[str] = frozenset()) -
     return float(_combos(sources.to_numpy(), within)[2].sum())
 
 
-#: Random pairs compared per batch by :func:`estimate_u` (bounded memory).
-U_BATCH = 100_000
-
-
 def estimate_u(
     frame: pd.DataFrame,
     comparisons: list[Comparison],
@@ -201,19 +198,7 @@ def estimate_u(
 ) -> dict[str, np.ndarray]:
     n_samples = int(min(n_samples, max(cross_pair_count(frame["source"], within) // 2, 1)))
     left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed, within)
-    columns = compared_columns(frame)
-    records = Columns(frame[columns]).prepared(columns)
-    levels = pd.concat(
-        [
-            compare(
-                records.take(left[start : start + U_BATCH]),
-                records.take(right[start : start + U_BATCH]),
-                comparisons,
-            )
-            for start in range(0, max(len(left), 1), U_BATCH)
-        ],
-        ignore_index=True,
-    )
+    levels = compare_positions(frame, left, right, comparisons)
     return {
         c.name: level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
     }
@@ -233,16 +218,10 @@ def level_patterns(levels: pd.DataFrame, names: list[str]) -> Patterns:
     """The distinct vectors of ``levels[names]``: each pair's levels packed into one integer
     (mixed radix), factorized in one hashed pass."""
     n = len(levels)
-    code = np.zeros(n, dtype="int64")
-    span = 1
-    for name in names:
-        col = levels[name].to_numpy()
-        base = int(col.max()) + 2 if n else 1  # levels run from MISSING (-1) up
-        if span > (2**62) // base:
-            code = pd.factorize(code)[0].astype("int64")
-            span = int(code.max()) + 1 if n else 1
-        code = code * base + (col.astype("int64") + 1)
-        span *= base
+    columns = [levels[name].to_numpy().astype("int64") for name in names]
+    # levels run from MISSING (-1) up
+    code = pack(((col + 1, int(col.max()) + 2 if n else 1) for col in columns), n)
+    del columns
     seen, _ = pd.factorize(code)  # codes in order of first appearance
     del code
     seen = seen.astype("int64")
