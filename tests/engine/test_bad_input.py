@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -137,7 +141,23 @@ def test_problems_in_two_sources_are_reported_together(slice_dir: Path) -> None:
     assert not (slice_dir / "out").exists()
 
 
+def _is_whole_build(folder: Path) -> bool:
+    """True when ``folder`` holds the files of one finished build, written together."""
+    names = {p.name for p in folder.iterdir()}
+    if not {"crosswalk.sqlite", "crosswalk.csv", "datapackage.json"} <= names:
+        return False
+    with sqlite3.connect(folder / "crosswalk.sqlite") as db:
+        if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            return False
+        built_at = db.execute("SELECT value FROM meta WHERE key = 'built_at'").fetchone()[0]
+        rows = db.execute("SELECT count(*) FROM records").fetchone()[0]
+    package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    csv_rows = len((folder / "crosswalk.csv").read_text(encoding="utf-8").splitlines()) - 1
+    return bool(built_at == package["created"] and csv_rows == rows)
+
+
 def test_a_killed_build_leaves_the_previous_output(slice_dir: Path, previous_build: Path) -> None:
+    """Kill the build while it writes its output: the previous build must stay whole."""
     before = _digest(previous_build)
     proc = subprocess.Popen(
         [
@@ -153,13 +173,26 @@ def test_a_killed_build_leaves_the_previous_output(slice_dir: Path, previous_bui
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    staging = previous_build.parent
+    deadline = time.monotonic() + 120
     try:
-        proc.wait(timeout=1.5)
-    except subprocess.TimeoutExpired:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any(staging.glob(f".{previous_build.name}.tmp-*/crosswalk.sqlite")):
+                break
+            time.sleep(0.002)
+    finally:
         proc.kill()
         proc.wait()
-    assert _digest(previous_build) == before or proc.returncode == 0
-    assert (previous_build / "crosswalk.sqlite").exists()
+    assert proc.returncode == -signal.SIGKILL, "the build ended before it could be killed mid-write"
+    after = _digest(previous_build)
+    # Killed before its final rename, the build leaves the previous output byte for byte;
+    # killed in the instant after it, the output is the new build, complete.
+    assert after == before or (after.keys() == before.keys() and _is_whole_build(previous_build))
+    assert _is_whole_build(previous_build)
+    # The next build clears the killed build's staging directory.
+    build(load_config(slice_dir / "slice.toml"), previous_build, progress=False)
+    assert not list(staging.glob(f".{previous_build.name}.tmp-*"))
+    assert _is_whole_build(previous_build)
 
 
 def test_a_file_that_is_not_a_workbook(slice_dir: Path, previous_build: Path) -> None:
