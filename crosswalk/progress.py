@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+
+def _stderr_is_terminal() -> bool:
+    """Whether rich would draw on stderr; rich is loaded only when it might."""
+    if not sys.stderr.isatty() and not any(
+        os.environ.get(v) for v in ("FORCE_TERMINAL", "TTY_INTERACTIVE")
+    ):
+        return False
+    from rich.console import Console
+
+    return Console(stderr=True).is_terminal
 
 
 class Steps:
     """Named steps of a job, shown as a progress bar when stderr is a terminal."""
 
     def __init__(self, total: int, enabled: bool | None = None) -> None:
-        self.console = Console(stderr=True)
-        self.enabled = self.console.is_terminal if enabled is None else enabled
+        self.enabled = _stderr_is_terminal() if enabled is None else enabled
         self.timings: dict[str, float] = {}
         self._progress: Progress | None = None
         self._task: TaskID | None = None
@@ -30,13 +36,22 @@ class Steps:
 
     def __enter__(self) -> Steps:
         if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 TextColumn("{task.completed}/{task.total}"),
                 TimeElapsedColumn(),
-                console=self.console,
+                console=Console(stderr=True),
                 transient=True,
             )
             self._progress.start()

@@ -7,9 +7,6 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from crosswalk.config import load_config
 
 if TYPE_CHECKING:
@@ -77,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_summary(counts: dict[str, Any], out: str, sources: Sequence[SourceInfo] = ()) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     caption = "; ".join(
         f"{s.name}: {s.title or s.path}, {s.publisher or 'publisher not stated'}"

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from networkx.utils import UnionFind
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -132,6 +131,8 @@ def cluster(
     member_comp = labels[members_all]
     member_start = np.searchsorted(member_comp, comps, side="left")
     member_end = np.searchsorted(member_comp, comps, side="right")
+
+    from networkx.utils import UnionFind  # only builds with a component to split need it
 
     next_label = n_comp
     partners: dict[int, set[int]] = {}
