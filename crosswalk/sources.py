@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from crosswalk.config import FIELD_NAMES, Config, SourceConfig
 from crosswalk.errors import Problem, SourceError
@@ -203,7 +205,6 @@ def _read_csv_arrow(data: bytes, delimiter: str) -> pd.DataFrame | None:
     its problems: a row with a different number of fields, an empty or repeated header name
     (pandas renames them), or anything else Arrow refuses.
     """
-    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     if len(delimiter) != 1:
@@ -278,8 +279,11 @@ def _read_xlsx(data: bytes, src: SourceConfig, where: str) -> pd.DataFrame:
     columns = [
         _column_text(col) for col in zip(*(_padded(row, width) for row in rows), strict=True)
     ]
-    kept = [i for i in range(len(rows)) if any(col[i] is not None for col in columns)]
-    if not kept:
+    present = np.zeros(len(rows), dtype=bool)
+    for col in columns:
+        present |= col.is_valid().to_numpy(zero_copy_only=False)
+    kept = np.flatnonzero(present)
+    if not len(kept):
         raise SourceError(
             [
                 Problem(
@@ -289,17 +293,13 @@ def _read_xlsx(data: bytes, src: SourceConfig, where: str) -> pd.DataFrame:
                 )
             ]
         )
-    header, body = kept[0], kept[1:]
+    header, body = int(kept[0]), pa.array(kept[1:], type=pa.int64())
     names = [
-        col[header] if col[header] is not None else f"column_{i + 1}"
+        col[header].as_py() if col[header].is_valid else f"column_{i + 1}"
         for i, col in enumerate(columns)
     ]
-    rows_kept = np.asarray(body, dtype=np.int64)
     frame = pd.DataFrame(
-        {
-            i: pd.array(np.asarray(col, dtype=object)[rows_kept], dtype="string")
-            for i, col in enumerate(columns)
-        }
+        {i: pd.array(col.take(body), dtype="string") for i, col in enumerate(columns)}
     )
     frame.columns = pd.Index(names)
     return frame
@@ -309,11 +309,21 @@ def _padded(row: list[Any], width: int) -> list[Any]:
     return row if len(row) == width else [*row, *([None] * (width - len(row)))]
 
 
-def _column_text(values: tuple[Any, ...]) -> list[str | None]:
-    """The cells of one column as text (see :func:`_cell_text`)."""
-    if all(type(v) is str for v in values):
-        return [v.strip() or None for v in values]
-    return [_cell_text(v) for v in values]
+_TEXT_ONLY = frozenset({str})
+_TEXT_OR_EMPTY = frozenset({str, type(None)})
+
+
+def _column_text(values: tuple[Any, ...]) -> pa.Array:
+    """The cells of one column as text (see :func:`_cell_text`), blank cells missing."""
+    kinds = set(map(type, values))
+    if kinds <= _TEXT_ONLY:
+        texts: list[str | None] = list(map(str.strip, values))
+    elif kinds <= _TEXT_OR_EMPTY:
+        texts = [v.strip() if v is not None else None for v in values]
+    else:
+        texts = [_cell_text(v) for v in values]
+    column = pa.array(texts, type=pa.string())
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
 def _cell_text(value: Any) -> str | None:
