@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from crosswalk.config import load_config
 from crosswalk.internals.blocking import candidate_pairs
@@ -178,6 +180,49 @@ def test_similarity_range_and_symmetry(pairs: list[tuple[str, str]], method: str
         assert np.allclose(ab, similarity(b, a, method), equal_nan=True)
     self_present = ~missing(a, a)
     assert np.all(similarity(a, a, method)[self_present] == 1.0)
+
+
+_RAPIDFUZZ = {
+    "jaro_winkler": lambda a, b: JaroWinkler.normalized_similarity(a, b),
+    "levenshtein": lambda a, b: Levenshtein.normalized_similarity(a, b),
+    "token_set": lambda a, b: fuzz.token_set_ratio(a, b) / 100,
+    "token_sort": lambda a, b: fuzz.token_sort_ratio(a, b) / 100,
+    "partial": lambda a, b: fuzz.partial_ratio(a, b) / 100,
+    "ratio": lambda a, b: fuzz.ratio(a, b) / 100,
+}
+
+_SPACES = st.text(
+    st.sampled_from(" \t\n\x0b\x0c\r\x1c\x1f\x85\xa0\u2003\u3000"), min_size=1, max_size=2
+)
+_SPACED = st.lists(
+    st.one_of(
+        st.sampled_from(["ST", "JOSEPH", "HOSP", "Ä", "b", "a", "B", "\u0100", "\U00010000"]),
+        _SPACES,
+    ),
+    max_size=8,
+).map("".join)
+
+
+@PROPERTY
+@given(
+    st.lists(st.tuples(st.one_of(any_text, _SPACED), st.one_of(any_text, _SPACED)), max_size=15),
+    st.sampled_from(SIMILARITY_METHODS),
+    st.booleans(),
+)
+def test_similarity_is_rapidfuzz_score(
+    pairs: list[tuple[str, str]], method: str, many: bool
+) -> None:
+    """Each method gives rapidfuzz's own score of the pair (scored once per distinct pair, and
+    ``token_sort`` from words sorted once per value), on few pairs and on a large batch."""
+    want = np.array([_RAPIDFUZZ[method](x, y) for x, y in pairs], dtype=np.float64)
+    if many:  # past the batch sizes from which pairs are deduplicated and threads used
+        copies = 25_000 // max(len(pairs), 1) + 1
+        pairs, want = pairs * copies, np.tile(want, copies)
+    a = [p[0] for p in pairs]
+    b = [p[1] for p in pairs]
+    got = similarity(a, b, method)
+    present = ~missing(a, b)
+    assert np.allclose(got[present], want[present], rtol=0, atol=1e-12)
 
 
 def test_exact_and_missing() -> None:
