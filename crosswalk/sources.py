@@ -27,6 +27,8 @@ import pyarrow.compute as pc
 
 from crosswalk.config import FIELD_NAMES, Config, SourceConfig
 from crosswalk.errors import Problem, SourceError
+from crosswalk.internals import readahead
+from crosswalk.internals.readahead import Sheet, parse_sheet
 
 #: Column prefix of identifier columns in the canonical batch.
 ID_PREFIX = "id:"
@@ -104,6 +106,7 @@ def _read_file(src: SourceConfig, base_dir: Path) -> tuple[Path, bytes, pd.DataF
     """The path, the bytes, the raw table and the encoding (``xlsx`` for workbooks) of a source."""
     path = src.resolved_path(base_dir)
     where = _where(src, path)
+    ahead = readahead.take(path, src.format, src.sheet)
     if not path.exists():
         raise SourceError(
             [
@@ -114,7 +117,7 @@ def _read_file(src: SourceConfig, base_dir: Path) -> tuple[Path, bytes, pd.DataF
                 )
             ]
         )
-    data = path.read_bytes()
+    data = ahead.data if ahead is not None else path.read_bytes()
     if not data.strip():
         raise SourceError(
             [
@@ -126,7 +129,8 @@ def _read_file(src: SourceConfig, base_dir: Path) -> tuple[Path, bytes, pd.DataF
             ]
         )
     if src.format == "xlsx":
-        return path, data, _read_xlsx(data, src, where), "xlsx"
+        parsed = ahead.sheet if ahead is not None else None
+        return path, data, _read_xlsx(data, src, where, parsed), "xlsx"
     raw, encoding = _read_csv(data, src, where)
     return path, data, raw, encoding
 
@@ -235,44 +239,46 @@ def _read_csv_arrow(data: bytes, delimiter: str) -> pd.DataFrame | None:
     return table.to_pandas()
 
 
-def _read_xlsx(data: bytes, src: SourceConfig, where: str) -> pd.DataFrame:
-    """Read one worksheet with calamine (a fast reader of the xlsx format), every cell as text."""
-    from python_calamine import CalamineError, CalamineWorkbook
+def _read_xlsx(
+    data: bytes, src: SourceConfig, where: str, parsed: Sheet | None = None
+) -> pd.DataFrame:
+    """Read one worksheet with calamine (a fast reader of the xlsx format), every cell as text.
 
-    try:
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
-    except (CalamineError, OSError, ValueError) as exc:
+    ``parsed``: the sheet already parsed from ``data`` (see :mod:`crosswalk.internals.readahead`).
+    """
+    got = parsed if parsed is not None else parse_sheet(data, src.sheet)
+    if got.open_error is not None:
         raise SourceError(
             [
                 Problem(
                     where,
-                    f"the file is not a readable xlsx workbook ({exc}).",
+                    f"the file is not a readable xlsx workbook ({got.open_error}).",
                     'export it again as .xlsx, or set format = "csv" if it is a CSV.',
                 )
             ]
-        ) from exc
-    names_found: list[str] = list(wb.sheet_names)
-    sheet = src.sheet if src.sheet is not None else (names_found[0] if names_found else "")
-    if sheet not in names_found:
+        ) from got.open_error
+    if got.read_error is not None:
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    f"sheet {got.name!r} cannot be read ({got.read_error}).",
+                    "export the workbook again.",
+                )
+            ]
+        ) from got.read_error
+    if got.rows is None:
         raise SourceError(
             [
                 Problem(
                     where,
                     f"no sheet named {src.sheet!r}.",
-                    f"set sheet to one of {names_found}.",
+                    f"set sheet to one of {got.names}.",
                 )
             ]
         )
-    try:
-        rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-    except CalamineError as exc:
-        raise SourceError(
-            [
-                Problem(
-                    where, f"sheet {sheet!r} cannot be read ({exc}).", "export the workbook again."
-                )
-            ]
-        ) from exc
+    rows = got.rows
+    sheet = got.name
     # Column by column: a column of text cells (most of a listing) is stripped in one pass;
     # only columns holding numbers or dates go through the per-cell conversion.
     width = max((len(row) for row in rows), default=0)

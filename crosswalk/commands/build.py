@@ -48,6 +48,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crosswalk.internals import readahead
+
+    config = load_config(args.config)
+    # The source files are read (and workbooks parsed) while the engine's modules load.
+    readahead.start(config)
+
     import pyarrow as pa
 
     from crosswalk.pipeline import build
@@ -58,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
     # choose; the library leaves the caller's pool alone.
     pa.set_memory_pool(pa.system_memory_pool())
 
-    config = load_config(args.config)
     result = build(
         config,
         args.out,
