@@ -28,6 +28,7 @@ from crosswalk.internals.compare import (
     Comparison,
     compare_positions,
     comparisons_for,
+    record_columns,
 )
 from crosswalk.internals.model import (
     Model,
@@ -127,10 +128,21 @@ def link(
         pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
     comparisons = comparisons_for(frame)
     with steps.step("comparing"):
-        levels = compare_positions(frame, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons)
+        # Converted once for the candidates, the random pairs of the u estimate and the labels.
+        columns = record_columns(frame)
+        levels = compare_positions(
+            columns, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons
+        )
     with steps.step("estimating the model"):
         within = frozenset(k for k, v in limits.items() if v != 1)
-        u = estimate_u(frame, comparisons, config.model.u_sample_pairs, config.model.seed, within)
+        u = estimate_u(
+            frame,
+            comparisons,
+            config.model.u_sample_pairs,
+            config.model.seed,
+            within,
+            columns=columns,
+        )
         primary = [c for c in comparisons if c.stands_in_for is None]
         patterns = level_patterns(levels, [c.name for c in primary])
         m, lam, iterations = fit_em(
@@ -159,8 +171,9 @@ def link(
         if len(label_pos) >= 20:
             la = np.array([a for a, _ in label_pos])
             lb = np.array([b for _, b in label_pos])
-            m = m_from_labels(compare_positions(frame, la, lb, comparisons), comparisons)
+            m = m_from_labels(compare_positions(columns, la, lb, comparisons), comparisons)
             trained_on = f"labels ({len(label_pos)} pairs)"
+        del columns
         model = build_model(
             comparisons,
             m,

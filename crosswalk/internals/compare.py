@@ -401,15 +401,25 @@ def compared_columns(frame: pd.DataFrame) -> list[str]:
 COMPARE_BATCH = 100_000
 
 
+def record_columns(frame: pd.DataFrame) -> Columns:
+    """The compared columns of ``frame``, converted once, ready for :func:`compare_positions`."""
+    columns = compared_columns(frame)
+    return Columns(frame[columns]).prepared(columns)
+
+
 def compare_positions(
-    frame: pd.DataFrame, left: np.ndarray, right: np.ndarray, comparisons: list[Comparison]
+    frame: pd.DataFrame | Columns,
+    left: np.ndarray,
+    right: np.ndarray,
+    comparisons: list[Comparison],
 ) -> pd.DataFrame:
     """Levels of the pairs of records of ``frame`` at positions ``left``/``right``, in batches.
 
-    Each compared column is converted once for the whole frame; a batch takes its rows.
+    Each compared column is converted once for the whole frame (pass the
+    :func:`record_columns` of the frame to share that conversion between calls); a batch
+    takes its rows.
     """
-    columns = compared_columns(frame)
-    records = Columns(frame[columns]).prepared(columns)
+    records = frame if isinstance(frame, Columns) else record_columns(frame)
     parts = [
         compare(
             records.take(left[start : start + COMPARE_BATCH]),

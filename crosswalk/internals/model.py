@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.internals.codes import pack
-from crosswalk.internals.compare import MISSING, Comparison, compare_positions
+from crosswalk.internals.compare import MISSING, Columns, Comparison, compare_positions
 
 #: Probabilities are kept inside [EPS, 1 - EPS] so that weights stay finite.
 EPS = 1e-6
@@ -195,10 +195,13 @@ def estimate_u(
     n_samples: int,
     seed: int,
     within: frozenset[str] = frozenset(),
+    columns: Columns | None = None,
 ) -> dict[str, np.ndarray]:
+    """Level frequencies of each comparison among ``n_samples`` random pairs of ``frame``'s
+    records (``columns``: the frame's converted :func:`record_columns`, when at hand)."""
     n_samples = int(min(n_samples, max(cross_pair_count(frame["source"], within) // 2, 1)))
     left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed, within)
-    levels = compare_positions(frame, left, right, comparisons)
+    levels = compare_positions(frame if columns is None else columns, left, right, comparisons)
     return {
         c.name: level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
     }
