@@ -511,7 +511,9 @@ def _changes(
     cols = list(CHANGE_COLUMNS)
     nonempty = [p[cols].astype(object) for p in parts if not p.empty]
     changes = pd.concat(nonempty, ignore_index=True) if nonempty else _empty(CHANGE_COLUMNS)
-    changes = _sorted_by_id_and_change(changes)
+    # Arrow-backed text: a first build lists every entity as new (1.2M rows at 1M records
+    # per side), which as Python objects would hold some 200 MB to the end of the build.
+    changes = _sorted_by_id_and_change(changes).astype("string")
     retired_now = pd.concat([merged, retired], ignore_index=True)
     return changes, retired_now
 
