@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
@@ -466,7 +467,7 @@ def build(
             members = linkage.records[["cluster", "source", "record_id"]]
             assignment = ids.assign_ids(members, state)
             # The members' entity ids, in the records' order (no lookup through the dict).
-            linkage.records["entity_id"] = assignment.state.members["entity_id"].to_numpy()
+            linkage.records["entity_id"] = assignment.state.members["entity_id"].array
         with steps.step("publishing"):
             counts = _publish_outputs(out, linkage, loaded.info, config, assignment, previous_db)
         if store is not None:
@@ -539,7 +540,6 @@ def _training_labels(config: Config) -> list[tuple[tuple[str, str], tuple[str, s
 def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Series:
     """Per-pair JSON explanation, assembled column-wise by Arrow from each field's level
     label and its weight rounded to 3 decimals (formatted once per distinct weight)."""
-    import pyarrow.compute as pc
 
     parts: list[Any] = []
     for i, c in enumerate(comparisons):
@@ -624,7 +624,7 @@ def published_tables(
             "record_id_l": recs["record_id"].array.take(left),
             "source_r": recs["source"].array.take(right),
             "record_id_r": recs["record_id"].array.take(right),
-            "entity_id": pd.Series(recs["entity_id"].to_numpy(dtype=object)[pub["l"]]).where(
+            "entity_id": pd.Series(recs["entity_id"].array.take(left)).where(
                 pub["status"].isin([LINKED, MUST]).to_numpy()
             ),
             "match_probability": pub["match_probability"].round(6),
@@ -635,14 +635,15 @@ def published_tables(
         }
     )
     c = linkage.conflicts
+    cl, cr = c["l"].to_numpy(dtype=np.int64), c["r"].to_numpy(dtype=np.int64)
     conflicts = pd.DataFrame(
         {
             "conflict_id": np.arange(1, len(c) + 1),
             "kind": c["kind"],
-            "source_l": recs["source"].to_numpy()[c["l"].astype(int)] if len(c) else [],
-            "record_id_l": recs["record_id"].to_numpy()[c["l"].astype(int)] if len(c) else [],
-            "source_r": recs["source"].to_numpy()[c["r"].astype(int)] if len(c) else [],
-            "record_id_r": recs["record_id"].to_numpy()[c["r"].astype(int)] if len(c) else [],
+            "source_l": recs["source"].array.take(cl),
+            "record_id_l": recs["record_id"].array.take(cl),
+            "source_r": recs["source"].array.take(cr),
+            "record_id_r": recs["record_id"].array.take(cr),
             "scheme": c["scheme"],
             "match_probability": c["match_probability"],
             "details": [json.dumps(d, sort_keys=True) for d in c["details"]],
@@ -690,16 +691,25 @@ def _strongest_links(
 
 
 def _json_objects(frame: pd.DataFrame, schemes: list[str]) -> pd.Series:
-    """Per-row JSON object {scheme: value} of the normalized identifiers, built with string operations.
+    """Per-row JSON object {scheme: value} of the normalized identifiers, joined by Arrow.
 
     Normalized identifiers hold only letters, digits and '-', so no escaping is needed.
     """
-    out = pd.Series("", index=frame.index, dtype=object)
+    text = pa.large_string()
+
+    def lit(value: str) -> pa.Scalar:
+        return pa.scalar(value, text)
+
+    body = pa.array([""] * len(frame), type=text)
     for s in schemes:
-        v = frame[NID_PREFIX + s].astype("string")
-        item = (json.dumps(s) + ': "' + v + '"').fillna("").astype(object)
-        out = out.where(item == "", out + np.where(out == "", "", ", ") + item)
-    return "{" + out + "}"
+        value = pa.array(frame[NID_PREFIX + s].astype("string").array).cast(text)
+        sep = pc.if_else(pc.equal(body, lit("")), lit(""), lit(", "))
+        item = pc.binary_join_element_wise(
+            body, sep, lit(json.dumps(s) + ': "'), value, lit('"'), lit("")
+        )
+        body = pc.coalesce(item, body)  # a missing value adds nothing
+    joined = pc.binary_join_element_wise(lit("{"), body, lit("}"), lit(""))
+    return pd.Series(pd.array(joined, dtype="string"), index=frame.index)
 
 
 def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFrame:
@@ -761,7 +771,6 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Codes of text values numbered in sorted (code point) order, and the sorted distinct
     values: ``pd.factorize(values, sort=True)``, with Arrow's sort instead of Python's."""
-    import pyarrow.compute as pc
 
     codes, uniques = pd.factorize(values)
     if (codes < 0).any():
