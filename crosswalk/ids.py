@@ -589,6 +589,10 @@ def _carry_retired(
 # --------------------------------------------------------------------------- writing
 
 
+#: Rows of ``changes`` converted to Python values and inserted at a time.
+_STATE_CHUNK_ROWS = 100_000
+
+
 def write_state(db: Any, state: IdState) -> None:
     """Write ``retired_ids``, ``changes`` and ``id_state`` into a crosswalk database.
 
@@ -611,10 +615,12 @@ def write_state(db: Any, state: IdState) -> None:
         "INSERT INTO retired_ids VALUES (?, ?, ?, ?, ?)", retired.itertuples(index=False, name=None)
     )
     changes = state.changes[list(CHANGE_COLUMNS)].astype(str)
-    db.conn.executemany(
-        "INSERT INTO changes VALUES (?, ?, ?)",
-        zip(*(changes[c].to_numpy(dtype=object) for c in CHANGE_COLUMNS), strict=True),
-    )
+    for start in range(0, len(changes), _STATE_CHUNK_ROWS):  # Python values a chunk at a time
+        part = changes.iloc[start : start + _STATE_CHUNK_ROWS]
+        db.conn.executemany(
+            "INSERT INTO changes VALUES (?, ?, ?)",
+            zip(*(part[c].to_numpy(dtype=object) for c in CHANGE_COLUMNS), strict=True),
+        )
     kv = {"counter": str(state.counter), "prefix": PREFIX}
     if state.previous_release:
         kv["previous_release"] = state.previous_release

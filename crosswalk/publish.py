@@ -30,7 +30,7 @@ _SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "o
 
 
 #: Rows converted to Python values and inserted at a time: bounds the memory of the conversion.
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000
 #: SQLite page cache of the writer, in KiB (allocated as used). Rows arrive in key order
 #: (see :func:`write_table`), so the bulk load needs little; a larger cache measured slower.
 CACHE_KIB = 16 * 1024
