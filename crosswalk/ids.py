@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from crosswalk.errors import BuildError, ReleaseError
+from crosswalk.internals.codes import sort_order
 
 #: Prefix of every entity id.
 PREFIX = "F"
@@ -298,12 +297,9 @@ def assign_ids(members: pd.DataFrame, previous: IdState | None) -> IdAssignment:
         )
 
     # Clusters, each with a deterministic order key: the rank of its smallest member.
-    rank = np.empty(n_new, dtype=np.int64)
-    if n_new:
-        order = pc.sort_indices(
-            pa.table({"s": pa.array(source), "r": pa.array(record_id)}),
-            sort_keys=[("s", "ascending"), ("r", "ascending")],
-        ).to_numpy()
+    rank = np.arange(n_new, dtype=np.int64)
+    order = sort_order(pd.DataFrame({"s": source, "r": record_id}), ["s", "r"])
+    if order is not None:
         rank[order] = np.arange(n_new)
     info = (
         pd.DataFrame({"cluster": cluster, "rank": rank})
@@ -520,16 +516,10 @@ def _changes(
 
 def _sorted_by_id_and_change(changes: pd.DataFrame) -> pd.DataFrame:
     """``changes.sort_values(["entity_id", "change"], ignore_index=True)``, sorted by Arrow."""
-    if changes.empty:
-        return changes.reset_index(drop=True)
-    keys = pa.table(
-        {
-            c: pa.array(changes[c].to_numpy(dtype=object), type=pa.string())
-            for c in CHANGE_COLUMNS[:2]
-        }
-    )
-    order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in CHANGE_COLUMNS[:2]])
-    return changes.take(order.to_numpy()).reset_index(drop=True)
+    order = sort_order(changes, list(CHANGE_COLUMNS[:2]))
+    if order is not None:
+        changes = changes.take(order)
+    return changes.reset_index(drop=True)
 
 
 def _carry_retired(
@@ -589,10 +579,6 @@ def _carry_retired(
 # --------------------------------------------------------------------------- writing
 
 
-#: Rows of ``changes`` converted to Python values and inserted at a time.
-_STATE_CHUNK_ROWS = 100_000
-
-
 def write_state(db: Any, state: IdState) -> None:
     """Write ``retired_ids``, ``changes`` and ``id_state`` into a crosswalk database.
 
@@ -614,13 +600,14 @@ def write_state(db: Any, state: IdState) -> None:
     db.conn.executemany(
         "INSERT INTO retired_ids VALUES (?, ?, ?, ?, ?)", retired.itertuples(index=False, name=None)
     )
-    changes = state.changes[list(CHANGE_COLUMNS)].astype(str)
-    for start in range(0, len(changes), _STATE_CHUNK_ROWS):  # Python values a chunk at a time
-        part = changes.iloc[start : start + _STATE_CHUNK_ROWS]
-        db.conn.executemany(
-            "INSERT INTO changes VALUES (?, ?, ?)",
-            zip(*(part[c].to_numpy(dtype=object) for c in CHANGE_COLUMNS), strict=True),
-        )
+    from crosswalk.publish import insert_rows
+
+    insert_rows(
+        db.conn,
+        "INSERT INTO changes VALUES (?, ?, ?)",
+        state.changes[list(CHANGE_COLUMNS)].astype(str),
+        CHANGE_COLUMNS,
+    )
     kv = {"counter": str(state.counter), "prefix": PREFIX}
     if state.previous_release:
         kv["previous_release"] = state.previous_release

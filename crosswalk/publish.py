@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import sqlite_utils
 
 from crosswalk import schema
 from crosswalk.errors import BuildError
+from crosswalk.internals.codes import sort_order
 
 _SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "object": str}
 
@@ -64,36 +66,34 @@ def write_table(
     )
     placeholders = ", ".join("?" for _ in table.columns)
     names = ", ".join(f"[{c}]" for c in table.column_names)
-    sql = f"INSERT INTO [{table.name}] ({names}) VALUES ({placeholders})"
     # Rows go in primary-key order: the key's index then grows by appends, which is much
     # faster than inserting keys at random places and needs a small page cache only.
-    order = _key_order(frame, list(table.primary_key))
+    insert_rows(
+        db.conn,
+        f"INSERT INTO [{table.name}] ({names}) VALUES ({placeholders})",
+        frame,
+        table.column_names,
+        sort_order(frame, list(table.primary_key)),
+    )
+
+
+def insert_rows(
+    conn: Any,
+    sql: str,
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    order: np.ndarray | None = None,
+) -> None:
+    """Run the insert ``sql`` for the rows of ``frame`` (in ``order``, if given), binding the
+    values of ``columns`` (missing as NULL); :data:`CHUNK_ROWS` rows become Python values
+    at a time."""
     for start in range(0, len(frame), CHUNK_ROWS):
         part = (
             frame.iloc[start : start + CHUNK_ROWS]
             if order is None
             else frame.take(order[start : start + CHUNK_ROWS])
         )
-        db.conn.executemany(
-            sql, zip(*(_column_values(part[c]) for c in table.column_names), strict=True)
-        )
-
-
-def _key_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
-    """Positions of ``frame``'s rows in the order SQLite sorts ``key`` (``None``: already so).
-
-    Text sorts as SQLite's default BINARY collation does (UTF-8 bytes, which order as code
-    points); numbers numerically.
-    """
-    if len(frame) < 2 or not key:
-        return None
-    if len(key) == 1 and frame[key[0]].is_monotonic_increasing:
-        return None
-    table = pa.table({k: pa.Array.from_pandas(frame[k]) for k in key})
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key]).to_numpy()
-    if np.array_equal(order, np.arange(len(order))):
-        return None
-    return np.asarray(order, dtype=np.int64)
+        conn.executemany(sql, zip(*(_column_values(part[c]) for c in columns), strict=True))
 
 
 def write_sqlite(

@@ -1,4 +1,5 @@
-"""Integer codes of tuples: the blocking keys' and the comparison vectors' shared packing."""
+"""Integer codes of tuples (the blocking keys' and the comparison vectors' shared packing),
+and the order of rows by key columns."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Codes stay below this bound, inside int64.
 _LIMIT = 2**62
@@ -28,3 +31,21 @@ def pack(columns: Iterable[tuple[np.ndarray, int]], n: int) -> np.ndarray:
         code = code * base + values
         span *= base
     return code
+
+
+def sort_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
+    """Positions of ``frame``'s rows sorted by the ``key`` columns, ascending and stable
+    (``None`` when they are in that order already).
+
+    Text sorts by code point, as SQLite's default BINARY collation sorts UTF-8; numbers
+    numerically. Sorted by Arrow: no Python object per value.
+    """
+    if len(frame) < 2 or not key:
+        return None
+    if len(key) == 1 and frame[key[0]].is_monotonic_increasing:
+        return None
+    table = pa.table({k: pa.Array.from_pandas(frame[k]) for k in key})
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key]).to_numpy()
+    if np.array_equal(order, np.arange(len(order))):
+        return None
+    return np.asarray(order, dtype=np.int64)
