@@ -34,9 +34,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the summary and optionally write the rows."""
     from crosswalk.release import diff_releases, read_members, resolve_release, summarize
 
-    """Print the summary and optionally write the rows."""
     releases = Path(args.releases) if Path(args.releases).is_dir() else None
     a = resolve_release(args.a, releases)
     b = resolve_release(args.b, releases)

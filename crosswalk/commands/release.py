@@ -41,9 +41,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Publish the release and print where it is and what changed."""
     from crosswalk.release import publish_release, summarize
 
-    """Publish the release and print where it is and what changed."""
     info = publish_release(Path(args.build), Path(args.releases), version=args.release_version)
     changes = info.manifest.get("counts", {}).get("changes", {})
     if args.json:
