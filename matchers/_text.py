@@ -241,23 +241,16 @@ def map_tokens(arr: pa.Array, mapping: Mapping[str, str]) -> pa.Array:
 
     Tokens mapped to ``""`` disappear.  The input must already be space-normalized
     (single spaces, trimmed); the output is too.  Only values containing a key are
-    rebuilt: found with the keys' regular expression, or in a small batch
-    (:data:`SMALL_BATCH`) by looking the tokens up, which finds the same values.
+    rebuilt: found with the keys' regular expression; a small batch
+    (:data:`SMALL_BATCH`) of single-word keys is looked up token by token whole, which
+    leaves the values without a key as they are.
     """
     if len(arr) == 0 or not mapping:
         return arr
     table = _token_table(mapping)
     if len(arr) <= SMALL_BATCH and table.single_tokens:
-        lists = pc.split_pattern(fill_null(arr, ""), pattern=" ")
-        found = pc.is_valid(pc.index_in(pc.list_flatten(lists), value_set=_typed(table.keys, arr)))
-        if not _mask_any(found):
-            return arr
-        rows = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False))
-        hit = np.zeros(len(arr), dtype=bool)
-        hit[rows[np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)]] = True
-        mask = pa.array(hit)
-    else:
-        mask = pc.match_substring_regex(arr, pattern=table.pattern)
+        return _map_tokens_all(arr, table)
+    mask = pc.match_substring_regex(arr, pattern=table.pattern)
     return where(arr, mask, lambda a: _map_tokens_all(a, table))
 
 
