@@ -342,7 +342,7 @@ def report(figures: dict[str, Any], command: str) -> str:
     lines = [
         "## Stability",
         "",
-        f"Run of {datetime.now(UTC).date().isoformat()} on a 2-core machine, seed {f['seed']}. Reproduce with:",
+        f"Run of {f['measured_at'][:10]} on a 2-core machine, seed {f['seed']}. Reproduce with:",
         "",
         "```sh",
         command,

@@ -23,11 +23,10 @@ from crosswalk.errors import CrosswalkError, NotFoundError
 from crosswalk.internals.blocking import block_keys, candidate_pairs, ranges, token_counts
 from crosswalk.internals.compare import (
     MISSING,
-    Columns,
     Comparison,
     compare,
-    compared_columns,
     comparison_by_name,
+    record_columns,
 )
 from crosswalk.internals.model import (
     Model,
@@ -140,8 +139,7 @@ class Matcher:
         # Everything that depends on the published records only is computed once here:
         # their columns as the comparisons read them, their term frequencies, the values
         # explanations show, and entity codes.
-        self._compared = compared_columns(self.frame)
-        self._published = Columns(self.frame).prepared(self._compared)
+        self._published = record_columns(self.frame)
         self._frequencies = record_frequencies(self.frame, self.tf_tables)
         self._shown = _shown_columns(self.frame, self.comparisons)
         self._entity_code = pd.factorize(self._entity)[0].astype("int64")
@@ -218,7 +216,7 @@ class Matcher:
         results: list[list[Candidate]] = [[] for _ in queries]
         if len(q) == 0:
             return results
-        left = Columns(qframe).prepared(self._compared).take(q)
+        left = record_columns(qframe).take(q)
         right = self._published.take(r)
         levels = compare(left, right, self.comparisons)
         qfreq = record_frequencies(qframe, self.tf_tables)

@@ -540,7 +540,6 @@ def _training_labels(config: Config) -> list[tuple[tuple[str, str], tuple[str, s
 def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Series:
     """Per-pair JSON explanation, assembled column-wise by Arrow from each field's level
     label and its weight rounded to 3 decimals (formatted once per distinct weight)."""
-
     parts: list[Any] = []
     for i, c in enumerate(comparisons):
         lv = pairs[f"lvl:{c.name}"].to_numpy()
@@ -771,7 +770,6 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Codes of text values numbered in sorted (code point) order, and the sorted distinct
     values: ``pd.factorize(values, sort=True)``, with Arrow's sort instead of Python's."""
-
     codes, uniques = pd.factorize(values)
     if (codes < 0).any():
         codes, uniques = pd.factorize(values, sort=True)

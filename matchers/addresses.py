@@ -416,7 +416,7 @@ def _street_name(street: pa.Array) -> pa.Array:
     # The suffix rule, (\S) <suffix>$ -> \1, rewrites only values whose last word is a
     # suffix (suffixes are single words): look that word up, then drop it where a
     # non-space character precedes its space, without the suffixes' regular expression.
-    last = pc.struct_field(pc.extract_regex(core, pattern=r"(?P<w>[^ ]*)$"), "w")
+    last = _struct_field(core, r"(?P<w>[^ ]*)$", "w")
     core = where(core, pc.is_in(last, value_set=_SUFFIXES), lambda a: sub(a, r"(\S) [^ ]+$", r"\1"))
     core = empty_to_null(core)
     return pc.coalesce(core, empty_to_null(s))
