@@ -57,6 +57,7 @@ from crosswalk.publish import (
 )
 from crosswalk.review import Constraints, load_constraints
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
+from matchers._text import as_string
 
 #: A pair sharing an identifier is an *identifier conflict* when its name and
 #: address evidence alone gives it less than this probability ...
@@ -701,7 +702,7 @@ def _json_objects(frame: pd.DataFrame, schemes: list[str]) -> pd.Series:
 
     body = pa.array([""] * len(frame), type=text)
     for s in schemes:
-        value = pa.array(frame[NID_PREFIX + s].astype("string").array).cast(text)
+        value = pa.array(as_string(frame[NID_PREFIX + s]).array).cast(text)
         sep = pc.if_else(pc.equal(body, lit("")), lit(""), lit(", "))
         item = pc.binary_join_element_wise(
             body, sep, lit(json.dumps(s) + ': "'), value, lit('"'), lit("")

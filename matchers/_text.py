@@ -25,6 +25,12 @@ import pyarrow.compute as pc
 #: The dtype of every text result of this package (missing values are ``pd.NA``).
 STRING_DTYPE = pd.StringDtype("pyarrow")
 
+
+def as_string(s: pd.Series) -> pd.Series:
+    """``s`` as Arrow-backed text (:data:`STRING_DTYPE`), cast only when it is not already."""
+    return s if s.dtype == STRING_DTYPE else s.astype(STRING_DTYPE)
+
+
 #: Batches of at most this many values are *small* (one API query): regular-expression
 #: prefilters, which spare work on large batches, are skipped there, because compiling
 #: a prefilter's pattern costs as much as the rewrite it would spare. Results are the same.

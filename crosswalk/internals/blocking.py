@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from crosswalk.config import BLOCKING_RULES, BlockingSettings
 from crosswalk.internals.codes import pack
 from crosswalk.internals.normalize import NID_PREFIX
+from matchers._text import as_string
 
 #: Bit of each rule in a pair's ``rules`` bitmask.
 RULE_BITS = {name: 1 << i for i, name in enumerate(BLOCKING_RULES)}
@@ -88,7 +89,7 @@ def _string_hashes(values: object) -> np.ndarray:
 
 def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes (-1 where missing) and the distinct values (object array) of a text column."""
-    codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
+    codes, uniques = pd.factorize(as_string(values), use_na_sentinel=True)
     return codes.astype("int64"), np.asarray(uniques, dtype=object)
 
 
@@ -235,7 +236,7 @@ def _rule_keys(
     if "identifier" in rules:
         id_cols = [c for c in frame.columns if c.startswith(NID_PREFIX)]
         if id_cols:
-            values = pd.concat([frame[c].astype("string") for c in id_cols], ignore_index=True)
+            values = pd.concat([as_string(frame[c]) for c in id_cols], ignore_index=True)
             codes, uniques = _factorize(values)
             which = np.repeat(np.arange(len(id_cols), dtype="int64"), n)
             keep(
@@ -380,7 +381,7 @@ def candidate_pairs(
     if not parts:
         empty = np.empty(0, dtype="int64")
         return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype("uint8")})
-    name_rank = pd.factorize(frame["n_name"].astype("string").fillna(""), sort=True)[0]
+    name_rank = pd.factorize(as_string(frame["n_name"]).fillna(""), sort=True)[0]
     # Records in name order (ties by position): the order inside a block.
     by_rank = np.argsort(name_rank, kind="stable").astype("int64")
     rank = np.empty(n, dtype="int64")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.internals.normalize import NID_PREFIX
-from matchers._text import STRING_DTYPE
+from matchers._text import as_string
 from matchers.compare import Texts, as_texts, distinct_pairs, exact, haversine_m, similarity
 from matchers.facility_types import type_compatibility
 
@@ -74,8 +74,7 @@ class Columns:
             if self.frame is None:
                 raise KeyError(column)
             values = self.frame[_DERIVED.get(column, column)]
-            if values.dtype != STRING_DTYPE:
-                values = values.astype("string")
+            values = as_string(values)
             if column in _DERIVED:
                 values = values.str[:3]
             got = self.texts[column] = as_texts(values)

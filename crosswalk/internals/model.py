@@ -27,6 +27,7 @@ import pandas as pd
 
 from crosswalk.internals.codes import pack
 from crosswalk.internals.compare import MISSING, Columns, Comparison, compare_positions
+from matchers._text import as_string
 
 #: Probabilities are kept inside [EPS, 1 - EPS] so that weights stay finite.
 EPS = 1e-6
@@ -396,7 +397,7 @@ class Scores:
 
 def term_frequencies(frame: pd.DataFrame, column: str) -> pd.Series:
     """Share of records carrying each value of ``column``."""
-    values = frame[column].astype("string").dropna()
+    values = as_string(frame[column]).dropna()
     values = values[values != ""]
     return values.value_counts() / max(len(frame), 1)
 
@@ -425,7 +426,7 @@ def record_frequencies(
     for col, table in tf_tables.items():
         if col in frame:
             # a value absent from the table (or missing) has position -1: the appended nan
-            values = frame[col].astype("string")
+            values = as_string(frame[col])
             # looked up with the index's own dtype, so that its hash table is reused
             target = (
                 pd.Index(values)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.sources import ID_PREFIX
-from matchers._text import STRING_DTYPE
+from matchers._text import as_string
 from matchers.addresses import address_parts, normalize_city, normalize_state, zip5
 from matchers.facility_types import facility_class
 from matchers.identifiers import normalize_identifier
@@ -19,10 +19,6 @@ from matchers.phones import normalize_phone
 
 #: Normalized-identifier column prefix.
 NID_PREFIX = "nid:"
-
-
-def _text(s: pd.Series) -> pd.Series:
-    return s if s.dtype == STRING_DTYPE else s.astype("string")
 
 
 def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -35,7 +31,7 @@ def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
     empty = pd.Series(pd.NA, index=index, dtype="string")
 
     def text(col: str) -> pd.Series:
-        return _text(records[col]) if col in records else empty
+        return as_string(records[col]) if col in records else empty
 
     new: dict[str, pd.Series | np.ndarray] = {}
     new["n_name"] = n_name = normalize_name(text("name"))
