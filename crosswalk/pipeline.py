@@ -24,7 +24,7 @@ from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
-from crosswalk.internals.cluster import CUT, LINKED, MUST, STATUSES, cluster
+from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
 from crosswalk.internals.compare import (
     Comparison,
     compare_positions,
@@ -244,7 +244,7 @@ def link(
             must_link=_positions(frame, constraints.must_link),
             cannot_link=_positions(frame, constraints.cannot_link),
         )
-        pairs["status"] = _labels(result.codes, list(STATUSES))
+        pairs["status"] = result.status
         frame["cluster"] = result.labels
         conflicts = pd.concat(
             [conflicts, _split_conflicts(result.splits, result.decision_conflicts, pairs, frame)],

@@ -67,12 +67,5 @@ def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
     for col in [c for c in records.columns if c.startswith(ID_PREFIX)]:
         scheme = col[len(ID_PREFIX) :]
         new[NID_PREFIX + scheme] = normalize_identifier(scheme, text(col))
-    if any(c in records.columns for c in new):  # normalizing again: replace in place
-        out = records.copy()
-        for c, v in new.items():
-            out[c] = v.array if isinstance(v, pd.Series) else v
-        return out
-    added = pd.DataFrame(
-        {c: v.array if isinstance(v, pd.Series) else v for c, v in new.items()}, index=index
-    )
-    return pd.concat([records, added], axis=1)
+    # Normalizing again replaces the columns in place; the first time appends them.
+    return records.assign(**{c: v.array if isinstance(v, pd.Series) else v for c, v in new.items()})
