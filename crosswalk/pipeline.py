@@ -25,6 +25,7 @@ from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
+from crosswalk.internals.codes import run_starts
 from crosswalk.internals.compare import (
     Comparison,
     compare_positions,
@@ -746,7 +747,7 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
     out = pd.DataFrame({"entity_id": np.asarray(entity_ids, dtype=object)})
     for f in fields:
         at = order[present[f][order]]  # members with a value, in order
-        starts = np.r_[True, entity_codes[at][1:] != entity_codes[at][:-1]] if len(at) else at
+        starts = run_starts(entity_codes[at])
         source_pos = np.full(n_ent, -1, dtype=np.int64)
         source_pos[entity_codes[at[starts]]] = at[starts]
         values = records[f].array.take(source_pos, allow_fill=True)

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.config import BLOCKING_RULES, BlockingSettings
-from crosswalk.internals.codes import pack
+from crosswalk.internals.codes import pack, run_starts
 from crosswalk.internals.normalize import NID_PREFIX
 from matchers._text import as_string
 
@@ -406,7 +406,7 @@ def candidate_pairs(
     pair = packed >> rule_shift
     rule_bit = np.left_shift(1, packed & ((1 << rule_shift) - 1))
     del packed
-    first = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]]) if len(pair) else pair)
+    first = run_starts(pair)
     rules = np.bitwise_or.reduceat(rule_bit, first) if len(first) else rule_bit[:0]
     unique = pair[first]
     del pair, rule_bit

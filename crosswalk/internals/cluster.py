@@ -24,6 +24,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from crosswalk.internals.codes import run_starts
+
 LINKED, CUT, BELOW, MUST, CANNOT = "linked", "cut", "below_threshold", "must_link", "cannot_link"
 #: The statuses a link can have; ``ClusterResult.codes`` index this tuple.
 STATUSES = (LINKED, CUT, BELOW, MUST, CANNOT)
@@ -123,7 +125,7 @@ def cluster(
     weight[inner] = links["match_weight"].to_numpy(dtype="float64")[edges[inner]]
     edges = edges[np.lexsort((-weight, ecodes[edges] != _MUST, edge_comp))]
     edge_comp = labels[el[edges]]
-    edge_start = np.flatnonzero(np.concatenate([[True], edge_comp[1:] != edge_comp[:-1]]))
+    edge_start = run_starts(edge_comp)
     comps = edge_comp[edge_start]
     edge_end = np.append(edge_start[1:], len(edges))
     members_all = np.flatnonzero(bad[labels])

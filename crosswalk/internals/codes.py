@@ -33,6 +33,13 @@ def pack(columns: Iterable[tuple[np.ndarray, int]], n: int) -> np.ndarray:
     return code
 
 
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """Positions where a run of equal consecutive ``values`` starts (int64; empty for none)."""
+    if not len(values):
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+
+
 def sort_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
     """Positions of ``frame``'s rows sorted by the ``key`` columns, ascending and stable
     (``None`` when they are in that order already).

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crosswalk.internals.codes import pack
+from crosswalk.internals.codes import pack, run_starts
 from crosswalk.internals.compare import MISSING, Columns, Comparison, compare_positions
 from matchers._text import as_string
 
@@ -231,7 +231,7 @@ def level_patterns(levels: pd.DataFrame, names: list[str]) -> Patterns:
     seen = seen.astype("int64")
     counts = np.bincount(seen).astype("int64")
     running = np.maximum.accumulate(seen) if n else seen
-    first = np.flatnonzero(np.concatenate([[True], running[1:] != running[:-1]])) if n else seen
+    first = run_starts(running)
     order = np.argsort(-counts, kind="stable")
     rank = np.empty(len(order), dtype="int64")
     rank[order] = np.arange(len(order), dtype="int64")
