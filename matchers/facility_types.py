@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from matchers._text import apply_unique, ascii_upper, squash, sub
+from matchers.compare import Texts
 
 __all__ = ["FACILITY_CLASSES", "facility_class", "type_compatibility"]
 
@@ -200,13 +201,22 @@ def _codes(values: pd.Series | np.ndarray) -> np.ndarray:
     return codes
 
 
-def type_compatibility(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> np.ndarray:
+def type_compatibility(
+    a: pd.Series | np.ndarray | Texts, b: pd.Series | np.ndarray | Texts
+) -> np.ndarray:
     """Element-wise compatibility of two aligned arrays of facility classes.
 
     Returns ``int8``: ``0`` same class, ``1`` related, ``2`` incompatible, ``-1`` when
-    either side is missing, ``"other"`` or not a class name.
+    either side is missing, ``"other"`` or not a class name. A side given as
+    :class:`~matchers.compare.Texts` has each distinct value looked up once.
     """
-    ca, cb = _codes(a), _codes(b)
+    ca, cb = _row_codes(a), _row_codes(b)
     if len(ca) != len(cb):
         raise ValueError(f"length mismatch: {len(ca)} != {len(cb)}")
     return COMPATIBILITY[ca, cb]
+
+
+def _row_codes(values: pd.Series | np.ndarray | Texts) -> np.ndarray:
+    if isinstance(values, Texts):
+        return _codes(values.values)[values.codes]
+    return _codes(values)

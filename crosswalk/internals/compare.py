@@ -21,7 +21,7 @@ import pandas as pd
 
 from crosswalk.internals.normalize import NID_PREFIX
 from matchers._text import as_string
-from matchers.compare import Texts, as_texts, distinct_pairs, exact, haversine_m, similarity
+from matchers.compare import Texts, as_texts, exact, haversine_m, similarity
 from matchers.facility_types import type_compatibility
 
 MISSING = -1
@@ -283,14 +283,8 @@ def _locality(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
 
 def _facility_type(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     # a missing class reads as "", which is no class: the same as missing
-    lt, rt = left.text("n_class"), right.text("n_class")
-    if len(lt) < _BANDED_MIN_PAIRS:
-        level = np.asarray(type_compatibility(lt.text, rt.text))
-        return np.where(level < 0, MISSING, level)
-    # Few classes: each distinct pair of values is looked up once.
-    lvalue, rvalue, inverse = distinct_pairs(lt, rt)
-    level = np.asarray(type_compatibility(lt.values[lvalue], rt.values[rvalue]))
-    return np.where(level < 0, MISSING, level)[inverse]
+    level = type_compatibility(left.text("n_class"), right.text("n_class"))
+    return np.where(level < 0, MISSING, level)
 
 
 def _phone(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
