@@ -44,10 +44,17 @@ class BlockingKeys:
 
 @dataclass
 class _Column:
-    """One component of a rule's key tuple: a code per key (0..n-1) and a hash per distinct value."""
+    """One component of a rule's key tuple: per key, a code into the distinct values."""
 
     codes: np.ndarray  # int64, one per key of the rule
-    hashes: np.ndarray  # uint64, one per distinct value
+    uniques: np.ndarray  # the distinct values: object (text) or int64
+
+    def hashes(self) -> np.ndarray:
+        """A 64-bit hash per distinct value. Only the matcher's keys need them, so they are
+        computed when asked, not when the build pairs its candidates by codes."""
+        if self.uniques.dtype == object:
+            return _string_hashes(self.uniques)
+        return self.uniques.view("uint64")
 
 
 @dataclass
@@ -60,13 +67,13 @@ class _RuleKeys:
 
     def codes(self) -> np.ndarray:
         """One non-negative int64 per key, equal exactly when the key tuples are equal."""
-        return pack(((col.codes, len(col.hashes)) for col in self.columns), len(self.rows))
+        return pack(((col.codes, len(col.uniques)) for col in self.columns), len(self.rows))
 
     def hashes(self) -> np.ndarray:
         """A 64-bit hash per key, a function of the rule and the key's values only."""
         h = np.full(len(self.rows), _string_hashes([self.rule])[0], dtype="uint64")
         for col in self.columns:
-            h = _mix(h * _GOLDEN + col.hashes[col.codes])
+            h = _mix(h * _GOLDEN + col.hashes()[col.codes])
         return h
 
 
@@ -94,12 +101,12 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _text_column(codes: np.ndarray, uniques: np.ndarray) -> _Column:
-    return _Column(codes, _string_hashes(uniques))
+    return _Column(codes, np.asarray(uniques, dtype=object))
 
 
 def _int_column(values: np.ndarray) -> _Column:
     codes, uniques = pd.factorize(values)
-    return _Column(codes.astype("int64"), np.asarray(uniques, dtype="int64").view("uint64"))
+    return _Column(codes.astype("int64"), np.asarray(uniques, dtype="int64"))
 
 
 @dataclass
@@ -196,7 +203,7 @@ def _rule_keys(
 
     def keep(rule: str, at: np.ndarray, columns: list[_Column], ok: np.ndarray) -> None:
         if ok.any():
-            out.append(_RuleKeys(rule, at[ok], [_Column(c.codes[ok], c.hashes) for c in columns]))
+            out.append(_RuleKeys(rule, at[ok], [_Column(c.codes[ok], c.uniques) for c in columns]))
 
     tokens = None
     if rules & {"zip_name_token", "rare_name_token", "city_name"}:
