@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -504,13 +505,7 @@ def _publish_outputs(
         "previous_release": str(previous_db) if previous_db else "",
     }
 
-    def write(tmp: Path) -> None:
-        write_sqlite(
-            tmp / "crosswalk.sqlite",
-            tables,
-            meta,
-            extra=lambda db: ids.write_state(db, assignment.state),
-        )
+    def write_files(tmp: Path) -> None:
         write_csv(tmp / "crosswalk.csv", tables["records"])
         title = "Facility crosswalk: " + ", ".join(s.name for s in info)
         (tmp / "datapackage.json").write_text(
@@ -519,6 +514,20 @@ def _publish_outputs(
         )
         if len(assignment.changes):
             write_frame_csv(tmp / "changes.csv", assignment.changes)
+
+    def write(tmp: Path) -> None:
+        # The CSV files are written on a second thread while SQLite loads the tables:
+        # both spend most of their time in Arrow or SQLite, outside the GIL. Leaving the
+        # block waits for the thread, also when the SQLite write fails.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            files = pool.submit(write_files, tmp)
+            write_sqlite(
+                tmp / "crosswalk.sqlite",
+                tables,
+                meta,
+                extra=lambda db: ids.write_state(db, assignment.state),
+            )
+            files.result()
 
     publish(out, write)
     return counts

@@ -51,30 +51,76 @@ def _column_values(values: pd.Series) -> list[Any]:
     return arr.tolist()
 
 
-def write_table(
+#: Arrow type of each schema type: the bulk load binds these to SQLite's storage classes
+#: (text, integer, real; missing values and NaN as NULL, booleans as 0/1).
+_ARROW_TYPES = {
+    "string": pa.large_string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "object": pa.large_string(),
+}
+
+
+def create_table(
     db: sqlite_utils.Database,
     table: schema.Table,
-    frame: pd.DataFrame,
     foreign_keys: list[tuple[str, str, str]] | None = None,
 ) -> None:
-    """Create ``table`` from its schema definition and bulk-insert ``frame``."""
+    """Create ``table`` from its schema definition."""
     db[table.name].create(  # type: ignore[union-attr]
         {c.name: _SQL_TYPES[c.type] for c in table.columns},
         pk=table.primary_key[0] if len(table.primary_key) == 1 else list(table.primary_key),
         not_null={c.name for c in table.columns if c.required},
         foreign_keys=foreign_keys or None,
     )
-    placeholders = ", ".join("?" for _ in table.columns)
-    names = ", ".join(f"[{c}]" for c in table.column_names)
-    # Rows go in primary-key order: the key's index then grows by appends, which is much
-    # faster than inserting keys at random places and needs a small page cache only.
-    insert_rows(
-        db.conn,
-        f"INSERT INTO [{table.name}] ({names}) VALUES ({placeholders})",
-        frame,
-        table.column_names,
-        sort_order(frame, list(table.primary_key)),
-    )
+
+
+def table_rows(table: schema.Table, frame: pd.DataFrame) -> pa.RecordBatchReader:
+    """The rows of ``frame`` for ``table``: its columns, typed by the schema, in primary-key
+    order, converted to Arrow :data:`CHUNK_ROWS` rows at a time as they are read.
+
+    Rows go in key order because the key's index then grows by appends, which is much
+    faster than inserting keys at random places and needs a small page cache only.
+    """
+    arrow_schema = pa.schema([(c.name, _ARROW_TYPES[c.type]) for c in table.columns])
+    order = sort_order(frame, list(table.primary_key))
+    columns = list(table.column_names)
+
+    def batches() -> Any:
+        for start in range(0, len(frame), CHUNK_ROWS):
+            part = (
+                frame.iloc[start : start + CHUNK_ROWS]
+                if order is None
+                else frame.take(order[start : start + CHUNK_ROWS])
+            )
+            # A table, not a batch: a column may come in several Arrow chunks.
+            yield from pa.Table.from_pandas(
+                part[columns], schema=arrow_schema, preserve_index=False
+            ).to_batches()
+
+    return pa.RecordBatchReader.from_batches(arrow_schema, batches())
+
+
+def bulk_insert(path: Path, loads: Sequence[tuple[str, pa.RecordBatchReader]]) -> None:
+    """Append each reader's rows to the named (existing) table of the SQLite database at
+    ``path``, in one transaction.
+
+    The values are bound straight from Arrow by ADBC's SQLite driver, with no Python
+    object per value: about three times faster than ``executemany``. The database must
+    not be open for writing elsewhere.
+    """
+    from adbc_driver_sqlite import dbapi
+
+    with dbapi.connect(str(path), autocommit=True) as conn, conn.cursor() as cur:
+        # The file is a fresh staging copy: an interrupted load is thrown away whole.
+        cur.execute("PRAGMA journal_mode = OFF")
+        cur.execute("PRAGMA synchronous = OFF")
+        cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        cur.execute("BEGIN")
+        for name, rows in loads:
+            cur.adbc_ingest(name, rows, mode="append")
+        cur.execute("COMMIT")
 
 
 def insert_rows(
@@ -102,24 +148,32 @@ def write_sqlite(
     meta: dict[str, Any],
     extra: Any = None,
 ) -> None:
+    """Write ``crosswalk.sqlite``: the schema's tables (bulk-loaded), ``meta``, whatever
+    ``extra(db)`` adds, then the indexes, the ``crosswalk_wide`` view and the statistics."""
+    published = [
+        (schema.SOURCES, None),
+        (schema.ENTITIES, None),
+        (
+            schema.RECORDS,
+            [("entity_id", "entities", "entity_id"), ("source", "sources", "name")],
+        ),
+        (schema.IDENTIFIERS, [("entity_id", "entities", "entity_id")]),
+        (schema.LINKS, None),
+        (schema.CONFLICTS, None),
+    ]
+    db = sqlite_utils.Database(path)
+    with db.conn:
+        for table, foreign_keys in published:
+            create_table(db, table, foreign_keys)
+    db.conn.close()
+    bulk_insert(path, [(t.name, table_rows(t, tables[t.name])) for t, _ in published])
     db = sqlite_utils.Database(path)
     db.conn.execute("PRAGMA journal_mode = OFF")
     db.conn.execute("PRAGMA synchronous = OFF")
     db.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    # Helper threads for the sorts of CREATE INDEX (a third faster on two cores).
+    db.conn.execute(f"PRAGMA threads = {min(os.cpu_count() or 1, 8)}")
     with db.conn:
-        write_table(db, schema.SOURCES, tables["sources"])
-        write_table(db, schema.ENTITIES, tables["entities"])
-        write_table(
-            db,
-            schema.RECORDS,
-            tables["records"],
-            [("entity_id", "entities", "entity_id"), ("source", "sources", "name")],
-        )
-        write_table(
-            db, schema.IDENTIFIERS, tables["identifiers"], [("entity_id", "entities", "entity_id")]
-        )
-        write_table(db, schema.LINKS, tables["links"])
-        write_table(db, schema.CONFLICTS, tables["conflicts"])
         db["meta"].create({"key": str, "value": str}, pk="key")  # type: ignore[union-attr]
         db.conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -148,6 +202,9 @@ def write_sqlite(
         )
         + " FROM entities e"
     )
+    # Statistics for the query planner from a sample of each index (SQLite's advice for
+    # large tables): exact ones cost a full scan of every index.
+    db.conn.execute("PRAGMA analysis_limit = 1000")
     db.conn.execute("ANALYZE")
     db.conn.commit()
     db.conn.close()
