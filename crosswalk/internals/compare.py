@@ -14,6 +14,8 @@ times.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -392,6 +394,8 @@ def compared_columns(frame: pd.DataFrame) -> list[str]:
 #: Pairs compared per batch by :func:`compare_positions`: memory stays bounded whatever
 #: the number of pairs.
 COMPARE_BATCH = 100_000
+#: Batches compared at once by :func:`compare_positions`.
+COMPARE_WORKERS = min(os.cpu_count() or 1, 4)
 
 
 def record_columns(frame: pd.DataFrame) -> Columns:
@@ -413,16 +417,18 @@ def compare_positions(
     takes its rows.
     """
     records = frame if isinstance(frame, Columns) else record_columns(frame)
-    parts = [
-        compare(
-            records.take(left[start : start + COMPARE_BATCH]),
-            records.take(right[start : start + COMPARE_BATCH]),
-            comparisons,
-        )
-        for start in range(0, len(left), COMPARE_BATCH)
-    ]
-    if not parts:
+    starts = range(0, len(left), COMPARE_BATCH)
+    if len(starts) <= 1:
         return compare(records.take(left), records.take(right), comparisons)
+
+    def batch(start: int) -> pd.DataFrame:
+        end = start + COMPARE_BATCH
+        return compare(records.take(left[start:end]), records.take(right[start:end]), comparisons)
+
+    # Batches run on threads, one per core: much of a batch's time is spent in rapidfuzz
+    # and numpy outside the GIL.
+    with ThreadPoolExecutor(max_workers=COMPARE_WORKERS) as pool:
+        parts = list(pool.map(batch, starts))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -6,6 +6,10 @@ over whole Series. The input columns are kept unchanged; the stage only adds.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 
@@ -21,12 +25,28 @@ from matchers.phones import normalize_phone
 NID_PREFIX = "nid:"
 
 
+#: Batches at least this large are normalized in parts, one per core.
+PARALLEL_MIN_ROWS = 100_000
+
+
 def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
     """Add the normalized columns the blocking and comparison stages use.
 
     The ``matchers`` normalizers return ``string`` (pyarrow) Series on the index of
-    their input; the new columns are assembled and added in one step.
+    their input; the new columns are assembled and added in one step. Each row is
+    normalized on its own, so a large batch is split into parts normalized on threads
+    (Arrow's kernels run outside the GIL) and put back together in its order.
     """
+    parts = min(os.cpu_count() or 1, 4) if len(records) >= PARALLEL_MIN_ROWS else 1
+    if parts == 1:
+        return _normalize(records)
+    bounds = np.linspace(0, len(records), parts + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        done = list(pool.map(_normalize, (records.iloc[a:b] for a, b in pairwise(bounds))))
+    return pd.concat(done)
+
+
+def _normalize(records: pd.DataFrame) -> pd.DataFrame:
     index = records.index
     empty = pd.Series(pd.NA, index=index, dtype="string")
 
