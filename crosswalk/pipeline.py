@@ -26,7 +26,7 @@ from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
-from crosswalk.internals.codes import run_starts
+from crosswalk.internals.codes import pack, run_starts
 from crosswalk.internals.compare import (
     Comparison,
     compare_positions,
@@ -762,12 +762,20 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
         values = records[f].array.take(source_pos, allow_fill=True)
         out["facility_class" if f == "n_class" else f] = values
     size = np.bincount(ent, minlength=n_ent)
-    # Sources held, as a sorted comma-separated list, built column by column (no per-entity Python).
-    srcs = pd.Series("", index=range(n_ent), dtype=object)
-    for code in sorted(range(len(source_names)), key=lambda i: str(source_names[i])):
-        has = np.zeros(n_ent, dtype=bool)
-        has[entity_codes[source_codes == code]] = True
-        srcs = srcs.where(~has, srcs + np.where(srcs == "", "", ",") + str(source_names[code]))
+    # Sources held, as a sorted comma-separated list: one text per distinct set of sources.
+    by_name = sorted(range(len(source_names)), key=lambda i: str(source_names[i]))
+    holds = np.zeros((n_ent, len(by_name)), dtype=bool)
+    for column, code in enumerate(by_name):
+        holds[entity_codes[source_codes == code], column] = True
+    _, first, which = np.unique(
+        pack(((holds[:, j].astype(np.int64), 2) for j in range(len(by_name))), n_ent),
+        return_index=True,
+        return_inverse=True,
+    )
+    set_text = [
+        ",".join(str(source_names[by_name[j]]) for j in np.flatnonzero(holds[i])) for i in first
+    ]
+    srcs = pd.Series(np.asarray(set_text, dtype=object)[which.reshape(-1)])
     method = records["method"].to_numpy(dtype=object)
     strength = np.where(method == "identifier", 0, np.where(method == "fuzzy", 1, 2))
     best = np.full(n_ent, 2, dtype=np.int64)
@@ -780,16 +788,20 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
 
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Codes of text values numbered in sorted (code point) order, and the sorted distinct
-    values: ``pd.factorize(values, sort=True)``, with Arrow's sort instead of Python's."""
-    codes, uniques = pd.factorize(values)
-    if (codes < 0).any():
+    values: ``pd.factorize(values, sort=True)``, ranked by Arrow instead of Python."""
+    arr = pa.array(as_string(values).array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count:
         codes, uniques = pd.factorize(values, sort=True)
         return codes, np.asarray(uniques, dtype=object)
-    order = pc.sort_indices(pa.array(np.asarray(uniques, dtype=object), type=pa.string()))
-    order = order.to_numpy()
-    position = np.empty(len(order), dtype=np.int64)
-    position[order] = np.arange(len(order))
-    return position[codes], np.asarray(uniques, dtype=object)[order]
+    if not len(arr):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    codes = pc.rank(arr, sort_keys="ascending", tiebreaker="dense").to_numpy().astype(np.int64)
+    codes -= 1
+    where = np.empty(int(codes.max()) + 1, dtype=np.int64)
+    where[codes] = np.arange(len(codes))
+    return codes, arr.take(pa.array(where)).to_numpy(zero_copy_only=False)
 
 
 def summary_counts(

@@ -14,7 +14,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,8 @@ CHUNK_ROWS = 50_000
 #: SQLite page cache of the writer, in KiB (allocated as used). Rows arrive in key order
 #: (see :func:`write_table`), so the bulk load needs little; a larger cache measured slower.
 CACHE_KIB = 16 * 1024
+#: Chunks of rows converted to Arrow ahead of the bulk load.
+AHEAD = 2
 
 
 def _column_values(values: pd.Series) -> list[Any]:
@@ -85,19 +90,28 @@ def table_rows(table: schema.Table, frame: pd.DataFrame) -> pa.RecordBatchReader
     """
     arrow_schema = pa.schema([(c.name, _ARROW_TYPES[c.type]) for c in table.columns])
     order = sort_order(frame, list(table.primary_key))
-    columns = list(table.column_names)
+    rows = frame[list(table.column_names)]
 
-    def batches() -> Any:
-        for start in range(0, len(frame), CHUNK_ROWS):
-            part = (
-                frame.iloc[start : start + CHUNK_ROWS]
-                if order is None
-                else frame.take(order[start : start + CHUNK_ROWS])
-            )
-            # A table, not a batch: a column may come in several Arrow chunks.
-            yield from pa.Table.from_pandas(
-                part[columns], schema=arrow_schema, preserve_index=False
-            ).to_batches()
+    def convert(start: int) -> list[pa.RecordBatch]:
+        part = (
+            rows.iloc[start : start + CHUNK_ROWS]
+            if order is None
+            else rows.take(order[start : start + CHUNK_ROWS])
+        )
+        # A table, not a batch: a column may come in several Arrow chunks.
+        return pa.Table.from_pandas(part, schema=arrow_schema, preserve_index=False).to_batches()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        # The next chunks are converted on a thread while SQLite inserts this one (the
+        # insert runs outside the GIL): at most AHEAD chunks wait in memory.
+        starts = iter(range(0, len(frame), CHUNK_ROWS))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = deque(pool.submit(convert, s) for s in islice(starts, AHEAD))
+            while pending:
+                done = pending.popleft().result()
+                for start in islice(starts, 1):
+                    pending.append(pool.submit(convert, start))
+                yield from done
 
     return pa.RecordBatchReader.from_batches(arrow_schema, batches())
 
