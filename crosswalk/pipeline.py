@@ -42,10 +42,9 @@ from crosswalk.internals.model import (
     level_frequencies,
     level_patterns,
     m_from_labels,
+    own_frequencies,
     pair_frequencies,
-    record_frequencies,
     score,
-    term_frequencies,
 )
 from crosswalk.internals.normalize import NID_PREFIX, normalize_records
 from crosswalk.progress import Steps
@@ -189,17 +188,14 @@ def link(
             trained_on,
         )
     with steps.step("scoring"):
-        tf_tables = {
-            c.tf_column: term_frequencies(frame, c.tf_column) for c in comparisons if c.tf_column
-        }
-        per_record = record_frequencies(frame, tf_tables)
+        per_record = own_frequencies(frame, [c.tf_column for c in comparisons if c.tf_column])
         lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
         frequencies = pair_frequencies(
             {col: v.take(lpos) for col, v in per_record.items()},
             {col: v.take(rpos) for col, v in per_record.items()},
             len(frame),
         )
-        del per_record, tf_tables
+        del per_record
         scores = score(levels, model, frequencies=frequencies)
         del frequencies
         id_cols = [c.name for c in comparisons if c.name.startswith(NID_PREFIX)]

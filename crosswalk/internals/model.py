@@ -438,6 +438,27 @@ def record_frequencies(
     return out
 
 
+def own_frequencies(frame: pd.DataFrame, columns: list[str]) -> dict[str, RecordTerms]:
+    """Per record, its value in each column counted among the records of ``frame`` itself:
+    :func:`record_frequencies` of :func:`term_frequencies` of ``frame``, in one factorization
+    per column (the codes number the distinct values in order of first appearance)."""
+    out = {}
+    n = max(len(frame), 1)
+    for col in columns:
+        if col not in frame:
+            continue
+        values = as_string(frame[col])
+        codes, uniques = pd.factorize(values)
+        codes = np.asarray(codes, dtype="int64")
+        blank = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+        if len(blank):
+            codes[codes == blank[0]] = -1
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        share = np.append(counts / n, np.nan)[codes]
+        out[col] = RecordTerms(codes, share)
+    return out
+
+
 def pair_frequencies(
     left: dict[str, RecordTerms],
     right: dict[str, RecordTerms],

@@ -7,7 +7,13 @@ import sqlite3
 import numpy as np
 import pandas as pd
 
-from crosswalk.internals.model import pair_frequencies, record_frequencies, term_frequencies
+from crosswalk.internals.model import (
+    own_frequencies,
+    pair_frequencies,
+    record_frequencies,
+    term_frequencies,
+)
+from crosswalk.internals.normalize import normalize_records
 from crosswalk.matching import Matcher
 from crosswalk.pipeline import BuildResult
 
@@ -76,3 +82,17 @@ def test_a_name_only_the_pair_carries_outweighs_a_shared_one(blind_build: BuildR
     bits = exact["bits:name"].to_numpy()
     assert (carried == 2).any() and (carried >= 6).any()
     assert bits[carried == 2].min() > bits[carried >= 6].max()
+
+
+def test_a_builds_own_counts_equal_the_term_frequency_tables(blind_build: BuildResult) -> None:
+    frame = normalize_records(blind_build.linkage.records[["name", "address", "source"]])
+    frame.loc[frame.index[:3], "n_address"] = ""  # blank counts as missing
+    columns = ["n_core", "n_address"]
+    own = own_frequencies(frame, columns)
+    looked_up = record_frequencies(frame, {c: term_frequencies(frame, c) for c in columns})
+    for c in columns:
+        np.testing.assert_array_equal(own[c].share, looked_up[c].share)
+        # The codes differ in numbering only: equal values share a code, missing ones are -1.
+        assert ((own[c].code < 0) == (looked_up[c].code < 0)).all()
+        pairs = pd.DataFrame({"own": own[c].code, "table": looked_up[c].code}).drop_duplicates()
+        assert pairs["own"].is_unique and pairs["table"].is_unique
