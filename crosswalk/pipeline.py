@@ -127,15 +127,20 @@ def link(
     with steps.step("normalizing"):
         frame = normalize_records(records.reset_index(drop=True))
     limits = {s.name: s.max_per_entity for s in config.sources}
-    with steps.step("blocking"):
-        pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
-    comparisons = comparisons_for(frame)
-    with steps.step("comparing"):
-        # Converted once for the candidates, the random pairs of the u estimate and the labels.
-        columns = record_columns(frame)
-        levels = compare_positions(
-            columns, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons
-        )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The compared columns are converted once, for the candidates, the random pairs of the
+        # u estimate and the labels: on a second thread while blocking runs (both spend most
+        # of their time in Arrow or numpy, outside the GIL).
+        converting = pool.submit(record_columns, frame)
+        with steps.step("blocking"):
+            pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
+        comparisons = comparisons_for(frame)
+        with steps.step("comparing"):
+            columns = converting.result()
+            del converting  # the future would keep the columns alive after ``del columns``
+            levels = compare_positions(
+                columns, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons
+            )
     with steps.step("estimating the model"):
         within = frozenset(k for k, v in limits.items() if v != 1)
         u = estimate_u(
