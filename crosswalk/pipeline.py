@@ -618,53 +618,48 @@ def published_tables(
         ignore_index=True,
     ).drop_duplicates(subset=["scheme", "value", "source", "record_id"])
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # The entities' survivorship runs on a second thread while the links and conflicts
-        # are assembled (much of both is Arrow and numpy work, outside the GIL).
-        surviving = pool.submit(_survivorship, records, [s.name for s in config.sources])
-        # Which links to publish: kept, cut, decided, uncertain-or-better, and those sharing an identifier.
-        floor = min(config.review.uncertain_low, config.model.link_threshold)
-        publish_mask = (
-            (pairs["status"] != "below_threshold")
-            | (pairs["match_probability"] >= floor)
-            | (pairs["method"] == "identifier")
-        )
-        pub = pairs[publish_mask].reset_index(drop=True)
-        left, right = pub["l"].to_numpy(dtype=np.int64), pub["r"].to_numpy(dtype=np.int64)
-        links = pd.DataFrame(
-            {
-                "link_id": np.arange(1, len(pub) + 1),
-                "source_l": recs["source"].array.take(left),
-                "record_id_l": recs["record_id"].array.take(left),
-                "source_r": recs["source"].array.take(right),
-                "record_id_r": recs["record_id"].array.take(right),
-                "entity_id": pd.Series(recs["entity_id"].array.take(left)).where(
-                    pub["status"].isin([LINKED, MUST]).to_numpy()
-                ),
-                "match_probability": pub["match_probability"].round(6),
-                "match_weight": pub["match_weight"].round(4),
-                "method": pub["method"],
-                "status": pub["status"],
-                "explanation": _explanations(pub, linkage.comparisons),
-            }
-        )
-        c = linkage.conflicts
-        cl, cr = c["l"].to_numpy(dtype=np.int64), c["r"].to_numpy(dtype=np.int64)
-        conflicts = pd.DataFrame(
-            {
-                "conflict_id": np.arange(1, len(c) + 1),
-                "kind": c["kind"],
-                "source_l": recs["source"].array.take(cl),
-                "record_id_l": recs["record_id"].array.take(cl),
-                "source_r": recs["source"].array.take(cr),
-                "record_id_r": recs["record_id"].array.take(cr),
-                "scheme": c["scheme"],
-                "match_probability": c["match_probability"],
-                "details": [json.dumps(d, sort_keys=True) for d in c["details"]],
-            }
-        )
-        entities = surviving.result()
-        del surviving
+    entities = _survivorship(records, [s.name for s in config.sources])
+    # Which links to publish: kept, cut, decided, uncertain-or-better, and those sharing an identifier.
+    floor = min(config.review.uncertain_low, config.model.link_threshold)
+    publish_mask = (
+        (pairs["status"] != "below_threshold")
+        | (pairs["match_probability"] >= floor)
+        | (pairs["method"] == "identifier")
+    )
+    pub = pairs[publish_mask].reset_index(drop=True)
+    left, right = pub["l"].to_numpy(dtype=np.int64), pub["r"].to_numpy(dtype=np.int64)
+    links = pd.DataFrame(
+        {
+            "link_id": np.arange(1, len(pub) + 1),
+            "source_l": recs["source"].array.take(left),
+            "record_id_l": recs["record_id"].array.take(left),
+            "source_r": recs["source"].array.take(right),
+            "record_id_r": recs["record_id"].array.take(right),
+            "entity_id": pd.Series(recs["entity_id"].array.take(left)).where(
+                pub["status"].isin([LINKED, MUST]).to_numpy()
+            ),
+            "match_probability": pub["match_probability"].round(6),
+            "match_weight": pub["match_weight"].round(4),
+            "method": pub["method"],
+            "status": pub["status"],
+            "explanation": _explanations(pub, linkage.comparisons),
+        }
+    )
+    c = linkage.conflicts
+    cl, cr = c["l"].to_numpy(dtype=np.int64), c["r"].to_numpy(dtype=np.int64)
+    conflicts = pd.DataFrame(
+        {
+            "conflict_id": np.arange(1, len(c) + 1),
+            "kind": c["kind"],
+            "source_l": recs["source"].array.take(cl),
+            "record_id_l": recs["record_id"].array.take(cl),
+            "source_r": recs["source"].array.take(cr),
+            "record_id_r": recs["record_id"].array.take(cr),
+            "scheme": c["scheme"],
+            "match_probability": c["match_probability"],
+            "details": [json.dumps(d, sort_keys=True) for d in c["details"]],
+        }
+    )
     sources = pd.DataFrame(
         [
             {
