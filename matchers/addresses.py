@@ -37,6 +37,8 @@ absent, never ``""``):
 from __future__ import annotations
 
 import re
+import threading
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -441,6 +443,9 @@ _USADDRESS_ORDER = (
 )
 
 
+_USADDRESS_LOCK = threading.Lock()
+
+
 def _reread_with_usaddress(values: list[str]) -> list[str]:
     """Rebuild each address from the components ``usaddress`` recognizes.
 
@@ -449,32 +454,35 @@ def _reread_with_usaddress(values: list[str]) -> list[str]:
     """
     import usaddress  # imported lazily: only the hard minority needs it
 
-    out: list[str] = []
-    for value in values:
+    # usaddress tags with one shared CRF tagger: a batch normalized in parts on threads
+    # takes turns.
+    with _USADDRESS_LOCK:
+        return [_reread_one(usaddress, value) for value in values]
+
+
+def _reread_one(usaddress: Any, value: str) -> str:
+    """One address rebuilt from its ``usaddress`` components (see :func:`_reread_with_usaddress`)."""
+    try:
+        tagged, _kind = usaddress.tag(value)
+    except (usaddress.RepeatedLabelError, ValueError, TypeError):
         try:
-            tagged, _kind = usaddress.tag(value)
-        except (usaddress.RepeatedLabelError, ValueError, TypeError):
-            try:
-                tagged = {}
-                for token, label in usaddress.parse(value):
-                    tagged[label] = (tagged[label] + " " + token) if label in tagged else token
-            except Exception:  # the parser can fail on pathological text
-                out.append(value)
-                continue
-        number = re.match(r"\d+", str(tagged.get("AddressNumber", "")).strip())
-        if number is None or re.search(
-            r"(?:^|\s)(?:HWY|RTE|RT|SR|US|I|IH|CR|STATE|[A-Z]{2})\s?" + number.group() + r"\b",
-            value,
-        ):
-            # no number, or a route number (CA 162 & BIGGAR LN) taken for a house number
-            out.append(value)
-            continue
-        parts = [number.group()]
-        for label in _USADDRESS_ORDER:
-            if label in tagged and label != "AddressNumber":
-                parts.append("PO BOX" if label == "USPSBoxType" else str(tagged[label]))
-        out.append(" ".join(parts))
-    return out
+            tagged = {}
+            for token, label in usaddress.parse(value):
+                tagged[label] = (tagged[label] + " " + token) if label in tagged else token
+        except Exception:  # the parser can fail on pathological text
+            return value
+    number = re.match(r"\d+", str(tagged.get("AddressNumber", "")).strip())
+    if number is None or re.search(
+        r"(?:^|\s)(?:HWY|RTE|RT|SR|US|I|IH|CR|STATE|[A-Z]{2})\s?" + number.group() + r"\b",
+        value,
+    ):
+        # no number, or a route number (CA 162 & BIGGAR LN) taken for a house number
+        return value
+    parts = [number.group()]
+    for label in _USADDRESS_ORDER:
+        if label in tagged and label != "AddressNumber":
+            parts.append("PO BOX" if label == "USPSBoxType" else str(tagged[label]))
+    return " ".join(parts)
 
 
 def parse_addresses(s: pd.Series) -> pd.DataFrame:
