@@ -37,7 +37,7 @@ _SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "o
 #: Rows converted to Python values and inserted at a time: bounds the memory of the conversion.
 CHUNK_ROWS = 50_000
 #: SQLite page cache of the writer, in KiB (allocated as used). Rows arrive in key order
-#: (see :func:`write_table`), so the bulk load needs little; a larger cache measured slower.
+#: (see :func:`table_rows`), so the bulk load needs little; a larger cache measured slower.
 CACHE_KIB = 16 * 1024
 #: Chunks of rows converted to Arrow ahead of the bulk load.
 AHEAD = 2
@@ -121,7 +121,7 @@ def bulk_insert(path: Path, loads: Sequence[tuple[str, pa.RecordBatchReader]]) -
     ``path``, in one transaction.
 
     The values are bound straight from Arrow by ADBC's SQLite driver, with no Python
-    object per value: about three times faster than ``executemany``. The database must
+    object per value: two to three times faster than ``executemany``. The database must
     not be open for writing elsewhere.
     """
     from adbc_driver_sqlite import dbapi
