@@ -450,7 +450,7 @@ def own_frequencies(frame: pd.DataFrame, columns: list[str]) -> dict[str, Record
         values = as_string(frame[col])
         codes, uniques = pd.factorize(values)
         codes = np.asarray(codes, dtype="int64")
-        blank = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+        blank = np.flatnonzero(np.asarray(uniques == "", dtype=bool))  # no Python str per value
         if len(blank):
             codes[codes == blank[0]] = -1
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
