@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.errors import BuildError, ReleaseError
-from crosswalk.internals.codes import sort_order
+from crosswalk.internals.codes import key_order, ranks, sort_order
 
 #: Prefix of every entity id.
 PREFIX = "F"
@@ -268,13 +268,18 @@ def load_state(previous: Path | None) -> IdState | None:
 # --------------------------------------------------------------------------- assignment
 
 
-def assign_ids(members: pd.DataFrame, previous: IdState | None) -> IdAssignment:
+def assign_ids(
+    members: pd.DataFrame,
+    previous: IdState | None,
+    by_key: np.ndarray | None = None,
+) -> IdAssignment:
     """Give every cluster an entity id, carrying ids over from ``previous``.
 
     ``members`` has the columns ``cluster`` (int), ``source`` and ``record_id``,
-    one row per record of the new build. Returns the id of every cluster, the
-    changes against the previous release and the state to persist, whose
-    ``members`` are the rows of ``members`` in the same order.
+    one row per record of the new build. ``by_key``, when the caller has it already:
+    the positions of ``members`` sorted by (source, record_id) (:func:`key_order`).
+    Returns the id of every cluster, the changes against the previous release and the
+    state to persist, whose ``members`` are the rows of ``members`` in the same order.
     """
     prev = previous or IdState()
     n_new = len(members)
@@ -297,10 +302,9 @@ def assign_ids(members: pd.DataFrame, previous: IdState | None) -> IdAssignment:
         )
 
     # Clusters, each with a deterministic order key: the rank of its smallest member.
-    rank = np.arange(n_new, dtype=np.int64)
-    order = sort_order(pd.DataFrame({"s": source, "r": record_id}), ["s", "r"])
-    if order is not None:
-        rank[order] = np.arange(n_new)
+    if by_key is None:
+        by_key = key_order(pd.DataFrame({"s": source, "r": record_id}), ["s", "r"])
+    rank = ranks(by_key)
     info = (
         pd.DataFrame({"cluster": cluster, "rank": rank})
         .groupby("cluster", sort=True)["rank"]

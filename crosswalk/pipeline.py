@@ -26,7 +26,7 @@ from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
-from crosswalk.internals.codes import pack, run_starts
+from crosswalk.internals.codes import key_order, pack, ranks, run_starts
 from crosswalk.internals.compare import (
     Comparison,
     compare_positions,
@@ -469,11 +469,16 @@ def build(
                 previous_db = latest_release_db(Path(releases))
             state = ids.load_state(previous_db)
             members = linkage.records[["cluster", "source", "record_id"]]
-            assignment = ids.assign_ids(members, state)
+            # The records in (source, record_id) order, sorted once for the ids, the
+            # survivorship and the records table.
+            by_key = key_order(members, ["source", "record_id"])
+            assignment = ids.assign_ids(members, state, by_key)
             # The members' entity ids, in the records' order (no lookup through the dict).
             linkage.records["entity_id"] = assignment.state.members["entity_id"].array
         with steps.step("publishing"):
-            counts = _publish_outputs(out, linkage, loaded.info, config, assignment, previous_db)
+            counts = _publish_outputs(
+                out, linkage, loaded.info, config, assignment, previous_db, by_key
+            )
         if store is not None:
             with steps.step("queueing disputes"):
                 from crosswalk.review import queue_disputes
@@ -490,10 +495,14 @@ def _publish_outputs(
     config: Config,
     assignment: ids.IdAssignment,
     previous_db: Path | None,
+    by_key: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Publish a linkage whose records carry entity ids into ``out`` (atomically);
-    return the build's summary counts."""
-    tables = published_tables(linkage, info, config)
+    return the build's summary counts. ``by_key``: the records' positions in
+    (source, record_id) order, if the caller has them."""
+    if by_key is None:
+        by_key = key_order(linkage.records, ["source", "record_id"])
+    tables = published_tables(linkage, info, config, by_key)
     counts = summary_counts(linkage, tables, info)
     built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     meta = {
@@ -527,6 +536,7 @@ def _publish_outputs(
                 tables,
                 meta,
                 extra=lambda db: ids.write_state(db, assignment.state),
+                orders={schema.RECORDS.name: by_key},
             )
             files.result()
 
@@ -571,8 +581,13 @@ def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Seri
 
 
 def published_tables(
-    linkage: Linkage, info: list[SourceInfo], config: Config
+    linkage: Linkage,
+    info: list[SourceInfo],
+    config: Config,
+    by_key: np.ndarray | None = None,
 ) -> dict[str, pd.DataFrame]:
+    """The published tables of a linkage whose records carry entity ids. ``by_key``: the
+    records' positions in (source, record_id) order, if the caller has them."""
     recs = linkage.records
     pairs = linkage.pairs
     n = len(recs)
@@ -618,7 +633,7 @@ def published_tables(
         ignore_index=True,
     ).drop_duplicates(subset=["scheme", "value", "source", "record_id"])
 
-    entities = _survivorship(records, [s.name for s in config.sources])
+    entities = _survivorship(records, [s.name for s in config.sources], by_key)
     # Which links to publish: kept, cut, decided, uncertain-or-better, and those sharing an identifier.
     floor = min(config.review.uncertain_low, config.model.link_threshold)
     publish_mask = (
@@ -723,9 +738,12 @@ def _json_objects(frame: pd.DataFrame, schemes: list[str]) -> pd.Series:
     return pd.Series(pd.array(joined, dtype="string"), index=frame.index)
 
 
-def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFrame:
+def _survivorship(
+    records: pd.DataFrame, source_order: list[str], by_key: np.ndarray | None = None
+) -> pd.DataFrame:
     """Canonical values per entity: for each field, the first non-empty value among its members,
-    taking members in the configured source order, then the most complete record first, then record id."""
+    taking members in the configured source order, then the most complete record first, then
+    (source and) record id. ``by_key``: the records' positions in (source, record_id) order."""
     fields = [
         "name",
         "address",
@@ -749,8 +767,9 @@ def _survivorship(records: pd.DataFrame, source_order: list[str]) -> pd.DataFram
     rank = source_rank[source_codes]
     present = {f: records[f].notna().to_numpy() for f in fields}
     filled = np.sum(list(present.values()), axis=0) if fields else np.zeros(len(records))
-    record_codes, _ = _sorted_codes(records["record_id"])
-    order = np.lexsort((record_codes, -filled, rank, entity_codes))
+    if by_key is None:
+        by_key = key_order(records, ["source", "record_id"])
+    order = np.lexsort((ranks(by_key), -filled, rank, entity_codes))
     ent = entity_codes[order]
     n_ent = len(entity_ids)
     # First non-empty value per field in that order: one vectorized pass per field.

@@ -81,15 +81,19 @@ def create_table(
     )
 
 
-def table_rows(table: schema.Table, frame: pd.DataFrame) -> pa.RecordBatchReader:
+def table_rows(
+    table: schema.Table, frame: pd.DataFrame, order: np.ndarray | None = None
+) -> pa.RecordBatchReader:
     """The rows of ``frame`` for ``table``: its columns, typed by the schema, in primary-key
     order, converted to Arrow :data:`CHUNK_ROWS` rows at a time as they are read.
+    ``order``: the rows' positions in primary-key order, when the caller has them.
 
     Rows go in key order because the key's index then grows by appends, which is much
     faster than inserting keys at random places and needs a small page cache only.
     """
     arrow_schema = pa.schema([(c.name, _ARROW_TYPES[c.type]) for c in table.columns])
-    order = sort_order(frame, list(table.primary_key))
+    if order is None:
+        order = sort_order(frame, list(table.primary_key))
     rows = frame[list(table.column_names)]
 
     def convert(start: int) -> list[pa.RecordBatch]:
@@ -161,9 +165,11 @@ def write_sqlite(
     tables: dict[str, pd.DataFrame],
     meta: dict[str, Any],
     extra: Any = None,
+    orders: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write ``crosswalk.sqlite``: the schema's tables (bulk-loaded), ``meta``, whatever
-    ``extra(db)`` adds, then the indexes, the ``crosswalk_wide`` view and the statistics."""
+    ``extra(db)`` adds, then the indexes, the ``crosswalk_wide`` view and the statistics.
+    ``orders``: a table's rows in primary-key order (positions), where the caller has them."""
     published = [
         (schema.SOURCES, None),
         (schema.ENTITIES, None),
@@ -180,7 +186,10 @@ def write_sqlite(
         for table, foreign_keys in published:
             create_table(db, table, foreign_keys)
     db.conn.close()
-    bulk_insert(path, [(t.name, table_rows(t, tables[t.name])) for t, _ in published])
+    orders = orders or {}
+    bulk_insert(
+        path, [(t.name, table_rows(t, tables[t.name], orders.get(t.name))) for t, _ in published]
+    )
     db = sqlite_utils.Database(path)
     db.conn.execute("PRAGMA journal_mode = OFF")
     db.conn.execute("PRAGMA synchronous = OFF")

@@ -56,3 +56,17 @@ def sort_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
     if np.array_equal(order, np.arange(len(order))):
         return None
     return np.asarray(order, dtype=np.int64)
+
+
+def key_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
+    """Positions of ``frame``'s rows sorted by the ``key`` columns, as :func:`sort_order`
+    sorts them, also when they are in that order already."""
+    order = sort_order(frame, key)
+    return np.arange(len(frame), dtype=np.int64) if order is None else order
+
+
+def ranks(order: np.ndarray) -> np.ndarray:
+    """Each row's position in ``order`` (the inverse permutation)."""
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank
