@@ -502,35 +502,38 @@ def _publish_outputs(
     (source, record_id) order, if the caller has them."""
     if by_key is None:
         by_key = key_order(linkage.records, ["source", "record_id"])
-    tables = published_tables(linkage, info, config, by_key)
-    counts = summary_counts(linkage, tables, info)
     built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-    meta = {
-        "build_id": uuid.uuid4().hex,
-        "built_at": built_at,
-        "engine_version": __version__,
-        "config": config.to_dict(),
-        "counts": counts,
-        "model": linkage.model.to_dict(),
-        "previous_release": str(previous_db) if previous_db else "",
-    }
+    counts: dict[str, Any] = {}
 
-    def write_files(tmp: Path) -> None:
-        write_csv(tmp / "crosswalk.csv", tables["records"])
+    def write_files(tmp: Path, records: pd.DataFrame) -> None:
+        write_csv(tmp / "crosswalk.csv", records)
         title = "Facility crosswalk: " + ", ".join(s.name for s in info)
         (tmp / "datapackage.json").write_text(
-            json.dumps(datapackage(title, tables["sources"], built_at), indent=2) + "\n",
+            json.dumps(datapackage(title, sources_table(info), built_at), indent=2) + "\n",
             encoding="utf-8",
         )
         if len(assignment.changes):
             write_frame_csv(tmp / "changes.csv", assignment.changes)
 
     def write(tmp: Path) -> None:
-        # The CSV files are written on a second thread while SQLite loads the tables:
-        # both spend most of their time in Arrow or SQLite, outside the GIL. Leaving the
-        # block waits for the thread, also when the SQLite write fails.
+        # The CSV files are written on a second thread from the moment the records table
+        # is built: first while the other tables are built, then while SQLite loads them
+        # (mostly outside the GIL). Leaving the block waits for the thread, also when
+        # the SQLite write fails.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            files = pool.submit(write_files, tmp)
+            records = records_table(linkage)
+            files = pool.submit(write_files, tmp, records)
+            tables = published_tables(linkage, info, config, by_key, records=records)
+            counts.update(summary_counts(linkage, tables, info))
+            meta = {
+                "build_id": uuid.uuid4().hex,
+                "built_at": built_at,
+                "engine_version": __version__,
+                "config": config.to_dict(),
+                "counts": counts,
+                "model": linkage.model.to_dict(),
+                "previous_release": str(previous_db) if previous_db else "",
+            }
             write_sqlite(
                 tmp / "crosswalk.sqlite",
                 tables,
@@ -580,20 +583,16 @@ def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Seri
     return pd.Series(pd.arrays.ArrowStringArray(joined))
 
 
-def published_tables(
-    linkage: Linkage,
-    info: list[SourceInfo],
-    config: Config,
-    by_key: np.ndarray | None = None,
-) -> dict[str, pd.DataFrame]:
-    """The published tables of a linkage whose records carry entity ids. ``by_key``: the
-    records' positions in (source, record_id) order, if the caller has them."""
+def _id_schemes(recs: pd.DataFrame) -> list[str]:
+    return sorted(c[len(NID_PREFIX) :] for c in recs.columns if c.startswith(NID_PREFIX))
+
+
+def records_table(linkage: Linkage) -> pd.DataFrame:
+    """The published ``records`` table (in the records' order), with ``n_class`` for the
+    survivorship: each record's entity, fields, identifiers and strongest link."""
     recs = linkage.records
-    pairs = linkage.pairs
-    n = len(recs)
-    rec_prob, method = _strongest_links(pairs, n)
-    id_schemes = sorted(c[len(NID_PREFIX) :] for c in recs.columns if c.startswith(NID_PREFIX))
-    ident_json = _json_objects(recs, id_schemes)
+    rec_prob, method = _strongest_links(linkage.pairs, len(recs))
+    ident_json = _json_objects(recs, _id_schemes(recs))
     records = pd.DataFrame(
         {
             "source": recs["source"],
@@ -616,6 +615,42 @@ def published_tables(
         }
     )
     records["n_class"] = recs["n_class"]
+    return records
+
+
+def sources_table(info: list[SourceInfo]) -> pd.DataFrame:
+    """The published ``sources`` table: each source file's provenance."""
+    return pd.DataFrame(
+        [
+            {
+                "name": s.name,
+                "publisher": s.publisher,
+                "title": s.title,
+                "extracted": s.extracted,
+                "path": Path(s.path).name,
+                "sha256": s.sha256,
+                "rows": s.rows,
+            }
+            for s in info
+        ]
+    )
+
+
+def published_tables(
+    linkage: Linkage,
+    info: list[SourceInfo],
+    config: Config,
+    by_key: np.ndarray | None = None,
+    records: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The published tables of a linkage whose records carry entity ids. ``by_key``: the
+    records' positions in (source, record_id) order; ``records``: the
+    :func:`records_table`; each if the caller has it already."""
+    recs = linkage.records
+    pairs = linkage.pairs
+    if records is None:
+        records = records_table(linkage)
+    id_schemes = _id_schemes(recs)
     identifiers = pd.concat(
         [
             pd.DataFrame(
@@ -675,20 +710,7 @@ def published_tables(
             "details": [json.dumps(d, sort_keys=True) for d in c["details"]],
         }
     )
-    sources = pd.DataFrame(
-        [
-            {
-                "name": s.name,
-                "publisher": s.publisher,
-                "title": s.title,
-                "extracted": s.extracted,
-                "path": Path(s.path).name,
-                "sha256": s.sha256,
-                "rows": s.rows,
-            }
-            for s in info
-        ]
-    )
+    sources = sources_table(info)
     return {
         "records": records,
         "entities": entities,
