@@ -33,9 +33,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import sqlite_utils
 
 from crosswalk.errors import BuildError, ReleaseError
 from crosswalk.internals.codes import key_order, ranks, sort_order
+from crosswalk.publish import bulk_insert
 
 #: Prefix of every entity id.
 PREFIX = "F"
@@ -583,39 +586,45 @@ def _carry_retired(
 # --------------------------------------------------------------------------- writing
 
 
-def write_state(db: Any, state: IdState) -> None:
-    """Write ``retired_ids``, ``changes`` and ``id_state`` into a crosswalk database.
+def write_state(path: Path, state: IdState) -> None:
+    """Write ``retired_ids``, ``changes`` and ``id_state`` into the crosswalk database at
+    ``path`` (bulk-loaded, see :func:`crosswalk.publish.bulk_insert`).
 
-    ``db`` is a ``sqlite_utils.Database``. Existing tables of these names are
-    replaced. The ``release`` column of ids retired by this build stays empty
-    until ``crosswalk release`` publishes the build and fills in its version.
+    Existing tables of these names are replaced. The ``release`` column of ids retired
+    by this build stays empty until ``crosswalk release`` publishes the build and fills
+    in its version. The database must not be open for writing elsewhere.
     """
-    for name in STATE_TABLES:
-        if db[name].exists():
-            db[name].drop()
-    retired_cols = ", ".join(
-        f"{c} TEXT PRIMARY KEY" if c == "entity_id" else f"{c} TEXT" for c in RETIRED_COLUMNS
-    )
-    db.execute(f"CREATE TABLE retired_ids ({retired_cols})")
-    db.execute("CREATE TABLE changes (entity_id TEXT NOT NULL, change TEXT NOT NULL, details TEXT)")
-    db.execute("CREATE TABLE id_state (key TEXT PRIMARY KEY, value TEXT)")
-    retired = state.retired[list(RETIRED_COLUMNS)].astype(object)
-    retired = retired.where(retired.notna(), None)
-    db.conn.executemany(
-        "INSERT INTO retired_ids VALUES (?, ?, ?, ?, ?)", retired.itertuples(index=False, name=None)
-    )
-    from crosswalk.publish import insert_rows
-
-    insert_rows(
-        db.conn,
-        "INSERT INTO changes VALUES (?, ?, ?)",
-        state.changes[list(CHANGE_COLUMNS)].astype(str),
-        CHANGE_COLUMNS,
-    )
+    db = sqlite_utils.Database(path)
+    with db.conn:
+        for name in STATE_TABLES:
+            db.conn.execute(f"DROP TABLE IF EXISTS [{name}]")
+        retired_cols = ", ".join(
+            f"{c} TEXT PRIMARY KEY" if c == "entity_id" else f"{c} TEXT" for c in RETIRED_COLUMNS
+        )
+        db.conn.execute(f"CREATE TABLE retired_ids ({retired_cols})")
+        db.conn.execute(
+            "CREATE TABLE changes (entity_id TEXT NOT NULL, change TEXT NOT NULL, details TEXT)"
+        )
+        db.conn.execute("CREATE TABLE id_state (key TEXT PRIMARY KEY, value TEXT)")
+    db.close()
     kv = {"counter": str(state.counter), "prefix": PREFIX}
     if state.previous_release:
         kv["previous_release"] = state.previous_release
     if state.release:
         kv["release"] = state.release
-    db.conn.executemany("INSERT INTO id_state VALUES (?, ?)", sorted(kv.items()))
-    db.conn.commit()
+    id_state = pd.DataFrame(sorted(kv.items()), columns=["key", "value"])
+    bulk_insert(
+        path,
+        [
+            ("retired_ids", _text_rows(state.retired, RETIRED_COLUMNS)),
+            ("changes", _text_rows(state.changes, CHANGE_COLUMNS)),
+            ("id_state", _text_rows(id_state, ("key", "value"))),
+        ],
+    )
+
+
+def _text_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.RecordBatchReader:
+    """The ``columns`` of ``frame`` as Arrow text (missing values as null)."""
+    schema = pa.schema([(c, pa.large_string()) for c in columns])
+    table = pa.Table.from_pandas(frame[list(columns)], schema=schema, preserve_index=False)
+    return pa.RecordBatchReader.from_batches(schema, table.to_batches())

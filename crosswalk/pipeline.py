@@ -538,7 +538,7 @@ def _publish_outputs(
                 tmp / "crosswalk.sqlite",
                 tables,
                 meta,
-                extra=lambda db: ids.write_state(db, assignment.state),
+                extra=lambda path: ids.write_state(path, assignment.state),
                 orders={schema.RECORDS.name: by_key},
             )
             files.result()

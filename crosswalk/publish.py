@@ -43,19 +43,6 @@ CACHE_KIB = 16 * 1024
 AHEAD = 2
 
 
-def _column_values(values: pd.Series) -> list[Any]:
-    """One column slice as Python values, missing values as ``None``."""
-    if isinstance(values.dtype, pd.StringDtype):
-        arr = values.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
-    elif pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
-        arr = values.to_numpy(dtype=object, copy=True)
-        arr[values.isna().to_numpy()] = None
-    else:
-        arr = values.astype(object).to_numpy(dtype=object, copy=True)
-        arr[pd.isna(arr)] = None
-    return arr.tolist()
-
-
 #: Arrow type of each schema type: the bulk load binds these to SQLite's storage classes
 #: (text, integer, real; missing values and NaN as NULL, booleans as 0/1).
 _ARROW_TYPES = {
@@ -141,25 +128,6 @@ def bulk_insert(path: Path, loads: Sequence[tuple[str, pa.RecordBatchReader]]) -
         cur.execute("COMMIT")
 
 
-def insert_rows(
-    conn: Any,
-    sql: str,
-    frame: pd.DataFrame,
-    columns: Sequence[str],
-    order: np.ndarray | None = None,
-) -> None:
-    """Run the insert ``sql`` for the rows of ``frame`` (in ``order``, if given), binding the
-    values of ``columns`` (missing as NULL); :data:`CHUNK_ROWS` rows become Python values
-    at a time."""
-    for start in range(0, len(frame), CHUNK_ROWS):
-        part = (
-            frame.iloc[start : start + CHUNK_ROWS]
-            if order is None
-            else frame.take(order[start : start + CHUNK_ROWS])
-        )
-        conn.executemany(sql, zip(*(_column_values(part[c]) for c in columns), strict=True))
-
-
 def write_sqlite(
     path: Path,
     tables: dict[str, pd.DataFrame],
@@ -167,8 +135,9 @@ def write_sqlite(
     extra: Any = None,
     orders: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write ``crosswalk.sqlite``: the schema's tables (bulk-loaded), ``meta``, whatever
-    ``extra(db)`` adds, then the indexes, the ``crosswalk_wide`` view and the statistics.
+    """Write ``crosswalk.sqlite``: the schema's tables (bulk-loaded), whatever
+    ``extra(path)`` adds, ``meta``, then the indexes, the ``crosswalk_wide`` view and the
+    statistics.
     ``orders``: a table's rows in primary-key order (positions), where the caller has them."""
     published = [
         (schema.SOURCES, None),
@@ -190,6 +159,8 @@ def write_sqlite(
     bulk_insert(
         path, [(t.name, table_rows(t, tables[t.name], orders.get(t.name))) for t, _ in published]
     )
+    if extra is not None:
+        extra(path)
     db = sqlite_utils.Database(path)
     db.conn.execute("PRAGMA journal_mode = OFF")
     db.conn.execute("PRAGMA synchronous = OFF")
@@ -205,8 +176,6 @@ def write_sqlite(
                 for k, v in meta.items()
             ],
         )
-        if extra is not None:
-            extra(db)
     db["records"].create_index(["entity_id"])  # type: ignore[union-attr]
     db["identifiers"].create_index(["scheme", "value"])  # type: ignore[union-attr]
     db["identifiers"].create_index(["source", "record_id"])  # type: ignore[union-attr]

@@ -313,8 +313,8 @@ def test_state_round_trips_through_sqlite(tmp_path: Path, first: IdState) -> Non
         [{str(k): v for k, v in r.items()} for r in result.state.members.to_dict("records")],
         pk=("source", "record_id"),
     )
-    write_state(db, result.state)
     db.close()
+    write_state(path, result.state)
     loaded = load_state(path)
     assert loaded is not None
     assert loaded.counter == result.state.counter
