@@ -31,27 +31,25 @@ from crosswalk import schema
 from crosswalk.errors import BuildError
 from crosswalk.internals.codes import sort_order
 
-_SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "object": str}
+#: Each schema type's column type in SQLite (as sqlite-utils names it) and its Arrow type,
+#: which the bulk load binds to SQLite's storage classes (text, integer, real; missing
+#: values and NaN as NULL, booleans as 0/1).
+_TYPES: dict[str, tuple[type, pa.DataType]] = {
+    "string": (str, pa.large_string()),
+    "integer": (int, pa.int64()),
+    "number": (float, pa.float64()),
+    "boolean": (int, pa.bool_()),
+    "object": (str, pa.large_string()),
+}
 
 
-#: Rows converted to Python values and inserted at a time: bounds the memory of the conversion.
+#: Rows converted to Arrow and inserted at a time: bounds the memory of the conversion.
 CHUNK_ROWS = 50_000
 #: SQLite page cache of the writer, in KiB (allocated as used). Rows arrive in key order
 #: (see :func:`table_rows`), so the bulk load needs little; a larger cache measured slower.
 CACHE_KIB = 16 * 1024
 #: Chunks of rows converted to Arrow ahead of the bulk load.
 AHEAD = 2
-
-
-#: Arrow type of each schema type: the bulk load binds these to SQLite's storage classes
-#: (text, integer, real; missing values and NaN as NULL, booleans as 0/1).
-_ARROW_TYPES = {
-    "string": pa.large_string(),
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "boolean": pa.bool_(),
-    "object": pa.large_string(),
-}
 
 
 def create_table(
@@ -61,7 +59,7 @@ def create_table(
 ) -> None:
     """Create ``table`` from its schema definition."""
     db[table.name].create(  # type: ignore[union-attr]
-        {c.name: _SQL_TYPES[c.type] for c in table.columns},
+        {c.name: _TYPES[c.type][0] for c in table.columns},
         pk=table.primary_key[0] if len(table.primary_key) == 1 else list(table.primary_key),
         not_null={c.name for c in table.columns if c.required},
         foreign_keys=foreign_keys or None,
@@ -78,7 +76,7 @@ def table_rows(
     Rows go in key order because the key's index then grows by appends, which is much
     faster than inserting keys at random places and needs a small page cache only.
     """
-    arrow_schema = pa.schema([(c.name, _ARROW_TYPES[c.type]) for c in table.columns])
+    arrow_schema = pa.schema([(c.name, _TYPES[c.type][1]) for c in table.columns])
     if order is None:
         order = sort_order(frame, list(table.primary_key))
     rows = frame[list(table.column_names)]

@@ -14,7 +14,6 @@ times.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.internals.normalize import NID_PREFIX
+from crosswalk.internals.threads import THREADS
 from matchers._text import as_string
 from matchers.compare import Texts, as_texts, exact, haversine_m, similarity
 from matchers.facility_types import type_compatibility
@@ -395,7 +395,7 @@ def compared_columns(frame: pd.DataFrame) -> list[str]:
 #: the number of pairs.
 COMPARE_BATCH = 100_000
 #: Batches compared at once by :func:`compare_positions`.
-COMPARE_WORKERS = min(os.cpu_count() or 1, 4)
+COMPARE_WORKERS = THREADS
 
 
 def record_columns(frame: pd.DataFrame) -> Columns:

@@ -6,13 +6,13 @@ over whole Series. The input columns are kept unchanged; the stage only adds.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 
+from crosswalk.internals.threads import THREADS
 from crosswalk.sources import ID_PREFIX
 from matchers._text import as_string
 from matchers.addresses import address_parts, normalize_city, normalize_state, zip5
@@ -27,6 +27,8 @@ NID_PREFIX = "nid:"
 
 #: Batches at least this large are normalized in parts, one per core.
 PARALLEL_MIN_ROWS = 100_000
+#: Parts such a batch is split into, normalized at once.
+NORMALIZE_PARTS = THREADS
 
 
 def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +39,7 @@ def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
     normalized on its own, so a large batch is split into parts normalized on threads
     (Arrow's kernels run outside the GIL) and put back together in its order.
     """
-    parts = min(os.cpu_count() or 1, 4) if len(records) >= PARALLEL_MIN_ROWS else 1
+    parts = NORMALIZE_PARTS if len(records) >= PARALLEL_MIN_ROWS else 1
     if parts == 1:
         return _normalize(records)
     bounds = np.linspace(0, len(records), parts + 1).astype(int)

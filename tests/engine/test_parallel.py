@@ -25,7 +25,7 @@ def test_normalizing_in_parts_equals_one_pass(
     monkeypatch.setattr(normalize_stage, "PARALLEL_MIN_ROWS", 10**12)
     whole = normalize_stage.normalize_records(records)
     monkeypatch.setattr(normalize_stage, "PARALLEL_MIN_ROWS", 1_000)
-    monkeypatch.setattr(normalize_stage.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(normalize_stage, "NORMALIZE_PARTS", 3)
     parts = normalize_stage.normalize_records(records)
     pd.testing.assert_frame_equal(parts, whole)
     assert parts.index.equals(records.index)
