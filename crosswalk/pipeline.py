@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
 from crosswalk.internals.codes import key_order, pack, ranks, run_starts
 from crosswalk.internals.compare import (
+    Columns,
     Comparison,
     compare_positions,
     comparisons_for,
@@ -127,30 +128,42 @@ def link(
     with steps.step("normalizing"):
         frame = normalize_records(records.reset_index(drop=True))
     limits = {s.name: s.max_per_entity for s in config.sources}
+    within = frozenset(k for k, v in limits.items() if v != 1)
+    comparisons = comparisons_for(frame)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # The compared columns are converted once, for the candidates, the random pairs of the
-        # u estimate and the labels: on a second thread while blocking runs (both spend most
-        # of their time in Arrow or numpy, outside the GIL).
+        # What does not depend on the candidate pairs is done on a second thread while
+        # blocking runs (both spend most of their time in Arrow or numpy, outside the GIL):
+        # the compared columns, converted once for the candidates, the random pairs of the
+        # u estimate and the labels; the u estimate; the term frequencies of the records.
+
+        def u_estimate(converted: Future[Columns]) -> dict[str, np.ndarray]:
+            return estimate_u(
+                frame,
+                comparisons,
+                config.model.u_sample_pairs,
+                config.model.seed,
+                within,
+                columns=converted.result(),
+            )
+
         converting = pool.submit(record_columns, frame)
+        estimating = pool.submit(u_estimate, converting)
+        counting = pool.submit(
+            own_frequencies, frame, [c.tf_column for c in comparisons if c.tf_column]
+        )
         with steps.step("blocking"):
             pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
-        comparisons = comparisons_for(frame)
         with steps.step("comparing"):
             columns = converting.result()
-            del converting  # the future would keep the columns alive after ``del columns``
+            # The futures would keep the columns alive after ``del columns``.
+            del converting
             levels = compare_positions(
                 columns, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons
             )
+        u = estimating.result()
+        per_record = counting.result()
+        del estimating, counting
     with steps.step("estimating the model"):
-        within = frozenset(k for k, v in limits.items() if v != 1)
-        u = estimate_u(
-            frame,
-            comparisons,
-            config.model.u_sample_pairs,
-            config.model.seed,
-            within,
-            columns=columns,
-        )
         primary = [c for c in comparisons if c.stands_in_for is None]
         patterns = level_patterns(levels, [c.name for c in primary])
         m, lam, iterations = fit_em(
@@ -193,7 +206,6 @@ def link(
             trained_on,
         )
     with steps.step("scoring"):
-        per_record = own_frequencies(frame, [c.tf_column for c in comparisons if c.tf_column])
         lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
         frequencies = pair_frequencies(
             {col: v.take(lpos) for col, v in per_record.items()},
