@@ -842,7 +842,7 @@ def _survivorship(
 
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Codes of text values numbered in sorted (code point) order, and the sorted distinct
-    values: ``pd.factorize(values, sort=True)``, ranked by Arrow instead of Python."""
+    values: ``pd.factorize(values, sort=True)``, sorted by Arrow instead of Python."""
     arr = pa.array(as_string(values).array)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -851,11 +851,11 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[A
         return codes, np.asarray(uniques, dtype=object)
     if not len(arr):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
-    codes = pc.rank(arr, sort_keys="ascending", tiebreaker="dense").to_numpy().astype(np.int64)
-    codes -= 1
-    where = np.empty(int(codes.max()) + 1, dtype=np.int64)
-    where[codes] = np.arange(len(codes))
-    return codes, arr.take(pa.array(where)).to_numpy(zero_copy_only=False)
+    # Hash the values to their distinct ones, then sort only those.
+    encoded = pc.dictionary_encode(arr)
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    codes = ranks(order)[encoded.indices.to_numpy(zero_copy_only=False)]
+    return codes, encoded.dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False)
 
 
 def summary_counts(

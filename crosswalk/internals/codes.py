@@ -52,10 +52,40 @@ def sort_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
     if len(key) == 1 and frame[key[0]].is_monotonic_increasing:
         return None
     table = pa.table({k: pa.Array.from_pandas(frame[k]) for k in key})
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key]).to_numpy()
+    order = _leading_groups_order(table, key)
+    if order is None:
+        order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key]).to_numpy()
     if np.array_equal(order, np.arange(len(order))):
         return None
     return np.asarray(order, dtype=np.int64)
+
+
+#: A leading text key with at most this many distinct values is sorted by groups.
+_FEW_GROUPS = 64
+
+
+def _leading_groups_order(table: pa.Table, key: list[str]) -> np.ndarray | None:
+    """The order of ``table`` by ``key`` when the first key is text with a few distinct
+    values and no missing ones (a source name): each group's rows sorted by the other keys,
+    the groups in order (``None`` otherwise). Arrow sorts one key several times faster than
+    it compares rows key by key."""
+    first = table.column(key[0])
+    text = pa.types.is_string(first.type) or pa.types.is_large_string(first.type)
+    if len(key) < 2 or not text or first.null_count:
+        return None
+    if pc.count_distinct(first.slice(0, 10_000)).as_py() > _FEW_GROUPS:  # a cheap first look
+        return None
+    encoded = pc.dictionary_encode(first).combine_chunks()
+    if len(encoded.dictionary) > _FEW_GROUPS:
+        return None
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    rest = table.select(key[1:])
+    parts = []
+    for group in pc.sort_indices(encoded.dictionary).to_numpy():
+        at = np.flatnonzero(codes == group)
+        within = pc.sort_indices(rest.take(at), sort_keys=[(k, "ascending") for k in key[1:]])
+        parts.append(at[within.to_numpy()])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def key_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
