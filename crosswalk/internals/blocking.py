@@ -38,8 +38,7 @@ _RULE_INDEX = {name: i for i, name in enumerate(BLOCKING_RULES)}
 @dataclass
 class BlockingKeys:
     rows: np.ndarray  # int64 record positions
-    keys: np.ndarray  # uint64 hashed keys
-    bits: np.ndarray  # int64 rule bit
+    keys: np.ndarray  # uint64 hashed keys (a function of the rule and the key's values)
 
 
 @dataclass
@@ -317,12 +316,9 @@ def block_keys(
     """
     parts = _rule_keys(frame, settings, counts)
     if not parts:
-        empty = np.empty(0, dtype="int64")
-        return BlockingKeys(empty, np.empty(0, dtype="uint64"), empty)
+        return BlockingKeys(np.empty(0, dtype="int64"), np.empty(0, dtype="uint64"))
     return BlockingKeys(
-        np.concatenate([p.rows for p in parts]),
-        np.concatenate([p.hashes() for p in parts]),
-        np.concatenate([np.full(len(p.rows), RULE_BITS[p.rule], dtype="int64") for p in parts]),
+        np.concatenate([p.rows for p in parts]), np.concatenate([p.hashes() for p in parts])
     )
 
 

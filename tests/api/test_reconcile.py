@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -181,19 +180,26 @@ def test_types_filter_candidates(served: Served) -> None:
     assert answers["any"]["result"][0]["id"] == row["entity_id"]
 
 
-def test_a_batch_of_100_queries_is_fast(served: Served) -> None:
+def test_a_batch_of_100_queries_answers_each_query(served: Served) -> None:
+    # Its speed is measured by bench/api.py (the 1 s target), not here.
     rows = served.rows(
-        "SELECT name, city FROM records WHERE source = 'hcai' AND name IS NOT NULL ORDER BY rowid LIMIT 100"
+        "SELECT name, city, entity_id FROM records WHERE source = 'hcai' AND name IS NOT NULL "
+        "ORDER BY rowid LIMIT 100"
     )
     batch = {
         f"q{i}": {"query": r["name"], "properties": [{"pid": "city", "v": r["city"]}]}
         for i, r in enumerate(rows)
     }
-    start = time.perf_counter()
     r = served.post("/reconcile", data={"queries": json.dumps(batch)})
-    elapsed = time.perf_counter() - start
-    assert r.status_code == 200 and len(r.json()) == 100
-    assert elapsed < 5.0  # bench/api.py measures it against the 1 s target on an idle machine
+    assert r.status_code == 200
+    answers = r.json()
+    assert sorted(answers) == sorted(batch)
+    # A record's own name and city find its entity among the candidates.
+    found = sum(
+        row["entity_id"] in [c["id"] for c in answers[f"q{i}"]["result"]]
+        for i, row in enumerate(rows)
+    )
+    assert found >= 95, found
 
 
 def test_suggest_entities_by_prefix_and_id(served: Served, spec_validator: Validate) -> None:
