@@ -333,9 +333,20 @@ def link_frames(
         if col not in records:
             records[col] = pd.NA
     result = link(records, config, constraints=constraints)
-    assignment = ids.assign_ids(result.records[["cluster", "source", "record_id"]], None)
-    result.records["entity_id"] = result.records["cluster"].map(assignment.entity_of_cluster)
+    _assign_entity_ids(result, None)
     return result
+
+
+def _assign_entity_ids(
+    linkage: Linkage, state: ids.IdState | None, by_key: np.ndarray | None = None
+) -> ids.IdAssignment:
+    """Give the linkage's records the entity ids of their clusters (``entity_id``), carried
+    over from ``state``. ``by_key``: the records' positions in (source, record_id) order."""
+    members = linkage.records[["cluster", "source", "record_id"]]
+    assignment = ids.assign_ids(members, state, by_key)
+    # The members' entity ids, in the records' order (no lookup through the dict).
+    linkage.records["entity_id"] = assignment.state.members["entity_id"].array
+    return assignment
 
 
 def _identifier_conflicts(
@@ -480,13 +491,10 @@ def build(
 
                 previous_db = latest_release_db(Path(releases))
             state = ids.load_state(previous_db)
-            members = linkage.records[["cluster", "source", "record_id"]]
             # The records in (source, record_id) order, sorted once for the ids, the
             # survivorship and the records table.
-            by_key = key_order(members, ["source", "record_id"])
-            assignment = ids.assign_ids(members, state, by_key)
-            # The members' entity ids, in the records' order (no lookup through the dict).
-            linkage.records["entity_id"] = assignment.state.members["entity_id"].array
+            by_key = key_order(linkage.records, ["source", "record_id"])
+            assignment = _assign_entity_ids(linkage, state, by_key)
         with steps.step("publishing"):
             counts = _publish_outputs(
                 out, linkage, loaded.info, config, assignment, previous_db, by_key
