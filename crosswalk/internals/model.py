@@ -395,11 +395,26 @@ class Scores:
     match_probability: np.ndarray
 
 
+def _value_counts(values: pd.Series) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """The one definition of what a term frequency counts: per record, the code of its
+    value (``-1`` where missing or blank), the distinct values, and how many records
+    carry each (one factorization)."""
+    codes, uniques = pd.factorize(as_string(values))
+    codes = np.asarray(codes, dtype="int64")
+    blank = np.flatnonzero(np.asarray(uniques == "", dtype=bool))  # no Python str per value
+    if len(blank):
+        codes[codes == blank[0]] = -1
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    return codes, uniques, counts
+
+
 def term_frequencies(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Share of records carrying each value of ``column``."""
-    values = as_string(frame[column]).dropna()
-    values = values[values != ""]
-    return values.value_counts() / max(len(frame), 1)
+    """Share of records carrying each value of ``column`` (missing and blank values are
+    not counted, but the share is of all records), most carried first."""
+    _, uniques, counts = _value_counts(frame[column])
+    carried = counts > 0
+    shares = pd.Series(counts[carried] / max(len(frame), 1), index=uniques[carried], name=column)
+    return shares.sort_values(ascending=False, kind="stable")
 
 
 @dataclass(frozen=True)
@@ -447,15 +462,8 @@ def own_frequencies(frame: pd.DataFrame, columns: list[str]) -> dict[str, Record
     for col in columns:
         if col not in frame:
             continue
-        values = as_string(frame[col])
-        codes, uniques = pd.factorize(values)
-        codes = np.asarray(codes, dtype="int64")
-        blank = np.flatnonzero(np.asarray(uniques == "", dtype=bool))  # no Python str per value
-        if len(blank):
-            codes[codes == blank[0]] = -1
-        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-        share = np.append(counts / n, np.nan)[codes]
-        out[col] = RecordTerms(codes, share)
+        codes, _, counts = _value_counts(frame[col])
+        out[col] = RecordTerms(codes, np.append(counts / n, np.nan)[codes])
     return out
 
 
