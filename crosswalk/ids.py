@@ -27,6 +27,7 @@ are matched like any other.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import sqlite_utils
 
 from crosswalk.errors import BuildError, ReleaseError
 from crosswalk.internals.codes import key_order, ranks, sort_order
-from crosswalk.publish import bulk_insert
+from crosswalk.internals.sqlite_load import bulk_insert
 
 #: Prefix of every entity id.
 PREFIX = "F"
@@ -588,25 +588,25 @@ def _carry_retired(
 
 def write_state(path: Path, state: IdState) -> None:
     """Write ``retired_ids``, ``changes`` and ``id_state`` into the crosswalk database at
-    ``path`` (bulk-loaded, see :func:`crosswalk.publish.bulk_insert`).
+    ``path`` (bulk-loaded, see :func:`crosswalk.internals.sqlite_load.bulk_insert`).
 
-    Existing tables of these names are replaced. The ``release`` column of ids retired
-    by this build stays empty until ``crosswalk release`` publishes the build and fills
-    in its version. The database must not be open for writing elsewhere.
+    For a database being built (a build's staging copy, not yet published): existing
+    tables of these names are replaced, and the load runs without a rollback journal.
+    The database must not be open for writing elsewhere. The ``release`` column of ids
+    retired by this build stays empty until ``crosswalk release`` publishes the build
+    and fills in its version.
     """
-    db = sqlite_utils.Database(path)
-    with db.conn:
+    retired_cols = ", ".join(
+        f"{c} TEXT PRIMARY KEY" if c == "entity_id" else f"{c} TEXT" for c in RETIRED_COLUMNS
+    )
+    with closing(sqlite3.connect(path)) as conn, conn:
         for name in STATE_TABLES:
-            db.conn.execute(f"DROP TABLE IF EXISTS [{name}]")
-        retired_cols = ", ".join(
-            f"{c} TEXT PRIMARY KEY" if c == "entity_id" else f"{c} TEXT" for c in RETIRED_COLUMNS
-        )
-        db.conn.execute(f"CREATE TABLE retired_ids ({retired_cols})")
-        db.conn.execute(
+            conn.execute(f"DROP TABLE IF EXISTS [{name}]")
+        conn.execute(f"CREATE TABLE retired_ids ({retired_cols})")
+        conn.execute(
             "CREATE TABLE changes (entity_id TEXT NOT NULL, change TEXT NOT NULL, details TEXT)"
         )
-        db.conn.execute("CREATE TABLE id_state (key TEXT PRIMARY KEY, value TEXT)")
-    db.close()
+        conn.execute("CREATE TABLE id_state (key TEXT PRIMARY KEY, value TEXT)")
     kv = {"counter": str(state.counter), "prefix": PREFIX}
     if state.previous_release:
         kv["previous_release"] = state.previous_release

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,35 +134,37 @@ def link(
         # What does not depend on the candidate pairs is done on a second thread while
         # blocking runs (both spend most of their time in Arrow or numpy, outside the GIL):
         # the compared columns, converted once for the candidates, the random pairs of the
-        # u estimate and the labels; the u estimate; the term frequencies of the records.
+        # u estimate and the labels; the u estimate (its batches of pairs compared one
+        # after the other); the term frequencies of the records.
 
-        def u_estimate(converted: Future[Columns]) -> dict[str, np.ndarray]:
-            return estimate_u(
+        def columns_and_u() -> tuple[Columns, dict[str, np.ndarray]]:
+            converted = record_columns(frame)
+            u = estimate_u(
                 frame,
                 comparisons,
                 config.model.u_sample_pairs,
                 config.model.seed,
                 within,
-                columns=converted.result(),
+                columns=converted,
+                workers=1,
             )
+            return converted, u
 
-        converting = pool.submit(record_columns, frame)
-        estimating = pool.submit(u_estimate, converting)
+        preparing = pool.submit(columns_and_u)
         counting = pool.submit(
             own_frequencies, frame, [c.tf_column for c in comparisons if c.tf_column]
         )
         with steps.step("blocking"):
             pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
         with steps.step("comparing"):
-            columns = converting.result()
-            # The futures would keep the columns alive after ``del columns``.
-            del converting
+            columns, u = preparing.result()
+            # The future would keep the columns alive after ``del columns``.
+            del preparing
             levels = compare_positions(
                 columns, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons
             )
-        u = estimating.result()
-        per_record = counting.result()
-        del estimating, counting
+            per_record = counting.result()
+            del counting
     with steps.step("estimating the model"):
         primary = [c for c in comparisons if c.stands_in_for is None]
         patterns = level_patterns(levels, [c.name for c in primary])
@@ -785,7 +787,7 @@ def _survivorship(
 ) -> pd.DataFrame:
     """Canonical values per entity: for each field, the first non-empty value among its members,
     taking members in the configured source order, then the most complete record first, then
-    (source and) record id. ``by_key``: the records' positions in (source, record_id) order."""
+    by (source, record id). ``by_key``: the records' positions in (source, record_id) order."""
     fields = [
         "name",
         "address",
@@ -798,8 +800,8 @@ def _survivorship(
         "longitude",
         "n_class",
     ]
-    # The members' order as integer keys: entity, source rank, fewest missing fields, record id
-    # (then position); the same lexicographic string order as sorting the text.
+    # The members' order as integer keys: entity, source rank, fewest missing fields, then
+    # (source, record id); the same lexicographic string order as sorting the text.
     entity_codes, entity_ids = _sorted_codes(records["entity_id"])
     source_codes, source_names = pd.factorize(records["source"])
     rank_of = {s: i for i, s in enumerate(source_order)}
@@ -810,7 +812,10 @@ def _survivorship(
     present = {f: records[f].notna().to_numpy() for f in fields}
     filled = np.sum(list(present.values()), axis=0) if fields else np.zeros(len(records))
     if by_key is None:
-        by_key = key_order(records, ["source", "record_id"])
+        keys = pd.DataFrame(
+            {"s": as_string(records["source"]), "r": as_string(records["record_id"])}
+        )
+        by_key = key_order(keys, ["s", "r"])
     order = np.lexsort((ranks(by_key), -filled, rank, entity_codes))
     ent = entity_codes[order]
     n_ent = len(entity_ids)

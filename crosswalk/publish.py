@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -30,6 +30,7 @@ import sqlite_utils
 from crosswalk import schema
 from crosswalk.errors import BuildError
 from crosswalk.internals.codes import sort_order
+from crosswalk.internals.sqlite_load import CACHE_KIB, bulk_insert
 
 #: Each schema type's column type in SQLite (as sqlite-utils names it) and its Arrow type,
 #: which the bulk load binds to SQLite's storage classes (text, integer, real; missing
@@ -45,9 +46,6 @@ _TYPES: dict[str, tuple[type, pa.DataType]] = {
 
 #: Rows converted to Arrow and inserted at a time: bounds the memory of the conversion.
 CHUNK_ROWS = 50_000
-#: SQLite page cache of the writer, in KiB (allocated as used). Rows arrive in key order
-#: (see :func:`table_rows`), so the bulk load needs little; a larger cache measured slower.
-CACHE_KIB = 16 * 1024
 #: Chunks of rows converted to Arrow ahead of the bulk load.
 AHEAD = 2
 
@@ -79,6 +77,8 @@ def table_rows(
     arrow_schema = pa.schema([(c.name, _TYPES[c.type][1]) for c in table.columns])
     if order is None:
         order = sort_order(frame, list(table.primary_key))
+    elif len(order) and order[0] == 0 and bool((np.diff(order) == 1).all()):
+        order = None  # in key order already: slices, not copies
     rows = frame[list(table.column_names)]
 
     def convert(start: int) -> list[pa.RecordBatch]:
@@ -105,32 +105,11 @@ def table_rows(
     return pa.RecordBatchReader.from_batches(arrow_schema, batches())
 
 
-def bulk_insert(path: Path, loads: Sequence[tuple[str, pa.RecordBatchReader]]) -> None:
-    """Append each reader's rows to the named (existing) table of the SQLite database at
-    ``path``, in one transaction.
-
-    The values are bound straight from Arrow by ADBC's SQLite driver, with no Python
-    object per value: two to three times faster than ``executemany``. The database must
-    not be open for writing elsewhere.
-    """
-    from adbc_driver_sqlite import dbapi
-
-    with dbapi.connect(str(path), autocommit=True) as conn, conn.cursor() as cur:
-        # The file is a fresh staging copy: an interrupted load is thrown away whole.
-        cur.execute("PRAGMA journal_mode = OFF")
-        cur.execute("PRAGMA synchronous = OFF")
-        cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        cur.execute("BEGIN")
-        for name, rows in loads:
-            cur.adbc_ingest(name, rows, mode="append")
-        cur.execute("COMMIT")
-
-
 def write_sqlite(
     path: Path,
     tables: dict[str, pd.DataFrame],
     meta: dict[str, Any],
-    extra: Any = None,
+    extra: Callable[[Path], None] | None = None,
     orders: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write ``crosswalk.sqlite``: the schema's tables (bulk-loaded), whatever

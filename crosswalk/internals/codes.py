@@ -78,8 +78,10 @@ def _leading_groups_order(table: pa.Table, key: list[str]) -> np.ndarray | None:
     encoded = pc.dictionary_encode(first).combine_chunks()
     if len(encoded.dictionary) > _FEW_GROUPS:
         return None
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
     rest = table.select(key[1:])
+    if len(encoded.dictionary) == 1:
+        return pc.sort_indices(rest, sort_keys=[(k, "ascending") for k in key[1:]]).to_numpy()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
     parts = []
     for group in pc.sort_indices(encoded.dictionary).to_numpy():
         at = np.flatnonzero(codes == group)

@@ -25,7 +25,7 @@ from matchers.phones import normalize_phone
 NID_PREFIX = "nid:"
 
 
-#: Batches at least this large are normalized in parts, one per core.
+#: Batches at least this large are normalized in parts, on :data:`NORMALIZE_PARTS` threads.
 PARALLEL_MIN_ROWS = 100_000
 #: Parts such a batch is split into, normalized at once.
 NORMALIZE_PARTS = THREADS

@@ -1,0 +1,35 @@
+"""Bulk loading of Arrow rows into an SQLite database (the published crosswalk's tables
+and the id tables)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+#: SQLite page cache of the writer, in KiB (allocated as used). Rows arrive in key order
+#: (see :func:`crosswalk.publish.table_rows`), so the bulk load needs little; a larger cache
+#: measured slower.
+CACHE_KIB = 16 * 1024
+
+
+def bulk_insert(path: Path, loads: Sequence[tuple[str, pa.RecordBatchReader]]) -> None:
+    """Append each reader's rows to the named (existing) table of the SQLite database at
+    ``path``, in one transaction.
+
+    The values are bound straight from Arrow by ADBC's SQLite driver, with no Python
+    object per value: two to three times faster than ``executemany``. The database must
+    not be open for writing elsewhere.
+    """
+    from adbc_driver_sqlite import dbapi
+
+    with dbapi.connect(str(path), autocommit=True) as conn, conn.cursor() as cur:
+        # The file is a fresh staging copy: an interrupted load is thrown away whole.
+        cur.execute("PRAGMA journal_mode = OFF")
+        cur.execute("PRAGMA synchronous = OFF")
+        cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        cur.execute("BEGIN")
+        for name, rows in loads:
+            cur.adbc_ingest(name, rows, mode="append")
+        cur.execute("COMMIT")
