@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,37 +134,36 @@ def link(
         # What does not depend on the candidate pairs is done on a second thread while
         # blocking runs (both spend most of their time in Arrow or numpy, outside the GIL):
         # the compared columns, converted once for the candidates, the random pairs of the
-        # u estimate and the labels; the u estimate (its batches of pairs compared one
-        # after the other); the term frequencies of the records.
+        # u estimate and the labels; the u estimate; the term frequencies of the records.
+        # Comparing needs the columns only: on a small batch, whose blocking is quick, the
+        # rest runs beside it.
+        converting = pool.submit(record_columns, frame)
 
-        def columns_and_u() -> tuple[Columns, dict[str, np.ndarray]]:
-            converted = record_columns(frame)
-            u = estimate_u(
+        def u_estimate(converted: Future[Columns]) -> dict[str, np.ndarray]:
+            # The pool's one worker runs its tasks in order: the columns are ready.
+            return estimate_u(
                 frame,
                 comparisons,
                 config.model.u_sample_pairs,
                 config.model.seed,
                 within,
-                columns=converted,
-                workers=1,
+                columns=converted.result(),
             )
-            return converted, u
 
-        preparing = pool.submit(columns_and_u)
+        estimating = pool.submit(u_estimate, converting)
         counting = pool.submit(
             own_frequencies, frame, [c.tf_column for c in comparisons if c.tf_column]
         )
         with steps.step("blocking"):
             pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
         with steps.step("comparing"):
-            columns, u = preparing.result()
-            # The future would keep the columns alive after ``del columns``.
-            del preparing
+            columns = converting.result()
+            del converting  # the future would keep the columns alive after ``del columns``
             levels = compare_positions(
                 columns, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons
             )
-            per_record = counting.result()
-            del counting
+            u, per_record = estimating.result(), counting.result()
+            del estimating, counting
     with steps.step("estimating the model"):
         primary = [c for c in comparisons if c.stands_in_for is None]
         patterns = level_patterns(levels, [c.name for c in primary])

@@ -409,13 +409,12 @@ def compare_positions(
     left: np.ndarray,
     right: np.ndarray,
     comparisons: list[Comparison],
-    workers: int | None = None,
 ) -> pd.DataFrame:
     """Levels of the pairs of records of ``frame`` at positions ``left``/``right``, in batches.
 
     Each compared column is converted once for the whole frame (pass the
     :func:`record_columns` of the frame to share that conversion between calls); a batch
-    takes its rows. Batches run on ``workers`` threads (default :data:`COMPARE_WORKERS`).
+    takes its rows.
     """
     records = frame if isinstance(frame, Columns) else record_columns(frame)
     starts = range(0, len(left), COMPARE_BATCH)
@@ -428,7 +427,7 @@ def compare_positions(
 
     # Batches run on threads, one per core up to four: much of a batch's time is spent in
     # rapidfuzz and numpy outside the GIL.
-    with ThreadPoolExecutor(max_workers=workers or COMPARE_WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=COMPARE_WORKERS) as pool:
         parts = list(pool.map(batch, starts))
     return pd.concat(parts, ignore_index=True)
 

@@ -197,15 +197,12 @@ def estimate_u(
     seed: int,
     within: frozenset[str] = frozenset(),
     columns: Columns | None = None,
-    workers: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Level frequencies of each comparison among ``n_samples`` random pairs of ``frame``'s
-    records (``columns``: the frame's converted :func:`record_columns`, when at hand;
-    ``workers``: threads comparing them, see :func:`compare_positions`)."""
+    records (``columns``: the frame's converted :func:`record_columns`, when at hand)."""
     n_samples = int(min(n_samples, max(cross_pair_count(frame["source"], within) // 2, 1)))
     left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed, within)
-    records = frame if columns is None else columns
-    levels = compare_positions(records, left, right, comparisons, workers)
+    levels = compare_positions(frame if columns is None else columns, left, right, comparisons)
     return {
         c.name: level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
     }
