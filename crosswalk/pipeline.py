@@ -516,13 +516,11 @@ def _publish_outputs(
     config: Config,
     assignment: ids.IdAssignment,
     previous_db: Path | None,
-    by_key: np.ndarray | None = None,
+    by_key: np.ndarray,
 ) -> dict[str, Any]:
     """Publish a linkage whose records carry entity ids into ``out`` (atomically);
     return the build's summary counts. ``by_key``: the records' positions in
-    (source, record_id) order, if the caller has them."""
-    if by_key is None:
-        by_key = key_order(linkage.records, ["source", "record_id"])
+    (source, record_id) order."""
     built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     counts: dict[str, Any] = {}
 
@@ -544,7 +542,7 @@ def _publish_outputs(
         with ThreadPoolExecutor(max_workers=1) as pool:
             records = records_table(linkage)
             files = pool.submit(write_files, tmp, records)
-            tables = published_tables(linkage, info, config, by_key, records=records)
+            tables = published_tables(linkage, info, config, by_key, records)
             counts.update(summary_counts(linkage, tables, info))
             meta = {
                 "build_id": uuid.uuid4().hex,
@@ -661,16 +659,14 @@ def published_tables(
     linkage: Linkage,
     info: list[SourceInfo],
     config: Config,
-    by_key: np.ndarray | None = None,
-    records: pd.DataFrame | None = None,
+    by_key: np.ndarray,
+    records: pd.DataFrame,
 ) -> dict[str, pd.DataFrame]:
     """The published tables of a linkage whose records carry entity ids. ``by_key``: the
-    records' positions in (source, record_id) order; ``records``: the
-    :func:`records_table`; each if the caller has it already."""
+    records' positions in (source, record_id) order; ``records``: its
+    :func:`records_table`."""
     recs = linkage.records
     pairs = linkage.pairs
-    if records is None:
-        records = records_table(linkage)
     id_schemes = _id_schemes(recs)
     identifiers = pd.concat(
         [
@@ -782,7 +778,7 @@ def _json_objects(frame: pd.DataFrame, schemes: list[str]) -> pd.Series:
 
 
 def _survivorship(
-    records: pd.DataFrame, source_order: list[str], by_key: np.ndarray | None = None
+    records: pd.DataFrame, source_order: list[str], by_key: np.ndarray
 ) -> pd.DataFrame:
     """Canonical values per entity: for each field, the first non-empty value among its members,
     taking members in the configured source order, then the most complete record first, then
@@ -810,11 +806,6 @@ def _survivorship(
     rank = source_rank[source_codes]
     present = {f: records[f].notna().to_numpy() for f in fields}
     filled = np.sum(list(present.values()), axis=0) if fields else np.zeros(len(records))
-    if by_key is None:
-        keys = pd.DataFrame(
-            {"s": as_string(records["source"]), "r": as_string(records["record_id"])}
-        )
-        by_key = key_order(keys, ["s", "r"])
     order = np.lexsort((ranks(by_key), -filled, rank, entity_codes))
     ent = entity_codes[order]
     n_ent = len(entity_ids)
