@@ -29,7 +29,7 @@ import sqlite_utils
 
 from crosswalk import schema
 from crosswalk.errors import BuildError
-from crosswalk.internals.codes import sort_order
+from crosswalk.internals.codes import in_order, sort_order
 from crosswalk.internals.sqlite_load import CACHE_KIB, bulk_insert
 
 #: Each schema type's column type in SQLite (as sqlite-utils names it) and its Arrow type,
@@ -77,7 +77,7 @@ def table_rows(
     arrow_schema = pa.schema([(c.name, _TYPES[c.type][1]) for c in table.columns])
     if order is None:
         order = sort_order(frame, list(table.primary_key))
-    elif len(order) and order[0] == 0 and bool((np.diff(order) == 1).all()):
+    elif in_order(order):
         order = None  # in key order already: slices, not copies
     rows = frame[list(table.column_names)]
 

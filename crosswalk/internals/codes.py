@@ -55,9 +55,14 @@ def sort_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
     order = _leading_groups_order(table, key)
     if order is None:
         order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key]).to_numpy()
-    if np.array_equal(order, np.arange(len(order))):
+    if in_order(order):
         return None
     return np.asarray(order, dtype=np.int64)
+
+
+def in_order(order: np.ndarray) -> bool:
+    """Whether the positions ``order`` leave the rows where they are (the identity)."""
+    return bool(np.array_equal(order, np.arange(len(order))))
 
 
 #: A leading text key with at most this many distinct values is sorted by groups.
