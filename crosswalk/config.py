@@ -128,6 +128,10 @@ class BlockingSettings:
     #: each record is paired with its ``window`` nearest neighbours by name.
     max_block_pairs: int = 400
     window: int = 6
+    #: ``zip_name_token`` keys each record by its ZIP with this many of its core-name
+    #: tokens, the rarest first (0: with every token). A common token ("HEALTH", "CARE")
+    #: shared within a ZIP is weak evidence and makes large blocks.
+    zip_name_tokens: int = 2
     #: A name token is "rare" when fewer than this many records carry it.
     rare_token_max_records: int = 12
     #: Side of a geographic cell, in metres.
@@ -491,6 +495,17 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                 f"did you mean {close[0]!r}?" if close else f"use any of {list(BLOCKING_RULES)}.",
             )
         )
+    b = cfg.blocking
+    for name, lowest in (("max_block_pairs", 1), ("window", 1), ("zip_name_tokens", 0)):
+        value = getattr(b, name)
+        if isinstance(value, int) and value < lowest:
+            problems.append(
+                Problem(
+                    loc.where(f"blocking.{name}", name),
+                    f"{name} must be at least {lowest}, not {value}.",
+                    f"use e.g. {name} = {getattr(BlockingSettings(), name)}.",
+                )
+            )
     m = cfg.model
     if not 0.0 < m.link_threshold < 1.0:
         problems.append(

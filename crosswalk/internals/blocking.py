@@ -191,6 +191,31 @@ def token_counts(frame: pd.DataFrame) -> pd.Series:
     )
 
 
+def _records_per_token(tokens: _Tokens, counts: pd.Series | None) -> np.ndarray:
+    """Per vocabulary code: the records carrying the token, counted in the frame itself or
+    taken from ``counts`` (0 for a token ``counts`` does not hold)."""
+    if counts is None:
+        return np.bincount(tokens.codes, minlength=len(tokens.vocabulary))
+    at = counts.index.get_indexer(pd.Index(tokens.vocabulary, dtype="str"))
+    return np.where(at >= 0, counts.to_numpy(dtype="int64")[at], 0)
+
+
+def _rarest(tokens: _Tokens, per_token: np.ndarray, k: int) -> np.ndarray:
+    """Per (record, token): whether the token is among its record's ``k`` rarest, fewest
+    records first, ties in name order. A token no record carries (a query's word the
+    crosswalk lacks) comes last: its key could find nothing."""
+    carried = per_token[tokens.codes]
+    carried = np.where(carried > 0, carried, np.iinfo(np.int64).max)
+    # ``tokens.rows`` ascend, each record's tokens in name order: a stable sort by count
+    # within each record's run gives its tokens rarest first.
+    order = np.lexsort((carried, tokens.rows))
+    sorted_rows = tokens.rows[order]
+    first = np.searchsorted(sorted_rows, sorted_rows, side="left")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64) - first
+    return rank < k
+
+
 def _rule_keys(
     frame: pd.DataFrame, settings: BlockingSettings, counts: pd.Series | None
 ) -> list[_RuleKeys]:
@@ -205,16 +230,21 @@ def _rule_keys(
             out.append(_RuleKeys(rule, at[ok], [_Column(c.codes[ok], c.uniques) for c in columns]))
 
     tokens = None
+    per_token = np.zeros(0, dtype="int64")
     if rules & {"zip_name_token", "rare_name_token", "city_name"}:
         tokens = _tokens(frame["n_core"])
+        per_token = _records_per_token(tokens, counts)
     zip_codes, zip_uniques = _factorize(frame["n_zip"])
     if "zip_name_token" in rules and tokens is not None:
         z = zip_codes[tokens.rows]
+        ok = z >= 0
+        if settings.zip_name_tokens:
+            ok &= _rarest(tokens, per_token, settings.zip_name_tokens)
         keep(
             "zip_name_token",
             tokens.rows,
             [_text_column(z, zip_uniques), _text_column(tokens.codes, tokens.vocabulary)],
-            z >= 0,
+            ok,
         )
     if "street" in rules:
         num_codes, num_uniques = _factorize(frame["n_number"])
@@ -280,11 +310,6 @@ def _rule_keys(
             np.concatenate([ok, ok]),
         )
     if "rare_name_token" in rules and tokens is not None:
-        if counts is None:
-            per_token = np.bincount(tokens.codes, minlength=len(tokens.vocabulary))
-        else:
-            at = counts.index.get_indexer(pd.Index(tokens.vocabulary, dtype="str"))
-            per_token = np.where(at >= 0, counts.to_numpy(dtype="int64")[at], 0)
         rare = (per_token >= 1) & (per_token <= settings.rare_token_max_records)
         keep(
             "rare_name_token",

@@ -39,6 +39,7 @@ def test_every_problem_is_reported_at_once_with_lines_and_fixes(tmp_path: Path) 
         'nmae = "FACNAME"\n'
         "[blocking]\n"
         'rules = ["zip_nme_token"]\n'
+        "zip_name_tokens = -1\n"
         "[model]\n"
         "link_threshold = 1.5\n",
         encoding="utf-8",
@@ -53,6 +54,7 @@ def test_every_problem_is_reported_at_once_with_lines_and_fixes(tmp_path: Path) 
     assert "line 6" in text and "did you mean 'name'" in text
     assert "missing required key 'id_column'" in text
     assert "did you mean 'zip_name_token'" in text
+    assert "line 11" in text and "zip_name_tokens must be at least 0" in text
     assert "link_threshold" in text
 
 

@@ -76,6 +76,58 @@ def test_a_record_has_the_same_keys_alone_as_in_its_frame(slice_records: pd.Data
         assert (alone.rows == 0).all()
 
 
+def _named(records: pd.DataFrame, rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """Records (source, name, ZIP) at one real address: only the names and ZIPs differ."""
+    frame = pd.concat([records.iloc[[0]]] * len(rows), ignore_index=True)
+    frame["source"] = [s for s, _, _ in rows]
+    frame["record_id"] = [str(i) for i in range(len(rows))]
+    frame["name"] = [n for _, n, _ in rows]
+    frame["zip"] = [z for _, _, z in rows]
+    return normalize_records(frame)
+
+
+def test_zip_name_token_keys_a_record_by_its_rarest_tokens(slice_records: pd.DataFrame) -> None:
+    # PACIFIC is carried by every record, VISTA by one: a ZIP shared with a common token
+    # only is no candidate unless every token keys the record.
+    elsewhere = [("b", f"{w} PACIFIC", "95814") for w in ("ALPHA", "BRAVO", "DELTA", "ECHO")]
+    frame = _named(
+        slice_records,
+        [
+            ("a", "SUNRISE PACIFIC", "90001"),
+            ("b", "MOONLIGHT PACIFIC", "90001"),
+            ("b", "SUNRISE VISTA PACIFIC", "90001"),
+            ("a", "SUNRISE PACIFIC", "94110"),
+            *elsewhere,
+        ],
+    )
+
+    def pairs(k: int) -> set[tuple[int, int]]:
+        settings = BlockingSettings(rules=["zip_name_token"], zip_name_tokens=k)
+        found = candidate_pairs(frame, settings)
+        return set(zip(found["l"].tolist(), found["r"].tolist(), strict=True))
+
+    assert pairs(0) == {(0, 1), (0, 2)}
+    assert pairs(2) == {(0, 1), (0, 2)}  # two-word names: both tokens key them
+    assert pairs(1) == set()  # SUNRISE (3 records) against VISTA (1), the other's rarest
+    keys = block_keys(frame, BlockingSettings(rules=["zip_name_token"], zip_name_tokens=1))
+    assert np.bincount(keys.rows, minlength=len(frame)).tolist() == [1] * len(frame)
+
+
+def test_a_query_word_the_crosswalk_lacks_takes_no_rarest_token_slot(
+    slice_records: pd.DataFrame,
+) -> None:
+    published = _named(
+        slice_records,
+        [("a", "SUNRISE PACIFIC", "90001"), ("a", "MOONLIGHT PACIFIC", "90001")],
+    )
+    counts = token_counts(published)
+    settings = BlockingSettings(rules=["zip_name_token"], zip_name_tokens=1)
+    query = _named(slice_records, [("q", "SUNRISE XYZZY PACIFIC", "90001")])
+    assert block_keys(query, settings, counts).keys.tolist() == [
+        block_keys(published, settings, counts).keys[0]
+    ]
+
+
 def test_candidate_pairs_are_sorted_unique_with_the_rules_that_found_them(
     slice_records: pd.DataFrame,
 ) -> None:
