@@ -30,7 +30,7 @@ import sqlite_utils
 from crosswalk import schema
 from crosswalk.errors import BuildError
 from crosswalk.internals.codes import in_order, sort_order
-from crosswalk.internals.sqlite_load import CACHE_KIB, bulk_insert
+from crosswalk.internals.sqlite_load import CACHE_KIB, PAGE_SIZE, bulk_insert
 
 #: Each schema type's column type in SQLite (as sqlite-utils names it) and its Arrow type,
 #: which the bulk load binds to SQLite's storage classes (text, integer, real; missing
@@ -128,6 +128,7 @@ def write_sqlite(
         (schema.CONFLICTS, None),
     ]
     db = sqlite_utils.Database(path)
+    db.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first table
     with db.conn:
         for table, foreign_keys in published:
             create_table(db, table, foreign_keys)
