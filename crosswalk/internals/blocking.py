@@ -204,16 +204,24 @@ def _rarest(tokens: _Tokens, per_token: np.ndarray, k: int) -> np.ndarray:
     """Per (record, token): whether the token is among its record's ``k`` rarest, fewest
     records first, ties in name order. A token no record carries (a query's word the
     crosswalk lacks) comes last: its key could find nothing."""
-    carried = per_token[tokens.codes]
+    rows = tokens.rows
+    # A record with at most k tokens keeps them all: only the others are ranked.
+    per_record = np.bincount(rows)
+    out = per_record[rows] <= k
+    ranked = np.flatnonzero(~out)
+    if not len(ranked):
+        return out
+    carried = per_token[tokens.codes[ranked]]
     carried = np.where(carried > 0, carried, np.iinfo(np.int64).max)
     # ``tokens.rows`` ascend, each record's tokens in name order: a stable sort by count
     # within each record's run gives its tokens rarest first.
-    order = np.lexsort((carried, tokens.rows))
-    sorted_rows = tokens.rows[order]
+    order = np.lexsort((carried, rows[ranked]))
+    sorted_rows = rows[ranked][order]
     first = np.searchsorted(sorted_rows, sorted_rows, side="left")
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64) - first
-    return rank < k
+    out[ranked] = rank < k
+    return out
 
 
 def _rule_keys(
@@ -415,20 +423,25 @@ def candidate_pairs(
     rank = np.empty(n, dtype="int64")
     rank[by_rank] = np.arange(n, dtype="int64")
     src, src_names = pd.factorize(frame["source"])
+    # One byte per record where it fits: the pairs look their records' sources up at random.
+    src = src.astype(np.min_scalar_type(max(len(src_names) - 1, 0)))
     allowed = np.array(
         [bool((same_source_ok or {}).get(str(s), False)) for s in src_names], dtype=bool
     )
+    any_allowed = bool(allowed.any())
     rule_shift = max(len(BLOCKING_RULES) - 1, 1).bit_length()
     assert 2 * max(n, 1).bit_length() + rule_shift < 63, "too many records for int64 pair codes"
     found = []
     for part in parts:
         left, right = _block_pairs(part.codes(), part.rows, rank, by_rank, settings)
-        same = src[left] == src[right]
-        keep = ~same | (allowed[src[left]] & (left != right))
+        src_left = src[left]
+        keep = src_left != src[right]
+        if any_allowed:
+            keep |= allowed[src_left] & (left != right)
         left, right = left[keep], right[keep]
         pair = np.minimum(left, right) * n + np.maximum(left, right)
         found.append((pair << rule_shift) | _RULE_INDEX[part.rule])
-        del left, right, keep, same, pair
+        del left, right, keep, src_left, pair
     packed = np.sort(np.concatenate(found))
     del found
     pair = packed >> rule_shift
