@@ -129,9 +129,9 @@ class BlockingSettings:
     max_block_pairs: int = 400
     window: int = 6
     #: ``zip_name_token`` keys each record by its ZIP with this many of its core-name
-    #: tokens, the rarest first (0: with every token). A common token ("HEALTH", "CARE")
-    #: shared within a ZIP is weak evidence and makes large blocks.
-    zip_name_tokens: int = 2
+    #: tokens, the rarest first (0: with every token). See ``docs/engine.md`` for what
+    #: fewer keys save and what they cost.
+    zip_name_tokens: int = 0
     #: A name token is "rare" when fewer than this many records carry it.
     rare_token_max_records: int = 12
     #: Side of a geographic cell, in metres.
