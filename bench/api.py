@@ -448,10 +448,15 @@ def update_docs(
 ) -> None:
     """Replace (or append) the ``## API`` section of docs/benchmarks.md."""
     today = dt.date.today().isoformat()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from accuracy import machine
+
+    commit = machine()["commit"]
+    at = f" (engine at commit `{commit}`)" if commit else ""
     lines = [
         "## API",
         "",
-        f"Run of {today} on a 2-core machine shared with other work (1-minute load average "
+        f"Run of {today}{at} on a 2-core machine shared with other work (1-minute load average "
         f"{load[0]:.1f} before the run and {load[1]:.1f} after it, from other processes as well), "
         f"`crosswalk serve` (waitress, {args.threads} threads) and wrk on the same machine over "
         "loopback. Reproduce with:",

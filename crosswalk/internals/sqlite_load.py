@@ -13,9 +13,10 @@ import pyarrow as pa
 #: measured slower.
 CACHE_KIB = 16 * 1024
 #: Page size of a published database, in bytes. Larger pages load and index faster: at 1M
-#: records per side, the SQLite write took 13.3 s with SQLite's default 4 KiB pages and
-#: 10.1 s with 32 KiB ones, while a lookup by record id (three indexed queries) took
-#: 61 µs instead of 51 µs. 64 KiB pages wrote no faster and looked up in 72 µs.
+#: records per side, the SQLite write took 13.1 to 13.7 s with SQLite's default 4 KiB
+#: pages and 10.1 to 10.8 s with 32 KiB ones, while a lookup by record id (three indexed
+#: queries) took 61 µs instead of 51 µs. 64 KiB pages wrote no faster and looked up in
+#: 71 to 73 µs.
 PAGE_SIZE = 32 * 1024
 
 
