@@ -132,7 +132,7 @@ class BlockingSettings:
     #: tokens, the rarest first (0: with every token). See ``docs/engine.md`` for what
     #: fewer keys save and what they cost.
     zip_name_tokens: int = 0
-    #: A name token is "rare" when fewer than this many records carry it.
+    #: A name token is "rare" when at most this many records carry it.
     rare_token_max_records: int = 12
     #: Side of a geographic cell, in metres.
     geo_cell_metres: float = 150.0
@@ -496,7 +496,7 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
             )
         )
     b = cfg.blocking
-    for name, lowest in (("max_block_pairs", 1), ("window", 1), ("zip_name_tokens", 0)):
+    for name, lowest in (("max_block_pairs", 0), ("window", 0), ("zip_name_tokens", 0)):
         value = getattr(b, name)
         if isinstance(value, int) and value < lowest:
             problems.append(

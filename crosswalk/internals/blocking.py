@@ -197,13 +197,14 @@ def _records_per_token(tokens: _Tokens, counts: pd.Series | None) -> np.ndarray:
     if counts is None:
         return np.bincount(tokens.codes, minlength=len(tokens.vocabulary))
     at = counts.index.get_indexer(pd.Index(tokens.vocabulary, dtype="str"))
-    return np.where(at >= 0, counts.to_numpy(dtype="int64")[at], 0)
+    # Position -1 (a token ``counts`` lacks) reads the appended 0, also when it is empty.
+    return np.append(counts.to_numpy(dtype="int64"), 0)[at]
 
 
 def _rarest(tokens: _Tokens, per_token: np.ndarray, k: int) -> np.ndarray:
     """Per (record, token): whether the token is among its record's ``k`` rarest, fewest
-    records first, ties in name order. A token no record carries (a query's word the
-    crosswalk lacks) comes last: its key could find nothing."""
+    records first, ties in the order the words appear in the name. A token no record
+    carries (a query's word the crosswalk lacks) comes last: its key could find nothing."""
     rows = tokens.rows
     # A record with at most k tokens keeps them all: only the others are ranked.
     per_record = np.bincount(rows)
@@ -213,7 +214,7 @@ def _rarest(tokens: _Tokens, per_token: np.ndarray, k: int) -> np.ndarray:
         return out
     carried = per_token[tokens.codes[ranked]]
     carried = np.where(carried > 0, carried, np.iinfo(np.int64).max)
-    # ``tokens.rows`` ascend, each record's tokens in name order: a stable sort by count
+    # ``tokens.rows`` ascend, each record's tokens in word order: a stable sort by count
     # within each record's run gives its tokens rarest first.
     order = np.lexsort((carried, rows[ranked]))
     sorted_rows = rows[ranked][order]
@@ -241,7 +242,8 @@ def _rule_keys(
     per_token = np.zeros(0, dtype="int64")
     if rules & {"zip_name_token", "rare_name_token", "city_name"}:
         tokens = _tokens(frame["n_core"])
-        per_token = _records_per_token(tokens, counts)
+        if "rare_name_token" in rules or settings.zip_name_tokens:
+            per_token = _records_per_token(tokens, counts)
     zip_codes, zip_uniques = _factorize(frame["n_zip"])
     if "zip_name_token" in rules and tokens is not None:
         z = zip_codes[tokens.rows]
@@ -423,6 +425,8 @@ def candidate_pairs(
     rank = np.empty(n, dtype="int64")
     rank[by_rank] = np.arange(n, dtype="int64")
     src, src_names = pd.factorize(frame["source"])
+    if (src < 0).any():
+        raise ValueError("every record needs a source")
     # One byte per record where it fits: the pairs look their records' sources up at random.
     src = src.astype(np.min_scalar_type(max(len(src_names) - 1, 0)))
     allowed = np.array(

@@ -12,6 +12,7 @@ import pytest
 
 from crosswalk import schema
 from crosswalk.evaluate import evaluate
+from crosswalk.internals.sqlite_load import PAGE_SIZE
 from crosswalk.pipeline import BuildResult
 
 
@@ -38,6 +39,7 @@ def test_output_files_and_tables(built_crosswalk: Path) -> None:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(identifiers)")}
         assert any("scheme" in i for i in indexes)
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
         # One record per source per entity (the default guard against over-merging).
         worst = conn.execute(
             "SELECT max(c) FROM (SELECT count(*) c FROM records GROUP BY entity_id, source)"

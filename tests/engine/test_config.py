@@ -40,6 +40,7 @@ def test_every_problem_is_reported_at_once_with_lines_and_fixes(tmp_path: Path) 
         "[blocking]\n"
         'rules = ["zip_nme_token"]\n'
         "zip_name_tokens = -1\n"
+        "window = -6\n"
         "[model]\n"
         "link_threshold = 1.5\n",
         encoding="utf-8",
@@ -54,7 +55,8 @@ def test_every_problem_is_reported_at_once_with_lines_and_fixes(tmp_path: Path) 
     assert "line 6" in text and "did you mean 'name'" in text
     assert "missing required key 'id_column'" in text
     assert "did you mean 'zip_name_token'" in text
-    assert "line 11" in text and "zip_name_tokens must be at least 0" in text
+    assert "line 9 (blocking.zip_name_tokens): zip_name_tokens must be at least 0" in text
+    assert "line 10 (blocking.window): window must be at least 0, not -6" in text
     assert "link_threshold" in text
 
 

@@ -63,10 +63,13 @@ def test_blocking_finds_the_true_pairs_of_the_slice(slice_records: pd.DataFrame)
     assert (src[pairs["l"]] != src[pairs["r"]]).all()
 
 
-def test_a_record_has_the_same_keys_alone_as_in_its_frame(slice_records: pd.DataFrame) -> None:
+@pytest.mark.parametrize("zip_name_tokens", [0, 1, 2])
+def test_a_record_has_the_same_keys_alone_as_in_its_frame(
+    slice_records: pd.DataFrame, zip_name_tokens: int
+) -> None:
     """The matcher looks a one-record query's keys up among a whole crosswalk's keys."""
     frame = normalize_records(slice_records)
-    settings = BlockingSettings()
+    settings = BlockingSettings(zip_name_tokens=zip_name_tokens)
     counts = token_counts(frame)
     everyone = block_keys(frame, settings, counts=counts)
     for i in (0, 7, len(frame) // 2, len(frame) - 1):
@@ -109,8 +112,18 @@ def test_zip_name_token_keys_a_record_by_its_rarest_tokens(slice_records: pd.Dat
     assert pairs(0) == {(0, 1), (0, 2)}
     assert pairs(2) == {(0, 1), (0, 2)}  # two-word names: both tokens key them
     assert pairs(1) == set()  # SUNRISE (3 records) against VISTA (1), the other's rarest
-    keys = block_keys(frame, BlockingSettings(rules=["zip_name_token"], zip_name_tokens=1))
-    assert np.bincount(keys.rows, minlength=len(frame)).tolist() == [1] * len(frame)
+    for k in (1, 2):
+        keys = block_keys(frame, BlockingSettings(rules=["zip_name_token"], zip_name_tokens=k))
+        assert np.bincount(keys.rows, minlength=len(frame)).tolist() == [k] * len(frame)
+
+
+def test_rarest_tokens_tie_in_the_order_of_the_words(slice_records: pd.DataFrame) -> None:
+    # ALPHA and BRAVO are carried by both records: each keeps its first word, whatever
+    # order the frame's vocabulary numbers them in.
+    frame = _named(slice_records, [("a", "ALPHA BRAVO", "90001"), ("b", "BRAVO ALPHA", "90001")])
+    one = candidate_pairs(frame, BlockingSettings(rules=["zip_name_token"], zip_name_tokens=1))
+    two = candidate_pairs(frame, BlockingSettings(rules=["zip_name_token"], zip_name_tokens=2))
+    assert len(one) == 0 and len(two) == 1
 
 
 def test_a_query_word_the_crosswalk_lacks_takes_no_rarest_token_slot(
@@ -126,6 +139,10 @@ def test_a_query_word_the_crosswalk_lacks_takes_no_rarest_token_slot(
     assert block_keys(query, settings, counts).keys.tolist() == [
         block_keys(published, settings, counts).keys[0]
     ]
+    # A crosswalk without a single name token still gives keys by ZIP and city.
+    none = token_counts(published.iloc[0:0])
+    for rules in (["zip_name_token"], ["city_name"]):
+        assert len(block_keys(query, BlockingSettings(rules=rules), none).keys) > 0
 
 
 def test_candidate_pairs_are_sorted_unique_with_the_rules_that_found_them(
