@@ -215,6 +215,14 @@ def machine() -> dict[str, Any]:
             text=True,
             check=False,
         ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if commit and changed:
+            commit += "-dirty"  # measured with changes not yet committed
     except OSError:
         commit = ""
     return {
