@@ -199,6 +199,14 @@ def evaluate_cli(db: Path, errors: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _git(*args: str) -> str:
+    """The output of a git command run on the project's repository (empty on failure)."""
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip()
+
+
 def machine() -> dict[str, Any]:
     """Cores, memory and versions of the machine the figures were measured on."""
     mem_kib = 0
@@ -209,19 +217,8 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        if commit and changed:
+        commit = _git("rev-parse", "--short", "HEAD")
+        if commit and _git("status", "--porcelain", "--untracked-files=no"):
             commit += "-dirty"  # measured with changes not yet committed
     except OSError:
         commit = ""
