@@ -146,6 +146,9 @@ class ModelSettings:
     em_tolerance: float = 1e-6
     #: Random pairs sampled to estimate u probabilities.
     u_sample_pairs: int = 200_000
+    #: Candidate pairs the EM is fitted on: a uniform random sample of them when there are
+    #: more (0: all). The name comparison of the other pairs waits for the fitted model.
+    em_sample_pairs: int = 1_000_000
     seed: int = 20200507
     #: Optional CSV of pairs known to be the same facility, to count m from instead of EM.
     #: Either columns source_l, record_id_l, source_r, record_id_r, or one id column per
@@ -507,6 +510,14 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                 )
             )
     m = cfg.model
+    if isinstance(m.em_sample_pairs, int) and m.em_sample_pairs < 0:
+        problems.append(
+            Problem(
+                loc.where("model.em_sample_pairs", "em_sample_pairs"),
+                f"em_sample_pairs must be at least 0, not {m.em_sample_pairs}.",
+                "use e.g. em_sample_pairs = 1000000, or 0 to fit on every candidate pair.",
+            )
+        )
     if not 0.0 < m.link_threshold < 1.0:
         problems.append(
             Problem(

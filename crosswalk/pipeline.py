@@ -8,6 +8,7 @@ them and publishes the crosswalk atomically.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,8 +37,10 @@ from crosswalk.internals.compare import (
 )
 from crosswalk.internals.model import (
     Model,
+    Scores,
     build_model,
     cross_pair_count,
+    em_sample,
     estimate_u,
     fit_em,
     level_frequencies,
@@ -46,6 +49,7 @@ from crosswalk.internals.model import (
     own_frequencies,
     pair_frequencies,
     score,
+    weight_ceiling,
 )
 from crosswalk.internals.normalize import NID_PREFIX, normalize_records
 from crosswalk.progress import Steps
@@ -75,14 +79,18 @@ class Linkage:
     """The in-memory result of linking a batch of records."""
 
     records: pd.DataFrame  # normalized records, positions 0..n-1, with "cluster"
-    pairs: (
-        pd.DataFrame
-    )  # every candidate pair: l, r, rules, levels, bits, weight, probability, status, method
+    #: The candidate pairs at or above the lower of the link threshold and the review band's
+    #: bottom, those that share an identifier, those a review decision names and those
+    #: that are identifier conflicts: l, r, rules, levels, bits, weight, probability,
+    #: status, method.
+    pairs: pd.DataFrame
     model: Model
     comparisons: list[Comparison]
     conflicts: pd.DataFrame
     #: Identifier columns measured to name one record per source (see :func:`facility_unique`).
     unique_schemes: list[str] = field(default_factory=list)
+    #: The number of candidate pairs blocking found (``pairs`` keeps those that matter).
+    candidate_pairs: int = 0
 
     def crosswalk(self) -> pd.DataFrame:
         """One row per record: ``entity_id`` (or the cluster label before ids are assigned),
@@ -159,16 +167,30 @@ def link(
         with steps.step("comparing"):
             columns = converting.result()
             del converting  # the future would keep the columns alive after ``del columns``
+            lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+            # The EM is fitted on a sample of the candidates when there are many; the costly
+            # comparisons of the other pairs wait for the fitted model (see _scored_pairs).
+            sample = em_sample(len(pairs), config.model.em_sample_pairs, config.model.seed)
+            pending = [c for c in comparisons if c.deferred] if sample is not None else []
             levels = compare_positions(
-                columns, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons
+                columns, lpos, rpos, [c for c in comparisons if c not in pending]
             )
+            if sample is None:
+                em_levels = levels
+            else:
+                em_levels = levels.take(sample).reset_index(drop=True)
+                sampled = compare_positions(columns, lpos[sample], rpos[sample], pending)
+                for c in pending:
+                    em_levels[c.name] = sampled[c.name].to_numpy()
+                em_levels = em_levels[[c.name for c in comparisons]]
+                del sampled
             u, per_record = estimating.result(), counting.result()
             del estimating, counting
     with steps.step("estimating the model"):
         primary = [c for c in comparisons if c.stands_in_for is None]
-        patterns = level_patterns(levels, [c.name for c in primary])
+        patterns = level_patterns(em_levels, [c.name for c in primary])
         m, lam, iterations = fit_em(
-            levels,
+            em_levels,
             primary,
             max_iterations=config.model.em_max_iterations,
             tolerance=config.model.em_tolerance,
@@ -184,7 +206,9 @@ def link(
             vectors = pd.DataFrame(patterns.levels, columns=[c.name for c in primary])
             posterior = score(vectors, first).match_probability[patterns.index]
             for c in stand_ins:
-                m[c.name] = level_frequencies(levels[c.name].to_numpy(), len(c.levels), posterior)
+                m[c.name] = level_frequencies(
+                    em_levels[c.name].to_numpy(), len(c.levels), posterior
+                )
             del posterior
         del patterns
         trained_on = "em"
@@ -195,7 +219,6 @@ def link(
             lb = np.array([b for _, b in label_pos])
             m = m_from_labels(compare_positions(columns, la, lb, comparisons), comparisons)
             trained_on = f"labels ({len(label_pos)} pairs)"
-        del columns
         model = build_model(
             comparisons,
             m,
@@ -206,6 +229,15 @@ def link(
             iterations,
             trained_on,
         )
+    n_candidates = len(pairs)
+    # No pair under this probability is linked, published or queued for review.
+    floor = min(config.review.uncertain_low, config.model.link_threshold)
+    constrained = _positions(frame, constraints.must_link + constraints.cannot_link)
+    with steps.step("comparing names"):
+        pairs, levels = _reachable_pairs(
+            pairs, levels, em_levels, sample, columns, comparisons, model, floor, constrained
+        )
+        del columns, em_levels, sample, lpos, rpos
     with steps.step("scoring"):
         lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
         frequencies = pair_frequencies(
@@ -235,6 +267,25 @@ def link(
         non_id += model.prior_bits
         fuzzy = 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
         del non_id
+        # Linkage.pairs: the pairs at or above the floor, those always kept, and those whose
+        # identifiers differ where names and addresses agree (possible conflicts).
+        keep = scores.match_probability >= floor
+        keep |= _always_kept(pairs, levels, len(frame), constrained)
+        keep[maybe[id_disagree[maybe] & (fuzzy > CONFLICT_HIGH)]] = True
+        if not keep.all():
+            kept = np.flatnonzero(keep)
+            pairs = pairs.take(kept).reset_index(drop=True)
+            levels = levels.take(kept).reset_index(drop=True)
+            scores = Scores(
+                scores.bits.take(kept).reset_index(drop=True),
+                scores.match_weight[kept],
+                scores.match_probability[kept],
+            )
+            id_agree, id_disagree = id_agree[kept], id_disagree[kept]
+            fuzzy = fuzzy[keep[maybe]]
+            maybe = np.flatnonzero(id_agree | id_disagree)
+            del kept
+        del keep
         # Columns are added one by one (no concatenated copy of the pairs); the levels and
         # bits columns share the memory of the frames compare and score returned.
         for col in levels.columns:
@@ -266,7 +317,96 @@ def link(
             [conflicts, _split_conflicts(result.splits, result.decision_conflicts, pairs, frame)],
             ignore_index=True,
         )
-    return Linkage(frame, pairs, model, comparisons, conflicts, decisive)
+    return Linkage(frame, pairs, model, comparisons, conflicts, decisive, n_candidates)
+
+
+def _bits(probability: float) -> float:
+    """The match weight (bits) of a probability."""
+    return math.log2(probability / (1.0 - probability))
+
+
+def _always_kept(
+    pairs: pd.DataFrame, levels: pd.DataFrame, n_records: int, constrained: list[tuple[int, int]]
+) -> np.ndarray:
+    """Per pair, whether it is kept whatever its weight: its records share an identifier
+    (the pair may be an identifier conflict) or a review decision names it."""
+    keep = np.zeros(len(pairs), dtype=bool)
+    for name in levels.columns:
+        if name.startswith(NID_PREFIX):
+            keep |= levels[name].to_numpy() == 0
+    if constrained:
+        lp, rp = pairs["l"].to_numpy().astype("int64"), pairs["r"].to_numpy().astype("int64")
+        named = [min(a, b) * n_records + max(a, b) for a, b in constrained]
+        keep |= np.isin(
+            np.minimum(lp, rp) * n_records + np.maximum(lp, rp), np.array(named, dtype="int64")
+        )
+    return keep
+
+
+def _reachable_pairs(
+    pairs: pd.DataFrame,
+    levels: pd.DataFrame,
+    em_levels: pd.DataFrame,
+    sample: np.ndarray | None,
+    columns: Columns,
+    comparisons: list[Comparison],
+    model: Model,
+    floor: float,
+    constrained: list[tuple[int, int]],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidate pairs that can reach the probability ``floor``, with every comparison's
+    levels: the deferred comparisons missing from ``levels`` are made for them, or taken
+    from ``em_levels`` for the pairs of the EM's ``sample``.
+
+    A pair's ceiling is the weight its compared fields give it (with the most favourable
+    term frequencies) plus the most that the missing ones could add (see
+    :func:`weight_ceiling`). A pair whose ceiling is under the floor is dropped before
+    they are compared, unless it is :func:`_always_kept` or its identifiers differ while
+    its names and addresses could still be near certain (an identifier conflict).
+    """
+    present = [c.name for c in comparisons if c.name in levels]
+    todo = [c for c in comparisons if c.name not in levels]
+    if floor <= 0.0:
+        kept = np.arange(len(pairs))
+    else:
+        ceiling = weight_ceiling(levels[present], model, [c.name for c in todo])
+        # a hair of slack: the ceiling and the pair's weight sum the bits in other orders
+        keep = ceiling >= _bits(floor) - 1e-9
+        del ceiling
+        keep |= _always_kept(pairs, levels, len(columns), constrained)
+        # A pair whose identifiers differ is a conflict if its names and addresses alone
+        # are near certain: kept while they could be.
+        ids = [name for name in present if name.startswith(NID_PREFIX)]
+        differ = np.zeros(len(pairs), dtype=bool)
+        for name in ids:
+            differ |= levels[name].to_numpy() == 1
+        differ = np.flatnonzero(differ & ~keep)
+        if len(differ):
+            others = levels[[n for n in present if n not in ids]].take(differ)
+            near = weight_ceiling(others, model, [c.name for c in todo])
+            keep[differ[near >= _bits(CONFLICT_HIGH) - 1e-9]] = True
+        kept = np.flatnonzero(keep)
+        del keep
+    pairs = pairs.take(kept).reset_index(drop=True)
+    out = {name: levels[name].to_numpy()[kept] for name in present}
+    if todo:
+        # The EM's sample was compared in full: its levels are reused.
+        assert sample is not None
+        sampled = np.zeros(len(levels), dtype=bool)
+        sampled[sample] = True
+        reuse = sampled[kept]
+        del sampled
+        fresh = compare_positions(
+            columns, pairs["l"].to_numpy()[~reuse], pairs["r"].to_numpy()[~reuse], todo
+        )
+        at = np.searchsorted(sample, kept[reuse])
+        for c in todo:
+            lv = np.empty(len(kept), dtype="int8")
+            lv[reuse] = em_levels[c.name].to_numpy()[at]
+            lv[~reuse] = fresh[c.name].to_numpy()
+            out[c.name] = lv
+        del fresh
+    return pairs, pd.DataFrame({c.name: out[c.name] for c in comparisons}, copy=False)
 
 
 def _labels(codes: np.ndarray, names: list[str]) -> pd.Series:
@@ -870,7 +1010,7 @@ def summary_counts(
         "records": {s.name: s.rows for s in info},
         "entities": len(tables["entities"]),
         "entities_by_sources": tables["entities"]["sources"].value_counts().to_dict(),
-        "candidate_pairs": len(pairs),
+        "candidate_pairs": linkage.candidate_pairs,
         "links": {
             "identifier": int((kept_method == "identifier").sum()),
             "fuzzy": int((kept_method == "fuzzy").sum()),

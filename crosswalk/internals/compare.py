@@ -124,6 +124,10 @@ class Comparison:
     show: tuple[str, ...] = ()
     #: A comparison that counts only where the named one is missing (a coarser stand-in).
     stands_in_for: str | None = None
+    #: Costly: in a build, compared only for the pairs that the other comparisons leave a
+    #: chance to reach the review floor (see ``docs/engine.md``). It must not be a
+    #: stand-in's target.
+    deferred: bool = False
 
     def compute(self, left: Columns, right: Columns) -> np.ndarray:
         fn = _COMPUTE[self.kind]
@@ -320,6 +324,7 @@ NAME = Comparison(
     tf_levels=(0, 1),
     tf_column="n_core",
     show=("name",),
+    deferred=True,  # most of the comparing time: several similarity scorings per pair
 )
 LOCATION = Comparison(
     "location",

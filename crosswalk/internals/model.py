@@ -314,6 +314,19 @@ def fit_em(
     return {n: params[0][j] for j, n in enumerate(names)}, float(shares[0]), iteration
 
 
+def em_sample(n: int, size: int, seed: int) -> np.ndarray | None:
+    """Sorted positions of a uniform random sample of ``size`` of ``n`` candidate pairs to
+    fit the EM on, or ``None`` to fit it on every pair (``size`` 0, or at least ``n``).
+
+    The EM works on the distinct comparison vectors with their counts: a uniform sample
+    holds the same mixture, so the fit, the match share among the candidates included,
+    is that of all the pairs up to sampling error (a million pairs hold tens of
+    thousands of matches)."""
+    if size <= 0 or n <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
 def m_from_labels(levels: pd.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
     """``m`` estimated directly from the comparison vectors of labelled matching pairs."""
     return {
@@ -384,6 +397,38 @@ def build_model(
 
 
 # --------------------------------------------------------------------------- scoring
+
+
+def ceiling_bits(f: FieldParams) -> float:
+    """The most that field ``f`` can add to a pair's weight: its strongest level's bits,
+    with the largest term-frequency boost where one applies (a missing field adds 0)."""
+    bits = f.bits()
+    if f.tf_column:
+        bits[[k for k in f.tf_levels if k < len(bits)]] += TF_MAX_BOOST
+    return max(0.0, float(bits.max()))
+
+
+def weight_ceiling(levels: pd.DataFrame, model: Model, pending: list[str]) -> np.ndarray:
+    """Per pair, the highest match weight it can reach once its ``pending`` fields are
+    compared: the weight of the fields in ``levels``, each agreement level that a value's
+    frequency adjusts taken with the largest boost (see :func:`score`), plus each pending
+    field's :func:`ceiling_bits`.
+
+    A field that stands in for a pending one counts only where that one is missing, so its
+    negative bits may vanish: they are left out of the ceiling."""
+    scores = score(levels, model)
+    total = scores.match_weight
+    for f in model.fields:
+        if f.name in pending:
+            total += ceiling_bits(f)
+        elif f.name in scores.bits:
+            if f.tf_column and f.tf_levels:
+                total += np.where(
+                    np.isin(levels[f.name].to_numpy(), f.tf_levels), TF_MAX_BOOST, 0.0
+                )
+            if f.stands_in_for in pending:
+                total -= np.minimum(scores.bits[f.name].to_numpy(), 0.0)
+    return total
 
 
 @dataclass

@@ -42,7 +42,8 @@ def test_every_problem_is_reported_at_once_with_lines_and_fixes(tmp_path: Path) 
         "zip_name_tokens = -1\n"
         "window = -6\n"
         "[model]\n"
-        "link_threshold = 1.5\n",
+        "link_threshold = 1.5\n"
+        "em_sample_pairs = -5\n",
         encoding="utf-8",
     )
     with pytest.raises(ConfigError) as info:
@@ -58,6 +59,7 @@ def test_every_problem_is_reported_at_once_with_lines_and_fixes(tmp_path: Path) 
     assert "line 9 (blocking.zip_name_tokens): zip_name_tokens must be at least 0" in text
     assert "line 10 (blocking.window): window must be at least 0, not -6" in text
     assert "link_threshold" in text
+    assert "line 13 (model.em_sample_pairs): em_sample_pairs must be at least 0, not -5" in text
 
 
 def test_toml_syntax_error_names_the_position(tmp_path: Path) -> None:

@@ -1,0 +1,173 @@
+"""A build compares names only for the pairs that can reach the review floor, and fits the
+EM on a sample of the candidates when there are many. Neither changes what matters: the
+pairs at or above the floor, the identifier pairs and the decided pairs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crosswalk.config import Config, load_config
+from crosswalk.internals.blocking import candidate_pairs
+from crosswalk.internals.compare import compare_positions, comparisons_for
+from crosswalk.internals.model import (
+    em_sample,
+    own_frequencies,
+    pair_frequencies,
+    score,
+    weight_ceiling,
+)
+from crosswalk.pipeline import Linkage, link
+from crosswalk.review import Constraints
+from crosswalk.sources import load_sources
+
+
+@pytest.fixture(scope="module")
+def config(embedded_config_path: Path) -> Config:
+    return load_config(embedded_config_path)
+
+
+@pytest.fixture(scope="module")
+def records(config: Config) -> pd.DataFrame:
+    return load_sources(config).records.reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def whole(records: pd.DataFrame, config: Config) -> Linkage:
+    """The embedded data linked with no floor: every candidate pair is compared and kept."""
+    cfg = copy.deepcopy(config)
+    cfg.review.uncertain_low = 0.0
+    cfg.model.link_threshold = 0.5
+    return link(records, cfg)
+
+
+def _floor(config: Config) -> float:
+    return min(config.review.uncertain_low, config.model.link_threshold)
+
+
+def _keys(pairs: pd.DataFrame) -> pd.Series:
+    return pairs["l"].astype("int64") * 10**7 + pairs["r"].astype("int64")
+
+
+def _crosswalk_pairs(linkage: Linkage) -> set[tuple[int, int]]:
+    labels = linkage.records["cluster"].to_numpy()
+    frame = pd.DataFrame({"c": labels, "i": np.arange(len(labels))})
+    both = frame.merge(frame, on="c")
+    both = both[both["i_x"] < both["i_y"]]
+    return set(zip(both["i_x"], both["i_y"], strict=True))
+
+
+def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Config) -> None:
+    """The ceiling from every field but the name bounds the weight with the name, term
+    frequencies included, and it leaves a share of the real candidates under the floor."""
+    frame, model = whole.records, whole.model
+    comparisons = comparisons_for(frame)
+    pairs = candidate_pairs(frame, config.blocking)
+    lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+    levels = compare_positions(frame, lpos, rpos, comparisons)
+    counted = own_frequencies(frame, [c.tf_column for c in comparisons if c.tf_column])
+    frequencies = pair_frequencies(
+        {k: v.take(lpos) for k, v in counted.items()},
+        {k: v.take(rpos) for k, v in counted.items()},
+        len(frame),
+    )
+    weight = score(levels, model, frequencies=frequencies).match_weight
+    ceiling = weight_ceiling(levels.drop(columns=["name"]), model, ["name"])
+    assert len(pairs) == whole.candidate_pairs
+    assert (ceiling >= weight - 1e-9).all()
+    floor = _floor(config)
+    assert (ceiling < np.log2(floor / (1 - floor))).mean() > 0.05
+    # With every field compared, the ceiling is the weight where no value's frequency counts.
+    full = weight_ceiling(levels, model, [])
+    plain = np.ones(len(levels), dtype=bool)
+    for f in model.fields:
+        if f.tf_column and f.name in levels:
+            plain &= ~np.isin(levels[f.name].to_numpy(), f.tf_levels)
+    assert (full >= weight - 1e-9).all() and plain.mean() > 0.3
+    np.testing.assert_allclose(full[plain], weight[plain], atol=1e-9)
+
+
+def test_pruning_keeps_every_pair_that_matters(
+    records: pd.DataFrame, config: Config, whole: Linkage
+) -> None:
+    """With the default floor, the kept pairs are exactly the unpruned build's pairs at or
+    above it, those that share an identifier and the identifier conflicts, with the same
+    levels and scores; entities and conflicts are equal."""
+    pruned = link(records, config)
+    pairs = whole.pairs
+    ids = [c for c in pairs.columns if c.startswith("lvl:nid:")]
+    assert ids, "the embedded config has identifiers"
+    differs = whole.conflicts[whole.conflicts["kind"] == "identifier_differs"]
+    assert len(differs) > 0
+    expected = pairs[
+        (pairs["match_probability"] >= _floor(config))
+        | (pairs[ids] == 0).any(axis=1)
+        | _keys(pairs).isin(_keys(differs))
+    ]
+    assert len(expected) < len(pairs) / 2  # the floor drops most candidates
+    assert pruned.candidate_pairs == whole.candidate_pairs == len(pairs)
+    pd.testing.assert_frame_equal(pruned.pairs, expected.reset_index(drop=True))
+    assert _crosswalk_pairs(pruned) == _crosswalk_pairs(whole)
+    pd.testing.assert_frame_equal(pruned.conflicts, whole.conflicts)
+
+
+def test_the_em_on_a_sample_gives_every_kept_pair_its_own_levels(
+    records: pd.DataFrame, config: Config, whole: Linkage
+) -> None:
+    """With an EM sample smaller than the candidates, names are compared after the fit: every
+    kept pair still carries the levels of comparing it in full, and the entities barely
+    move."""
+    cfg = copy.deepcopy(config)
+    cfg.model.em_sample_pairs = 5_000
+    assert whole.candidate_pairs > 4 * cfg.model.em_sample_pairs
+    sampled = link(records, cfg)
+    pairs = sampled.pairs
+    comparisons = comparisons_for(sampled.records)
+    again = compare_positions(
+        sampled.records, pairs["l"].to_numpy(), pairs["r"].to_numpy(), comparisons
+    )
+    for c in comparisons:
+        np.testing.assert_array_equal(pairs[f"lvl:{c.name}"].to_numpy(), again[c.name].to_numpy())
+    assert 0 < len(pairs) < sampled.candidate_pairs
+    assert (pairs["match_probability"] >= _floor(cfg)).mean() > 0.5
+    mine, theirs = _crosswalk_pairs(sampled), _crosswalk_pairs(whole)
+    assert len(mine & theirs) >= 0.995 * max(len(mine), len(theirs))
+
+
+def test_em_sample_positions_are_sorted_distinct_and_seeded() -> None:
+    a = em_sample(1_000, 100, seed=7)
+    assert a is not None and len(a) == 100 and len(np.unique(a)) == 100
+    assert (np.diff(a) > 0).all() and a.min() >= 0 and a.max() < 1_000
+    b = em_sample(1_000, 100, seed=7)
+    assert b is not None
+    np.testing.assert_array_equal(a, b)
+    assert em_sample(1_000, 1_000, seed=7) is None
+    assert em_sample(1_000, 0, seed=7) is None
+
+
+def test_a_decided_pair_under_the_floor_keeps_its_decision(
+    records: pd.DataFrame, config: Config, whole: Linkage
+) -> None:
+    """A review decision on a pair that could never reach the floor still binds the build and
+    is kept with its status (it is published as a link)."""
+    pairs = whole.pairs
+    no_id = ~(pairs[[c for c in pairs.columns if c.startswith("lvl:nid:")]] == 0).any(axis=1)
+    low = pairs[no_id & (pairs["match_probability"] < 1e-6)]
+    rec = whole.records
+    a, b = low.iloc[0], low.iloc[1]
+
+    def key(pos: int) -> tuple[str, str]:
+        return (str(rec["source"].iat[pos]), str(rec["record_id"].iat[pos]))
+
+    must = (key(int(a["l"])), key(int(a["r"])))
+    cannot = (key(int(b["l"])), key(int(b["r"])))
+    decided = link(records, config, Constraints(must_link=[must], cannot_link=[cannot]))
+    got = decided.pairs.set_index(_keys(decided.pairs))
+    assert got.loc[int(a["l"]) * 10**7 + int(a["r"]), "status"] == "must_link"
+    assert got.loc[int(b["l"]) * 10**7 + int(b["r"]), "status"] == "cannot_link"
+    labels = decided.records["cluster"].to_numpy()
+    assert labels[int(a["l"])] == labels[int(a["r"])]
