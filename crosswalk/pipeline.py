@@ -55,11 +55,12 @@ from crosswalk.internals.normalize import NID_PREFIX, normalize_records
 from crosswalk.progress import Steps
 from crosswalk.publish import (
     datapackage,
+    finish_sqlite,
     float_text,
+    load_tables,
     publish,
     write_csv,
     write_frame_csv,
-    write_sqlite,
 )
 from crosswalk.review import Constraints, load_constraints
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
@@ -675,14 +676,28 @@ def _publish_outputs(
             write_frame_csv(tmp / "changes.csv", assignment.changes)
 
     def write(tmp: Path) -> None:
-        # The CSV files are written on a second thread from the moment the records table
-        # is built: first while the other tables are built, then while SQLite loads them
-        # (mostly outside the GIL). Leaving the block waits for the thread, also when
-        # the SQLite write fails.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        # From the moment the records table is built, two threads work beside this one,
+        # which builds the other tables: one writes the CSV files, the other loads the
+        # records into SQLite, then the other tables as they are done (both mostly outside
+        # the GIL). Leaving the block waits for both, also when something fails.
+        db_path = tmp / "crosswalk.sqlite"
+        with ThreadPoolExecutor(max_workers=2) as pool:
             records = records_table(linkage)
             files = pool.submit(write_files, tmp, records)
-            tables = published_tables(linkage, info, config, by_key, records)
+            rest: Future[Mapping[str, pd.DataFrame]] = Future()
+            loading = pool.submit(
+                load_tables,
+                db_path,
+                {schema.RECORDS.name: records, schema.SOURCES.name: sources_table(info)},
+                rest,
+                {schema.RECORDS.name: by_key},
+            )
+            try:
+                tables = published_tables(linkage, info, config, by_key, records)
+            except BaseException as exc:
+                rest.set_exception(exc)
+                raise
+            rest.set_result(tables)
             counts.update(summary_counts(linkage, tables, info))
             meta = {
                 "build_id": uuid.uuid4().hex,
@@ -693,12 +708,12 @@ def _publish_outputs(
                 "model": linkage.model.to_dict(),
                 "previous_release": str(previous_db) if previous_db else "",
             }
-            write_sqlite(
-                tmp / "crosswalk.sqlite",
-                tables,
+            loading.result()
+            finish_sqlite(
+                db_path,
                 meta,
+                [s.name for s in info],
                 extra=lambda path: ids.write_state(path, assignment.state),
-                orders={schema.RECORDS.name: by_key},
             )
             files.result()
 

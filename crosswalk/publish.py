@@ -15,8 +15,8 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -105,38 +105,67 @@ def table_rows(
     return pa.RecordBatchReader.from_batches(arrow_schema, batches())
 
 
-def write_sqlite(
+#: The published tables with their foreign keys, in the order they are created.
+_PUBLISHED: list[tuple[schema.Table, list[tuple[str, str, str]] | None]] = [
+    (schema.SOURCES, None),
+    (schema.ENTITIES, None),
+    (
+        schema.RECORDS,
+        [("entity_id", "entities", "entity_id"), ("source", "sources", "name")],
+    ),
+    (schema.IDENTIFIERS, [("entity_id", "entities", "entity_id")]),
+    (schema.LINKS, None),
+    (schema.CONFLICTS, None),
+]
+
+
+def load_tables(
     path: Path,
-    tables: dict[str, pd.DataFrame],
-    meta: dict[str, Any],
-    extra: Callable[[Path], None] | None = None,
+    ready: Mapping[str, pd.DataFrame],
+    rest: Future[Mapping[str, pd.DataFrame]] | None = None,
     orders: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write ``crosswalk.sqlite``: the schema's tables (bulk-loaded), whatever
-    ``extra(path)`` adds, ``meta``, then the indexes, the ``crosswalk_wide`` view and the
-    statistics.
+    """Create the schema's tables in a new database at ``path`` and bulk-load their rows:
+    first the tables in ``ready``, then the others from ``rest`` once it is done. A caller
+    can so load some tables on a thread while it builds the others.
     ``orders``: a table's rows in primary-key order (positions), where the caller has them."""
-    published = [
-        (schema.SOURCES, None),
-        (schema.ENTITIES, None),
-        (
-            schema.RECORDS,
-            [("entity_id", "entities", "entity_id"), ("source", "sources", "name")],
-        ),
-        (schema.IDENTIFIERS, [("entity_id", "entities", "entity_id")]),
-        (schema.LINKS, None),
-        (schema.CONFLICTS, None),
-    ]
     db = sqlite_utils.Database(path)
     db.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first table
     with db.conn:
-        for table, foreign_keys in published:
+        for table, foreign_keys in _PUBLISHED:
             create_table(db, table, foreign_keys)
     db.conn.close()
     orders = orders or {}
+    first = [t for t, _ in _PUBLISHED if t.name in ready]
+    later = [t for t, _ in _PUBLISHED if t.name not in ready]
+
+    def rows_later(table: schema.Table) -> pa.RecordBatchReader:
+        # Read when the load reaches this table: only then is ``rest`` waited for.
+        def batches() -> Iterator[pa.RecordBatch]:
+            assert rest is not None
+            yield from table_rows(table, rest.result()[table.name], orders.get(table.name))
+
+        arrow_schema = pa.schema([(c.name, _TYPES[c.type][1]) for c in table.columns])
+        return pa.RecordBatchReader.from_batches(arrow_schema, batches())
+
+    if later and rest is None:
+        raise ValueError(f"no rows for the tables {[t.name for t in later]}")
     bulk_insert(
-        path, [(t.name, table_rows(t, tables[t.name], orders.get(t.name))) for t, _ in published]
+        path,
+        [(t.name, table_rows(t, ready[t.name], orders.get(t.name))) for t in first]
+        + [(t.name, rows_later(t)) for t in later],
     )
+
+
+def finish_sqlite(
+    path: Path,
+    meta: dict[str, Any],
+    source_names: list[str],
+    extra: Callable[[Path], None] | None = None,
+) -> None:
+    """Complete a database :func:`load_tables` wrote: whatever ``extra(path)`` adds,
+    ``meta``, then the indexes, the ``crosswalk_wide`` view (a column per source of
+    ``source_names``) and the statistics."""
     if extra is not None:
         extra(path)
     db = sqlite_utils.Database(path)
@@ -167,7 +196,7 @@ def write_sqlite(
         + ", ".join(
             f"(SELECT group_concat(r.record_id, ';') FROM records r WHERE r.entity_id = e.entity_id "
             f"AND r.source = '{name}') AS [{name}]"
-            for name in tables["sources"]["name"].tolist()
+            for name in source_names
             if name.replace("_", "").replace("-", "").isalnum()
         )
         + " FROM entities e"
@@ -212,7 +241,6 @@ def _quoted_characters() -> str:
 
 
 _QUOTED = _quoted_characters()
-_QUOTED_RE = "[" + _QUOTED.replace("\r", "\\r").replace("\n", "\\n") + "]"
 
 
 def _csv_field(text: str) -> str:
@@ -231,9 +259,19 @@ def _csv_column(values: pd.Series) -> pa.Array:
     ):
         return pa.array(values.to_numpy().astype(str).tolist(), type=pa.string())
     column = pa.array(values, type=pa.string(), from_pandas=True)
-    needs = pc.match_substring_regex(column, _QUOTED_RE)
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
-    return pc.fill_null(pc.if_else(needs, quoted, column), "")
+    if isinstance(column, pa.ChunkedArray):  # a chunk of CHUNK_ROWS rows at most
+        column = column.combine_chunks()
+    # Literal searches, one per character, are faster than one regular expression; the
+    # few fields that need quotes are quoted alone.
+    needs = pc.match_substring(column, _QUOTED[0])
+    for ch in _QUOTED[1:]:
+        needs = pc.or_(needs, pc.match_substring(column, ch))
+    needs = pc.fill_null(needs, False)
+    if pc.any(needs).as_py():
+        some = pc.filter(column, needs)
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(some, '"', '""'), '"', "")
+        column = pc.replace_with_mask(column, needs, quoted)
+    return pc.fill_null(column, "")
 
 
 def float_text(values: np.ndarray[Any, Any]) -> pa.Array:
