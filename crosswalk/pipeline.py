@@ -31,6 +31,7 @@ from crosswalk.internals.codes import key_order, pack, ranks, run_starts
 from crosswalk.internals.compare import (
     Columns,
     Comparison,
+    Strongest,
     compare_positions,
     comparisons_for,
     record_columns,
@@ -173,9 +174,15 @@ def link(
             # comparisons of the other pairs wait for the fitted model (see _scored_pairs).
             sample = em_sample(len(pairs), config.model.em_sample_pairs, config.model.seed)
             pending = [c for c in comparisons if c.deferred] if sample is not None else []
+            # A costly comparison waits, but its cheap part gives the strongest level each
+            # pair can reach in it.
             levels = compare_positions(
-                columns, lpos, rpos, [c for c in comparisons if c not in pending]
+                columns,
+                lpos,
+                rpos,
+                [c for c in comparisons if c not in pending] + [Strongest(c) for c in pending],
             )
+            reach = {c.name: levels.pop(c.name).to_numpy() for c in pending}
             if sample is None:
                 em_levels = levels
             else:
@@ -236,9 +243,9 @@ def link(
     constrained = _positions(frame, constraints.must_link + constraints.cannot_link)
     with steps.step("comparing names"):
         pairs, levels = _reachable_pairs(
-            pairs, levels, em_levels, sample, columns, comparisons, model, floor, constrained
+            pairs, levels, reach, em_levels, sample, columns, comparisons, model, floor, constrained
         )
-        del columns, em_levels, sample, lpos, rpos
+        del columns, em_levels, sample, lpos, rpos, reach
     with steps.step("scoring"):
         lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
         frequencies = pair_frequencies(
@@ -347,6 +354,7 @@ def _always_kept(
 def _reachable_pairs(
     pairs: pd.DataFrame,
     levels: pd.DataFrame,
+    reach: dict[str, np.ndarray],
     em_levels: pd.DataFrame,
     sample: np.ndarray | None,
     columns: Columns,
@@ -360,8 +368,8 @@ def _reachable_pairs(
     from ``em_levels`` for the pairs of the EM's ``sample``.
 
     A pair's ceiling is the weight its compared fields give it (with the most favourable
-    term frequencies) plus the most that the missing ones could add (see
-    :func:`weight_ceiling`). A pair whose ceiling is under the floor is dropped before
+    term frequencies) plus the most that the missing ones could add from the strongest
+    level it can reach in them (``reach``; see :func:`weight_ceiling`). A pair whose ceiling is under the floor is dropped before
     they are compared, unless it is :func:`_always_kept` or its identifiers differ while
     its names and addresses could still be near certain (an identifier conflict).
     """
@@ -370,7 +378,7 @@ def _reachable_pairs(
     if floor <= 0.0:
         kept = np.arange(len(pairs))
     else:
-        ceiling = weight_ceiling(levels[present], model, [c.name for c in todo])
+        ceiling = weight_ceiling(levels[present], model, {c.name: reach.get(c.name) for c in todo})
         # a hair of slack: the ceiling and the pair's weight sum the bits in other orders
         keep = ceiling >= _bits(floor) - 1e-9
         del ceiling
@@ -384,7 +392,11 @@ def _reachable_pairs(
         differ = np.flatnonzero(differ & ~keep)
         if len(differ):
             others = levels[[n for n in present if n not in ids]].take(differ)
-            near = weight_ceiling(others, model, [c.name for c in todo])
+            near = weight_ceiling(
+                others,
+                model,
+                {c.name: None if c.name not in reach else reach[c.name][differ] for c in todo},
+            )
             keep[differ[near >= _bits(CONFLICT_HIGH) - 1e-9]] = True
         kept = np.flatnonzero(keep)
         del keep

@@ -14,6 +14,7 @@ times.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -56,6 +57,8 @@ class Columns:
         self.length = len(frame) if frame is not None else length
         #: Results shared by several comparisons of this side against another.
         self.memo: dict[tuple[str, int], tuple[Columns, tuple[np.ndarray, ...]]] = {}
+        #: The columns and positions this side was taken from (see :meth:`take`).
+        self.taken_from: tuple[Columns, np.ndarray] | None = None
 
     @classmethod
     def of(cls, side: pd.DataFrame | Columns) -> Columns:
@@ -67,12 +70,18 @@ class Columns:
     def __contains__(self, column: str) -> bool:
         if column in self.texts or column in self.floats:
             return True
+        if self.taken_from is not None:
+            return column in self.taken_from[0]
         return self.frame is not None and _DERIVED.get(column, column) in self.frame
 
     def text(self, column: str) -> Texts:
         """The column as :class:`~matchers.compare.Texts`."""
         got = self.texts.get(column)
         if got is None:
+            if self.taken_from is not None:
+                parent, positions = self.taken_from
+                got = self.texts[column] = parent.text(column).take(positions)
+                return got
             if self.frame is None:
                 raise KeyError(column)
             values = self.frame[_DERIVED.get(column, column)]
@@ -86,6 +95,10 @@ class Columns:
         """The column as float64."""
         got = self.floats.get(column)
         if got is None:
+            if self.taken_from is not None:
+                parent, positions = self.taken_from
+                got = self.floats[column] = parent.number(column)[positions]
+                return got
             if self.frame is None:
                 raise KeyError(column)
             got = self.floats[column] = self.frame[column].to_numpy(dtype="float64")
@@ -102,12 +115,12 @@ class Columns:
         return self
 
     def take(self, positions: np.ndarray) -> Columns:
-        """The converted columns at ``positions`` (convert the ones needed first: :meth:`prepared`)."""
-        return Columns(
-            texts={k: v.take(positions) for k, v in self.texts.items()},
-            floats={k: v[positions] for k, v in self.floats.items()},
-            length=len(positions),
-        )
+        """The columns at ``positions``, each taken when a comparison first reads it, so
+        that a batch takes only the columns its comparisons read (convert them first, once
+        for all the batches: :meth:`prepared`)."""
+        out = Columns(length=len(positions))
+        out.taken_from = (self, positions)
+        return out
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,26 @@ class Comparison:
     @property
     def kind(self) -> str:
         return self.name if not self.name.startswith(NID_PREFIX) else "identifier"
+
+
+@dataclass(frozen=True)
+class Strongest:
+    """Stands for a costly comparison in :func:`compare`: the strongest level each pair can
+    reach (its column holds that level), found by the comparison's cheap part. Without a
+    cheap part every level is within reach (``0``), unless a side is missing.
+    """
+
+    of: Comparison
+
+    @property
+    def name(self) -> str:
+        return self.of.name
+
+    def compute(self, left: Columns, right: Columns) -> np.ndarray:
+        fn = _STRONGEST.get(self.of.kind)
+        if fn is not None:
+            return fn(self.of, left, right).astype("int8")
+        return np.zeros(len(left), dtype="int8")
 
 
 #: Pairs at least this many are scored in one call per cutoff.
@@ -205,6 +238,17 @@ def _name(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     level[~decided & (subset >= 0.995)] = 3
     level[~decided & (strong >= 0.92)] = 2
     level[missing] = MISSING
+    return level
+
+
+def _name_strongest(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
+    """The strongest level :func:`_name` can give each pair, from equality alone: ``exact``
+    or ``core_exact`` where the names are equal, else at best ``very_similar``."""
+    ln, rn = left.text("n_name"), right.text("n_name")
+    level = np.full(len(ln), 2, dtype="int8")
+    level[exact(left.text("n_core"), right.text("n_core"))] = 1
+    level[exact(ln, rn)] = 0
+    level[ln.missing | rn.missing] = MISSING
     return level
 
 
@@ -308,6 +352,10 @@ def _identifier(cmp: Comparison, left: Columns, right: Columns) -> np.ndarray:
     level[lv.missing | rv.missing] = MISSING
     return level
 
+
+#: Per kind, the strongest level a pair can reach, found without the costly part of the
+#: comparison (see :class:`Strongest`).
+_STRONGEST = {"name": _name_strongest}
 
 _COMPUTE = {
     "name": _name,
@@ -413,7 +461,7 @@ def compare_positions(
     frame: pd.DataFrame | Columns,
     left: np.ndarray,
     right: np.ndarray,
-    comparisons: list[Comparison],
+    comparisons: Sequence[Comparison | Strongest],
 ) -> pd.DataFrame:
     """Levels of the pairs of records of ``frame`` at positions ``left``/``right``, in batches.
 
@@ -438,7 +486,9 @@ def compare_positions(
 
 
 def compare(
-    left: pd.DataFrame | Columns, right: pd.DataFrame | Columns, comparisons: list[Comparison]
+    left: pd.DataFrame | Columns,
+    right: pd.DataFrame | Columns,
+    comparisons: Sequence[Comparison | Strongest],
 ) -> pd.DataFrame:
     """Levels of every comparison for aligned ``left``/``right`` batches (same length).
 

@@ -19,6 +19,7 @@ probability is ``1 / (1 + 2**-weight)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -399,20 +400,23 @@ def build_model(
 # --------------------------------------------------------------------------- scoring
 
 
-def ceiling_bits(f: FieldParams) -> float:
-    """The most that field ``f`` can add to a pair's weight: its strongest level's bits,
-    with the largest term-frequency boost where one applies (a missing field adds 0)."""
+def ceiling_bits(f: FieldParams) -> np.ndarray:
+    """Per level of field ``f``, the most it can add to a pair's weight at that level or a
+    weaker one: the bits, with the largest term-frequency boost where one applies."""
     bits = f.bits()
     if f.tf_column:
         bits[[k for k in f.tf_levels if k < len(bits)]] += TF_MAX_BOOST
-    return max(0.0, float(bits.max()))
+    return np.maximum.accumulate(bits[::-1])[::-1]
 
 
-def weight_ceiling(levels: pd.DataFrame, model: Model, pending: list[str]) -> np.ndarray:
+def weight_ceiling(
+    levels: pd.DataFrame, model: Model, pending: Mapping[str, np.ndarray | None]
+) -> np.ndarray:
     """Per pair, the highest match weight it can reach once its ``pending`` fields are
     compared: the weight of the fields in ``levels``, each agreement level that a value's
-    frequency adjusts taken with the largest boost (see :func:`score`), plus each pending
-    field's :func:`ceiling_bits`.
+    frequency adjusts taken with the largest boost (see :func:`score`), plus what each
+    pending field can add (:func:`ceiling_bits`) from the strongest level the pair can
+    reach in it (``-1``: missing, nothing), or from its strongest level where ``None``.
 
     A field that stands in for a pending one counts only where that one is missing, so its
     negative bits may vanish: they are left out of the ceiling."""
@@ -420,7 +424,12 @@ def weight_ceiling(levels: pd.DataFrame, model: Model, pending: list[str]) -> np
     total = scores.match_weight
     for f in model.fields:
         if f.name in pending:
-            total += ceiling_bits(f)
+            most = ceiling_bits(f)
+            reach = pending[f.name]
+            if reach is None:
+                total += max(0.0, float(most[0]))
+            else:
+                total += np.where(reach == MISSING, 0.0, most[np.clip(reach, 0, len(most) - 1)])
         elif f.name in scores.bits:
             if f.tf_column and f.tf_levels:
                 total += np.where(

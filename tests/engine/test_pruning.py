@@ -13,7 +13,7 @@ import pytest
 
 from crosswalk.config import Config, load_config
 from crosswalk.internals.blocking import candidate_pairs
-from crosswalk.internals.compare import compare_positions, comparisons_for
+from crosswalk.internals.compare import NAME, Strongest, compare_positions, comparisons_for
 from crosswalk.internals.model import (
     em_sample,
     own_frequencies,
@@ -76,13 +76,21 @@ def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Confi
         len(frame),
     )
     weight = score(levels, model, frequencies=frequencies).match_weight
-    ceiling = weight_ceiling(levels.drop(columns=["name"]), model, ["name"])
+    ceiling = weight_ceiling(levels.drop(columns=["name"]), model, {"name": None})
     assert len(pairs) == whole.candidate_pairs
     assert (ceiling >= weight - 1e-9).all()
-    floor = _floor(config)
-    assert (ceiling < np.log2(floor / (1 - floor))).mean() > 0.05
+    floor_bits = np.log2(_floor(config) / (1 - _floor(config)))
+    assert (ceiling < floor_bits).mean() > 0.05
+    # The name's cheap part (are the names equal?) bounds its level, and so the weight.
+    reach = compare_positions(frame, lpos, rpos, [Strongest(NAME)])["name"].to_numpy()
+    name = levels["name"].to_numpy()
+    np.testing.assert_array_equal(reach == -1, name == -1)
+    assert (reach <= name).all() and ((reach == name) | (reach == 2)).all()
+    tighter = weight_ceiling(levels.drop(columns=["name"]), model, {"name": reach})
+    assert (tighter >= weight - 1e-9).all() and (tighter <= ceiling).all()
+    assert (tighter < floor_bits).mean() > (ceiling < floor_bits).mean() + 0.05
     # With every field compared, the ceiling is the weight where no value's frequency counts.
-    full = weight_ceiling(levels, model, [])
+    full = weight_ceiling(levels, model, {})
     plain = np.ones(len(levels), dtype=bool)
     for f in model.fields:
         if f.tf_column and f.name in levels:
