@@ -171,7 +171,7 @@ def link(
             del converting  # the future would keep the columns alive after ``del columns``
             lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
             # The EM is fitted on a sample of the candidates when there are many; the costly
-            # comparisons of the other pairs wait for the fitted model (see _scored_pairs).
+            # comparisons of the other pairs wait for the fitted model (see _reachable_pairs).
             sample = em_sample(len(pairs), config.model.em_sample_pairs, config.model.seed)
             pending = [c for c in comparisons if c.deferred] if sample is not None else []
             # A costly comparison waits, but its cheap part gives the strongest level each
@@ -238,7 +238,8 @@ def link(
             trained_on,
         )
     n_candidates = len(pairs)
-    # No pair under this probability is linked, published or queued for review.
+    # No pair under this probability is linked by its score, published for it or queued
+    # for review: only decisions and shared identifiers carry such pairs.
     floor = min(config.review.uncertain_low, config.model.link_threshold)
     constrained = _positions(frame, constraints.must_link + constraints.cannot_link)
     with steps.step("comparing names"):
@@ -369,9 +370,10 @@ def _reachable_pairs(
 
     A pair's ceiling is the weight its compared fields give it (with the most favourable
     term frequencies) plus the most that the missing ones could add from the strongest
-    level it can reach in them (``reach``; see :func:`weight_ceiling`). A pair whose ceiling is under the floor is dropped before
-    they are compared, unless it is :func:`_always_kept` or its identifiers differ while
-    its names and addresses could still be near certain (an identifier conflict).
+    level it can reach in them (``reach``; see :func:`weight_ceiling`). A pair whose
+    ceiling is under the floor is dropped before they are compared, unless it is
+    :func:`_always_kept` or its identifiers differ while its names and addresses could
+    still be near certain (an identifier conflict).
     """
     present = [c.name for c in comparisons if c.name in levels]
     todo = [c for c in comparisons if c.name not in levels]

@@ -136,6 +136,8 @@ def load_tables(
             create_table(db, table, foreign_keys)
     db.conn.close()
     orders = orders or {}
+    # The tables may load in any order (``records`` before the ``entities`` its foreign key
+    # names): foreign keys are not enforced while loading (SQLite's default).
     first = [t for t, _ in _PUBLISHED if t.name in ready]
     later = [t for t, _ in _PUBLISHED if t.name not in ready]
 

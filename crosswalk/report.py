@@ -205,7 +205,7 @@ def render_report(db_path: Path, manifest: dict[str, Any], changes: pd.DataFrame
     out.append(
         f"<p>{n_records:,} source records form {n_entities:,} entities"
         + (
-            f"; {counts.get('candidate_pairs', 0):,} candidate pairs were scored"
+            f"; {counts.get('candidate_pairs', 0):,} candidate pairs were found"
             if counts.get("candidate_pairs")
             else ""
         )

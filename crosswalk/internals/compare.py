@@ -155,7 +155,7 @@ class Comparison:
 class Strongest:
     """Stands for a costly comparison in :func:`compare`: the strongest level each pair can
     reach (its column holds that level), found by the comparison's cheap part. Without a
-    cheap part every level is within reach (``0``), unless a side is missing.
+    cheap part every level is within reach (``0`` for every pair).
     """
 
     of: Comparison

@@ -99,13 +99,9 @@ def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Confi
     np.testing.assert_allclose(full[plain], weight[plain], atol=1e-9)
 
 
-def test_pruning_keeps_every_pair_that_matters(
-    records: pd.DataFrame, config: Config, whole: Linkage
-) -> None:
-    """With the default floor, the kept pairs are exactly the unpruned build's pairs at or
-    above it, those that share an identifier and the identifier conflicts, with the same
-    levels and scores; entities and conflicts are equal."""
-    pruned = link(records, config)
+def _what_matters(whole: Linkage, config: Config) -> pd.DataFrame:
+    """The pairs of an unpruned linkage that a pruned one must keep: at or above the floor,
+    sharing an identifier, or identifier conflicts."""
     pairs = whole.pairs
     ids = [c for c in pairs.columns if c.startswith("lvl:nid:")]
     assert ids, "the embedded config has identifiers"
@@ -117,8 +113,37 @@ def test_pruning_keeps_every_pair_that_matters(
         | _keys(pairs).isin(_keys(differs))
     ]
     assert len(expected) < len(pairs) / 2  # the floor drops most candidates
-    assert pruned.candidate_pairs == whole.candidate_pairs == len(pairs)
-    pd.testing.assert_frame_equal(pruned.pairs, expected.reset_index(drop=True))
+    return expected.reset_index(drop=True)
+
+
+def test_pruning_keeps_every_pair_that_matters(
+    records: pd.DataFrame, config: Config, whole: Linkage
+) -> None:
+    """With the default floor, the kept pairs are exactly the unpruned build's pairs at or
+    above it, those that share an identifier and the identifier conflicts, with the same
+    levels and scores; entities and conflicts are equal."""
+    pruned = link(records, config)
+    assert pruned.candidate_pairs == whole.candidate_pairs == len(whole.pairs)
+    pd.testing.assert_frame_equal(pruned.pairs, _what_matters(whole, config))
+    assert _crosswalk_pairs(pruned) == _crosswalk_pairs(whole)
+    pd.testing.assert_frame_equal(pruned.conflicts, whole.conflicts)
+
+
+def test_deferring_the_name_keeps_every_pair_that_matters(
+    records: pd.DataFrame, config: Config
+) -> None:
+    """With an EM sample smaller than the candidates, the name waits for the model and pairs
+    are dropped by their ceiling: the kept pairs are still exactly those that matter under
+    the same model when nothing is dropped."""
+    cfg = copy.deepcopy(config)
+    cfg.model.em_sample_pairs = 5_000
+    pruned = link(records, cfg)
+    unpruned = copy.deepcopy(cfg)
+    unpruned.review.uncertain_low = 0.0
+    whole = link(records, unpruned)
+    assert pruned.model.to_dict() == whole.model.to_dict()
+    assert len(whole.pairs) == whole.candidate_pairs > 4 * cfg.model.em_sample_pairs
+    pd.testing.assert_frame_equal(pruned.pairs, _what_matters(whole, cfg))
     assert _crosswalk_pairs(pruned) == _crosswalk_pairs(whole)
     pd.testing.assert_frame_equal(pruned.conflicts, whole.conflicts)
 
