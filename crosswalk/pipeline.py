@@ -93,6 +93,8 @@ class Linkage:
     unique_schemes: list[str] = field(default_factory=list)
     #: The number of candidate pairs blocking found (``pairs`` keeps those that matter).
     candidate_pairs: int = 0
+    #: The records' positions in (source, record_id) order (see :func:`key_order`).
+    by_key: np.ndarray | None = None
 
     def crosswalk(self) -> pd.DataFrame:
         """One row per record: ``entity_id`` (or the cluster label before ids are assigned),
@@ -144,7 +146,8 @@ def link(
         # What does not depend on the candidate pairs is done on a second thread while
         # blocking runs (both spend most of their time in Arrow or numpy, outside the GIL):
         # the compared columns, converted once for the candidates, the random pairs of the
-        # u estimate and the labels; the u estimate; the term frequencies of the records.
+        # u estimate and the labels; the u estimate; the term frequencies of the records;
+        # the records' (source, record_id) order, for the ids and publishing.
         # Comparing needs the columns only: on a small batch, whose blocking is quick, the
         # rest runs beside it.
         converting = pool.submit(record_columns, frame)
@@ -164,6 +167,7 @@ def link(
         counting = pool.submit(
             own_frequencies, frame, [c.tf_column for c in comparisons if c.tf_column]
         )
+        ordering = pool.submit(key_order, frame, ["source", "record_id"])
         with steps.step("blocking"):
             pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
         with steps.step("comparing"):
@@ -192,8 +196,8 @@ def link(
                     em_levels[c.name] = sampled[c.name].to_numpy()
                 em_levels = em_levels[[c.name for c in comparisons]]
                 del sampled
-            u, per_record = estimating.result(), counting.result()
-            del estimating, counting
+            u, per_record, by_key = estimating.result(), counting.result(), ordering.result()
+            del estimating, counting, ordering
     with steps.step("estimating the model"):
         primary = [c for c in comparisons if c.stands_in_for is None]
         patterns = level_patterns(em_levels, [c.name for c in primary])
@@ -326,7 +330,7 @@ def link(
             [conflicts, _split_conflicts(result.splits, result.decision_conflicts, pairs, frame)],
             ignore_index=True,
         )
-    return Linkage(frame, pairs, model, comparisons, conflicts, decisive, n_candidates)
+    return Linkage(frame, pairs, model, comparisons, conflicts, decisive, n_candidates, by_key)
 
 
 def _bits(probability: float) -> float:
@@ -489,7 +493,7 @@ def link_frames(
         if col not in records:
             records[col] = pd.NA
     result = link(records, config, constraints=constraints)
-    _assign_entity_ids(result, None)
+    _assign_entity_ids(result, None, result.by_key)
     return result
 
 
@@ -647,9 +651,11 @@ def build(
 
                 previous_db = latest_release_db(Path(releases))
             state = ids.load_state(previous_db)
-            # The records in (source, record_id) order, sorted once for the ids, the
-            # survivorship and the records table.
-            by_key = key_order(linkage.records, ["source", "record_id"])
+            # The records in (source, record_id) order, sorted once (while blocking ran)
+            # for the ids, the survivorship and the records table.
+            by_key = linkage.by_key
+            if by_key is None:
+                by_key = key_order(linkage.records, ["source", "record_id"])
             assignment = _assign_entity_ids(linkage, state, by_key)
         with steps.step("publishing"):
             counts = _publish_outputs(
