@@ -498,26 +498,24 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                 f"did you mean {close[0]!r}?" if close else f"use any of {list(BLOCKING_RULES)}.",
             )
         )
-    b = cfg.blocking
-    for name, lowest in (("max_block_pairs", 0), ("window", 0), ("zip_name_tokens", 0)):
-        value = getattr(b, name)
-        if isinstance(value, int) and value < lowest:
-            problems.append(
-                Problem(
-                    loc.where(f"blocking.{name}", name),
-                    f"{name} must be at least {lowest}, not {value}.",
-                    f"use e.g. {name} = {getattr(BlockingSettings(), name)}.",
+    # Counts that may be 0 but not negative.
+    for section, names in (
+        ("blocking", ("max_block_pairs", "window", "zip_name_tokens")),
+        ("model", ("em_sample_pairs",)),
+    ):
+        settings = getattr(cfg, section)
+        defaults = type(settings)()
+        for name in names:
+            value = getattr(settings, name)
+            if isinstance(value, int) and value < 0:
+                problems.append(
+                    Problem(
+                        loc.where(f"{section}.{name}", name),
+                        f"{name} must be at least 0, not {value}.",
+                        f"use e.g. {name} = {getattr(defaults, name)}.",
+                    )
                 )
-            )
     m = cfg.model
-    if isinstance(m.em_sample_pairs, int) and m.em_sample_pairs < 0:
-        problems.append(
-            Problem(
-                loc.where("model.em_sample_pairs", "em_sample_pairs"),
-                f"em_sample_pairs must be at least 0, not {m.em_sample_pairs}.",
-                "use e.g. em_sample_pairs = 1000000, or 0 to fit on every candidate pair.",
-            )
-        )
     if not 0.0 < m.link_threshold < 1.0:
         problems.append(
             Problem(

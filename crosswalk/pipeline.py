@@ -26,7 +26,7 @@ from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
-from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
+from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster, pair_codes
 from crosswalk.internals.codes import key_order, pack, ranks, run_starts
 from crosswalk.internals.compare import (
     Columns,
@@ -245,7 +245,9 @@ def link(
     # No pair under this probability is linked by its score, published for it or queued
     # for review: only decisions and shared identifiers carry such pairs.
     floor = min(config.review.uncertain_low, config.model.link_threshold)
-    constrained = _positions(frame, constraints.must_link + constraints.cannot_link)
+    must_pos = _positions(frame, constraints.must_link)
+    cannot_pos = _positions(frame, constraints.cannot_link)
+    constrained = must_pos + cannot_pos
     with steps.step("comparing names"):
         pairs, levels = _reachable_pairs(
             pairs, levels, reach, em_levels, sample, columns, comparisons, model, floor, constrained
@@ -321,8 +323,8 @@ def link(
             limits,
             pairs,
             config.model.link_threshold,
-            must_link=_positions(frame, constraints.must_link),
-            cannot_link=_positions(frame, constraints.cannot_link),
+            must_link=must_pos,
+            cannot_link=cannot_pos,
         )
         pairs["status"] = result.status
         frame["cluster"] = result.labels
@@ -349,10 +351,7 @@ def _always_kept(
             keep |= levels[name].to_numpy() == 0
     if constrained:
         lp, rp = pairs["l"].to_numpy().astype("int64"), pairs["r"].to_numpy().astype("int64")
-        named = [min(a, b) * n_records + max(a, b) for a, b in constrained]
-        keep |= np.isin(
-            np.minimum(lp, rp) * n_records + np.maximum(lp, rp), np.array(named, dtype="int64")
-        )
+        keep |= np.isin(lp * n_records + rp, pair_codes(constrained, n_records))
     return keep
 
 

@@ -31,6 +31,7 @@ from crosswalk import schema
 from crosswalk.errors import BuildError
 from crosswalk.internals.codes import in_order, sort_order
 from crosswalk.internals.sqlite_load import CACHE_KIB, PAGE_SIZE, bulk_insert
+from matchers._text import contains, where
 
 #: Each schema type's column type in SQLite (as sqlite-utils names it) and its Arrow type,
 #: which the bulk load binds to SQLite's storage classes (text, integer, real; missing
@@ -265,14 +266,13 @@ def _csv_column(values: pd.Series) -> pa.Array:
         column = column.combine_chunks()
     # Literal searches, one per character, are faster than one regular expression; the
     # few fields that need quotes are quoted alone.
-    needs = pc.match_substring(column, _QUOTED[0])
-    for ch in _QUOTED[1:]:
-        needs = pc.or_(needs, pc.match_substring(column, ch))
-    needs = pc.fill_null(needs, False)
-    if pc.any(needs).as_py():
-        some = pc.filter(column, needs)
-        quoted = pc.binary_join_element_wise('"', pc.replace_substring(some, '"', '""'), '"', "")
-        column = pc.replace_with_mask(column, needs, quoted)
+    column = where(
+        column,
+        contains(column, tuple(_QUOTED)),
+        lambda some: pc.binary_join_element_wise(
+            '"', pc.replace_substring(some, '"', '""'), '"', ""
+        ),
+    )
     return pc.fill_null(column, "")
 
 

@@ -17,6 +17,7 @@ networkx's union-find.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,8 +46,10 @@ class ClusterResult:
         return pd.Categorical.from_codes(self.codes, categories=pd.Index(list(STATUSES)))
 
 
-def _pair_codes(pairs: set[tuple[int, int]], n: int) -> np.ndarray:
-    return np.array(sorted(a * n + b for a, b in pairs), dtype="int64")
+def pair_codes(pairs: Iterable[tuple[int, int]], n: int) -> np.ndarray:
+    """Sorted distinct codes ``min * n + max`` of pairs of record positions below ``n``: the
+    code of a candidate pair ``(l, r)``, ``l < r``, is ``l * n + r``."""
+    return np.array(sorted({min(a, b) * n + max(a, b) for a, b in pairs}), dtype="int64")
 
 
 def cluster(
@@ -76,9 +79,9 @@ def cluster(
     if must or cannot:
         link_keys = lpos * n_records + rpos
         if cannot:
-            codes[np.isin(link_keys, _pair_codes(cannot, n_records))] = _CANNOT
+            codes[np.isin(link_keys, pair_codes(cannot, n_records))] = _CANNOT
         if must:
-            must_keys = _pair_codes(must, n_records)
+            must_keys = pair_codes(must, n_records)
             codes[np.isin(link_keys, must_keys) & (codes != _CANNOT)] = _MUST
             # Must-link pairs that were never candidates still join.
             extra_must = must_keys[~np.isin(must_keys, link_keys)]

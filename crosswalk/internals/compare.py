@@ -138,8 +138,7 @@ class Comparison:
     #: A comparison that counts only where the named one is missing (a coarser stand-in).
     stands_in_for: str | None = None
     #: Costly: in a build, compared only for the pairs that the other comparisons leave a
-    #: chance to reach the review floor (see ``docs/engine.md``). It must not be a
-    #: stand-in's target.
+    #: chance to reach the review floor (see ``docs/engine.md``).
     deferred: bool = False
 
     def compute(self, left: Columns, right: Columns) -> np.ndarray:
