@@ -386,6 +386,42 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     return _assemble(number, street, unit, unit_id, po_box)
 
 
+#: The placeholder a leading house number is parsed as (see :func:`_parse_by_street`).
+_PLACEHOLDER = "0"
+#: The output columns that start with the house number.
+_NUMBERED = ("street_number", "address_norm", "address_full")
+
+
+def _parse_by_street(raw: pa.Array) -> dict[str, pa.Array]:
+    """:func:`_parse_arrow` of distinct addresses, each distinct *rest after the house
+    number* parsed once: the addresses on one street differ only in their numbers.
+
+    Every rule of the main path reads a leading run of digits as digits, never by its
+    value, so ``<digits><rest>`` parses as :data:`_PLACEHOLDER` ``<rest>`` does, with the
+    digits in the placeholder's place in the columns that start with the number. A
+    value whose placeholder does not come back whole as its street number (the cleaning
+    glued more digits to it, as in ``1'2 MAIN``) is parsed as it is.
+    """
+    lead = _struct_field(raw, r"^(?P<n>\d+)", "n")
+    if lead.null_count == len(raw):
+        return _parse_arrow(raw)
+    key = pc.replace_substring_regex(raw, pattern=r"^\d+", replacement=_PLACEHOLDER)
+    encoded = pc.dictionary_encode(key)
+    by_key = _parse_arrow(encoded.dictionary)
+    key_restores = fill_null(pc.equal(by_key["street_number"], _PLACEHOLDER), False)
+    restore = pc.and_(pc.is_valid(lead), pc.take(key_restores, encoded.indices))
+    parts = {col: pc.take(values, encoded.indices) for col, values in by_key.items()}
+    for col in _NUMBERED:
+        after = pc.utf8_slice_codeunits(by_key[col], start=len(_PLACEHOLDER))
+        numbered = pc.binary_join_element_wise(lead, pc.take(after, encoded.indices), _lit(""))
+        parts[col] = pc.if_else(restore, numbered, parts[col])
+    whole = pc.and_(pc.is_valid(lead), pc.invert(restore))
+    if bool(pc.any(whole).as_py()):
+        direct = _parse_arrow(pc.filter(raw, whole))
+        parts = {col: pc.replace_with_mask(v, whole, direct[col]) for col, v in parts.items()}
+    return parts
+
+
 def _assemble(
     number: pa.Array, street: pa.Array, unit: pa.Array, unit_id: pa.Array, po_box: pa.Array
 ) -> dict[str, pa.Array]:
@@ -501,7 +537,7 @@ def address_parts(s: pd.Series, columns: tuple[str, ...] = ADDRESS_COLUMNS) -> d
     codes, uniques = unique_text(s)
     if len(uniques) == 0:
         return {c: pd.Series([pd.NA] * len(s), index=s.index, dtype=STRING_DTYPE) for c in columns}
-    parts = _parse_arrow(uniques)
+    parts = _parse_by_street(uniques)
 
     # hard addresses: no house number but a digit somewhere (besides a PO box)
     hard_mask = pc.and_(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from matchers import addresses
 from matchers.addresses import (
     ADDRESS_COLUMNS,
     normalize_city,
@@ -130,6 +132,40 @@ def test_parse_addresses_is_a_fixed_point(values: list[str]) -> None:
         assert once[col].fillna("<NA>").tolist() == again[col].fillna("<NA>").tolist(), col
     assert once["street_number"].dropna().str.fullmatch(r"\d+").all()
     assert not (once["address_norm"] == "").any()
+
+
+#: Text after a house number: the words the rules act on, glued on or after a space.
+_numbered = st.tuples(
+    st.from_regex(r"\A[0-9]{1,6}\Z"),
+    st.sampled_from(["", " ", "  ", "-", "'", "/", "&", " & ", "#"]),
+    st.one_of(any_text, address_like),
+).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(_numbered, address_like, any_text), max_size=25))
+@example(["1'2 MAIN ST", "12 MAIN ST", "3-4 OAK", "5/6 ELM", "7 & 9 PINE AVE", "10#2 ELM"])
+def test_addresses_of_one_street_parse_as_each_would_alone(values: list[str]) -> None:
+    """The rest after a house number is parsed once for all the numbers it follows: the
+    result is exactly that of parsing every value whole."""
+    raw = pa.array(sorted(set(values)), type=pa.large_string())
+    by_street = addresses._parse_by_street(raw)
+    whole = addresses._parse_arrow(raw)
+    for col in ADDRESS_COLUMNS:
+        assert by_street[col].to_pylist() == whole[col].to_pylist(), col
+
+
+def test_real_addresses_parse_as_each_would_alone(hcai: pd.DataFrame) -> None:
+    numbers = [str(n) for n in range(1, 40)]
+    raw = pa.array(
+        sorted({f"{n} {a}" for n in numbers for a in hcai["DBA_ADDRESS1"].dropna()[:200]})
+        + sorted(set(hcai["DBA_ADDRESS1"].dropna())),
+        type=pa.large_string(),
+    )
+    by_street = addresses._parse_by_street(raw)
+    whole = addresses._parse_arrow(raw)
+    for col in ADDRESS_COLUMNS:
+        assert by_street[col].equals(whole[col]), col
 
 
 @pytest.mark.parametrize(
