@@ -697,8 +697,9 @@ def _publish_outputs(
     def write(tmp: Path) -> None:
         # From the moment the records table is built, two threads work beside this one,
         # which builds the other tables: one writes the CSV files, the other loads the
-        # records into SQLite, then the other tables as they are done (both mostly outside
-        # the GIL). Leaving the block waits for both, also when something fails.
+        # records into SQLite, indexes them and adds the id tables, then loads the other
+        # tables as they are done (both mostly outside the GIL). Leaving the block waits
+        # for both, also when something fails.
         db_path = tmp / "crosswalk.sqlite"
         with ThreadPoolExecutor(max_workers=2) as pool:
             records = records_table(linkage)
@@ -710,6 +711,7 @@ def _publish_outputs(
                 {schema.RECORDS.name: records, schema.SOURCES.name: sources_table(info)},
                 rest,
                 {schema.RECORDS.name: by_key},
+                lambda path: ids.write_state(path, assignment.state),
             )
             try:
                 tables = published_tables(linkage, info, config, by_key, records)
@@ -728,12 +730,7 @@ def _publish_outputs(
                 "previous_release": str(previous_db) if previous_db else "",
             }
             loading.result()
-            finish_sqlite(
-                db_path,
-                meta,
-                [s.name for s in info],
-                extra=lambda path: ids.write_state(path, assignment.state),
-            )
+            finish_sqlite(db_path, meta, [s.name for s in info])
             files.result()
 
     publish(out, write)

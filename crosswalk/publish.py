@@ -120,15 +120,48 @@ _PUBLISHED: list[tuple[schema.Table, list[tuple[str, str, str]] | None]] = [
 ]
 
 
+#: The indexes of the published tables (besides their primary keys), by table.
+_INDEXES: dict[str, list[list[str]]] = {
+    "records": [["entity_id"]],
+    "identifiers": [["scheme", "value"], ["source", "record_id"]],
+    "links": [["source_l", "record_id_l"], ["source_r", "record_id_r"], ["entity_id"]],
+    "entities": [["facility_class"], ["county"]],
+}
+
+
+def _open_for_writing(path: Path) -> sqlite_utils.Database:
+    """The staging database at ``path``, set up for bulk work: a thrown-away copy needs
+    neither journal nor sync."""
+    db = sqlite_utils.Database(path)
+    db.conn.execute("PRAGMA journal_mode = OFF")
+    db.conn.execute("PRAGMA synchronous = OFF")
+    db.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    # Helper threads for the sorts of CREATE INDEX (a third faster on two cores).
+    db.conn.execute(f"PRAGMA threads = {min(os.cpu_count() or 1, 8)}")
+    return db
+
+
+def _create_indexes(path: Path, tables: list[str]) -> None:
+    db = _open_for_writing(path)
+    try:
+        for name in tables:
+            for columns in _INDEXES.get(name, []):
+                db[name].create_index(columns)  # type: ignore[union-attr]
+    finally:
+        db.conn.close()
+
+
 def load_tables(
     path: Path,
     ready: Mapping[str, pd.DataFrame],
     rest: Future[Mapping[str, pd.DataFrame]] | None = None,
     orders: dict[str, np.ndarray] | None = None,
+    meanwhile: Callable[[Path], None] | None = None,
 ) -> None:
-    """Create the schema's tables in a new database at ``path`` and bulk-load their rows:
-    first the tables in ``ready``, then the others from ``rest`` once it is done. A caller
-    can so load some tables on a thread while it builds the others.
+    """Create the schema's tables in a new database at ``path``, bulk-load their rows and
+    index them: first the tables in ``ready``, then whatever ``meanwhile(path)`` adds,
+    then the others from ``rest`` once it is done. A caller can so load some tables on a
+    thread while it builds the others, and the thread has work while it waits.
     ``orders``: a table's rows in primary-key order (positions), where the caller has them."""
     db = sqlite_utils.Database(path)
     db.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first table
@@ -141,42 +174,25 @@ def load_tables(
     # names): foreign keys are not enforced while loading (SQLite's default).
     first = [t for t, _ in _PUBLISHED if t.name in ready]
     later = [t for t, _ in _PUBLISHED if t.name not in ready]
-
-    def rows_later(table: schema.Table) -> pa.RecordBatchReader:
-        # Read when the load reaches this table: only then is ``rest`` waited for.
-        def batches() -> Iterator[pa.RecordBatch]:
-            assert rest is not None
-            yield from table_rows(table, rest.result()[table.name], orders.get(table.name))
-
-        arrow_schema = pa.schema([(c.name, _TYPES[c.type][1]) for c in table.columns])
-        return pa.RecordBatchReader.from_batches(arrow_schema, batches())
-
     if later and rest is None:
         raise ValueError(f"no rows for the tables {[t.name for t in later]}")
-    bulk_insert(
-        path,
-        [(t.name, table_rows(t, ready[t.name], orders.get(t.name))) for t in first]
-        + [(t.name, rows_later(t)) for t in later],
-    )
+    bulk_insert(path, [(t.name, table_rows(t, ready[t.name], orders.get(t.name))) for t in first])
+    _create_indexes(path, [t.name for t in first])
+    if meanwhile is not None:
+        meanwhile(path)
+    if later:
+        assert rest is not None
+        tables = rest.result()
+        bulk_insert(
+            path, [(t.name, table_rows(t, tables[t.name], orders.get(t.name))) for t in later]
+        )
+        _create_indexes(path, [t.name for t in later])
 
 
-def finish_sqlite(
-    path: Path,
-    meta: dict[str, Any],
-    source_names: list[str],
-    extra: Callable[[Path], None] | None = None,
-) -> None:
-    """Complete a database :func:`load_tables` wrote: whatever ``extra(path)`` adds,
-    ``meta``, then the indexes, the ``crosswalk_wide`` view (a column per source of
-    ``source_names``) and the statistics."""
-    if extra is not None:
-        extra(path)
-    db = sqlite_utils.Database(path)
-    db.conn.execute("PRAGMA journal_mode = OFF")
-    db.conn.execute("PRAGMA synchronous = OFF")
-    db.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    # Helper threads for the sorts of CREATE INDEX (a third faster on two cores).
-    db.conn.execute(f"PRAGMA threads = {min(os.cpu_count() or 1, 8)}")
+def finish_sqlite(path: Path, meta: dict[str, Any], source_names: list[str]) -> None:
+    """Complete a database :func:`load_tables` wrote: ``meta``, the ``crosswalk_wide``
+    view (a column per source of ``source_names``) and the statistics."""
+    db = _open_for_writing(path)
     with db.conn:
         db["meta"].create({"key": str, "value": str}, pk="key")  # type: ignore[union-attr]
         db.conn.executemany(
@@ -186,14 +202,6 @@ def finish_sqlite(
                 for k, v in meta.items()
             ],
         )
-    db["records"].create_index(["entity_id"])  # type: ignore[union-attr]
-    db["identifiers"].create_index(["scheme", "value"])  # type: ignore[union-attr]
-    db["identifiers"].create_index(["source", "record_id"])  # type: ignore[union-attr]
-    db["links"].create_index(["source_l", "record_id_l"])  # type: ignore[union-attr]
-    db["links"].create_index(["source_r", "record_id_r"])  # type: ignore[union-attr]
-    db["links"].create_index(["entity_id"])  # type: ignore[union-attr]
-    db["entities"].create_index(["facility_class"])  # type: ignore[union-attr]
-    db["entities"].create_index(["county"])  # type: ignore[union-attr]
     db.conn.execute(
         "CREATE VIEW crosswalk_wide AS SELECT e.entity_id, e.name, e.city, e.zip, "
         + ", ".join(
