@@ -55,11 +55,14 @@ from crosswalk.internals.model import (
 from crosswalk.internals.normalize import NID_PREFIX, normalize_records
 from crosswalk.progress import Steps
 from crosswalk.publish import (
+    create_database,
     datapackage,
     finish_sqlite,
     float_text,
     load_tables,
+    merge_tables,
     publish,
+    stage_tables,
     write_csv,
     write_frame_csv,
 )
@@ -694,32 +697,40 @@ def _publish_outputs(
         if len(assignment.changes):
             write_frame_csv(tmp / "changes.csv", assignment.changes)
 
+    def load_records(db_path: Path, records: pd.DataFrame) -> None:
+        create_database(db_path)
+        load_tables(
+            db_path,
+            {schema.RECORDS.name: records, schema.SOURCES.name: sources_table(info)},
+            {schema.RECORDS.name: by_key},
+        )
+        ids.write_state(db_path, assignment.state)
+
     def write(tmp: Path) -> None:
         # From the moment the records table is built, two threads work beside this one,
         # which builds the other tables: one writes the CSV files, the other loads the
-        # records into SQLite, indexes them and adds the id tables, then loads the other
-        # tables as they are done (both mostly outside the GIL). Leaving the block waits
-        # for both, also when something fails.
+        # records into SQLite, indexes them and adds the id tables (both mostly outside
+        # the GIL). The other tables are then loaded into files of their own, two at
+        # once, and moved into the database. Leaving the block waits for every thread,
+        # also when something fails.
         db_path = tmp / "crosswalk.sqlite"
         with ThreadPoolExecutor(max_workers=2) as pool:
             records = records_table(linkage)
             files = pool.submit(write_files, tmp, records)
-            rest: Future[Mapping[str, pd.DataFrame]] = Future()
-            loading = pool.submit(
-                load_tables,
-                db_path,
-                {schema.RECORDS.name: records, schema.SOURCES.name: sources_table(info)},
-                rest,
-                {schema.RECORDS.name: by_key},
-                lambda path: ids.write_state(path, assignment.state),
-            )
-            try:
-                tables = published_tables(linkage, info, config, by_key, records)
-            except BaseException as exc:
-                rest.set_exception(exc)
-                raise
-            rest.set_result(tables)
+            loading = pool.submit(load_records, db_path, records)
+            tables = published_tables(linkage, info, config, by_key, records)
             counts.update(summary_counts(linkage, tables, info))
+            # The entities on a worker (once the CSV files or the records are done), the
+            # links here.
+            staging = pool.submit(
+                stage_tables,
+                tmp / "entities.stage.sqlite",
+                {k: tables[k] for k in (schema.ENTITIES.name, schema.IDENTIFIERS.name)},
+            )
+            staged = stage_tables(
+                tmp / "links.stage.sqlite",
+                {k: tables[k] for k in (schema.LINKS.name, schema.CONFLICTS.name)},
+            )
             meta = {
                 "build_id": uuid.uuid4().hex,
                 "built_at": built_at,
@@ -730,6 +741,7 @@ def _publish_outputs(
                 "previous_release": str(previous_db) if previous_db else "",
             }
             loading.result()
+            merge_tables(db_path, [staging.result(), staged])
             finish_sqlite(db_path, meta, [s.name for s in info])
             files.result()
 

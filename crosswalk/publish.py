@@ -15,8 +15,8 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -141,52 +141,78 @@ def _open_for_writing(path: Path) -> sqlite_utils.Database:
     return db
 
 
-def _create_indexes(path: Path, tables: list[str]) -> None:
-    db = _open_for_writing(path)
+def _create_indexes(db: sqlite_utils.Database, tables: Iterable[str]) -> None:
+    for name in tables:
+        for columns in _INDEXES.get(name, []):
+            db[name].create_index(columns)  # type: ignore[union-attr]
+
+
+def create_database(path: Path, tables: Iterable[str] | None = None) -> None:
+    """A new database at ``path`` with the published tables (by default all of them),
+    empty and without their indexes."""
+    wanted = None if tables is None else set(tables)
+    db = sqlite_utils.Database(path)
     try:
-        for name in tables:
-            for columns in _INDEXES.get(name, []):
-                db[name].create_index(columns)  # type: ignore[union-attr]
+        db.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first table
+        with db.conn:
+            for table, foreign_keys in _PUBLISHED:
+                if wanted is None or table.name in wanted:
+                    create_table(db, table, foreign_keys)
     finally:
         db.conn.close()
 
 
 def load_tables(
-    path: Path,
-    ready: Mapping[str, pd.DataFrame],
-    rest: Future[Mapping[str, pd.DataFrame]] | None = None,
-    orders: dict[str, np.ndarray] | None = None,
-    meanwhile: Callable[[Path], None] | None = None,
+    path: Path, frames: Mapping[str, pd.DataFrame], orders: Mapping[str, np.ndarray] | None = None
 ) -> None:
-    """Create the schema's tables in a new database at ``path``, bulk-load their rows and
-    index them: first the tables in ``ready``, then whatever ``meanwhile(path)`` adds,
-    then the others from ``rest`` once it is done. A caller can so load some tables on a
-    thread while it builds the others, and the thread has work while it waits.
-    ``orders``: a table's rows in primary-key order (positions), where the caller has them."""
-    db = sqlite_utils.Database(path)
-    db.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first table
-    with db.conn:
-        for table, foreign_keys in _PUBLISHED:
-            create_table(db, table, foreign_keys)
-    db.conn.close()
+    """Bulk-load the rows of ``frames`` into their empty tables of the database at
+    ``path``, then index them. ``orders``: a table's rows in primary-key order
+    (positions), where the caller has them.
+
+    The tables may load in any order (``records`` before the ``entities`` its foreign key
+    names): foreign keys are not enforced while loading (SQLite's default)."""
     orders = orders or {}
-    # The tables may load in any order (``records`` before the ``entities`` its foreign key
-    # names): foreign keys are not enforced while loading (SQLite's default).
-    first = [t for t, _ in _PUBLISHED if t.name in ready]
-    later = [t for t, _ in _PUBLISHED if t.name not in ready]
-    if later and rest is None:
-        raise ValueError(f"no rows for the tables {[t.name for t in later]}")
-    bulk_insert(path, [(t.name, table_rows(t, ready[t.name], orders.get(t.name))) for t in first])
-    _create_indexes(path, [t.name for t in first])
-    if meanwhile is not None:
-        meanwhile(path)
-    if later:
-        assert rest is not None
-        tables = rest.result()
-        bulk_insert(
-            path, [(t.name, table_rows(t, tables[t.name], orders.get(t.name))) for t in later]
-        )
-        _create_indexes(path, [t.name for t in later])
+    tables = [t for t, _ in _PUBLISHED if t.name in frames]
+    bulk_insert(path, [(t.name, table_rows(t, frames[t.name], orders.get(t.name))) for t in tables])
+    db = _open_for_writing(path)
+    try:
+        _create_indexes(db, frames)
+    finally:
+        db.conn.close()
+
+
+def stage_tables(path: Path, frames: Mapping[str, pd.DataFrame]) -> Path:
+    """Load ``frames`` into a database of their own at ``path``, indexed, for
+    :func:`merge_tables`: several threads can so load tables at once. Returns ``path``."""
+    create_database(path, frames)
+    load_tables(path, frames)
+    return path
+
+
+def merge_tables(path: Path, staged: Iterable[Path]) -> None:
+    """Move the tables of the ``staged`` databases (see :func:`stage_tables`) into their
+    empty tables of the database at ``path``, and delete the staged files.
+
+    The tables and their indexes are defined alike on both sides, so SQLite copies the
+    rows and index entries as they are, without decoding or sorting them again."""
+    db = _open_for_writing(path)
+    try:
+        for part in staged:
+            db.conn.execute("ATTACH DATABASE ? AS staged", (str(part),))
+            names = [
+                r[0]
+                for r in db.conn.execute(
+                    "SELECT name FROM staged.sqlite_master WHERE type = 'table'"
+                )
+            ]
+            with db.conn:
+                _create_indexes(db, names)  # on the empty tables: instant
+                for name in names:
+                    db.conn.execute(f"INSERT INTO main.[{name}] SELECT * FROM staged.[{name}]")
+            db.conn.execute("DETACH DATABASE staged")
+            part.unlink()
+    finally:
+        db.conn.close()
 
 
 def finish_sqlite(path: Path, meta: dict[str, Any], source_names: list[str]) -> None:

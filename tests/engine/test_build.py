@@ -37,6 +37,17 @@ def test_output_files_and_tables(built_crosswalk: Path) -> None:
         fks = conn.execute("PRAGMA foreign_key_list(records)").fetchall()
         assert {row[2] for row in fks} == {"entities", "sources"}
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        # Every table has its indexes, built in place or moved in from a file of its own,
+        # and every index holds exactly its table's rows.
+        indexed = {
+            r[0]
+            for r in conn.execute(
+                "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        }
+        assert indexed == {"records", "identifiers", "links", "entities"}
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert not any(p.name.endswith(".stage.sqlite") for p in built_crosswalk.iterdir())
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(identifiers)")}
         assert any("scheme" in i for i in indexes)
         assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
