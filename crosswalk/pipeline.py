@@ -38,6 +38,7 @@ from crosswalk.internals.compare import (
 )
 from crosswalk.internals.model import (
     Model,
+    RecordTerms,
     Scores,
     build_model,
     cross_pair_count,
@@ -167,9 +168,13 @@ def link(
             )
 
         estimating = pool.submit(u_estimate, converting)
-        counting = pool.submit(
-            own_frequencies, frame, [c.tf_column for c in comparisons if c.tf_column]
-        )
+
+        def own_counts(converted: Future[Columns]) -> dict[str, RecordTerms]:
+            # Counted on the converted columns' codes, without factorizing them again.
+            tf_columns = [c.tf_column for c in comparisons if c.tf_column]
+            return own_frequencies(frame, tf_columns, converted.result())
+
+        counting = pool.submit(own_counts, converting)
         ordering = pool.submit(key_order, frame, ["source", "record_id"])
         with steps.step("blocking"):
             pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})

@@ -29,6 +29,7 @@ import pandas as pd
 from crosswalk.internals.codes import pack, run_starts
 from crosswalk.internals.compare import MISSING, Columns, Comparison, compare_positions
 from matchers._text import as_string
+from matchers.compare import Texts
 
 #: Probabilities are kept inside [EPS, 1 - EPS] so that weights stay finite.
 EPS = 1e-6
@@ -507,18 +508,34 @@ def record_frequencies(
     return out
 
 
-def own_frequencies(frame: pd.DataFrame, columns: list[str]) -> dict[str, RecordTerms]:
+def own_frequencies(
+    frame: pd.DataFrame, columns: list[str], converted: Columns | None = None
+) -> dict[str, RecordTerms]:
     """Per record, its value in each column counted among the records of ``frame`` itself:
     :func:`record_frequencies` of :func:`term_frequencies` of ``frame``, in one factorization
-    per column (the codes number the distinct values in order of first appearance)."""
+    per column (the codes number the distinct values in order of first appearance).
+    ``converted``: the frame's columns converted for comparing (:func:`record_columns`),
+    whose distinct values are then counted instead of factorizing the columns again."""
     out = {}
     n = max(len(frame), 1)
     for col in columns:
         if col not in frame:
             continue
-        codes, _, counts = _value_counts(frame[col])
+        if converted is not None and col in converted:
+            codes, counts = _texts_counts(converted.text(col))
+        else:
+            codes, _, counts = _value_counts(frame[col])
         out[col] = RecordTerms(codes, np.append(counts / n, np.nan)[codes])
     return out
+
+
+def _texts_counts(texts: Texts) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_value_counts` of a converted column, from its codes: per record, its
+    distinct value (``-1`` where missing or empty), and how many records carry each."""
+    empty = np.asarray(texts.values == "", dtype=bool)  # missing values read as ""
+    codes = texts.codes.astype(np.int64)
+    codes[empty[codes]] = -1
+    return codes, np.bincount(codes[codes >= 0], minlength=len(texts.values))
 
 
 def pair_frequencies(

@@ -6,7 +6,9 @@ import sqlite3
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from crosswalk.internals.compare import record_columns
 from crosswalk.internals.model import (
     own_frequencies,
     pair_frequencies,
@@ -84,11 +86,15 @@ def test_a_name_only_the_pair_carries_outweighs_a_shared_one(blind_build: BuildR
     assert bits[carried == 2].min() > bits[carried >= 6].max()
 
 
-def test_a_builds_own_counts_equal_the_term_frequency_tables(blind_build: BuildResult) -> None:
+@pytest.mark.parametrize("converted", [False, True], ids=["factorized", "from-compared-columns"])
+def test_a_builds_own_counts_equal_the_term_frequency_tables(
+    blind_build: BuildResult, converted: bool
+) -> None:
     frame = normalize_records(blind_build.linkage.records[["name", "address", "source"]])
     frame.loc[frame.index[:3], "n_address"] = ""  # blank counts as missing
+    frame.loc[frame.index[3:5], "n_address"] = " "  # white space is a value
     columns = ["n_core", "n_address"]
-    own = own_frequencies(frame, columns)
+    own = own_frequencies(frame, columns, record_columns(frame) if converted else None)
     looked_up = record_frequencies(frame, {c: term_frequencies(frame, c) for c in columns})
     for c in columns:
         np.testing.assert_array_equal(own[c].share, looked_up[c].share)
