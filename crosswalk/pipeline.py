@@ -27,7 +27,7 @@ from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster, pair_codes
-from crosswalk.internals.codes import key_order, pack, ranks, run_starts
+from crosswalk.internals.codes import key_order, pack, ranks, run_starts, sorted_codes
 from crosswalk.internals.compare import (
     Columns,
     Comparison,
@@ -985,7 +985,7 @@ def _survivorship(
     ]
     # The members' order as integer keys: entity, source rank, fewest missing fields, then
     # (source, record id); the same lexicographic string order as sorting the text.
-    entity_codes, entity_ids = _sorted_codes(records["entity_id"])
+    entity_codes, entity_ids = sorted_codes(records["entity_id"])
     source_codes, source_names = pd.factorize(records["source"])
     rank_of = {s: i for i, s in enumerate(source_order)}
     source_rank = np.array(
@@ -998,7 +998,7 @@ def _survivorship(
     ent = entity_codes[order]
     n_ent = len(entity_ids)
     # First non-empty value per field in that order: one vectorized pass per field.
-    out = pd.DataFrame({"entity_id": np.asarray(entity_ids, dtype=object)})
+    out = pd.DataFrame({"entity_id": pd.arrays.ArrowStringArray(entity_ids)})
     for f in fields:
         at = order[present[f][order]]  # members with a value, in order
         starts = run_starts(entity_codes[at])
@@ -1029,24 +1029,6 @@ def _survivorship(
     out["sources"] = srcs.to_numpy()
     out["method"] = np.array(["identifier", "fuzzy", "singleton"], dtype=object)[best]
     return out
-
-
-def _sorted_codes(values: pd.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Codes of text values numbered in sorted (code point) order, and the sorted distinct
-    values: ``pd.factorize(values, sort=True)``, sorted by Arrow instead of Python."""
-    arr = pa.array(as_string(values).array)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if arr.null_count:
-        codes, uniques = pd.factorize(values, sort=True)
-        return codes, np.asarray(uniques, dtype=object)
-    if not len(arr):
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
-    # Hash the values to their distinct ones, then sort only those.
-    encoded = pc.dictionary_encode(arr)
-    order = pc.sort_indices(encoded.dictionary).to_numpy()
-    codes = ranks(order)[encoded.indices.to_numpy(zero_copy_only=False)]
-    return codes, encoded.dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False)
 
 
 def summary_counts(

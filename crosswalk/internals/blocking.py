@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.config import BLOCKING_RULES, BlockingSettings
-from crosswalk.internals.codes import pack, run_starts
+from crosswalk.internals.codes import pack, run_starts, sorted_codes
 from crosswalk.internals.normalize import NID_PREFIX
 from matchers._text import as_string
 
@@ -419,7 +419,7 @@ def candidate_pairs(
     if not parts:
         empty = np.empty(0, dtype="int64")
         return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype("uint8")})
-    name_rank = pd.factorize(as_string(frame["n_name"]).fillna(""), sort=True)[0]
+    name_rank = sorted_codes(as_string(frame["n_name"]).fillna(""))[0]
     # Records in name order (ties by position): the order inside a block.
     by_rank = np.argsort(name_rank, kind="stable").astype("int64")
     rank = np.empty(n, dtype="int64")

@@ -51,3 +51,13 @@ def test_a_few_leading_groups_sort_as_one_sort(monkeypatch: pytest.MonkeyPatch) 
 def test_ranks_inverts_an_order() -> None:
     order = np.array([2, 0, 3, 1])
     np.testing.assert_array_equal(codes.ranks(order)[order], np.arange(4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.text(alphabet="aZé€𝄞0 ", max_size=3)), max_size=40))
+def test_sorted_codes_number_the_values_in_sorted_order(values: list[str | None]) -> None:
+    series = pd.Series(values, dtype="string[pyarrow]")
+    got, distinct = codes.sorted_codes(series)
+    want, uniques = pd.factorize(series, sort=True)
+    np.testing.assert_array_equal(got, want)
+    assert distinct.to_pylist() == list(uniques)
