@@ -410,6 +410,11 @@ def ceiling_bits(f: FieldParams) -> np.ndarray:
     return np.maximum.accumulate(bits[::-1])[::-1]
 
 
+#: :func:`weight_ceiling` works once per combination of levels when there are at most
+#: this many possible combinations.
+CEILING_TABLE_MAX = 1 << 20
+
+
 def weight_ceiling(
     levels: pd.DataFrame, model: Model, pending: Mapping[str, np.ndarray | None]
 ) -> np.ndarray:
@@ -420,7 +425,50 @@ def weight_ceiling(
     reach in it (``-1``: missing, nothing), or from its strongest level where ``None``.
 
     A field that stands in for a pending one counts only where that one is missing, so its
-    negative bits may vanish: they are left out of the ceiling."""
+    negative bits may vanish: they are left out of the ceiling.
+
+    The ceiling depends on the pair's levels only: it is computed once per combination of
+    levels that occurs, by the same operations in the same order, and looked up for every
+    pair."""
+    # The pair's state: its level in every field the ceiling reads, -1 (missing) included.
+    states: list[tuple[str, np.ndarray, int]] = []
+    for f in model.fields:
+        if f.name in levels:
+            states.append((f.name, levels[f.name].to_numpy(), len(f.bits())))
+        elif pending.get(f.name) is not None:
+            states.append((f.name, np.asarray(pending[f.name]), len(f.bits())))
+    size = math.prod(n + 1 for _, _, n in states)
+    in_range = all(
+        not len(g) or (int(g.min()) >= MISSING and int(g.max()) < n) for _, g, n in states
+    )
+    if not states or not in_range or size > CEILING_TABLE_MAX:
+        return _weight_ceiling(levels, model, pending)
+    code = np.zeros(len(levels), dtype=np.int64)
+    for _, g, n in states:
+        code = code * (n + 1) + (g.astype(np.int64) - MISSING)
+    occurs = np.zeros(size, dtype=bool)
+    occurs[code] = True
+    combos = np.flatnonzero(occurs)
+    # The levels of each combination that occurs, the first field's varying slowest.
+    digits: dict[str, np.ndarray] = {}
+    rest = combos
+    for name, _, n in reversed(states):
+        rest, digits[name] = np.divmod(rest, n + 1)
+    table = np.zeros(size, dtype=np.float64)
+    table[combos] = _weight_ceiling(
+        pd.DataFrame({name: digits[name] + MISSING for name, _, _ in states if name in levels}),
+        model,
+        {
+            name: None if reach is None or name not in digits else digits[name] + MISSING
+            for name, reach in pending.items()
+        },
+    )
+    return table[code]
+
+
+def _weight_ceiling(
+    levels: pd.DataFrame, model: Model, pending: Mapping[str, np.ndarray | None]
+) -> np.ndarray:
     scores = score(levels, model)
     total = scores.match_weight
     for f in model.fields:

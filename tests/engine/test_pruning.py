@@ -5,6 +5,7 @@ pairs at or above the floor, the identifier pairs and the decided pairs."""
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 from crosswalk.config import Config, load_config
+from crosswalk.internals import model as model_internals
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.compare import NAME, Strongest, compare_positions, comparisons_for
 from crosswalk.internals.model import (
@@ -97,6 +99,17 @@ def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Confi
             plain &= ~np.isin(levels[f.name].to_numpy(), f.tf_levels)
     assert (full >= weight - 1e-9).all() and plain.mean() > 0.3
     np.testing.assert_allclose(full[plain], weight[plain], atol=1e-9)
+    # Computed once per combination of levels, every ceiling is exactly that of its pair
+    # computed alone.
+    for part, pending in (
+        (levels.drop(columns=["name"]), {"name": None}),
+        (levels.drop(columns=["name"]), {"name": reach}),
+        (levels, {}),
+    ):
+        read = [f for f in model.fields if f.name in part or pending.get(f.name) is not None]
+        assert math.prod(len(f.bits()) + 1 for f in read) <= model_internals.CEILING_TABLE_MAX
+        by_pair = model_internals._weight_ceiling(part, model, pending)
+        np.testing.assert_array_equal(weight_ceiling(part, model, pending), by_pair)
 
 
 def _what_matters(whole: Linkage, config: Config) -> pd.DataFrame:
