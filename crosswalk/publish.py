@@ -298,15 +298,18 @@ def _csv_column(values: pd.Series) -> pa.Array:
     column = pa.array(values, type=pa.string(), from_pandas=True)
     if isinstance(column, pa.ChunkedArray):  # a chunk of CHUNK_ROWS rows at most
         column = column.combine_chunks()
-    # Literal searches, one per character, are faster than one regular expression; the
-    # few fields that need quotes are quoted alone.
-    column = where(
-        column,
-        contains(column, tuple(_QUOTED)),
-        lambda some: pc.binary_join_element_wise(
-            '"', pc.replace_substring(some, '"', '""'), '"', ""
-        ),
-    )
+    # Most columns hold no such character at all: one search of their bytes tells. Else
+    # literal searches, one per character, are faster than one regular expression, and
+    # the few fields that need quotes are quoted alone.
+    text = bytes(_string_bytes(column))
+    if any(ch.encode("utf-8") in text for ch in _QUOTED):
+        column = where(
+            column,
+            contains(column, tuple(_QUOTED)),
+            lambda some: pc.binary_join_element_wise(
+                '"', pc.replace_substring(some, '"', '""'), '"', ""
+            ),
+        )
     return pc.fill_null(column, "")
 
 
@@ -319,7 +322,8 @@ def float_text(values: np.ndarray[Any, Any]) -> pa.Array:
 
 
 def _string_bytes(strings: pa.Array) -> memoryview:
-    """The concatenated UTF-8 bytes of a string array without nulls, without a copy."""
+    """The concatenated UTF-8 bytes of a string array, without a copy (with the bytes
+    under its null values, if any: none where Arrow or pandas made the array)."""
     if len(strings) == 0:
         return memoryview(b"")
     _, offsets_buf, data = strings.buffers()

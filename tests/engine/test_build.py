@@ -207,6 +207,28 @@ def test_csv_writer_writes_what_pandas_to_csv_writes(tmp_path: Path) -> None:
         assert frame_path.read_bytes() == expected.read_bytes()
 
 
+def test_csv_writer_quotes_a_field_of_any_chunk(tmp_path: Path) -> None:
+    """A column is searched chunk by chunk for characters that need quotes: a chunk that has
+    none is written as it is, one that has some quotes exactly the fields that need it."""
+    from crosswalk.publish import CHUNK_ROWS, write_frame_csv
+
+    n = 3 * CHUNK_ROWS
+    late = ["plain"] * n
+    late[CHUNK_ROWS + 1] = "a,b"
+    late[n - 1] = 'say "hi"'
+    frame = pd.DataFrame(
+        {
+            "plain": pd.Series([f"x{i}" for i in range(n)], dtype="string[pyarrow]"),
+            "late": pd.Series(late, dtype="string[pyarrow]"),
+        }
+    )
+    ours, expected = tmp_path / "ours.csv", tmp_path / "pandas.csv"
+    write_frame_csv(ours, frame)
+    frame.to_csv(expected, index=False, encoding="utf-8", lineterminator="\n")
+    assert ours.read_bytes() == expected.read_bytes()
+    assert b'"a,b"' in ours.read_bytes()
+
+
 @pytest.mark.parametrize(
     "data",
     [
