@@ -135,6 +135,27 @@ def format_ids(
     return list(out.tolist())
 
 
+def id_array(numbers: np.ndarray[Any, Any], prefix: str = PREFIX) -> pa.Array:
+    """:func:`format_ids` as an Arrow text array, built from bytes where every id has
+    :data:`WIDTH` digits (no Python string per id)."""
+    values = np.asarray(numbers, dtype=np.int64)
+    if not len(values) or values.min() < 0 or values.max() >= 32**WIDTH:
+        return pa.array(format_ids(values, prefix), type=pa.large_string())
+    head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
+    alphabet = np.frombuffer(_ALPHABET.encode("ascii"), dtype=np.uint8)
+    chars = np.empty((len(values), len(head) + WIDTH), dtype=np.uint8)
+    chars[:, : len(head)] = head
+    rest = values.copy()
+    for pos in range(len(head) + WIDTH - 1, len(head) - 1, -1):
+        chars[:, pos] = alphabet[rest % 32]
+        rest //= 32
+    width = chars.shape[1]
+    offsets = np.arange(0, width * (len(values) + 1), width, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(
+        len(values), pa.py_buffer(offsets), pa.py_buffer(chars.tobytes())
+    )
+
+
 def _ndigits(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     digits = np.ones(len(values), dtype=np.int64)
     rest = values // 32
@@ -208,9 +229,27 @@ class IdState:
 class IdAssignment:
     """The result of :func:`assign_ids`."""
 
-    entity_of_cluster: dict[int, str]
+    clusters: np.ndarray  # the clusters, ascending
+    counters: np.ndarray  # each cluster's id counter
+    ids: pa.Array  # each cluster's entity id
+    member_entities: np.ndarray  # per row of ``state.members``: its cluster's position
     changes: pd.DataFrame
     state: IdState
+
+    @property
+    def entity_of_cluster(self) -> dict[int, str]:
+        """Each cluster's entity id."""
+        return dict(zip(self.clusters.tolist(), self.ids.to_pylist(), strict=True))
+
+    def entity_order(self) -> tuple[np.ndarray, pa.Array] | None:
+        """Per row of ``state.members``, its entity id's rank among the entity ids in text
+        order, and the entity ids in that order: ``codes.sorted_codes`` of the members'
+        ids, from the counters. ``None`` where the ids differ in length, so that text
+        order is not the counters' order."""
+        if len(self.counters) and int(self.counters.max()) >= 32**WIDTH:
+            return None
+        order = np.argsort(self.counters, kind="stable")
+        return ranks(order)[self.member_entities], self.ids.take(pa.array(order))
 
 
 # --------------------------------------------------------------------------- loading
@@ -333,8 +372,9 @@ def assign_ids(
     fresh = info.loc[counter_of.isna()].sort_values("key").index
     counter_of.loc[fresh] = np.arange(prev.counter + 1, prev.counter + 1 + len(fresh))
     counter_of = counter_of.astype(np.int64)
-    id_of = pd.Series(format_ids(counter_of.to_numpy()), index=info.index)
-    entity_of_cluster = dict(zip(info.index.tolist(), id_of.tolist(), strict=True))
+    id_text = id_array(counter_of.to_numpy())
+    clusters = info.index.to_numpy(dtype=np.int64)  # ascending (grouped with sort=True)
+    member_entities = np.searchsorted(clusters, cluster)
 
     old_size = pd.Series(old_counter).value_counts()
     changes, retired_now = _changes(
@@ -345,7 +385,7 @@ def assign_ids(
     state = IdState(
         members=pd.DataFrame(
             {
-                "entity_id": id_of.reindex(cluster).to_numpy(),
+                "entity_id": pd.arrays.ArrowStringArray(id_text.take(pa.array(member_entities))),
                 "source": source.array,
                 "record_id": record_id.array,
             }
@@ -355,7 +395,7 @@ def assign_ids(
         changes=changes,
         previous_release=prev.release if previous is not None else None,
     )
-    return IdAssignment(entity_of_cluster, changes, state)
+    return IdAssignment(clusters, counter_of.to_numpy(), id_text, member_entities, changes, state)
 
 
 def _greedy_matching(edges: pd.DataFrame, cluster_key: pd.Series) -> pd.Series:

@@ -723,7 +723,9 @@ def _publish_outputs(
             records = records_table(linkage)
             files = pool.submit(write_files, tmp, records)
             loading = pool.submit(load_records, db_path, records)
-            tables = published_tables(linkage, info, config, by_key, records)
+            tables = published_tables(
+                linkage, info, config, by_key, records, assignment.entity_order()
+            )
             counts.update(summary_counts(linkage, tables, info))
             # The entities on a worker (once the CSV files or the records are done), the
             # links here.
@@ -849,10 +851,13 @@ def published_tables(
     config: Config,
     by_key: np.ndarray,
     records: pd.DataFrame,
+    entity_order: tuple[np.ndarray, pa.Array] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The published tables of a linkage whose records carry entity ids. ``by_key``: the
     records' positions in (source, record_id) order; ``records``: its
-    :func:`records_table`."""
+    :func:`records_table`; ``entity_order``: the records' entity ids as
+    :func:`~crosswalk.internals.codes.sorted_codes` codes them, where the caller has
+    them (:meth:`ids.IdAssignment.entity_order`)."""
     recs = linkage.records
     pairs = linkage.pairs
     id_schemes = _id_schemes(recs)
@@ -873,7 +878,7 @@ def published_tables(
         ignore_index=True,
     ).drop_duplicates(subset=["scheme", "value", "source", "record_id"])
 
-    entities = _survivorship(records, [s.name for s in config.sources], by_key)
+    entities = _survivorship(records, [s.name for s in config.sources], by_key, entity_order)
     # Which links to publish: kept, cut, decided, uncertain-or-better, and those sharing an identifier.
     floor = min(config.review.uncertain_low, config.model.link_threshold)
     publish_mask = (
@@ -966,11 +971,15 @@ def _json_objects(frame: pd.DataFrame, schemes: list[str]) -> pd.Series:
 
 
 def _survivorship(
-    records: pd.DataFrame, source_order: list[str], by_key: np.ndarray
+    records: pd.DataFrame,
+    source_order: list[str],
+    by_key: np.ndarray,
+    entity_order: tuple[np.ndarray, pa.Array] | None = None,
 ) -> pd.DataFrame:
     """Canonical values per entity: for each field, the first non-empty value among its members,
     taking members in the configured source order, then the most complete record first, then
-    by (source, record id). ``by_key``: the records' positions in (source, record_id) order."""
+    by (source, record id). ``by_key``: the records' positions in (source, record_id) order;
+    ``entity_order``: ``sorted_codes(records["entity_id"])``, where the caller has it."""
     fields = [
         "name",
         "address",
@@ -985,7 +994,7 @@ def _survivorship(
     ]
     # The members' order as integer keys: entity, source rank, fewest missing fields, then
     # (source, record id); the same lexicographic string order as sorting the text.
-    entity_codes, entity_ids = sorted_codes(records["entity_id"])
+    entity_codes, entity_ids = entity_order or sorted_codes(records["entity_id"])
     source_codes, source_names = pd.factorize(records["source"])
     rank_of = {s: i for i, s in enumerate(source_order)}
     source_rank = np.array(

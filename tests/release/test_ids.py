@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlite_utils
 
@@ -15,11 +16,13 @@ from crosswalk.ids import (
     assign_ids,
     format_id,
     format_ids,
+    id_array,
     load_state,
     parse_id,
     parse_ids,
     write_state,
 )
+from crosswalk.internals.codes import sorted_codes
 
 
 def members(clusters: dict[int, list[str]]) -> pd.DataFrame:
@@ -80,6 +83,30 @@ def test_format_and_parse_round_trip() -> None:
             parse_ids(pd.Series([bad]))
         with pytest.raises(ValueError):
             parse_id(bad)
+
+
+def test_id_array_is_format_ids_as_arrow_text() -> None:
+    for numbers in ([], [1, 31, 32, 1234, 32**5 - 1], [7, 32**5, 3]):  # the last one widens
+        got = id_array(np.array(numbers, dtype=np.int64))
+        assert got.type == pa.large_string()
+        assert got.to_pylist() == format_ids(np.array(numbers, dtype=np.int64))
+
+
+def test_entity_order_is_the_ids_sorted_as_text() -> None:
+    groups = {c: [f"s:{c}-{i}" for i in range(c % 3 + 1)] for c in range(40, 0, -1)}
+    state = IdState(counter=32**5 - 20)  # the fresh ids reach six digits
+    for previous in (None, state):
+        result = assign_ids(members(groups), previous)
+        order = result.entity_order()
+        if previous is None:
+            assert order is not None
+            codes, ids = order
+            want_codes, want_ids = sorted_codes(result.state.members["entity_id"])
+            np.testing.assert_array_equal(codes, want_codes)
+            assert ids.to_pylist() == want_ids.to_pylist()
+        else:  # "F100000" sorts before "F0ZZZZ" as text: the counters cannot order them
+            assert max(len(i) for i in result.entity_of_cluster.values()) > 6
+            assert order is None
 
 
 def test_first_build_mints_in_order_of_smallest_member() -> None:
