@@ -727,13 +727,18 @@ def _publish_outputs(
                 linkage, info, config, by_key, records, assignment.entity_order()
             )
             counts.update(summary_counts(linkage, tables, info))
-            # The entities on a worker (once the CSV files or the records are done), the
-            # links here.
-            staging = pool.submit(
-                stage_tables,
-                tmp / "entities.stage.sqlite",
-                {k: tables[k] for k in (schema.ENTITIES.name, schema.IDENTIFIERS.name)},
-            )
+
+            # The entities on a worker (once the CSV files or the records are done), moved
+            # in as soon as the records are in; the links here.
+            def entities_in() -> None:
+                staged = stage_tables(
+                    tmp / "entities.stage.sqlite",
+                    {k: tables[k] for k in (schema.ENTITIES.name, schema.IDENTIFIERS.name)},
+                )
+                loading.result()  # one writer at a time
+                merge_tables(db_path, [staged])
+
+            merging = pool.submit(entities_in)
             staged = stage_tables(
                 tmp / "links.stage.sqlite",
                 {k: tables[k] for k in (schema.LINKS.name, schema.CONFLICTS.name)},
@@ -747,8 +752,8 @@ def _publish_outputs(
                 "model": linkage.model.to_dict(),
                 "previous_release": str(previous_db) if previous_db else "",
             }
-            loading.result()
-            merge_tables(db_path, [staging.result(), staged])
+            merging.result()
+            merge_tables(db_path, [staged])
             finish_sqlite(db_path, meta, [s.name for s in info])
             files.result()
 
