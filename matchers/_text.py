@@ -77,6 +77,14 @@ def unique_text(s: pd.Series) -> tuple[np.ndarray, pa.Array]:
     ``codes`` has one entry per row of ``s`` (``-1`` for missing values) and indexes
     into the returned array.
     """
+    if s.dtype == STRING_DTYPE:
+        # Hashed by Arrow, with no Python string per value.
+        arr = pa.array(s.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        encoded = pc.dictionary_encode(arr.cast(pa.large_string()))
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        return np.asarray(codes, dtype=np.int64), encoded.dictionary
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     obj = np.asarray(uniques, dtype=object)
     try:

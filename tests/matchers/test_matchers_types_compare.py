@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -381,3 +382,20 @@ def test_cascade_gives_the_levels_of_the_full_computation(embedded_config_path: 
             ignore_index=True,
         )
         pd.testing.assert_frame_equal(few, got.iloc[:2_000])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet="aé€ 0", max_size=3)), max_size=30),
+    st.sampled_from(["string[pyarrow]", "object"]),
+)
+def test_unique_text_factorizes_as_pandas_does(values: list[str | None], dtype: str) -> None:
+    """Arrow text is factorized by Arrow, other text by pandas: the same codes and values."""
+    from matchers._text import unique_text
+
+    series = pd.Series(values, dtype=dtype)
+    codes, uniques = unique_text(series)
+    want_codes, want_uniques = pd.factorize(series, use_na_sentinel=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert uniques.type == pa.large_string()
+    assert uniques.to_pylist() == list(want_uniques)
