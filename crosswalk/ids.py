@@ -385,7 +385,8 @@ def assign_ids(
     state = IdState(
         members=pd.DataFrame(
             {
-                "entity_id": pd.arrays.ArrowStringArray(id_text.take(pa.array(member_entities))),
+                # pandas' default text dtype, as the records' other text columns
+                "entity_id": pd.array(id_text.take(pa.array(member_entities)), dtype="str"),
                 "source": source.array,
                 "record_id": record_id.array,
             }

@@ -1012,7 +1012,7 @@ def _survivorship(
     ent = entity_codes[order]
     n_ent = len(entity_ids)
     # First non-empty value per field in that order: one vectorized pass per field.
-    out = pd.DataFrame({"entity_id": pd.arrays.ArrowStringArray(entity_ids)})
+    out = pd.DataFrame({"entity_id": pd.array(entity_ids, dtype="str")})
     for f in fields:
         at = order[present[f][order]]  # members with a value, in order
         starts = run_starts(entity_codes[at])

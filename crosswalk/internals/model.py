@@ -441,7 +441,10 @@ def weight_ceiling(
     in_range = all(
         not len(g) or (int(g.min()) >= MISSING and int(g.max()) < n) for _, g, n in states
     )
-    if not states or not in_range or size > CEILING_TABLE_MAX:
+    # (A field both compared and pending reads its level from ``levels`` in the score
+    # and its reach from ``pending``: computed per pair, as is anything unusual.)
+    both = any(reach is not None and name in levels for name, reach in pending.items())
+    if not states or both or not in_range or size > CEILING_TABLE_MAX:
         return _weight_ceiling(levels, model, pending)
     code = np.zeros(len(levels), dtype=np.int64)
     for _, g, n in states:
@@ -456,7 +459,10 @@ def weight_ceiling(
         rest, digits[name] = np.divmod(rest, n + 1)
     table = np.zeros(size, dtype=np.float64)
     table[combos] = _weight_ceiling(
-        pd.DataFrame({name: digits[name] + MISSING for name, _, _ in states if name in levels}),
+        pd.DataFrame(
+            {name: digits[name] + MISSING for name, _, _ in states if name in levels},
+            index=range(len(combos)),
+        ),
         model,
         {
             name: None if reach is None or name not in digits else digits[name] + MISSING

@@ -40,12 +40,21 @@ def test_output_files_and_tables(built_crosswalk: Path) -> None:
         # Every table has its indexes, built in place or moved in from a file of its own,
         # and every index holds exactly its table's rows.
         indexed = {
-            r[0]
-            for r in conn.execute(
-                "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            (table, tuple(r[2] for r in conn.execute(f"PRAGMA index_info([{name}])")))
+            for name, table in conn.execute(
+                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
             )
         }
-        assert indexed == {"records", "identifiers", "links", "entities"}
+        assert indexed == {
+            ("records", ("entity_id",)),
+            ("identifiers", ("scheme", "value")),
+            ("identifiers", ("source", "record_id")),
+            ("links", ("source_l", "record_id_l")),
+            ("links", ("source_r", "record_id_r")),
+            ("links", ("entity_id",)),
+            ("entities", ("facility_class",)),
+            ("entities", ("county",)),
+        }
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert not any(p.name.endswith(".stage.sqlite") for p in built_crosswalk.iterdir())
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(identifiers)")}
@@ -210,7 +219,9 @@ def test_csv_writer_writes_what_pandas_to_csv_writes(tmp_path: Path) -> None:
 def test_csv_writer_quotes_a_field_of_any_chunk(tmp_path: Path) -> None:
     """A column is searched chunk by chunk for characters that need quotes: a chunk that has
     none is written as it is, one that has some quotes exactly the fields that need it."""
-    from crosswalk.publish import CHUNK_ROWS, write_frame_csv
+    import pyarrow as pa
+
+    from crosswalk.publish import CHUNK_ROWS, _string_bytes, write_frame_csv
 
     n = 3 * CHUNK_ROWS
     late = ["plain"] * n
@@ -222,6 +233,9 @@ def test_csv_writer_quotes_a_field_of_any_chunk(tmp_path: Path) -> None:
             "late": pd.Series(late, dtype="string[pyarrow]"),
         }
     )
+    # The bytes searched are a chunk's own, also in an array that starts inside its buffers.
+    column = pa.array(["a,b", "plain", 'say "hi"', "x"]).slice(1, 2)
+    assert bytes(_string_bytes(column)) == b'plainsay "hi"'
     ours, expected = tmp_path / "ours.csv", tmp_path / "pandas.csv"
     write_frame_csv(ours, frame)
     frame.to_csv(expected, index=False, encoding="utf-8", lineterminator="\n")

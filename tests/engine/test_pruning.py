@@ -110,6 +110,10 @@ def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Confi
         assert math.prod(len(f.bits()) + 1 for f in read) <= model_internals.CEILING_TABLE_MAX
         by_pair = model_internals._weight_ceiling(part, model, pending)
         np.testing.assert_array_equal(weight_ceiling(part, model, pending), by_pair)
+    # Every field pending (none compared yet), and a field both compared and pending.
+    for part, pending in ((levels[[]], {"name": reach}), (levels, {"name": reach})):
+        by_pair = model_internals._weight_ceiling(part, model, pending)
+        np.testing.assert_array_equal(weight_ceiling(part, model, pending), by_pair)
 
 
 def _what_matters(whole: Linkage, config: Config) -> pd.DataFrame:

@@ -98,6 +98,8 @@ def test_entity_order_is_the_ids_sorted_as_text() -> None:
     for previous in (None, state):
         result = assign_ids(members(groups), previous)
         order = result.entity_order()
+        # pandas' default text dtype, as the records' other text columns
+        assert result.state.members["entity_id"].dtype == pd.Series(["F00001"]).dtype
         if previous is None:
             assert order is not None
             codes, ids = order
