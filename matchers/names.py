@@ -314,19 +314,58 @@ GENERIC_WORDS: frozenset[str] = frozenset(
 
 # --- patterns -----------------------------------------------------------------------
 
-_LEGAL_PHRASE = (
-    r"\bA (?:(?:CALIFORNIA|NEVADA|DELAWARE|NONPROFIT|NON PROFIT|NOT FOR PROFIT|PUBLIC|"
-    r"BENEFIT|RELIGIOUS|MUTUAL|MEDICAL|MED|PROFESSIONAL|PROF|NURSING|DENTAL|HEALTH|CARE|"
-    r"LIMITED|LIABILITY|GENERAL|CHARITABLE) )*(?:CORPORATION|CORP|COMPANY|PARTNERSHIP)$"
+#: Words of a legal phrase (``A CALIFORNIA NONPROFIT CORPORATION``) before its last word.
+_LEGAL_PHRASE_WORDS = (
+    "CALIFORNIA",
+    "NEVADA",
+    "DELAWARE",
+    "NONPROFIT",
+    "NON PROFIT",
+    "NOT FOR PROFIT",
+    "PUBLIC",
+    "BENEFIT",
+    "RELIGIOUS",
+    "MUTUAL",
+    "MEDICAL",
+    "MED",
+    "PROFESSIONAL",
+    "PROF",
+    "NURSING",
+    "DENTAL",
+    "HEALTH",
+    "CARE",
+    "LIMITED",
+    "LIABILITY",
+    "GENERAL",
+    "CHARITABLE",
 )
-#: Spelling variants of multi-word terms, unified after abbreviation expansion.
+#: The legal phrase is removed before abbreviations are expanded: it also takes the
+#: abbreviations of its words (``A CALIF LIMITED PARTNERSHIP``), which expanded would
+#: make a phrase that a second normalization removes.
+_LEGAL_PHRASE = (
+    r"\bA (?:"
+    + alternation(
+        sorted(
+            {*_LEGAL_PHRASE_WORDS}
+            | {
+                abbr
+                for abbr, words in ABBREVIATIONS.items()
+                if all(w in _LEGAL_PHRASE_WORDS for w in words.split())
+            }
+        )
+    )
+    + r" )*(?:CORPORATION|CORP|COMPANY|PARTNERSHIP)$"
+)
+#: Spelling variants of multi-word terms, unified after abbreviation expansion: the words
+#: are split first, then joined, so that a split can make a joined term
+#: (``HOMEHEALTH CARE`` -> ``HOME HEALTH CARE`` -> ``HOME HEALTHCARE``) in one pass.
 _PHRASES = (
-    (r"\bHEALTH CARE\b", "HEALTHCARE", "HEALTH CARE"),
     (r"\bPOSTACUTE\b", "POST ACUTE", "POSTACUTE"),
-    (r"\bSUB ACUTE\b", "SUBACUTE", "SUB ACUTE"),
     (r"\bHOMECARE\b", "HOME CARE", "HOMECARE"),
     (r"\bHOMEHEALTH\b", "HOME HEALTH", "HOMEHEALTH"),
     (r"\bDAYCARE\b", "DAY CARE", "DAYCARE"),
+    (r"\bHEALTH CARE\b", "HEALTHCARE", "HEALTH CARE"),
+    (r"\bSUB ACUTE\b", "SUBACUTE", "SUB ACUTE"),
 )
 _LEGAL_TRAILING_RE = r"(?: " + alternation(_LEGAL_TRAILING) + r")+$"
 _LEGAL_TRAILING_TEST = r" " + alternation(_LEGAL_TRAILING) + r"$"

@@ -76,6 +76,17 @@ _NAME_WORDS = (
     "PARENT",
     "SUNRISE",
     "VINEYARD",
+    "CALIF",
+    "CALIFORNIA",
+    "PARTNERSHIP",
+    "LIMITED",
+    "COMPANY",
+    "NSG",
+    "GEN",
+    "HLTH",
+    "HOMEHEALTH",
+    "HOMECARE",
+    "POSTACUTE",
 )
 #: Names built from the words the rules act on (stresses rule interactions).
 name_like = st.lists(st.sampled_from(_NAME_WORDS), min_size=0, max_size=8).map(" ".join)
