@@ -31,9 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from matchers._text import (
+    STRING_DTYPE,
     alternation,
     apply_unique,
     ascii_upper,
+    broadcast,
     contains,
     empty_to_null,
     fill_null,
@@ -41,10 +43,18 @@ from matchers._text import (
     squash,
     sub,
     token_pattern,
+    unique_text,
     where,
 )
 
-__all__ = ["GENERIC_WORDS", "explode_tokens", "name_core", "name_tokens", "normalize_name"]
+__all__ = [
+    "GENERIC_WORDS",
+    "explode_tokens",
+    "name_and_core",
+    "name_core",
+    "name_tokens",
+    "normalize_name",
+]
 
 # --- vocabulary ---------------------------------------------------------------------
 
@@ -464,7 +474,11 @@ def _drop_generic(normalized: pa.Array) -> pa.Array:
 
 
 def _core_arrow(arr: pa.Array) -> pa.Array:
-    core = _drop_generic(_normalize_arrow(arr))
+    return _core_of_normalized(_normalize_arrow(arr))
+
+
+def _core_of_normalized(normalized: pa.Array) -> pa.Array:
+    core = _drop_generic(normalized)
     # removing words can bring new neighbours together (``THE ST X`` -> ``ST X``):
     # a second round, on the cores where a rule could now apply, makes it a fixed point
     risky = pc.match_substring_regex(core, pattern=_CORE_RISK_RE)
@@ -479,6 +493,18 @@ def name_core(s: pd.Series) -> pd.Series:
     Idempotent: ``name_core(name_core(s))`` equals ``name_core(s)``.
     """
     return apply_unique(s, _core_arrow)
+
+
+def name_and_core(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """:func:`normalize_name` and :func:`name_core` of ``s``, each distinct name normalized
+    once: the core of a name is that of its normalized form (normalizing is idempotent)."""
+    codes, uniques = unique_text(s)
+    if len(uniques) == 0:  # nothing but missing values
+        missing = pd.Series(pd.NA, index=s.index, name=s.name, dtype=STRING_DTYPE)
+        return missing, missing.copy()
+    normalized = _normalize_arrow(uniques)
+    core = _core_of_normalized(normalized)
+    return broadcast(codes, normalized, s.index, s.name), broadcast(codes, core, s.index, s.name)
 
 
 def name_tokens(s: pd.Series) -> pd.Series:

@@ -18,7 +18,7 @@ from matchers._text import as_string
 from matchers.addresses import address_parts, normalize_city, normalize_state, zip5
 from matchers.facility_types import facility_class
 from matchers.identifiers import normalize_identifier
-from matchers.names import name_core, normalize_name
+from matchers.names import name_and_core, normalize_name
 from matchers.phones import normalize_phone
 
 #: Normalized-identifier column prefix.
@@ -56,8 +56,7 @@ def _normalize(records: pd.DataFrame) -> pd.DataFrame:
         return as_string(records[col]) if col in records else empty
 
     new: dict[str, pd.Series | np.ndarray] = {}
-    new["n_name"] = n_name = normalize_name(text("name"))
-    new["n_core"] = name_core(n_name)
+    new["n_name"], new["n_core"] = name_and_core(text("name"))
     other = text("other_names")
     first_other = (
         other if other.array.isna().all() else other.str.split(" | ", n=1, regex=False).str[0]

@@ -154,3 +154,16 @@ def test_name_core_is_idempotent_and_never_empty(values: list[str]) -> None:
     # raw and normalized inputs give the same core
     assert core.fillna("<NA>").tolist() == name_core(normalize_name(s)).fillna("<NA>").tolist()
     assert (core.isna() == normalize_name(s).isna()).all()
+
+
+@PROPERTY
+@given(st.lists(st.one_of(any_text, name_like), max_size=20))
+@example(["GOOD SAMARITAN HOSP, A CALIF LIMITED PARTNERSHIP", "ROYAL HOMEHEALTH CARE, INC."])
+def test_name_and_core_in_one_pass(values: list[str]) -> None:
+    """The build normalizes each distinct name once for its name and its core."""
+    from matchers.names import name_and_core
+
+    s = pd.Series(values, dtype=object)
+    name, core = name_and_core(s)
+    pd.testing.assert_series_equal(name, normalize_name(s))
+    pd.testing.assert_series_equal(core, name_core(normalize_name(s)))
