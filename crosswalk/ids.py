@@ -119,20 +119,27 @@ def format_ids(
         return []
     if values.min() < 0:
         raise ValueError("id counters must not be negative")
-    alphabet = np.frombuffer(_ALPHABET.encode("ascii"), dtype=np.uint8)
     width_all = int(max(width, _ndigits(values).max())) + len(prefix)
     out = np.empty(len(values), dtype=f"U{width_all}")
     ndigits = np.maximum(width, _ndigits(values))
     for length in np.unique(ndigits):
         mask = ndigits == length
-        rest = values[mask].copy()
-        chars = np.empty((len(rest), int(length)), dtype=np.uint8)
-        for pos in range(int(length) - 1, -1, -1):
-            chars[:, pos] = alphabet[rest % 32]
-            rest //= 32
+        chars = _digit_chars(values[mask], int(length))
         text = chars.view(f"S{int(length)}").ravel().astype(str)
         out[mask] = np.char.add(prefix, text)
     return list(out.tolist())
+
+
+def _digit_chars(values: np.ndarray[Any, Any], length: int) -> np.ndarray[Any, Any]:
+    """The base32 digits of non-negative counters, ``length`` of them zero-padded on the
+    left, as ASCII bytes: one row per counter."""
+    alphabet = np.frombuffer(_ALPHABET.encode("ascii"), dtype=np.uint8)
+    chars = np.empty((len(values), length), dtype=np.uint8)
+    rest = values.copy()
+    for pos in range(length - 1, -1, -1):
+        chars[:, pos] = alphabet[rest % 32]
+        rest //= 32
+    return chars
 
 
 def id_array(numbers: np.ndarray[Any, Any], prefix: str = PREFIX) -> pa.Array:
@@ -142,13 +149,9 @@ def id_array(numbers: np.ndarray[Any, Any], prefix: str = PREFIX) -> pa.Array:
     if not len(values) or values.min() < 0 or values.max() >= 32**WIDTH:
         return pa.array(format_ids(values, prefix), type=pa.large_string())
     head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
-    alphabet = np.frombuffer(_ALPHABET.encode("ascii"), dtype=np.uint8)
     chars = np.empty((len(values), len(head) + WIDTH), dtype=np.uint8)
     chars[:, : len(head)] = head
-    rest = values.copy()
-    for pos in range(len(head) + WIDTH - 1, len(head) - 1, -1):
-        chars[:, pos] = alphabet[rest % 32]
-        rest //= 32
+    chars[:, len(head) :] = _digit_chars(values, WIDTH)
     width = chars.shape[1]
     offsets = np.arange(0, width * (len(values) + 1), width, dtype=np.int64)
     return pa.LargeStringArray.from_buffers(

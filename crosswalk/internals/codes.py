@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from matchers._text import as_string
+from matchers._text import as_string, unique_text
 
 #: Codes stay below this bound, inside int64.
 _LIMIT = 2**62
@@ -115,12 +115,7 @@ def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """Codes of text values numbered in sorted (code point) order (``-1`` where missing),
     and the sorted distinct values: ``pd.factorize(values, sort=True)``, sorted by Arrow
     (only the distinct values are sorted) and without a Python string per value."""
-    arr = pa.array(as_string(values).array)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_string())
-    encoded = pc.dictionary_encode(arr)
-    order = pc.sort_indices(encoded.dictionary)
-    code_of = np.append(ranks(order.to_numpy()), -1)
-    indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    return code_of[indices], encoded.dictionary.take(order)
+    codes, distinct = unique_text(as_string(values))
+    order = pc.sort_indices(distinct)
+    code_of = np.append(ranks(order.to_numpy()), -1)  # -1 (missing) stays -1
+    return code_of[codes], distinct.take(order)
