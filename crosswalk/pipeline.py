@@ -8,7 +8,6 @@ them and publishes the crosswalk atomically.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -50,6 +49,7 @@ from crosswalk.internals.model import (
     m_from_labels,
     own_frequencies,
     pair_frequencies,
+    probability_bits,
     score,
     weight_ceiling,
 )
@@ -343,11 +343,6 @@ def link(
     return Linkage(frame, pairs, model, comparisons, conflicts, decisive, n_candidates, by_key)
 
 
-def _bits(probability: float) -> float:
-    """The match weight (bits) of a probability."""
-    return math.log2(probability / (1.0 - probability))
-
-
 def _always_kept(
     pairs: pd.DataFrame, levels: pd.DataFrame, n_records: int, constrained: list[tuple[int, int]]
 ) -> np.ndarray:
@@ -393,7 +388,7 @@ def _reachable_pairs(
     else:
         ceiling = weight_ceiling(levels[present], model, {c.name: reach.get(c.name) for c in todo})
         # a hair of slack: the ceiling and the pair's weight sum the bits in other orders
-        keep = ceiling >= _bits(floor) - 1e-9
+        keep = ceiling >= probability_bits(floor) - 1e-9
         del ceiling
         keep |= _always_kept(pairs, levels, len(columns), constrained)
         # A pair whose identifiers differ is a conflict if its names and addresses alone
@@ -410,7 +405,7 @@ def _reachable_pairs(
                 model,
                 {c.name: None if c.name not in reach else reach[c.name][differ] for c in todo},
             )
-            keep[differ[near >= _bits(CONFLICT_HIGH) - 1e-9]] = True
+            keep[differ[near >= probability_bits(CONFLICT_HIGH) - 1e-9]] = True
         kept = np.flatnonzero(keep)
         del keep
     pairs = pairs.take(kept).reset_index(drop=True)

@@ -37,6 +37,12 @@ TF_MAX_BOOST = 2.0
 TF_MAX_PENALTY = -10.0
 
 
+def probability_bits(probability: float) -> float:
+    """The match weight (bits) of a match probability, kept inside 1e-15 of 0 and 1."""
+    p = min(max(probability, 1e-15), 1 - 1e-15)
+    return math.log2(p / (1 - p))
+
+
 @dataclass
 class FieldParams:
     name: str
@@ -64,8 +70,7 @@ class Model:
 
     @property
     def prior_bits(self) -> float:
-        p = min(max(self.prior, 1e-15), 1 - 1e-15)
-        return math.log2(p / (1 - p))
+        return probability_bits(self.prior)
 
     def field(self, name: str) -> FieldParams:
         for f in self.fields:
@@ -446,9 +451,8 @@ def weight_ceiling(
     both = any(reach is not None and name in levels for name, reach in pending.items())
     if not states or both or not in_range or size > CEILING_TABLE_MAX:
         return _weight_ceiling(levels, model, pending)
-    code = np.zeros(len(levels), dtype=np.int64)
-    for _, g, n in states:
-        code = code * (n + 1) + (g.astype(np.int64) - MISSING)
+    # Mixed radix, the first field's levels varying slowest (no renumbering: size is small).
+    code = pack(((g.astype(np.int64) - MISSING, n + 1) for _, g, n in states), len(levels))
     occurs = np.zeros(size, dtype=bool)
     occurs[code] = True
     combos = np.flatnonzero(occurs)
