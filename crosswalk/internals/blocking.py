@@ -17,8 +17,11 @@ among a published crosswalk's).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +36,8 @@ from matchers._text import as_string
 #: Bit of each rule in a pair's ``rules`` bitmask.
 RULE_BITS = {name: 1 << i for i, name in enumerate(BLOCKING_RULES)}
 _RULE_INDEX = {name: i for i, name in enumerate(BLOCKING_RULES)}
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -225,120 +230,213 @@ def _rarest(tokens: _Tokens, per_token: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _now_or_on(pool: Executor | None, fn: Callable[[], _T]) -> Future[_T]:
+    """``fn()`` submitted to ``pool``, or run now when there is none."""
+    if pool is not None:
+        return pool.submit(fn)
+    done: Future[_T] = Future()
+    done.set_result(fn())
+    return done
+
+
+class _Shared:
+    """What several rules' keys are made of, each computed once: the name tokens (with the
+    number of records carrying each) and the ZIP codes. With a ``pool``, both are
+    submitted to it at once, before any rule that waits for them."""
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        settings: BlockingSettings,
+        counts: pd.Series | None,
+        pool: Executor | None = None,
+    ) -> None:
+        self.frame = frame
+        self.settings = settings
+        rules = set(settings.rules)
+
+        def tokens() -> tuple[_Tokens, np.ndarray]:
+            found = _tokens(frame["n_core"])
+            if "rare_name_token" in rules or settings.zip_name_tokens:
+                return found, _records_per_token(found, counts)
+            return found, np.zeros(0, dtype="int64")
+
+        self._tokens = (
+            _now_or_on(pool, tokens)
+            if rules & {"zip_name_token", "rare_name_token", "city_name"}
+            else None
+        )
+        self._zip = (
+            _now_or_on(pool, lambda: _factorize(frame["n_zip"]))
+            if rules & {"zip_name_token", "street"}
+            else None
+        )
+
+    def tokens(self) -> tuple[_Tokens, np.ndarray]:
+        assert self._tokens is not None
+        return self._tokens.result()
+
+    def zip(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self._zip is not None
+        return self._zip.result()
+
+
+def _keys(rule: str, at: np.ndarray, columns: list[_Column], ok: np.ndarray) -> _RuleKeys | None:
+    """The keys at the positions where ``ok`` holds (None when there are none)."""
+    if not ok.any():
+        return None
+    return _RuleKeys(rule, at[ok], [_Column(c.codes[ok], c.uniques) for c in columns])
+
+
+def _zip_name_token_keys(shared: _Shared) -> _RuleKeys | None:
+    tokens, per_token = shared.tokens()
+    zip_codes, zip_uniques = shared.zip()
+    z = zip_codes[tokens.rows]
+    ok = z >= 0
+    if shared.settings.zip_name_tokens:
+        ok &= _rarest(tokens, per_token, shared.settings.zip_name_tokens)
+    return _keys(
+        "zip_name_token",
+        tokens.rows,
+        [_text_column(z, zip_uniques), _text_column(tokens.codes, tokens.vocabulary)],
+        ok,
+    )
+
+
+def _street_keys(shared: _Shared) -> _RuleKeys | None:
+    frame = shared.frame
+    rows = np.arange(len(frame), dtype="int64")
+    num_codes, num_uniques = _factorize(frame["n_number"])
+    street_codes, street_uniques = _factorize(frame["n_street"])
+    zip_codes, zip_uniques = shared.zip()
+    # Street and ZIP share one vocabulary: both follow the number in one key space.
+    place_of, place_uniques = pd.factorize(np.concatenate([street_uniques, zip_uniques]))
+    place_of = np.append(place_of.astype("int64"), -1)  # code -1 (missing) stays missing
+    place_codes = np.concatenate(
+        [place_of[street_codes], place_of[len(street_uniques) + zip_codes]]
+    )
+    place_codes[np.concatenate([street_codes, zip_codes]) < 0] = -1
+    num2 = np.concatenate([num_codes, num_codes])
+    return _keys(
+        "street",
+        np.concatenate([rows, rows]),
+        [
+            _text_column(num2, num_uniques),
+            _text_column(place_codes, np.asarray(place_uniques, dtype=object)),
+        ],
+        (num2 >= 0) & (place_codes >= 0),
+    )
+
+
+def _phone_keys(shared: _Shared) -> _RuleKeys | None:
+    frame = shared.frame
+    codes, uniques = _factorize(frame["n_phone"])
+    empty = np.flatnonzero(uniques == "")
+    ok = (codes >= 0) & ~np.isin(codes, empty)
+    return _keys("phone", np.arange(len(frame), dtype="int64"), [_text_column(codes, uniques)], ok)
+
+
+def _identifier_keys(shared: _Shared) -> _RuleKeys | None:
+    frame = shared.frame
+    n = len(frame)
+    id_cols = [c for c in frame.columns if c.startswith(NID_PREFIX)]
+    if not id_cols:
+        return None
+    values = pd.concat([as_string(frame[c]) for c in id_cols], ignore_index=True)
+    codes, uniques = _factorize(values)
+    which = np.repeat(np.arange(len(id_cols), dtype="int64"), n)
+    return _keys(
+        "identifier",
+        np.tile(np.arange(n, dtype="int64"), len(id_cols)),
+        [
+            _text_column(which, np.asarray(id_cols, dtype=object)),
+            _text_column(codes, uniques),
+        ],
+        codes >= 0,
+    )
+
+
+def _geo_cell_keys(shared: _Shared) -> _RuleKeys | None:
+    frame = shared.frame
+    n = len(frame)
+    rows = np.arange(n, dtype="int64")
+    lat = frame["n_lat"].to_numpy(dtype="float64")
+    lon = frame["n_lon"].to_numpy(dtype="float64")
+    ok = ~(np.isnan(lat) | np.isnan(lon))
+    step_lat = shared.settings.geo_cell_metres / 111_320.0
+    band = np.floor(np.where(ok, lat, 0.0)) + 0.5
+    step_lon = shared.settings.geo_cell_metres / (111_320.0 * np.cos(np.radians(band)))
+    cells = [
+        (
+            np.floor(np.where(ok, lat, 0.0) / step_lat + shift).astype("int64"),
+            np.floor(np.where(ok, lon, 0.0) / step_lon + shift).astype("int64"),
+        )
+        for shift in (0.0, 0.5)
+    ]
+    grid = np.repeat(np.arange(2, dtype="int64"), n)
+    return _keys(
+        "geo_cell",
+        np.concatenate([rows, rows]),
+        [
+            _int_column(grid),
+            _int_column(np.concatenate([cells[0][0], cells[1][0]])),
+            _int_column(np.concatenate([cells[0][1], cells[1][1]])),
+        ],
+        np.concatenate([ok, ok]),
+    )
+
+
+def _rare_name_token_keys(shared: _Shared) -> _RuleKeys | None:
+    tokens, per_token = shared.tokens()
+    rare = (per_token >= 1) & (per_token <= shared.settings.rare_token_max_records)
+    return _keys(
+        "rare_name_token",
+        tokens.rows,
+        [_text_column(tokens.codes, tokens.vocabulary)],
+        rare[tokens.codes] if len(tokens.codes) else np.zeros(0, dtype=bool),
+    )
+
+
+def _city_name_keys(shared: _Shared) -> _RuleKeys | None:
+    tokens, _ = shared.tokens()
+    frame = shared.frame
+    city_codes, city_uniques = _factorize(frame["n_city"])
+    return _keys(
+        "city_name",
+        np.arange(len(frame), dtype="int64"),
+        [
+            _text_column(city_codes, city_uniques),
+            _text_column(tokens.first, tokens.vocabulary),
+        ],
+        (city_codes >= 0) & (tokens.first >= 0),
+    )
+
+
+#: How each rule makes its keys, in :data:`BLOCKING_RULES` order.
+_RULE_KEYS: dict[str, Callable[[_Shared], _RuleKeys | None]] = {
+    "zip_name_token": _zip_name_token_keys,
+    "street": _street_keys,
+    "phone": _phone_keys,
+    "identifier": _identifier_keys,
+    "geo_cell": _geo_cell_keys,
+    "rare_name_token": _rare_name_token_keys,
+    "city_name": _city_name_keys,
+}
+assert tuple(_RULE_KEYS) == BLOCKING_RULES
+
+
+def _configured(settings: BlockingSettings) -> list[str]:
+    """The configured rules, in :data:`BLOCKING_RULES` order."""
+    return [r for r in BLOCKING_RULES if r in set(settings.rules)]
+
+
 def _rule_keys(
     frame: pd.DataFrame, settings: BlockingSettings, counts: pd.Series | None
 ) -> list[_RuleKeys]:
     """The keys of every configured rule, in rule order; within a rule, in record order."""
-    n = len(frame)
-    rows = np.arange(n, dtype="int64")
-    rules = set(settings.rules)
-    out: list[_RuleKeys] = []
-
-    def keep(rule: str, at: np.ndarray, columns: list[_Column], ok: np.ndarray) -> None:
-        if ok.any():
-            out.append(_RuleKeys(rule, at[ok], [_Column(c.codes[ok], c.uniques) for c in columns]))
-
-    tokens = None
-    per_token = np.zeros(0, dtype="int64")
-    if rules & {"zip_name_token", "rare_name_token", "city_name"}:
-        tokens = _tokens(frame["n_core"])
-        if "rare_name_token" in rules or settings.zip_name_tokens:
-            per_token = _records_per_token(tokens, counts)
-    zip_codes, zip_uniques = _factorize(frame["n_zip"])
-    if "zip_name_token" in rules and tokens is not None:
-        z = zip_codes[tokens.rows]
-        ok = z >= 0
-        if settings.zip_name_tokens:
-            ok &= _rarest(tokens, per_token, settings.zip_name_tokens)
-        keep(
-            "zip_name_token",
-            tokens.rows,
-            [_text_column(z, zip_uniques), _text_column(tokens.codes, tokens.vocabulary)],
-            ok,
-        )
-    if "street" in rules:
-        num_codes, num_uniques = _factorize(frame["n_number"])
-        street_codes, street_uniques = _factorize(frame["n_street"])
-        # Street and ZIP share one vocabulary: both follow the number in one key space.
-        place_of, place_uniques = pd.factorize(np.concatenate([street_uniques, zip_uniques]))
-        place_of = np.append(place_of.astype("int64"), -1)  # code -1 (missing) stays missing
-        place_codes = np.concatenate(
-            [place_of[street_codes], place_of[len(street_uniques) + zip_codes]]
-        )
-        place_codes[np.concatenate([street_codes, zip_codes]) < 0] = -1
-        place_uniques = np.asarray(place_uniques, dtype=object)
-        num2 = np.concatenate([num_codes, num_codes])
-        keep(
-            "street",
-            np.concatenate([rows, rows]),
-            [_text_column(num2, num_uniques), _text_column(place_codes, place_uniques)],
-            (num2 >= 0) & (place_codes >= 0),
-        )
-    if "phone" in rules:
-        codes, uniques = _factorize(frame["n_phone"])
-        empty = np.flatnonzero(uniques == "")
-        ok = (codes >= 0) & ~np.isin(codes, empty)
-        keep("phone", rows, [_text_column(codes, uniques)], ok)
-    if "identifier" in rules:
-        id_cols = [c for c in frame.columns if c.startswith(NID_PREFIX)]
-        if id_cols:
-            values = pd.concat([as_string(frame[c]) for c in id_cols], ignore_index=True)
-            codes, uniques = _factorize(values)
-            which = np.repeat(np.arange(len(id_cols), dtype="int64"), n)
-            keep(
-                "identifier",
-                np.tile(rows, len(id_cols)),
-                [
-                    _text_column(which, np.asarray(id_cols, dtype=object)),
-                    _text_column(codes, uniques),
-                ],
-                codes >= 0,
-            )
-    if "geo_cell" in rules:
-        lat = frame["n_lat"].to_numpy(dtype="float64")
-        lon = frame["n_lon"].to_numpy(dtype="float64")
-        ok = ~(np.isnan(lat) | np.isnan(lon))
-        step_lat = settings.geo_cell_metres / 111_320.0
-        band = np.floor(np.where(ok, lat, 0.0)) + 0.5
-        step_lon = settings.geo_cell_metres / (111_320.0 * np.cos(np.radians(band)))
-        cells = [
-            (
-                np.floor(np.where(ok, lat, 0.0) / step_lat + shift).astype("int64"),
-                np.floor(np.where(ok, lon, 0.0) / step_lon + shift).astype("int64"),
-            )
-            for shift in (0.0, 0.5)
-        ]
-        grid = np.repeat(np.arange(2, dtype="int64"), n)
-        keep(
-            "geo_cell",
-            np.concatenate([rows, rows]),
-            [
-                _int_column(grid),
-                _int_column(np.concatenate([cells[0][0], cells[1][0]])),
-                _int_column(np.concatenate([cells[0][1], cells[1][1]])),
-            ],
-            np.concatenate([ok, ok]),
-        )
-    if "rare_name_token" in rules and tokens is not None:
-        rare = (per_token >= 1) & (per_token <= settings.rare_token_max_records)
-        keep(
-            "rare_name_token",
-            tokens.rows,
-            [_text_column(tokens.codes, tokens.vocabulary)],
-            rare[tokens.codes] if len(tokens.codes) else np.zeros(0, dtype=bool),
-        )
-    if "city_name" in rules and tokens is not None:
-        city_codes, city_uniques = _factorize(frame["n_city"])
-        keep(
-            "city_name",
-            rows,
-            [
-                _text_column(city_codes, city_uniques),
-                _text_column(tokens.first, tokens.vocabulary),
-            ],
-            (city_codes >= 0) & (tokens.first >= 0),
-        )
-    return out
+    shared = _Shared(frame, settings, counts)
+    found = (_RULE_KEYS[rule](shared) for rule in _configured(settings))
+    return [keys for keys in found if keys is not None]
 
 
 def block_keys(
@@ -372,18 +470,21 @@ def _block_pairs(
     rank: np.ndarray,
     by_rank: np.ndarray,
     settings: BlockingSettings,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (left, right record positions) of the records sharing a key code.
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Pairs (left, right record positions) of the records sharing a key code, in batches:
+    batch ``d`` pairs each record with the one ``d`` places after it in its key's order.
 
-    Within a key, records are taken by ``rank`` (name order, then position):
-    one integer sort of ``code`` and ``rank`` packed together.
+    Within a key, records are taken by ``rank`` (name order, then position): one integer
+    sort of ``code`` and ``rank`` packed together. A record is paired with all the records
+    after it, or in a block too large to pair all-to-all with its ``window`` next ones.
+    The batches are gathers and arithmetic only, which run outside the GIL.
     """
     shift = max(len(by_rank).bit_length(), 1)
     if len(code) and int(code.max()) >= (1 << (62 - shift)):
         code = pd.factorize(code)[0].astype("int64")
     packed = np.sort((code << shift) | rank[rows])
     k = packed >> shift
-    rows = by_rank[packed & ((1 << shift) - 1)]
+    ordered = by_rank[packed & ((1 << shift) - 1)]
     del packed
     n = len(k)
     boundary = np.empty(n, dtype=bool)
@@ -393,18 +494,63 @@ def _block_pairs(
     group = np.cumsum(boundary) - 1
     starts = np.flatnonzero(boundary)
     sizes = np.diff(np.append(starts, n))
-    end = (starts + sizes)[group]
-    pos = np.arange(n, dtype="int64")
-    after = end - pos - 1
-    all_pairs = sizes * (sizes - 1) // 2
-    large = (all_pairs > settings.max_block_pairs)[group]
+    after = (starts + sizes)[group] - np.arange(n, dtype="int64") - 1
+    large = (sizes * (sizes - 1) // 2 > settings.max_block_pairs)[group]
+    del group, starts, sizes
+    # How many records after each one it is paired with.
     counts = np.where(large, np.minimum(after, settings.window), after)
-    # Each position with its following ``counts`` positions in the sorted keys.
-    return rows[np.repeat(pos, counts)], rows[ranges(pos + 1, counts)]
+    del after, large
+    most = int(counts.max()) if n else 0
+    if most == 0:
+        return
+    # The positions by their count, most first: batch d takes the first ``at_least[d]``.
+    rev = most - counts
+    if most < 1 << 16:
+        rev = rev.astype(np.uint16)  # sorted by radix
+    by_count = np.argsort(rev, kind="stable")
+    at_least = np.cumsum(np.bincount(counts, minlength=most + 1)[::-1])[::-1]
+    del rev, counts
+    for d in range(1, most + 1):
+        at = by_count[: at_least[d]]
+        yield ordered[at], ordered[at + d]
+
+
+def _name_order(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's rank in name order (ties by position), and the records in that order:
+    the order inside a block."""
+    n = len(frame)
+    name_rank = sorted_codes(as_string(frame["n_name"]).fillna(""))[0]
+    by_rank = np.argsort(name_rank, kind="stable").astype("int64")
+    rank = np.empty(n, dtype="int64")
+    rank[by_rank] = np.arange(n, dtype="int64")
+    return rank, by_rank
+
+
+#: Below this many pair codes, their union is sorted on one thread.
+_PARALLEL_SORT_MIN = 1 << 20
+
+
+def _sorted(parts: list[np.ndarray], pool: Executor) -> np.ndarray:
+    """The concatenated ``parts``, sorted; ``parts`` is emptied (its arrays freed once
+    concatenated). The values are partitioned in place at their median, and the lower and
+    upper halves sorted at once on two threads."""
+    values = np.concatenate(parts)
+    parts.clear()
+    if len(values) < _PARALLEL_SORT_MIN:
+        values.sort()
+        return values
+    half = len(values) // 2
+    values.partition(half)
+    for done in [pool.submit(values[:half].sort), pool.submit(values[half:].sort)]:
+        done.result()
+    return values
 
 
 def candidate_pairs(
-    frame: pd.DataFrame, settings: BlockingSettings, same_source_ok: dict[str, bool] | None = None
+    frame: pd.DataFrame,
+    settings: BlockingSettings,
+    same_source_ok: dict[str, bool] | None = None,
+    threads: int = 2,
 ) -> pd.DataFrame:
     """Candidate pairs of records of ``frame``: columns ``l``, ``r`` (positions, l < r) and ``rules``.
 
@@ -413,17 +559,11 @@ def candidate_pairs(
     facility more than once). Pairs are sorted by ``l``, then ``r``; ``rules``
     is the bitmask (:data:`RULE_BITS`, smallest unsigned dtype) of the rules that
     found the pair.
+
+    The rules run on ``threads`` threads (their work is in numpy and Arrow, mostly
+    outside the GIL); the pairs are the same for any number.
     """
     n = len(frame)
-    parts = _rule_keys(frame, settings, None)
-    if not parts:
-        empty = np.empty(0, dtype="int64")
-        return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype("uint8")})
-    name_rank = sorted_codes(as_string(frame["n_name"]).fillna(""))[0]
-    # Records in name order (ties by position): the order inside a block.
-    by_rank = np.argsort(name_rank, kind="stable").astype("int64")
-    rank = np.empty(n, dtype="int64")
-    rank[by_rank] = np.arange(n, dtype="int64")
     src, src_names = pd.factorize(frame["source"])
     if (src < 0).any():
         raise ValueError("every record needs a source")
@@ -435,19 +575,39 @@ def candidate_pairs(
     any_allowed = bool(allowed.any())
     rule_shift = max(len(BLOCKING_RULES) - 1, 1).bit_length()
     assert 2 * max(n, 1).bit_length() + rule_shift < 63, "too many records for int64 pair codes"
-    found = []
-    for part in parts:
-        left, right = _block_pairs(part.codes(), part.rows, rank, by_rank, settings)
-        src_left = src[left]
-        keep = src_left != src[right]
-        if any_allowed:
-            keep |= allowed[src_left] & (left != right)
-        left, right = left[keep], right[keep]
-        pair = np.minimum(left, right) * n + np.maximum(left, right)
-        found.append((pair << rule_shift) | _RULE_INDEX[part.rule])
-        del left, right, keep, src_left, pair
-    packed = np.sort(np.concatenate(found))
-    del found
+    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        # Submitted in the order they are needed: a task only waits for earlier ones.
+        shared = _Shared(frame, settings, None, pool)
+        ordering = pool.submit(_name_order, frame)
+
+        def pairs_of(rule: str) -> np.ndarray | None:
+            """The rule's pairs, coded as (pair code << rule_shift) | rule index."""
+            part = _RULE_KEYS[rule](shared)
+            if part is None:
+                return None
+            rank, by_rank = ordering.result()
+            coded = []
+            for left, right in _block_pairs(part.codes(), part.rows, rank, by_rank, settings):
+                src_left = src[left]
+                keep = src_left != src[right]
+                if any_allowed:
+                    keep |= allowed[src_left] & (left != right)
+                left, right = left[keep], right[keep]
+                pair = np.minimum(left, right)
+                pair *= n
+                pair += np.maximum(left, right)
+                pair <<= rule_shift
+                pair |= _RULE_INDEX[rule]
+                coded.append(pair)
+            return np.concatenate(coded) if coded else None
+
+        tasks = [pool.submit(pairs_of, rule) for rule in _configured(settings)]
+        found = [p for p in (t.result() for t in tasks) if p is not None]
+        del tasks
+        if not found:
+            empty = np.empty(0, dtype="int64")
+            return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype("uint8")})
+        packed = _sorted(found, pool)
     pair = packed >> rule_shift
     rule_bit = np.left_shift(1, packed & ((1 << rule_shift) - 1))
     del packed

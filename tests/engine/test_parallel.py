@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from crosswalk.config import BlockingSettings, load_config
+from crosswalk.internals import blocking
 from crosswalk.internals import compare as compare_stage
 from crosswalk.internals import normalize as normalize_stage
 from crosswalk.internals.blocking import candidate_pairs
@@ -45,3 +48,31 @@ def test_comparing_batches_on_threads_equals_one_batch(
     batched = compare_stage.compare_positions(frame, left, right, comparisons)
     assert len(pairs) > 5 * 7_001
     pd.testing.assert_frame_equal(batched, whole)
+
+
+@pytest.mark.parametrize("same_source", [False, True])
+def test_blocking_on_threads_equals_one_thread(
+    records: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, same_source: bool
+) -> None:
+    frame = normalize_stage.normalize_records(records)
+    within = {str(s): same_source for s in frame["source"].unique()}
+    one = candidate_pairs(frame, BlockingSettings(), within, threads=1)
+    # The union of the rules' pairs is sorted in two halves once it is this large.
+    monkeypatch.setattr(blocking, "_PARALLEL_SORT_MIN", 1_000)
+    three = candidate_pairs(frame, BlockingSettings(), within, threads=3)
+    assert len(one) > 10_000
+    pd.testing.assert_frame_equal(three, one)
+    pairs = set(zip(one["l"].tolist(), one["r"].tolist(), strict=True))
+    source = frame["source"].to_numpy()
+    assert any(source[a] == source[b] for a, b in pairs) == same_source
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 1_000, 4_097])
+def test_the_halves_sort_equals_one_sort(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    monkeypatch.setattr(blocking, "_PARALLEL_SORT_MIN", 0)
+    rng = np.random.default_rng(size)
+    parts = [rng.integers(0, 50, size // 2), rng.integers(0, 2**40, size - size // 2)]
+    expected = np.sort(np.concatenate(parts))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert blocking._sorted(parts, pool).tolist() == expected.tolist()
+    assert parts == []
