@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crosswalk.errors import BuildError, ReleaseError
 from crosswalk.internals.codes import key_order, ranks, sort_order
@@ -244,15 +245,12 @@ class IdAssignment:
         """Each cluster's entity id."""
         return dict(zip(self.clusters.tolist(), self.ids.to_pylist(), strict=True))
 
-    def entity_order(self) -> tuple[np.ndarray, pa.Array] | None:
-        """Per row of ``state.members``, its entity id's rank among the entity ids in text
-        order, and the entity ids in that order: ``codes.sorted_codes`` of the members'
-        ids, from the counters. ``None`` where the ids differ in length, so that text
-        order is not the counters' order."""
+    def cluster_order(self) -> np.ndarray:
+        """The positions of the clusters (in ``clusters``) in their entity ids' text order:
+        the order of their counters while the ids have one width, else of the text."""
         if len(self.counters) and int(self.counters.max()) >= 32**WIDTH:
-            return None
-        order = np.argsort(self.counters, kind="stable")
-        return ranks(order)[self.member_entities], self.ids.take(pa.array(order))
+            return np.asarray(pc.sort_indices(self.ids), dtype=np.int64)
+        return np.argsort(self.counters, kind="stable")
 
 
 # --------------------------------------------------------------------------- loading

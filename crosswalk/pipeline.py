@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster, pair_codes
-from crosswalk.internals.codes import key_order, pack, ranks, run_starts, sorted_codes
+from crosswalk.internals.codes import key_order, pack, ranks, run_starts
 from crosswalk.internals.compare import (
     Columns,
     Comparison,
@@ -646,23 +646,29 @@ def build(
         constraints = load_constraints(store) if store and store.exists() else Constraints()
         labels = _training_labels(config)
         linkage = link(loaded.records, config, constraints=constraints, labels=labels, steps=steps)
-        with steps.step("assigning ids"):
-            previous_db = None
-            if releases is not None:
-                from crosswalk.release import latest_release_db
+        # The records in (source, record_id) order, sorted once (while blocking ran) for
+        # the ids, the survivorship and the records table.
+        by_key = linkage.by_key
+        if by_key is None:
+            by_key = key_order(linkage.records, ["source", "record_id"])
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            # What the published tables need besides the ids is made on two threads while
+            # the ids are assigned (one thread's work). They read a shallow copy of the
+            # records: the ids add a column to the linkage's.
+            clustered = replace(linkage, records=linkage.records.copy(deep=False))
+            preparing = prepare_tables(clustered, config, by_key, pool)
+            with steps.step("assigning ids"):
+                previous_db = None
+                if releases is not None:
+                    from crosswalk.release import latest_release_db
 
-                previous_db = latest_release_db(Path(releases))
-            state = ids.load_state(previous_db)
-            # The records in (source, record_id) order, sorted once (while blocking ran)
-            # for the ids, the survivorship and the records table.
-            by_key = linkage.by_key
-            if by_key is None:
-                by_key = key_order(linkage.records, ["source", "record_id"])
-            assignment = _assign_entity_ids(linkage, state, by_key)
-        with steps.step("publishing"):
-            counts = _publish_outputs(
-                out, linkage, loaded.info, config, assignment, previous_db, by_key
-            )
+                    previous_db = latest_release_db(Path(releases))
+                state = ids.load_state(previous_db)
+                assignment = _assign_entity_ids(linkage, state, by_key)
+            with steps.step("publishing"):
+                counts = _publish_outputs(
+                    out, linkage, loaded.info, config, assignment, previous_db, by_key, preparing
+                )
         if store is not None:
             with steps.step("queueing disputes"):
                 from crosswalk.review import queue_disputes
@@ -680,10 +686,11 @@ def _publish_outputs(
     assignment: ids.IdAssignment,
     previous_db: Path | None,
     by_key: np.ndarray,
+    preparing: Preparing,
 ) -> dict[str, Any]:
     """Publish a linkage whose records carry entity ids into ``out`` (atomically);
     return the build's summary counts. ``by_key``: the records' positions in
-    (source, record_id) order."""
+    (source, record_id) order; ``preparing``: the linkage's :func:`prepare_tables`."""
     built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     counts: dict[str, Any] = {}
 
@@ -715,12 +722,10 @@ def _publish_outputs(
         # also when something fails.
         db_path = tmp / "crosswalk.sqlite"
         with ThreadPoolExecutor(max_workers=2) as pool:
-            records = records_table(linkage)
+            tables = published_tables(linkage, info, preparing.result(), assignment)
+            records = tables[schema.RECORDS.name]
             files = pool.submit(write_files, tmp, records)
             loading = pool.submit(load_records, db_path, records)
-            tables = published_tables(
-                linkage, info, config, by_key, records, assignment.entity_order()
-            )
             counts.update(summary_counts(linkage, tables, info))
 
             # The entities on a worker (once the CSV files or the records are done), moved
@@ -729,6 +734,7 @@ def _publish_outputs(
                 staged = stage_tables(
                     tmp / "entities.stage.sqlite",
                     {k: tables[k] for k in (schema.ENTITIES.name, schema.IDENTIFIERS.name)},
+                    {schema.ENTITIES.name: assignment.cluster_order()},
                 )
                 loading.result()  # one writer at a time
                 merge_tables(db_path, [staged])
@@ -797,8 +803,9 @@ def _id_schemes(recs: pd.DataFrame) -> list[str]:
 
 
 def records_table(linkage: Linkage) -> pd.DataFrame:
-    """The published ``records`` table (in the records' order), with ``n_class`` for the
-    survivorship: each record's entity, fields, identifiers and strongest link."""
+    """The published ``records`` table (in the records' order) without its ``entity_id``
+    column, with ``n_class`` for the survivorship: each record's fields, identifiers and
+    strongest link."""
     recs = linkage.records
     rec_prob, method = _strongest_links(linkage.pairs, len(recs))
     ident_json = _json_objects(recs, _id_schemes(recs))
@@ -806,7 +813,6 @@ def records_table(linkage: Linkage) -> pd.DataFrame:
         {
             "source": recs["source"],
             "record_id": recs["record_id"],
-            "entity_id": recs["entity_id"],
             "name": recs["name"],
             "address": recs["address"],
             "city": recs["city"],
@@ -845,21 +851,122 @@ def sources_table(info: list[SourceInfo]) -> pd.DataFrame:
     )
 
 
+@dataclass
+class PreparedTables:
+    """The published tables' contents that do not depend on the entity ids, made from a
+    linkage's clusters (:func:`prepare_tables`) while the ids are assigned."""
+
+    #: :func:`records_table`.
+    records: pd.DataFrame
+    #: The clusters, ascending.
+    clusters: np.ndarray
+    #: The ``entities`` table without ``entity_id``, one row per cluster, in ``clusters`` order.
+    entities: pd.DataFrame
+    #: The ``links`` table without ``entity_id``.
+    links: pd.DataFrame
+    #: Per link, the position of its left record where the link joins an entity, else -1.
+    link_records: np.ndarray
+    conflicts: pd.DataFrame
+
+
+@dataclass
+class Preparing:
+    """The two tasks of :func:`prepare_tables`, under way."""
+
+    entities: Future[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]
+    links: Future[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]
+
+    def result(self) -> PreparedTables:
+        """Wait for both tasks (raising the first one's error)."""
+        return PreparedTables(*self.entities.result(), *self.links.result())
+
+
+def prepare_tables(
+    linkage: Linkage, config: Config, by_key: np.ndarray, pool: Executor
+) -> Preparing:
+    """What :func:`published_tables` needs of a clustered linkage besides its entity ids,
+    made on ``pool`` in two tasks: the records and the entities, the links and the
+    conflicts. ``by_key``: the records' positions in (source, record_id) order.
+
+    The tasks read the linkage's records and pairs only, so that they can run while the
+    ids are being assigned (which adds the records' ``entity_id`` column)."""
+    return Preparing(
+        pool.submit(_prepare_entities, linkage, config, by_key),
+        pool.submit(_prepare_links, linkage, config),
+    )
+
+
+def _prepare_entities(
+    linkage: Linkage, config: Config, by_key: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    records = records_table(linkage)
+    clusters, members = np.unique(
+        linkage.records["cluster"].to_numpy(dtype=np.int64), return_inverse=True
+    )
+    entities = _survivorship(
+        records, [s.name for s in config.sources], by_key, members.reshape(-1), len(clusters)
+    )
+    return records, clusters, entities
+
+
+def _prepare_links(
+    linkage: Linkage, config: Config
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    recs = linkage.records
+    pairs = linkage.pairs
+    # Which links to publish: kept, cut, decided, uncertain-or-better, and those sharing an identifier.
+    floor = min(config.review.uncertain_low, config.model.link_threshold)
+    publish_mask = (
+        (pairs["status"] != "below_threshold")
+        | (pairs["match_probability"] >= floor)
+        | (pairs["method"] == "identifier")
+    )
+    pub = pairs[publish_mask].reset_index(drop=True)
+    left, right = pub["l"].to_numpy(dtype=np.int64), pub["r"].to_numpy(dtype=np.int64)
+    links = pd.DataFrame(
+        {
+            "link_id": np.arange(1, len(pub) + 1),
+            "source_l": recs["source"].array.take(left),
+            "record_id_l": recs["record_id"].array.take(left),
+            "source_r": recs["source"].array.take(right),
+            "record_id_r": recs["record_id"].array.take(right),
+            "match_probability": pub["match_probability"].round(6),
+            "match_weight": pub["match_weight"].round(4),
+            "method": pub["method"],
+            "status": pub["status"],
+            "explanation": _explanations(pub, linkage.comparisons),
+        }
+    )
+    joined = pub["status"].isin([LINKED, MUST]).to_numpy()
+    c = linkage.conflicts
+    cl, cr = c["l"].to_numpy(dtype=np.int64), c["r"].to_numpy(dtype=np.int64)
+    conflicts = pd.DataFrame(
+        {
+            "conflict_id": np.arange(1, len(c) + 1),
+            "kind": c["kind"],
+            "source_l": recs["source"].array.take(cl),
+            "record_id_l": recs["record_id"].array.take(cl),
+            "source_r": recs["source"].array.take(cr),
+            "record_id_r": recs["record_id"].array.take(cr),
+            "scheme": c["scheme"],
+            "match_probability": c["match_probability"],
+            "details": [json.dumps(d, sort_keys=True) for d in c["details"]],
+        }
+    )
+    return links, np.where(joined, left, -1), conflicts
+
+
 def published_tables(
     linkage: Linkage,
     info: list[SourceInfo],
-    config: Config,
-    by_key: np.ndarray,
-    records: pd.DataFrame,
-    entity_order: tuple[np.ndarray, pa.Array] | None = None,
+    prepared: PreparedTables,
+    assignment: ids.IdAssignment,
 ) -> dict[str, pd.DataFrame]:
-    """The published tables of a linkage whose records carry entity ids. ``by_key``: the
-    records' positions in (source, record_id) order; ``records``: its
-    :func:`records_table`; ``entity_order``: the records' entity ids as
-    :func:`~crosswalk.internals.codes.sorted_codes` codes them, where the caller has
-    them (:meth:`ids.IdAssignment.entity_order`)."""
+    """The published tables of a linkage whose records carry entity ids (``assignment``),
+    completing ``prepared`` with the ids: its frames gain their ``entity_id`` columns and
+    become the tables. The ``entities`` rows are in the order of the clusters
+    (:meth:`~crosswalk.ids.IdAssignment.cluster_order` sorts them by id)."""
     recs = linkage.records
-    pairs = linkage.pairs
     id_schemes = _id_schemes(recs)
     identifiers = pd.concat(
         [
@@ -877,57 +984,26 @@ def published_tables(
         or [pd.DataFrame(columns=schema.IDENTIFIERS.column_names)],
         ignore_index=True,
     ).drop_duplicates(subset=["scheme", "value", "source", "record_id"])
-
-    entities = _survivorship(records, [s.name for s in config.sources], by_key, entity_order)
-    # Which links to publish: kept, cut, decided, uncertain-or-better, and those sharing an identifier.
-    floor = min(config.review.uncertain_low, config.model.link_threshold)
-    publish_mask = (
-        (pairs["status"] != "below_threshold")
-        | (pairs["match_probability"] >= floor)
-        | (pairs["method"] == "identifier")
-    )
-    pub = pairs[publish_mask].reset_index(drop=True)
-    left, right = pub["l"].to_numpy(dtype=np.int64), pub["r"].to_numpy(dtype=np.int64)
-    links = pd.DataFrame(
-        {
-            "link_id": np.arange(1, len(pub) + 1),
-            "source_l": recs["source"].array.take(left),
-            "record_id_l": recs["record_id"].array.take(left),
-            "source_r": recs["source"].array.take(right),
-            "record_id_r": recs["record_id"].array.take(right),
-            "entity_id": pd.Series(recs["entity_id"].array.take(left)).where(
-                pub["status"].isin([LINKED, MUST]).to_numpy()
-            ),
-            "match_probability": pub["match_probability"].round(6),
-            "match_weight": pub["match_weight"].round(4),
-            "method": pub["method"],
-            "status": pub["status"],
-            "explanation": _explanations(pub, linkage.comparisons),
-        }
-    )
-    c = linkage.conflicts
-    cl, cr = c["l"].to_numpy(dtype=np.int64), c["r"].to_numpy(dtype=np.int64)
-    conflicts = pd.DataFrame(
-        {
-            "conflict_id": np.arange(1, len(c) + 1),
-            "kind": c["kind"],
-            "source_l": recs["source"].array.take(cl),
-            "record_id_l": recs["record_id"].array.take(cl),
-            "source_r": recs["source"].array.take(cr),
-            "record_id_r": recs["record_id"].array.take(cr),
-            "scheme": c["scheme"],
-            "match_probability": c["match_probability"],
-            "details": [json.dumps(d, sort_keys=True) for d in c["details"]],
-        }
-    )
-    sources = sources_table(info)
+    records = prepared.records
+    if "entity_id" not in records:
+        records.insert(2, "entity_id", recs["entity_id"])
+    # The prepared entities follow the clusters, ascending, as the assignment's ids do.
+    assert np.array_equal(prepared.clusters, assignment.clusters)
+    entities = prepared.entities
+    if "entity_id" not in entities:
+        entities.insert(0, "entity_id", pd.array(assignment.ids, dtype="str"))
+    links = prepared.links
+    if "entity_id" not in links:
+        at = prepared.link_records
+        entity = recs["entity_id"].array.take(np.where(at >= 0, at, 0))
+        links.insert(5, "entity_id", pd.Series(entity).where(at >= 0))
     return {
         "records": records,
         "entities": entities,
         "identifiers": identifiers,
         "links": links,
-        "conflicts": conflicts,
-        "sources": sources,
+        "conflicts": prepared.conflicts,
+        "sources": sources_table(info),
     }
 
 
@@ -974,12 +1050,14 @@ def _survivorship(
     records: pd.DataFrame,
     source_order: list[str],
     by_key: np.ndarray,
-    entity_order: tuple[np.ndarray, pa.Array] | None = None,
+    entity_codes: np.ndarray,
+    n_ent: int,
 ) -> pd.DataFrame:
     """Canonical values per entity: for each field, the first non-empty value among its members,
     taking members in the configured source order, then the most complete record first, then
     by (source, record id). ``by_key``: the records' positions in (source, record_id) order;
-    ``entity_order``: ``sorted_codes(records["entity_id"])``, where the caller has it."""
+    ``entity_codes``: each record's entity, numbered ``0..n_ent-1``: the rows of the result
+    (without the entity id)."""
     fields = [
         "name",
         "address",
@@ -994,7 +1072,6 @@ def _survivorship(
     ]
     # The members' order as integer keys: entity, source rank, fewest missing fields, then
     # (source, record id); the same lexicographic string order as sorting the text.
-    entity_codes, entity_ids = entity_order or sorted_codes(records["entity_id"])
     source_codes, source_names = pd.factorize(records["source"])
     rank_of = {s: i for i, s in enumerate(source_order)}
     source_rank = np.array(
@@ -1005,9 +1082,8 @@ def _survivorship(
     filled = np.sum(list(present.values()), axis=0) if fields else np.zeros(len(records))
     order = np.lexsort((ranks(by_key), -filled, rank, entity_codes))
     ent = entity_codes[order]
-    n_ent = len(entity_ids)
     # First non-empty value per field in that order: one vectorized pass per field.
-    out = pd.DataFrame({"entity_id": pd.array(entity_ids, dtype="str")})
+    out = pd.DataFrame(index=pd.RangeIndex(n_ent))
     for f in fields:
         at = order[present[f][order]]  # members with a value, in order
         starts = run_starts(entity_codes[at])

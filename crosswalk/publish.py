@@ -181,11 +181,14 @@ def load_tables(
         db.conn.close()
 
 
-def stage_tables(path: Path, frames: Mapping[str, pd.DataFrame]) -> Path:
+def stage_tables(
+    path: Path, frames: Mapping[str, pd.DataFrame], orders: Mapping[str, np.ndarray] | None = None
+) -> Path:
     """Load ``frames`` into a database of their own at ``path``, indexed, for
-    :func:`merge_tables`: several threads can so load tables at once. Returns ``path``."""
+    :func:`merge_tables`: several threads can so load tables at once. ``orders`` as for
+    :func:`load_tables`. Returns ``path``."""
     create_database(path, frames)
-    load_tables(path, frames)
+    load_tables(path, frames, orders)
     return path
 
 
