@@ -543,21 +543,28 @@ def _changes(
     )
     size_of = pd.Series(info["size"].to_numpy(), index=counter_of.to_numpy())
     plain = fresh_idx[~np.isin(fresh_idx, from_prev["new"].to_numpy())]
+    # Arrow-backed text from the start: a first build lists every entity as new (1.2M rows
+    # at 1M records per side), which as Python objects would cost seconds and some 200 MB.
+    sizes = pa.array(size_of.reindex(plain).to_numpy(dtype=np.int64)).cast(pa.large_string())
     parts.append(
         pd.DataFrame(
             {
-                "entity_id": _ids(plain).to_numpy(),
-                "change": "new",
-                "details": (size_of.reindex(plain).astype(str) + " members").to_numpy(dtype=object),
+                "entity_id": pd.arrays.ArrowStringArray(id_array(plain)),
+                "change": pd.array(["new"] * len(plain), dtype="string"),
+                "details": pd.arrays.ArrowStringArray(
+                    pc.binary_join_element_wise(
+                        sizes,
+                        pa.scalar(" members", pa.large_string()),
+                        pa.scalar("", pa.large_string()),
+                    )
+                ),
             }
         )
     )
     parts += [merged, retired]
     cols = list(CHANGE_COLUMNS)
-    nonempty = [p[cols].astype(object) for p in parts if not p.empty]
+    nonempty = [p[cols].astype("string") for p in parts if not p.empty]
     changes = pd.concat(nonempty, ignore_index=True) if nonempty else _empty(CHANGE_COLUMNS)
-    # Arrow-backed text: a first build lists every entity as new (1.2M rows at 1M records
-    # per side), which as Python objects would hold some 200 MB to the end of the build.
     changes = _sorted_by_id_and_change(changes).astype("string")
     retired_now = pd.concat([merged, retired], ignore_index=True)
     return changes, retired_now
