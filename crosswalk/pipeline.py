@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,7 +26,7 @@ from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster, pair_codes
-from crosswalk.internals.codes import key_order, pack, ranks, run_starts
+from crosswalk.internals.codes import key_order, pack, run_starts
 from crosswalk.internals.compare import (
     Columns,
     Comparison,
@@ -137,8 +137,14 @@ def link(
     constraints: Constraints | None = None,
     labels: list[tuple[tuple[str, str], tuple[str, str]]] | None = None,
     steps: Steps | None = None,
+    on_ordered: Callable[[pd.DataFrame, np.ndarray], object] | None = None,
 ) -> Linkage:
-    """Link a canonical batch of records (see :mod:`crosswalk.sources`) under ``config``."""
+    """Link a canonical batch of records (see :mod:`crosswalk.sources`) under ``config``.
+
+    ``on_ordered``, when given, is called with the normalized records and their positions
+    in (source, record_id) order as soon as both are known, before the model is fitted:
+    a caller can start work that needs only them (the build starts its records table).
+    It must not change them."""
     steps = steps or Steps(0, enabled=False)
     constraints = constraints or Constraints()
     with steps.step("normalizing"):
@@ -206,6 +212,8 @@ def link(
                 del sampled
             u, per_record, by_key = estimating.result(), counting.result(), ordering.result()
             del estimating, counting, ordering
+    if on_ordered is not None:
+        on_ordered(frame.copy(deep=False), by_key)  # a view: clustering adds a column
     with steps.step("estimating the model"):
         primary = [c for c in comparisons if c.stands_in_for is None]
         patterns = level_patterns(em_levels, [c.name for c in primary])
@@ -645,18 +653,34 @@ def build(
             loaded: LoadedSources = load_sources(config)
         constraints = load_constraints(store) if store and store.exists() else Constraints()
         labels = _training_labels(config)
-        linkage = link(loaded.records, config, constraints=constraints, labels=labels, steps=steps)
-        # The records in (source, record_id) order, sorted once (while blocking ran) for
-        # the ids, the survivorship and the records table.
-        by_key = linkage.by_key
-        if by_key is None:
-            by_key = key_order(linkage.records, ["source", "record_id"])
         with ThreadPoolExecutor(max_workers=2) as pool:
+            # The records table's columns that the linkage does not decide are gathered in
+            # (source, record_id) order on a second thread from the moment that order is
+            # known (sorted while blocking ran), while the model is fitted and the records
+            # clustered (mostly one thread's work).
+            started: list[Future[pd.DataFrame]] = []
+
+            def start(frame: pd.DataFrame, order: np.ndarray) -> None:
+                started.append(pool.submit(record_columns_in_key_order, frame, order))
+
+            linkage = link(
+                loaded.records,
+                config,
+                constraints=constraints,
+                labels=labels,
+                steps=steps,
+                on_ordered=start,
+            )
+            by_key = linkage.by_key
+            if by_key is None:
+                by_key = key_order(linkage.records, ["source", "record_id"])
             # What the published tables need besides the ids is made on two threads while
             # the ids are assigned (one thread's work). They read a shallow copy of the
             # records: the ids add a column to the linkage's.
             clustered = replace(linkage, records=linkage.records.copy(deep=False))
-            preparing = prepare_tables(clustered, config, by_key, pool)
+            preparing = prepare_tables(
+                clustered, config, by_key, pool, started[0] if started else None
+            )
             with steps.step("assigning ids"):
                 previous_db = None
                 if releases is not None:
@@ -709,7 +733,7 @@ def _publish_outputs(
         load_tables(
             db_path,
             {schema.RECORDS.name: records, schema.SOURCES.name: sources_table(info)},
-            {schema.RECORDS.name: by_key},
+            {schema.RECORDS.name: np.arange(len(records))},  # in key order already
         )
         ids.write_state(db_path, assignment.state)
 
@@ -802,14 +826,12 @@ def _id_schemes(recs: pd.DataFrame) -> list[str]:
     return sorted(c[len(NID_PREFIX) :] for c in recs.columns if c.startswith(NID_PREFIX))
 
 
-def records_table(linkage: Linkage) -> pd.DataFrame:
-    """The published ``records`` table (in the records' order) without its ``entity_id``
-    column, with ``n_class`` for the survivorship: each record's fields, identifiers and
-    strongest link."""
-    recs = linkage.records
-    rec_prob, method = _strongest_links(linkage.pairs, len(recs))
-    ident_json = _json_objects(recs, _id_schemes(recs))
-    records = pd.DataFrame(
+def record_columns_in_key_order(frame: pd.DataFrame, by_key: np.ndarray) -> pd.DataFrame:
+    """The columns of the published ``records`` table that the linkage does not decide
+    (each record's fields and identifiers), with ``n_class`` for the survivorship, for
+    normalized records ``frame`` taken in (source, record_id) order (``by_key``)."""
+    recs = frame.take(by_key)
+    out = pd.DataFrame(
         {
             "source": recs["source"],
             "record_id": recs["record_id"],
@@ -824,12 +846,27 @@ def records_table(linkage: Linkage) -> pd.DataFrame:
             "latitude": recs["n_lat"],
             "longitude": recs["n_lon"],
             "other_names": recs["other_names"],
-            "identifiers": ident_json,
-            "match_probability": rec_prob,
-            "method": method,
+            "identifiers": _json_objects(recs, _id_schemes(recs)),
+            "n_class": recs["n_class"],
         }
     )
-    records["n_class"] = recs["n_class"]
+    return out.reset_index(drop=True)
+
+
+def records_table(
+    linkage: Linkage, by_key: np.ndarray, columns: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The published ``records`` table in (source, record_id) order (``by_key``), without
+    its ``entity_id`` column, with ``n_class`` for the survivorship: each record's fields,
+    identifiers and strongest link. ``columns``: its
+    :func:`record_columns_in_key_order`, where the caller has them."""
+    if columns is None:
+        columns = record_columns_in_key_order(linkage.records, by_key)
+    rec_prob, method = _strongest_links(linkage.pairs, len(linkage.records))
+    records = columns.drop(columns="n_class")
+    records["match_probability"] = rec_prob[by_key]
+    records["method"] = method[by_key]
+    records["n_class"] = columns["n_class"]
     return records
 
 
@@ -856,8 +893,10 @@ class PreparedTables:
     """The published tables' contents that do not depend on the entity ids, made from a
     linkage's clusters (:func:`prepare_tables`) while the ids are assigned."""
 
-    #: :func:`records_table`.
+    #: :func:`records_table`, in (source, record_id) order.
     records: pd.DataFrame
+    #: The records' positions in that order.
+    by_key: np.ndarray
     #: The clusters, ascending.
     clusters: np.ndarray
     #: The ``entities`` table without ``entity_id``, one row per cluster, in ``clusters`` order.
@@ -873,7 +912,7 @@ class PreparedTables:
 class Preparing:
     """The two tasks of :func:`prepare_tables`, under way."""
 
-    entities: Future[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]
+    entities: Future[tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]]
     links: Future[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]
 
     def result(self) -> PreparedTables:
@@ -882,31 +921,40 @@ class Preparing:
 
 
 def prepare_tables(
-    linkage: Linkage, config: Config, by_key: np.ndarray, pool: Executor
+    linkage: Linkage,
+    config: Config,
+    by_key: np.ndarray,
+    pool: Executor,
+    columns: Future[pd.DataFrame] | None = None,
 ) -> Preparing:
     """What :func:`published_tables` needs of a clustered linkage besides its entity ids,
     made on ``pool`` in two tasks: the records and the entities, the links and the
-    conflicts. ``by_key``: the records' positions in (source, record_id) order.
+    conflicts. ``by_key``: the records' positions in (source, record_id) order;
+    ``columns``: their :func:`record_columns_in_key_order`, under way on ``pool``
+    (submitted earlier), where the caller started them.
 
     The tasks read the linkage's records and pairs only, so that they can run while the
     ids are being assigned (which adds the records' ``entity_id`` column)."""
     return Preparing(
-        pool.submit(_prepare_entities, linkage, config, by_key),
+        pool.submit(_prepare_entities, linkage, config, by_key, columns),
         pool.submit(_prepare_links, linkage, config),
     )
 
 
 def _prepare_entities(
-    linkage: Linkage, config: Config, by_key: np.ndarray
-) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    records = records_table(linkage)
+    linkage: Linkage,
+    config: Config,
+    by_key: np.ndarray,
+    columns: Future[pd.DataFrame] | None,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]:
+    records = records_table(linkage, by_key, columns.result() if columns is not None else None)
     clusters, members = np.unique(
         linkage.records["cluster"].to_numpy(dtype=np.int64), return_inverse=True
     )
     entities = _survivorship(
-        records, [s.name for s in config.sources], by_key, members.reshape(-1), len(clusters)
+        records, [s.name for s in config.sources], members.reshape(-1)[by_key], len(clusters)
     )
-    return records, clusters, entities
+    return records, by_key, clusters, entities
 
 
 def _prepare_links(
@@ -986,7 +1034,7 @@ def published_tables(
     ).drop_duplicates(subset=["scheme", "value", "source", "record_id"])
     records = prepared.records
     if "entity_id" not in records:
-        records.insert(2, "entity_id", recs["entity_id"])
+        records.insert(2, "entity_id", recs["entity_id"].array.take(prepared.by_key))
     # The prepared entities follow the clusters, ascending, as the assignment's ids do.
     assert np.array_equal(prepared.clusters, assignment.clusters)
     entities = prepared.entities
@@ -1047,17 +1095,13 @@ def _json_objects(frame: pd.DataFrame, schemes: list[str]) -> pd.Series:
 
 
 def _survivorship(
-    records: pd.DataFrame,
-    source_order: list[str],
-    by_key: np.ndarray,
-    entity_codes: np.ndarray,
-    n_ent: int,
+    records: pd.DataFrame, source_order: list[str], entity_codes: np.ndarray, n_ent: int
 ) -> pd.DataFrame:
     """Canonical values per entity: for each field, the first non-empty value among its members,
     taking members in the configured source order, then the most complete record first, then
-    by (source, record id). ``by_key``: the records' positions in (source, record_id) order;
-    ``entity_codes``: each record's entity, numbered ``0..n_ent-1``: the rows of the result
-    (without the entity id)."""
+    by (source, record id). ``records`` are in (source, record_id) order; ``entity_codes``:
+    each record's entity, numbered ``0..n_ent-1``: the rows of the result (without the
+    entity id)."""
     fields = [
         "name",
         "address",
@@ -1080,7 +1124,7 @@ def _survivorship(
     rank = source_rank[source_codes]
     present = {f: records[f].notna().to_numpy() for f in fields}
     filled = np.sum(list(present.values()), axis=0) if fields else np.zeros(len(records))
-    order = np.lexsort((ranks(by_key), -filled, rank, entity_codes))
+    order = np.lexsort((np.arange(len(records)), -filled, rank, entity_codes))
     ent = entity_codes[order]
     # First non-empty value per field in that order: one vectorized pass per field.
     out = pd.DataFrame(index=pd.RangeIndex(n_ent))

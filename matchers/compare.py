@@ -290,6 +290,15 @@ def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLi
         )
         for x in (lat1, lon1, lat2, lon2)
     ]
+    present = ~np.isnan(coords[0])
+    for c in coords[1:]:
+        present &= ~np.isnan(c)
+    if not present.all():
+        # The trigonometry only where every coordinate is given (listings often have none).
+        out = np.full(len(present), np.nan, dtype=np.float64)
+        if present.any():
+            out[present] = haversine_m(*(c[present] for c in coords))
+        return out
     la1, lo1, la2, lo2 = (np.radians(c) for c in coords)
     dlat = la2 - la1
     dlon = lo2 - lo1

@@ -57,6 +57,8 @@ class Columns:
         self.length = len(frame) if frame is not None else length
         #: Results shared by several comparisons of this side against another.
         self.memo: dict[tuple[str, int], tuple[Columns, tuple[np.ndarray, ...]]] = {}
+        #: Facts about whole columns (see :meth:`all_missing`).
+        self.flags: dict[tuple[str, str], bool] = {}
         #: The columns and positions this side was taken from (see :meth:`take`).
         self.taken_from: tuple[Columns, np.ndarray] | None = None
 
@@ -97,12 +99,23 @@ class Columns:
         if got is None:
             if self.taken_from is not None:
                 parent, positions = self.taken_from
-                got = self.floats[column] = parent.number(column)[positions]
+                if parent.all_missing(column):  # nothing to gather (a listing without it)
+                    got = np.full(len(positions), np.nan)
+                else:
+                    got = parent.number(column)[positions]
+                self.floats[column] = got
                 return got
             if self.frame is None:
                 raise KeyError(column)
             got = self.floats[column] = self.frame[column].to_numpy(dtype="float64")
         return got
+
+    def all_missing(self, column: str) -> bool:
+        """Whether the numeric ``column`` has no value on any row (computed once)."""
+        key = ("all_missing", column)
+        if key not in self.flags:
+            self.flags[key] = bool(np.isnan(self.number(column)).all())
+        return self.flags[key]
 
     def prepared(self, columns: list[str]) -> Columns:
         """This side with ``columns`` (and the derived ones) converted now, ready to :meth:`take`."""

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from crosswalk import schema
+from crosswalk.config import load_config
 from crosswalk.evaluate import evaluate
 from crosswalk.internals.sqlite_load import PAGE_SIZE
-from crosswalk.pipeline import BuildResult
+from crosswalk.pipeline import BuildResult, build
 
 
 def _db(out: Path) -> sqlite3.Connection:
@@ -280,3 +281,31 @@ def test_csv_byte_order_mark_is_not_part_of_the_first_column(encoding: str) -> N
     src = SimpleNamespace(encoding=encoding, delimiter=",")
     frame, _ = _read_csv(b"\xef\xbb\xbfid,name\n1,A\n", src, "test")  # type: ignore[arg-type]
     assert list(frame.columns) == ["id", "name"]
+
+
+def test_records_are_published_in_source_and_record_id_order(
+    slice_dir: Path, tmp_path: Path
+) -> None:
+    # HCAI's rows shuffled: the published order must not follow the file's.
+    hcai = slice_dir / "hcai_slice.csv"
+    rows = pd.read_csv(hcai, dtype=str, keep_default_na=False)
+    rows.sample(frac=1.0, random_state=7).to_csv(hcai, index=False)
+    result = build(load_config(slice_dir / "slice.toml"), tmp_path / "out", progress=False)
+    with open(result.out / "crosswalk.csv", encoding="utf-8", newline="") as fh:
+        keys = [(r["source"], r["record_id"]) for r in csv.DictReader(fh)]
+    with sqlite3.connect(result.out / "crosswalk.sqlite") as conn:
+        stored = conn.execute(
+            "SELECT source, record_id, entity_id, method FROM records ORDER BY rowid"
+        ).fetchall()
+    assert keys == sorted(keys) == [(s, r) for s, r, _, _ in stored]
+    assert len(keys) == len(set(keys)) == len(result.linkage.records)
+    # Each row carries its own record's entity, and is a singleton exactly when alone in it.
+    recs = result.linkage.records
+    entity_of = dict(zip(zip(recs["source"], recs["record_id"]), recs["entity_id"], strict=True))
+    with open(result.out / "crosswalk.csv", encoding="utf-8", newline="") as fh:
+        published = list(csv.DictReader(fh))
+    size = pd.Series([r["entity_id"] for r in published]).value_counts()
+    for r, (_, _, entity, method) in zip(published, stored, strict=True):
+        assert r["entity_id"] == entity == entity_of[(r["source"], r["record_id"])]
+        assert r["method"] == method
+        assert (method == "singleton") == (size[entity] == 1)
