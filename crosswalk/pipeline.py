@@ -32,8 +32,8 @@ from crosswalk.internals.compare import (
     Comparison,
     Strongest,
     compare_positions,
+    compared_columns,
     comparisons_for,
-    record_columns,
 )
 from crosswalk.internals.model import (
     Model,
@@ -160,7 +160,9 @@ def link(
         # the records' (source, record_id) order, for the ids and publishing.
         # Comparing needs the columns only: on a small batch, whose blocking is quick, the
         # rest runs beside it.
-        converting = pool.submit(record_columns, frame)
+        compared = compared_columns(frame)
+        unconverted = Columns(frame[compared])
+        converting = pool.submit(unconverted.prepared, compared)
 
         def u_estimate(converted: Future[Columns]) -> dict[str, np.ndarray]:
             # The pool's one worker runs its tasks in order: the columns are ready.
@@ -183,7 +185,15 @@ def link(
         counting = pool.submit(own_counts, converting)
         ordering = pool.submit(key_order, frame, ["source", "record_id"])
         with steps.step("blocking"):
-            pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
+            # Blocking reads the columns it shares with the comparisons from their
+            # conversion (under way on the second thread), not factorizing them again.
+            pairs = candidate_pairs(
+                frame,
+                config.blocking,
+                {k: v != 1 for k, v in limits.items()},
+                columns=unconverted,
+            )
+            del unconverted
         with steps.step("comparing"):
             columns = converting.result()
             del converting  # the future would keep the columns alive after ``del columns``

@@ -29,7 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.config import BLOCKING_RULES, BlockingSettings
-from crosswalk.internals.codes import pack, run_starts, sorted_codes
+from crosswalk.internals.codes import pack, ranks, run_starts, sorted_codes
+from crosswalk.internals.compare import Columns
 from crosswalk.internals.normalize import NID_PREFIX
 from matchers._text import as_string
 
@@ -154,9 +155,10 @@ def _words(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return owner, np.asarray(codes, dtype="int64"), np.asarray(words, dtype=object)
 
 
-def _tokens(names: pd.Series) -> _Tokens:
-    """Split each distinct name once; expand to (record, token) with vectorized index arithmetic."""
-    name_codes, uniques = _factorize(names)
+def _tokens(names: pd.Series, factorized: tuple[np.ndarray, np.ndarray] | None = None) -> _Tokens:
+    """Split each distinct name once; expand to (record, token) with vectorized index
+    arithmetic. ``factorized``: the names' :func:`_factorize`, where the caller has it."""
+    name_codes, uniques = factorized if factorized is not None else _factorize(names)
     owner, flat_codes, vocabulary = _words(uniques)
     n_words = np.bincount(owner, minlength=len(uniques)).astype("int64")
     # A name's first word, whatever its length (``city_name``).
@@ -242,7 +244,9 @@ def _now_or_on(pool: Executor | None, fn: Callable[[], _T]) -> Future[_T]:
 class _Shared:
     """What several rules' keys are made of, each computed once: the name tokens (with the
     number of records carrying each) and the ZIP codes. With a ``pool``, both are
-    submitted to it at once, before any rule that waits for them."""
+    submitted to it at once, before any rule that waits for them. ``columns``: the
+    records' columns as the comparisons convert them, where the caller has them: a
+    column converted there is not factorized again."""
 
     def __init__(
         self,
@@ -250,13 +254,15 @@ class _Shared:
         settings: BlockingSettings,
         counts: pd.Series | None,
         pool: Executor | None = None,
+        columns: Columns | None = None,
     ) -> None:
         self.frame = frame
         self.settings = settings
+        self.columns = columns
         rules = set(settings.rules)
 
         def tokens() -> tuple[_Tokens, np.ndarray]:
-            found = _tokens(frame["n_core"])
+            found = _tokens(frame["n_core"], self.factorized("n_core"))
             if "rare_name_token" in rules or settings.zip_name_tokens:
                 return found, _records_per_token(found, counts)
             return found, np.zeros(0, dtype="int64")
@@ -267,10 +273,19 @@ class _Shared:
             else None
         )
         self._zip = (
-            _now_or_on(pool, lambda: _factorize(frame["n_zip"]))
+            _now_or_on(pool, lambda: self.factorized("n_zip"))
             if rules & {"zip_name_token", "street"}
             else None
         )
+
+    def factorized(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_factorize` of the frame's ``column``, from its converted form where the
+        comparisons' columns hold it (missing values are ``-1``; blank ones are values)."""
+        if self.columns is not None and column in self.columns:
+            texts = self.columns.text(column)
+            n = len(texts.values) - 1  # the last value stands for the missing ones
+            return np.where(texts.codes == n, -1, texts.codes), texts.values[:n]
+        return _factorize(self.frame[column])
 
     def tokens(self) -> tuple[_Tokens, np.ndarray]:
         assert self._tokens is not None
@@ -306,8 +321,8 @@ def _zip_name_token_keys(shared: _Shared) -> _RuleKeys | None:
 def _street_keys(shared: _Shared) -> _RuleKeys | None:
     frame = shared.frame
     rows = np.arange(len(frame), dtype="int64")
-    num_codes, num_uniques = _factorize(frame["n_number"])
-    street_codes, street_uniques = _factorize(frame["n_street"])
+    num_codes, num_uniques = shared.factorized("n_number")
+    street_codes, street_uniques = shared.factorized("n_street")
     zip_codes, zip_uniques = shared.zip()
     # Street and ZIP share one vocabulary: both follow the number in one key space.
     place_of, place_uniques = pd.factorize(np.concatenate([street_uniques, zip_uniques]))
@@ -330,7 +345,7 @@ def _street_keys(shared: _Shared) -> _RuleKeys | None:
 
 def _phone_keys(shared: _Shared) -> _RuleKeys | None:
     frame = shared.frame
-    codes, uniques = _factorize(frame["n_phone"])
+    codes, uniques = shared.factorized("n_phone")
     empty = np.flatnonzero(uniques == "")
     ok = (codes >= 0) & ~np.isin(codes, empty)
     return _keys("phone", np.arange(len(frame), dtype="int64"), [_text_column(codes, uniques)], ok)
@@ -400,7 +415,7 @@ def _rare_name_token_keys(shared: _Shared) -> _RuleKeys | None:
 def _city_name_keys(shared: _Shared) -> _RuleKeys | None:
     tokens, _ = shared.tokens()
     frame = shared.frame
-    city_codes, city_uniques = _factorize(frame["n_city"])
+    city_codes, city_uniques = shared.factorized("n_city")
     return _keys(
         "city_name",
         np.arange(len(frame), dtype="int64"),
@@ -515,11 +530,22 @@ def _block_pairs(
         yield ordered[at], ordered[at + d]
 
 
-def _name_order(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Each record's rank in name order (ties by position), and the records in that order:
-    the order inside a block."""
+def _name_order(frame: pd.DataFrame, columns: Columns | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's rank in name order (a missing name reads as empty; ties by position),
+    and the records in that order: the order inside a block. ``columns``: as for
+    :class:`_Shared`."""
     n = len(frame)
-    name_rank = sorted_codes(as_string(frame["n_name"]).fillna(""))[0]
+    if columns is not None and "n_name" in columns:
+        texts = columns.text("n_name")
+        values, codes = texts.values, texts.codes  # the last value ("") stands for missing
+        real_empty = np.flatnonzero(values[:-1] == "")
+        if len(real_empty):  # one code for "" whether given or missing
+            codes = np.where(codes == len(values) - 1, real_empty[0], codes)
+        name_rank = ranks(pc.sort_indices(pa.array(values, type=pa.large_string())).to_numpy())[
+            codes
+        ]
+    else:
+        name_rank = sorted_codes(as_string(frame["n_name"]).fillna(""))[0]
     by_rank = np.argsort(name_rank, kind="stable").astype("int64")
     rank = np.empty(n, dtype="int64")
     rank[by_rank] = np.arange(n, dtype="int64")
@@ -551,6 +577,7 @@ def candidate_pairs(
     settings: BlockingSettings,
     same_source_ok: dict[str, bool] | None = None,
     threads: int = 2,
+    columns: Columns | None = None,
 ) -> pd.DataFrame:
     """Candidate pairs of records of ``frame``: columns ``l``, ``r`` (positions, l < r) and ``rules``.
 
@@ -561,7 +588,10 @@ def candidate_pairs(
     found the pair.
 
     The rules run on ``threads`` threads (their work is in numpy and Arrow, mostly
-    outside the GIL); the pairs are the same for any number.
+    outside the GIL); the pairs are the same for any number. ``columns``: the records'
+    columns as the comparisons convert them (:func:`~crosswalk.internals.compare.record_columns`),
+    where the caller has them, perhaps being converted on another thread: blocking then
+    reads the columns both need from them instead of factorizing them again.
     """
     n = len(frame)
     src, src_names = pd.factorize(frame["source"])
@@ -577,8 +607,8 @@ def candidate_pairs(
     assert 2 * max(n, 1).bit_length() + rule_shift < 63, "too many records for int64 pair codes"
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
         # Submitted in the order they are needed: a task only waits for earlier ones.
-        shared = _Shared(frame, settings, None, pool)
-        ordering = pool.submit(_name_order, frame)
+        shared = _Shared(frame, settings, None, pool, columns)
+        ordering = pool.submit(_name_order, frame, columns)
 
         def pairs_of(rule: str) -> np.ndarray | None:
             """The rule's pairs, coded as (pair code << rule_shift) | rule index."""

@@ -14,6 +14,7 @@ times.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class Columns:
         self.length = len(frame) if frame is not None else length
         #: Results shared by several comparisons of this side against another.
         self.memo: dict[tuple[str, int], tuple[Columns, tuple[np.ndarray, ...]]] = {}
+        self._lock = threading.Lock()
+        self._column_locks: dict[str, threading.Lock] = {}
         #: Facts about whole columns (see :meth:`all_missing`).
         self.flags: dict[tuple[str, str], bool] = {}
         #: The columns and positions this side was taken from (see :meth:`take`).
@@ -77,7 +80,17 @@ class Columns:
         return self.frame is not None and _DERIVED.get(column, column) in self.frame
 
     def text(self, column: str) -> Texts:
-        """The column as :class:`~matchers.compare.Texts`."""
+        """The column as :class:`~matchers.compare.Texts`. Threads may ask at once: a
+        column is converted once, the others wait for it."""
+        got = self.texts.get(column)
+        if got is not None:
+            return got
+        with self._lock:
+            lock = self._column_locks.setdefault(column, threading.Lock())
+        with lock:
+            return self._text(column)
+
+    def _text(self, column: str) -> Texts:
         got = self.texts.get(column)
         if got is None:
             if self.taken_from is not None:
