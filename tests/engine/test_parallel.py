@@ -62,6 +62,10 @@ def test_blocking_on_threads_equals_one_thread(
     three = candidate_pairs(frame, BlockingSettings(), within, threads=3)
     assert len(one) > 10_000
     pd.testing.assert_frame_equal(three, one)
+    # Reading the shared columns from the comparisons' conversion changes nothing.
+    converted = compare_stage.record_columns(frame)
+    shared = candidate_pairs(frame, BlockingSettings(), within, columns=converted)
+    pd.testing.assert_frame_equal(shared, one)
     pairs = set(zip(one["l"].tolist(), one["r"].tolist(), strict=True))
     source = frame["source"].to_numpy()
     assert any(source[a] == source[b] for a, b in pairs) == same_source
