@@ -756,10 +756,11 @@ def _publish_outputs(
         # also when something fails.
         db_path = tmp / "crosswalk.sqlite"
         with ThreadPoolExecutor(max_workers=2) as pool:
-            tables = published_tables(linkage, info, preparing.result(), assignment)
-            records = tables[schema.RECORDS.name]
+            # The records first: loading them is the longest task.
+            records = with_entity_ids(*preparing.records.result(), linkage)
             files = pool.submit(write_files, tmp, records)
             loading = pool.submit(load_records, db_path, records)
+            tables = published_tables(linkage, info, preparing.result(), assignment)
             counts.update(summary_counts(linkage, tables, info))
 
             # The entities on a worker (once the CSV files or the records are done), moved
@@ -920,14 +921,20 @@ class PreparedTables:
 
 @dataclass
 class Preparing:
-    """The two tasks of :func:`prepare_tables`, under way."""
+    """The tasks of :func:`prepare_tables`, under way."""
 
-    entities: Future[tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]]
+    #: :func:`records_table` and the records' positions in (source, record_id) order.
+    records: Future[tuple[pd.DataFrame, np.ndarray]]
+    #: The clusters, ascending, and their entities (see :class:`PreparedTables`).
+    entities: Future[tuple[np.ndarray, pd.DataFrame]]
     links: Future[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]
 
     def result(self) -> PreparedTables:
-        """Wait for both tasks (raising the first one's error)."""
-        return PreparedTables(*self.entities.result(), *self.links.result())
+        """Wait for every task (raising the first one's error)."""
+        records, by_key = self.records.result()
+        clusters, entities = self.entities.result()
+        links, link_records, conflicts = self.links.result()
+        return PreparedTables(records, by_key, clusters, entities, links, link_records, conflicts)
 
 
 def prepare_tables(
@@ -938,33 +945,44 @@ def prepare_tables(
     columns: Future[pd.DataFrame] | None = None,
 ) -> Preparing:
     """What :func:`published_tables` needs of a clustered linkage besides its entity ids,
-    made on ``pool`` in two tasks: the records and the entities, the links and the
-    conflicts. ``by_key``: the records' positions in (source, record_id) order;
+    made on ``pool`` in three tasks: the links and the conflicts, the records, the
+    entities. ``by_key``: the records' positions in (source, record_id) order;
     ``columns``: their :func:`record_columns_in_key_order`, under way on ``pool``
     (submitted earlier), where the caller started them.
 
     The tasks read the linkage's records and pairs only, so that they can run while the
     ids are being assigned (which adds the records' ``entity_id`` column)."""
-    return Preparing(
-        pool.submit(_prepare_entities, linkage, config, by_key, columns),
-        pool.submit(_prepare_links, linkage, config),
+    # In this order: a task waits only for tasks submitted before it.
+    links = pool.submit(_prepare_links, linkage, config)
+    records = pool.submit(
+        lambda: (
+            records_table(linkage, by_key, columns.result() if columns is not None else None),
+            by_key,
+        )
     )
+    entities = pool.submit(_prepare_entities, linkage, config, records)
+    return Preparing(records, entities, links)
 
 
 def _prepare_entities(
-    linkage: Linkage,
-    config: Config,
-    by_key: np.ndarray,
-    columns: Future[pd.DataFrame] | None,
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]:
-    records = records_table(linkage, by_key, columns.result() if columns is not None else None)
+    linkage: Linkage, config: Config, records: Future[tuple[pd.DataFrame, np.ndarray]]
+) -> tuple[np.ndarray, pd.DataFrame]:
     clusters, members = np.unique(
         linkage.records["cluster"].to_numpy(dtype=np.int64), return_inverse=True
     )
+    table, by_key = records.result()
     entities = _survivorship(
-        records, [s.name for s in config.sources], members.reshape(-1)[by_key], len(clusters)
+        table, [s.name for s in config.sources], members.reshape(-1)[by_key], len(clusters)
     )
-    return records, by_key, clusters, entities
+    return clusters, entities
+
+
+def with_entity_ids(records: pd.DataFrame, by_key: np.ndarray, linkage: Linkage) -> pd.DataFrame:
+    """The prepared records table (:func:`records_table`) with its ``entity_id`` column,
+    from the linkage's records (in place; once)."""
+    if "entity_id" not in records:
+        records.insert(2, "entity_id", linkage.records["entity_id"].array.take(by_key))
+    return records
 
 
 def _prepare_links(
@@ -1042,9 +1060,7 @@ def published_tables(
         or [pd.DataFrame(columns=schema.IDENTIFIERS.column_names)],
         ignore_index=True,
     ).drop_duplicates(subset=["scheme", "value", "source", "record_id"])
-    records = prepared.records
-    if "entity_id" not in records:
-        records.insert(2, "entity_id", recs["entity_id"].array.take(prepared.by_key))
+    records = with_entity_ids(prepared.records, prepared.by_key, linkage)
     # The prepared entities follow the clusters, ascending, as the assignment's ids do.
     assert np.array_equal(prepared.clusters, assignment.clusters)
     entities = prepared.entities
