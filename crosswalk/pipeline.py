@@ -841,7 +841,25 @@ def record_columns_in_key_order(frame: pd.DataFrame, by_key: np.ndarray) -> pd.D
     """The columns of the published ``records`` table that the linkage does not decide
     (each record's fields and identifiers), with ``n_class`` for the survivorship, for
     normalized records ``frame`` taken in (source, record_id) order (``by_key``)."""
-    recs = frame.take(by_key)
+    wanted = [
+        "source",
+        "record_id",
+        "name",
+        "address",
+        "city",
+        "n_state",
+        "n_zip",
+        "zip",
+        "county",
+        "phone",
+        "facility_type",
+        "n_lat",
+        "n_lon",
+        "other_names",
+        "n_class",
+        *(c for c in frame.columns if c.startswith(NID_PREFIX)),
+    ]
+    recs = frame[wanted].take(by_key)  # only the columns taken below
     out = pd.DataFrame(
         {
             "source": recs["source"],
