@@ -71,6 +71,9 @@ from crosswalk.review import Constraints, load_constraints
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
 from matchers._text import as_string
 
+#: How a record joined its entity (the records' ``method``), strongest first.
+RECORD_METHODS = ("identifier", "fuzzy", "singleton")
+
 #: A pair sharing an identifier is an *identifier conflict* when its name and
 #: address evidence alone gives it less than this probability ...
 CONFLICT_LOW = 0.001
@@ -886,7 +889,8 @@ def records_table(
     linkage: Linkage, by_key: np.ndarray, columns: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """The published ``records`` table in (source, record_id) order (``by_key``), without
-    its ``entity_id`` column, with ``n_class`` for the survivorship: each record's fields,
+    its ``entity_id`` column, with ``n_class`` and ``n_method`` (a position in
+    :data:`RECORD_METHODS`) for the survivorship: each record's fields,
     identifiers and strongest link. ``columns``: its
     :func:`record_columns_in_key_order`, where the caller has them."""
     if columns is None:
@@ -894,8 +898,11 @@ def records_table(
     rec_prob, method = _strongest_links(linkage.pairs, len(linkage.records))
     records = columns.drop(columns="n_class")
     records["match_probability"] = rec_prob[by_key]
-    records["method"] = method[by_key]
+    codes = method[by_key]
+    names = pa.array(RECORD_METHODS, type=pa.large_string())
+    records["method"] = pd.arrays.ArrowStringArray(names.take(pa.array(codes)))
     records["n_class"] = columns["n_class"]
+    records["n_method"] = codes  # for the survivorship: the strongest method is the least
     return records
 
 
@@ -1103,16 +1110,17 @@ def _strongest_links(
     pairs: pd.DataFrame, n: int
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Per record position: the probability of its strongest kept link (NaN without one) and
-    how it joined its entity (identifier when a kept link is by identifier, else fuzzy or singleton)."""
+    how it joined its entity, as a position in :data:`RECORD_METHODS` (identifier when a kept
+    link is by identifier, else fuzzy or singleton)."""
     kept = pairs["status"].isin([LINKED, MUST]).to_numpy()
     ends = np.concatenate([pairs["l"].to_numpy()[kept], pairs["r"].to_numpy()[kept]])
     p = pairs["match_probability"].to_numpy(dtype=np.float64)[kept]
     by_id = (pairs["method"] == "identifier").to_numpy(dtype=bool, na_value=False)[kept]
     rec_prob = np.full(n, np.nan)
     np.fmax.at(rec_prob, ends, np.concatenate([p, p]))
-    method = np.full(n, "singleton", dtype=object)
-    method[ends] = "fuzzy"
-    method[ends[np.concatenate([by_id, by_id])]] = "identifier"
+    method = np.full(n, RECORD_METHODS.index("singleton"), dtype=np.int8)
+    method[ends] = RECORD_METHODS.index("fuzzy")
+    method[ends[np.concatenate([by_id, by_id])]] = RECORD_METHODS.index("identifier")
     return rec_prob, method
 
 
@@ -1194,13 +1202,12 @@ def _survivorship(
         ",".join(str(source_names[by_name[j]]) for j in np.flatnonzero(holds[i])) for i in first
     ]
     srcs = pd.Series(np.asarray(set_text, dtype=object)[which.reshape(-1)])
-    method = records["method"].to_numpy(dtype=object)
-    strength = np.where(method == "identifier", 0, np.where(method == "fuzzy", 1, 2))
-    best = np.full(n_ent, 2, dtype=np.int64)
-    np.minimum.at(best, entity_codes, strength)
+    # The strongest way a member joined (identifier, then fuzzy, then singleton).
+    best = np.full(n_ent, len(RECORD_METHODS) - 1, dtype=np.int8)
+    np.minimum.at(best, entity_codes, records["n_method"].to_numpy())
     out["member_count"] = size
     out["sources"] = srcs.to_numpy()
-    out["method"] = np.array(["identifier", "fuzzy", "singleton"], dtype=object)[best]
+    out["method"] = np.array(RECORD_METHODS, dtype=object)[best]
     return out
 
 
