@@ -141,13 +141,16 @@ def link(
     labels: list[tuple[tuple[str, str], tuple[str, str]]] | None = None,
     steps: Steps | None = None,
     on_ordered: Callable[[pd.DataFrame, np.ndarray], object] | None = None,
+    on_scored: Callable[[pd.DataFrame, list[Comparison]], object] | None = None,
 ) -> Linkage:
     """Link a canonical batch of records (see :mod:`crosswalk.sources`) under ``config``.
 
     ``on_ordered``, when given, is called with the normalized records and their positions
     in (source, record_id) order as soon as both are known, before the model is fitted:
     a caller can start work that needs only them (the build starts its records table).
-    It must not change them."""
+    It must not change them. ``on_scored``, likewise, is called with the scored pairs
+    (the rows of :attr:`Linkage.pairs`, before clustering gives them their status) and
+    the comparisons: the build starts the links' explanations."""
     steps = steps or Steps(0, enabled=False)
     constraints = constraints or Constraints()
     with steps.step("normalizing"):
@@ -345,6 +348,8 @@ def link(
             pairs, frame, maybe, fuzzy, id_agree[maybe], id_disagree[maybe], decisive
         )
         del id_agree, id_disagree, maybe, fuzzy
+    if on_scored is not None:
+        on_scored(pairs.copy(deep=False), comparisons)  # a view: clustering adds a column
     with steps.step("clustering"):
         result = cluster(
             len(frame),
@@ -676,6 +681,12 @@ def build(
             def start(frame: pd.DataFrame, order: np.ndarray) -> None:
                 started.append(pool.submit(record_columns_in_key_order, frame, order))
 
+            # The links' explanations likewise, from the moment the pairs are scored.
+            explaining: list[Future[pd.Series]] = []
+
+            def explain(pairs: pd.DataFrame, comparisons: list[Comparison]) -> None:
+                explaining.append(pool.submit(_explanations, pairs, comparisons))
+
             linkage = link(
                 loaded.records,
                 config,
@@ -683,6 +694,7 @@ def build(
                 labels=labels,
                 steps=steps,
                 on_ordered=start,
+                on_scored=explain,
             )
             by_key = linkage.by_key
             if by_key is None:
@@ -692,7 +704,12 @@ def build(
             # records: the ids add a column to the linkage's.
             clustered = replace(linkage, records=linkage.records.copy(deep=False))
             preparing = prepare_tables(
-                clustered, config, by_key, pool, started[0] if started else None
+                clustered,
+                config,
+                by_key,
+                pool,
+                started[0] if started else None,
+                explaining[0] if explaining else None,
             )
             with steps.step("assigning ids"):
                 previous_db = None
@@ -968,17 +985,19 @@ def prepare_tables(
     by_key: np.ndarray,
     pool: Executor,
     columns: Future[pd.DataFrame] | None = None,
+    explanations: Future[pd.Series] | None = None,
 ) -> Preparing:
     """What :func:`published_tables` needs of a clustered linkage besides its entity ids,
     made on ``pool`` in three tasks: the links and the conflicts, the records, the
     entities. ``by_key``: the records' positions in (source, record_id) order;
-    ``columns``: their :func:`record_columns_in_key_order`, under way on ``pool``
-    (submitted earlier), where the caller started them.
+    ``columns``: their :func:`record_columns_in_key_order`, and ``explanations``: every
+    pair's :func:`_explanations`, each under way on ``pool`` (submitted earlier), where
+    the caller started them.
 
     The tasks read the linkage's records and pairs only, so that they can run while the
     ids are being assigned (which adds the records' ``entity_id`` column)."""
     # In this order: a task waits only for tasks submitted before it.
-    links = pool.submit(_prepare_links, linkage, config)
+    links = pool.submit(_prepare_links, linkage, config, explanations)
     records = pool.submit(
         lambda: (
             records_table(linkage, by_key, columns.result() if columns is not None else None),
@@ -1011,7 +1030,7 @@ def with_entity_ids(records: pd.DataFrame, by_key: np.ndarray, linkage: Linkage)
 
 
 def _prepare_links(
-    linkage: Linkage, config: Config
+    linkage: Linkage, config: Config, explanations: Future[pd.Series] | None = None
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     recs = linkage.records
     pairs = linkage.pairs
@@ -1035,7 +1054,11 @@ def _prepare_links(
             "match_weight": pub["match_weight"].round(4),
             "method": pub["method"],
             "status": pub["status"],
-            "explanation": _explanations(pub, linkage.comparisons),
+            "explanation": (
+                _explanations(pub, linkage.comparisons)
+                if explanations is None
+                else explanations.result()[publish_mask.to_numpy()].reset_index(drop=True)
+            ),
         }
     )
     joined = pub["status"].isin([LINKED, MUST]).to_numpy()
