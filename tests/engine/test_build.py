@@ -301,7 +301,9 @@ def test_records_are_published_in_source_and_record_id_order(
     assert len(keys) == len(set(keys)) == len(result.linkage.records)
     # Each row carries its own record's entity, and is a singleton exactly when alone in it.
     recs = result.linkage.records
-    entity_of = dict(zip(zip(recs["source"], recs["record_id"]), recs["entity_id"], strict=True))
+    entity_of = dict(
+        zip(zip(recs["source"], recs["record_id"], strict=True), recs["entity_id"], strict=True)
+    )
     with open(result.out / "crosswalk.csv", encoding="utf-8", newline="") as fh:
         published = list(csv.DictReader(fh))
     size = pd.Series([r["entity_id"] for r in published]).value_counts()
