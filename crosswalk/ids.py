@@ -330,34 +330,38 @@ def assign_ids(
     record_id = members["record_id"].astype(str).reset_index(drop=True)
     cluster = members["cluster"].to_numpy(dtype=np.int64)
 
-    # One integer key per (source, record_id), shared by the new and the previous records.
-    old = prev.members
-    src_codes, _ = pd.factorize(pd.concat([source, old["source"].astype(str)]))
-    rid_codes, rid_uniques = pd.factorize(pd.concat([record_id, old["record_id"].astype(str)]))
-    key = src_codes.astype(np.int64) * max(len(rid_uniques), 1) + rid_codes
-    new_key, old_key = key[:n_new], key[n_new:]
-    dup = pd.Index(new_key).duplicated()
-    if dup.any():
-        at = int(np.argmax(dup))
+    if by_key is None:
+        by_key = key_order(pd.DataFrame({"s": source, "r": record_id}), ["s", "r"])
+    at = _first_repeat(source, record_id, by_key)
+    if at is not None:
         raise BuildError(
             f"record ({source[at]}, {record_id[at]}) is in more than one cluster; "
             "every record must belong to exactly one cluster."
         )
 
     # Clusters, each with a deterministic order key: the rank of its smallest member.
-    if by_key is None:
-        by_key = key_order(pd.DataFrame({"s": source, "r": record_id}), ["s", "r"])
     rank = ranks(by_key)
-    info = (
-        pd.DataFrame({"cluster": cluster, "rank": rank})
-        .groupby("cluster", sort=True)["rank"]
-        .agg(["min", "size"])
-        .rename(columns={"min": "key"})
+    clusters, member_entities = _clusters(cluster)  # clusters ascending; each row's position
+    smallest = np.full(len(clusters), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(smallest, member_entities, rank)
+    info = pd.DataFrame(
+        {"key": smallest, "size": np.bincount(member_entities, minlength=len(clusters))},
+        index=pd.Index(clusters, name="cluster"),
     )
+
+    # The previous members found among the new ones (by one integer key per
+    # (source, record_id) shared by both), at their new positions.
+    old = prev.members
+    if len(old):
+        src_codes, _ = pd.factorize(pd.concat([source, old["source"].astype(str)]))
+        rid_codes, rid_uniques = pd.factorize(pd.concat([record_id, old["record_id"].astype(str)]))
+        key = src_codes.astype(np.int64) * max(len(rid_uniques), 1) + rid_codes
+        at_new = pd.Index(key[:n_new]).get_indexer(key[n_new:])
+    else:
+        at_new = np.empty(0, dtype=np.int64)
 
     # Edges: (previous entity, new cluster) pairs that share members, by counter.
     old_counter = parse_ids(old["entity_id"]) if len(old) else np.zeros(0, dtype=np.int64)
-    at_new = pd.Index(new_key).get_indexer(old_key)
     hit = at_new >= 0
     edges = (
         pd.DataFrame({"entity": old_counter[hit], "cluster": cluster[at_new[hit]]})
@@ -374,8 +378,6 @@ def assign_ids(
     counter_of.loc[fresh] = np.arange(prev.counter + 1, prev.counter + 1 + len(fresh))
     counter_of = counter_of.astype(np.int64)
     id_text = id_array(counter_of.to_numpy())
-    clusters = info.index.to_numpy(dtype=np.int64)  # ascending (grouped with sort=True)
-    member_entities = np.searchsorted(clusters, cluster)
 
     old_size = pd.Series(old_counter).value_counts()
     changes, retired_now = _changes(
@@ -398,6 +400,37 @@ def assign_ids(
         previous_release=prev.release if previous is not None else None,
     )
     return IdAssignment(clusters, counter_of.to_numpy(), id_text, member_entities, changes, state)
+
+
+def _first_repeat(source: pd.Series, record_id: pd.Series, by_key: np.ndarray) -> int | None:
+    """The first row (in row order) whose (source, record_id) an earlier row has, or None.
+    Equal keys are neighbours in key order (``by_key``, stable: in row order)."""
+    if len(by_key) < 2:
+        return None
+    order = pa.array(by_key)
+    same = None
+    for column in (source, record_id):
+        values = pa.array(column.array, type=pa.large_string()).take(order)
+        equal = pc.equal(values.slice(1), values.slice(0, len(values) - 1))
+        same = equal if same is None else pc.and_(same, equal)
+    repeats = np.flatnonzero(pc.fill_null(same, False).to_numpy(zero_copy_only=False))
+    return int(by_key[repeats + 1].min()) if len(repeats) else None
+
+
+def _clusters(cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct cluster labels, ascending, and each row's position among them:
+    ``np.unique(cluster, return_inverse=True)``, by counting where the labels are small
+    non-negative integers (as clustering numbers them)."""
+    if not len(cluster):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    low, high = int(cluster.min()), int(cluster.max())
+    if low < 0 or high > 4 * len(cluster) + 1024:
+        found, inverse = np.unique(cluster, return_inverse=True)
+        return found.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+    found = np.flatnonzero(np.bincount(cluster, minlength=high + 1))
+    position = np.full(high + 1, -1, dtype=np.int64)
+    position[found] = np.arange(len(found), dtype=np.int64)
+    return found.astype(np.int64), position[cluster]
 
 
 def _greedy_matching(edges: pd.DataFrame, cluster_key: pd.Series) -> pd.Series:

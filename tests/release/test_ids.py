@@ -247,6 +247,15 @@ def test_entity_whose_parts_all_merge_elsewhere_redirects_to_its_largest_share()
 def test_a_record_in_two_clusters_is_refused() -> None:
     with pytest.raises(BuildError, match="more than one cluster"):
         assign_ids(members({1: ["a:1"], 2: ["a:1"]}), None)
+    # The record named is the first to repeat, in the members' order.
+    rows = members({5: ["b:9", "a:2", "a:1"], 7: ["b:9", "a:1"], 9: ["a:2"]})
+    with pytest.raises(BuildError, match=r"record \(b, 9\) is in more than one cluster"):
+        assign_ids(rows, None)
+    # Labels far apart (no small integers to count) group as np.unique groups them.
+    spread = members({10**12: ["a:1", "b:1"], 3: ["a:2"], 10**15: ["b:2"]})
+    result = assign_ids(spread, None)
+    assert result.clusters.tolist() == [3, 10**12, 10**15]
+    assert result.member_entities.tolist() == [1, 1, 0, 2]
 
 
 def _reference_greedy(edges: list[tuple[int, int, int]], key: dict[int, int]) -> dict[int, int]:
