@@ -1041,7 +1041,10 @@ def _prepare_links(
         | (pairs["match_probability"] >= floor)
         | (pairs["method"] == "identifier")
     )
-    pub = pairs[publish_mask].reset_index(drop=True)
+    shown = ["l", "r", "match_probability", "match_weight", "method", "status"]
+    if explanations is None:  # the explanation reads the levels and bits too
+        shown += [c for c in pairs.columns if c.startswith(("lvl:", "bits:"))]
+    pub = pairs[shown][publish_mask].reset_index(drop=True)
     left, right = pub["l"].to_numpy(dtype=np.int64), pub["r"].to_numpy(dtype=np.int64)
     links = pd.DataFrame(
         {
