@@ -15,6 +15,7 @@ import difflib
 import hashlib
 import io
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from crosswalk.config import FIELD_NAMES, Config, SourceConfig
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals import readahead
 from crosswalk.internals.readahead import Sheet, parse_sheet
+from crosswalk.internals.threads import THREADS
 
 #: Column prefix of identifier columns in the canonical batch.
 ID_PREFIX = "id:"
@@ -60,14 +62,19 @@ def load_sources(config: Config) -> LoadedSources:
     problems: list[Problem] = []
     frames: list[pd.DataFrame] = []
     infos: list[SourceInfo] = []
-    for src in config.sources:
-        try:
-            frame, info = read_source(src, config.base_dir)
-        except SourceError as exc:
-            problems.extend(exc.problems)
-            continue
-        frames.append(frame)
-        infos.append(info)
+    # The sources are read and checked on threads at once (mostly Arrow's work and
+    # hashing, outside the GIL); their problems and records are gathered in config order.
+    workers = max(min(len(config.sources), THREADS), 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        reading = [pool.submit(read_source, src, config.base_dir) for src in config.sources]
+        for done in reading:
+            try:
+                frame, info = done.result()
+            except SourceError as exc:
+                problems.extend(exc.problems)
+                continue
+            frames.append(frame)
+            infos.append(info)
     if problems:
         raise SourceError(problems)
     schemes = sorted({c for f in frames for c in f.columns if c.startswith(ID_PREFIX)})
