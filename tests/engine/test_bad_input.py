@@ -138,6 +138,9 @@ def test_problems_in_two_sources_are_reported_together(slice_dir: Path) -> None:
     with pytest.raises(SourceError) as info:
         build(load_config(config), slice_dir / "out", progress=False)
     assert len(info.value.problems) == 2
+    # In the config's order, whichever source was read first.
+    assert ["cdph" in p.where for p in info.value.problems] == [True, False]
+    assert "hcai" in info.value.problems[1].where
     assert not (slice_dir / "out").exists()
 
 
