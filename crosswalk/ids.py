@@ -411,7 +411,11 @@ def _first_repeat(source: pd.Series, record_id: pd.Series, by_key: np.ndarray) -
     same = None
     for column in (source, record_id):
         values = pa.array(column.array, type=pa.large_string()).take(order)
-        equal = pc.equal(values.slice(1), values.slice(0, len(values) - 1))
+        after, before = values.slice(1), values.slice(0, len(values) - 1)
+        # two missing values are the same key, as factorizing counts them
+        equal = pc.or_kleene(
+            pc.equal(after, before), pc.and_(pc.is_null(after), pc.is_null(before))
+        )
         same = equal if same is None else pc.and_(same, equal)
     repeats = np.flatnonzero(pc.fill_null(same, False).to_numpy(zero_copy_only=False))
     return int(by_key[repeats + 1].min()) if len(repeats) else None

@@ -780,7 +780,7 @@ def _publish_outputs(
             records = with_entity_ids(*preparing.records.result(), linkage)
             files = pool.submit(write_files, tmp, records)
             loading = pool.submit(load_records, db_path, records)
-            tables = published_tables(linkage, info, preparing.result(), assignment)
+            tables = published_tables(linkage, info, preparing.result(), assignment, records)
             counts.update(summary_counts(linkage, tables, info))
 
             # The entities on a worker (once the CSV files or the records are done), moved
@@ -1023,10 +1023,11 @@ def _prepare_entities(
 
 def with_entity_ids(records: pd.DataFrame, by_key: np.ndarray, linkage: Linkage) -> pd.DataFrame:
     """The prepared records table (:func:`records_table`) with its ``entity_id`` column,
-    from the linkage's records (in place; once)."""
-    if "entity_id" not in records:
-        records.insert(2, "entity_id", linkage.records["entity_id"].array.take(by_key))
-    return records
+    from the linkage's records: a new frame (sharing the columns), since other threads may
+    still be reading the prepared one (the survivorship)."""
+    out = records.copy(deep=False)
+    out.insert(2, "entity_id", linkage.records["entity_id"].array.take(by_key))
+    return out
 
 
 def _prepare_links(
@@ -1088,11 +1089,13 @@ def published_tables(
     info: list[SourceInfo],
     prepared: PreparedTables,
     assignment: ids.IdAssignment,
+    records: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The published tables of a linkage whose records carry entity ids (``assignment``),
     completing ``prepared`` with the ids: its frames gain their ``entity_id`` columns and
     become the tables. The ``entities`` rows are in the order of the clusters
-    (:meth:`~crosswalk.ids.IdAssignment.cluster_order` sorts them by id)."""
+    (:meth:`~crosswalk.ids.IdAssignment.cluster_order` sorts them by id). ``records``: the
+    records table with its ids (:func:`with_entity_ids`), where the caller made it."""
     recs = linkage.records
     id_schemes = _id_schemes(recs)
     identifiers = pd.concat(
@@ -1111,7 +1114,8 @@ def published_tables(
         or [pd.DataFrame(columns=schema.IDENTIFIERS.column_names)],
         ignore_index=True,
     ).drop_duplicates(subset=["scheme", "value", "source", "record_id"])
-    records = with_entity_ids(prepared.records, prepared.by_key, linkage)
+    if records is None:
+        records = with_entity_ids(prepared.records, prepared.by_key, linkage)
     # The prepared entities follow the clusters, ascending, as the assignment's ids do.
     assert np.array_equal(prepared.clusters, assignment.clusters)
     entities = prepared.entities
@@ -1245,7 +1249,7 @@ def summary_counts(
     counts: dict[str, Any] = {
         "records": {s.name: s.rows for s in info},
         "entities": len(tables["entities"]),
-        "entities_by_sources": tables["entities"]["sources"].value_counts().to_dict(),
+        "entities_by_sources": _counted(tables["entities"]["sources"]),
         "candidate_pairs": linkage.candidate_pairs,
         "links": {
             "identifier": int((kept_method == "identifier").sum()),
@@ -1257,6 +1261,14 @@ def summary_counts(
         "identifier_agreement": identifier_agreement(linkage.records, linkage.unique_schemes),
     }
     return counts
+
+
+def _counted(values: pd.Series) -> dict[str, int]:
+    """Each value's count, most frequent first, ties by value: the same whatever the
+    order of the rows."""
+    counts = values.value_counts()
+    ordered = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    return {str(k): int(v) for k, v in ordered}
 
 
 def identifier_agreement(

@@ -290,6 +290,7 @@ def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLi
         )
         for x in (lat1, lon1, lat2, lon2)
     ]
+    coords = list(np.broadcast_arrays(*coords))
     present = ~np.isnan(coords[0])
     for c in coords[1:]:
         present &= ~np.isnan(c)

@@ -261,6 +261,9 @@ def test_haversine(hcai: pd.DataFrame) -> None:
     assert 111_000 < d < 111_400
     assert math.isnan(haversine_m([None], [1.0], [2.0], [3.0])[0])
     assert math.isnan(haversine_m(["x"], [1.0], [2.0], [3.0])[0])
+    # One point against several, some without coordinates: broadcast as numpy does.
+    many = haversine_m([37.0], [-122.0], [38.0, None, 37.0], [-122.0, -122.0, -122.0])
+    assert 111_000 < many[0] < 111_400 and math.isnan(many[1]) and many[2] == 0.0
 
 
 @PROPERTY
