@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.errors import BuildError, ReleaseError
-from crosswalk.internals.codes import key_order, ranks, sort_order
+from crosswalk.internals.codes import dense_labels, key_order, ranks, sort_order
 from crosswalk.internals.sqlite_load import bulk_insert
 
 #: Prefix of every entity id.
@@ -341,7 +341,7 @@ def assign_ids(
 
     # Clusters, each with a deterministic order key: the rank of its smallest member.
     rank = ranks(by_key)
-    clusters, member_entities = _clusters(cluster)  # clusters ascending; each row's position
+    clusters, member_entities = dense_labels(cluster)  # ascending; each row's position
     smallest = np.full(len(clusters), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(smallest, member_entities, rank)
     info = pd.DataFrame(
@@ -419,22 +419,6 @@ def _first_repeat(source: pd.Series, record_id: pd.Series, by_key: np.ndarray) -
         same = equal if same is None else pc.and_(same, equal)
     repeats = np.flatnonzero(pc.fill_null(same, False).to_numpy(zero_copy_only=False))
     return int(by_key[repeats + 1].min()) if len(repeats) else None
-
-
-def _clusters(cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct cluster labels, ascending, and each row's position among them:
-    ``np.unique(cluster, return_inverse=True)``, by counting where the labels are small
-    non-negative integers (as clustering numbers them)."""
-    if not len(cluster):
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    low, high = int(cluster.min()), int(cluster.max())
-    if low < 0 or high > 4 * len(cluster) + 1024:
-        found, inverse = np.unique(cluster, return_inverse=True)
-        return found.astype(np.int64), inverse.reshape(-1).astype(np.int64)
-    found = np.flatnonzero(np.bincount(cluster, minlength=high + 1))
-    position = np.full(high + 1, -1, dtype=np.int64)
-    position[found] = np.arange(len(found), dtype=np.int64)
-    return found.astype(np.int64), position[cluster]
 
 
 def _greedy_matching(edges: pd.DataFrame, cluster_key: pd.Series) -> pd.Series:
@@ -587,7 +571,9 @@ def _changes(
         pd.DataFrame(
             {
                 "entity_id": pd.arrays.ArrowStringArray(id_array(plain)),
-                "change": pd.array(["new"] * len(plain), dtype="string"),
+                "change": pd.arrays.ArrowStringArray(
+                    pa.repeat(pa.scalar("new", pa.large_string()), len(plain))
+                ),
                 "details": pd.arrays.ArrowStringArray(
                     pc.binary_join_element_wise(
                         sizes,

@@ -26,7 +26,7 @@ from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster, pair_codes
-from crosswalk.internals.codes import key_order, pack, run_starts
+from crosswalk.internals.codes import dense_labels, key_order, pack, run_starts
 from crosswalk.internals.compare import (
     Columns,
     Comparison,
@@ -913,12 +913,11 @@ def records_table(
     if columns is None:
         columns = record_columns_in_key_order(linkage.records, by_key)
     rec_prob, method = _strongest_links(linkage.pairs, len(linkage.records))
-    records = columns.drop(columns="n_class")
+    records = columns.copy(deep=False)
     records["match_probability"] = rec_prob[by_key]
     codes = method[by_key]
     names = pa.array(RECORD_METHODS, type=pa.large_string())
     records["method"] = pd.arrays.ArrowStringArray(names.take(pa.array(codes)))
-    records["n_class"] = columns["n_class"]
     records["n_method"] = codes  # for the survivorship: the strongest method is the least
     return records
 
@@ -1011,12 +1010,11 @@ def prepare_tables(
 def _prepare_entities(
     linkage: Linkage, config: Config, records: Future[tuple[pd.DataFrame, np.ndarray]]
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    clusters, members = np.unique(
-        linkage.records["cluster"].to_numpy(dtype=np.int64), return_inverse=True
-    )
+    # Numbered as the ids number them (``IdAssignment.clusters``).
+    clusters, members = dense_labels(linkage.records["cluster"].to_numpy(dtype=np.int64))
     table, by_key = records.result()
     entities = _survivorship(
-        table, [s.name for s in config.sources], members.reshape(-1)[by_key], len(clusters)
+        table, [s.name for s in config.sources], members[by_key], len(clusters)
     )
     return clusters, entities
 

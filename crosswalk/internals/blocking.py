@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.config import BLOCKING_RULES, BlockingSettings
-from crosswalk.internals.codes import pack, ranks, run_starts, sorted_codes
+from crosswalk.internals.codes import pack, ranks, renumbered_in_order, run_starts, sorted_codes
 from crosswalk.internals.compare import Columns
 from crosswalk.internals.normalize import NID_PREFIX
 from matchers._text import as_string
@@ -442,7 +442,8 @@ assert tuple(_RULE_KEYS) == BLOCKING_RULES
 
 def _configured(settings: BlockingSettings) -> list[str]:
     """The configured rules, in :data:`BLOCKING_RULES` order."""
-    return [r for r in BLOCKING_RULES if r in set(settings.rules)]
+    wanted = set(settings.rules)
+    return [r for r in BLOCKING_RULES if r in wanted]
 
 
 def _rule_keys(
@@ -534,22 +535,17 @@ def _name_order(frame: pd.DataFrame, columns: Columns | None) -> tuple[np.ndarra
     """Each record's rank in name order (a missing name reads as empty; ties by position),
     and the records in that order: the order inside a block. ``columns``: as for
     :class:`_Shared`."""
-    n = len(frame)
     if columns is not None and "n_name" in columns:
         texts = columns.text("n_name")
         values, codes = texts.values, texts.codes  # the last value ("") stands for missing
         real_empty = np.flatnonzero(values[:-1] == "")
         if len(real_empty):  # one code for "" whether given or missing
             codes = np.where(codes == len(values) - 1, real_empty[0], codes)
-        name_rank = ranks(pc.sort_indices(pa.array(values, type=pa.large_string())).to_numpy())[
-            codes
-        ]
+        name_rank = renumbered_in_order(codes, pa.array(values, type=pa.large_string()))[0]
     else:
         name_rank = sorted_codes(as_string(frame["n_name"]).fillna(""))[0]
     by_rank = np.argsort(name_rank, kind="stable").astype("int64")
-    rank = np.empty(n, dtype="int64")
-    rank[by_rank] = np.arange(n, dtype="int64")
-    return rank, by_rank
+    return ranks(by_rank), by_rank
 
 
 #: Below this many pair codes, their union is sorted on one thread.

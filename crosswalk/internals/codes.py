@@ -115,7 +115,28 @@ def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """Codes of text values numbered in sorted (code point) order (``-1`` where missing),
     and the sorted distinct values: ``pd.factorize(values, sort=True)``, sorted by Arrow
     (only the distinct values are sorted) and without a Python string per value."""
-    codes, distinct = unique_text(as_string(values))
+    return renumbered_in_order(*unique_text(as_string(values)))
+
+
+def renumbered_in_order(codes: np.ndarray, distinct: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """``codes`` into the values ``distinct`` renumbered so that they follow the values'
+    sorted (code point) order (``-1`` stays ``-1``), and the values in that order."""
     order = pc.sort_indices(distinct)
     code_of = np.append(ranks(order.to_numpy()), -1)  # -1 (missing) stays -1
     return code_of[codes], distinct.take(order)
+
+
+def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct integer ``labels``, ascending, and each row's position among them:
+    ``np.unique(labels, return_inverse=True)``, by counting where the labels are small
+    non-negative integers (as clustering numbers its clusters)."""
+    if not len(labels):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high > 4 * len(labels) + 1024:
+        found, inverse = np.unique(labels, return_inverse=True)
+        return found.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+    found = np.flatnonzero(np.bincount(labels, minlength=high + 1))
+    position = np.full(high + 1, -1, dtype=np.int64)
+    position[found] = np.arange(len(found), dtype=np.int64)
+    return found.astype(np.int64), position[labels]

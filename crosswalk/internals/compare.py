@@ -60,8 +60,8 @@ class Columns:
         self.memo: dict[tuple[str, int], tuple[Columns, tuple[np.ndarray, ...]]] = {}
         self._lock = threading.Lock()
         self._column_locks: dict[str, threading.Lock] = {}
-        #: Facts about whole columns (see :meth:`all_missing`).
-        self.flags: dict[tuple[str, str], bool] = {}
+        #: Numeric columns without any value, or with some (see :meth:`all_missing`).
+        self._all_missing: dict[str, bool] = {}
         #: The columns and positions this side was taken from (see :meth:`take`).
         self.taken_from: tuple[Columns, np.ndarray] | None = None
 
@@ -125,10 +125,9 @@ class Columns:
 
     def all_missing(self, column: str) -> bool:
         """Whether the numeric ``column`` has no value on any row (computed once)."""
-        key = ("all_missing", column)
-        if key not in self.flags:
-            self.flags[key] = bool(np.isnan(self.number(column)).all())
-        return self.flags[key]
+        if column not in self._all_missing:
+            self._all_missing[column] = bool(np.isnan(self.number(column)).all())
+        return self._all_missing[column]
 
     def prepared(self, columns: list[str]) -> Columns:
         """This side with ``columns`` (and the derived ones) converted now, ready to :meth:`take`."""
