@@ -30,12 +30,19 @@ class ApiConfig:
 
     Give ``db`` (one ``crosswalk.sqlite``) or ``releases`` (a directory of
     ``<version>/crosswalk.sqlite`` releases; the latest is the default).
-    ``review_store`` is passed on to the review pages.
+    ``review_store`` is passed on to the review pages, with ``secret_key_file``
+    (the key signing their session cookies; see ``crosswalk.review.keys``).
+    ``trusted_proxy`` (an address, or ``*``) is the reverse proxy whose
+    ``X-Forwarded-For`` waitress believes, for ``trusted_proxy_count`` hops;
+    without it the client address is the connection's.
     """
 
     db: Path | None = None
     releases: Path | None = None
     review_store: Path | None = None
+    secret_key_file: Path | None = None
+    trusted_proxy: str | None = None
+    trusted_proxy_count: int | None = None
     max_body: int = DEFAULT_MAX_BODY
     #: Answer cached entity and lookup hits below the framework (same bytes and headers).
     fast_path: bool = True
@@ -52,6 +59,8 @@ class ApiConfig:
                 kwargs[key] = int(value)
             elif key == "fast_path":
                 kwargs[key] = bool(value)
+            elif key in ("trusted_proxy", "trusted_proxy_count"):
+                kwargs[key] = value
             else:
                 kwargs[key] = Path(value) if value is not None else None
         return cls(**kwargs)
@@ -73,6 +82,7 @@ def create_app(config: ApiConfig | Mapping[str, Any]) -> Flask:
         CROSSWALK_DB=str(cfg.db) if cfg.db else str(registry.latest().path),
         CROSSWALK_RELEASES=str(cfg.releases) if cfg.releases else None,
         REVIEW_STORE=str(cfg.review_store) if cfg.review_store else None,
+        REVIEW_SECRET_KEY_FILE=str(cfg.secret_key_file) if cfg.secret_key_file else None,
     )
     app.extensions["crosswalk.registry"] = registry
     app.extensions["crosswalk.config"] = cfg
@@ -102,10 +112,19 @@ def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: 
     Bodies above the app's own limit are still read, so that the app answers
     413 as problem+json; waitress refuses anything beyond four times that
     outright (before reading it), and drops idle connections after a minute.
+    ``X-Forwarded-For`` sets the client address only from the configured
+    ``trusted_proxy`` (waitress's own handling); otherwise it is removed.
     """
     import waitress
 
     cfg: ApiConfig = app.extensions["crosswalk.config"]
+    proxy: dict[str, Any] = {}
+    if cfg.trusted_proxy:
+        proxy = {
+            "trusted_proxy": cfg.trusted_proxy,
+            "trusted_proxy_count": cfg.trusted_proxy_count or 1,
+            "trusted_proxy_headers": {"x-forwarded-for"},
+        }
     return waitress.create_server(
         app,
         host=host,
@@ -116,6 +135,7 @@ def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: 
         channel_timeout=60,
         asyncore_use_poll=True,
         ident="crosswalk",
+        **proxy,
     )
 
 

@@ -11,15 +11,20 @@
 ``REVIEW_COOKIE_SECURE``
     send the session cookie only over HTTPS (default False; set it True
     behind TLS).
+``REVIEW_SECRET_KEY_FILE``
+    the file of the key that signs session cookies (``serve --secret-key-file``).
 
 The session cookie is signed with ``SECRET_KEY`` if the app has one, else
-with ``CROSSWALK_SECRET_KEY`` from the environment, else with a secret
-generated once and kept in the review store.
+with the key :func:`crosswalk.review.keys.session_key` finds:
+``CROSSWALK_SECRET_KEY`` from the environment, else the key file
+(``REVIEW_SECRET_KEY_FILE``, else ``CROSSWALK_SECRET_KEY_FILE``, else the
+store's default key file under ``$XDG_CONFIG_HOME/crosswalk/keys/``). Never
+the store: a key kept there would let anyone who can read the store sign a
+session.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from flask import Flask
@@ -27,6 +32,7 @@ from flask import Flask
 from api.review import json_api, web
 from api.review.common import STORE_KEY, close_store
 from api.review.json_api import SECURITY_SCHEMES
+from crosswalk.review.keys import session_key
 from crosswalk.review.store import ReviewStore
 
 __all__ = ["SECURITY_SCHEMES", "register"]
@@ -36,10 +42,10 @@ def register(app: Flask) -> None:
     """Attach the review blueprints to ``app`` and configure its session cookie."""
     path = app.config.get(STORE_KEY)
     if path:
-        with ReviewStore(Path(path)) as store:  # creates the schema once, up front
-            secret = store.secret_key()
+        with ReviewStore(Path(path)):  # creates (or upgrades) the schema once, up front
+            pass
         if not app.config.get("SECRET_KEY"):
-            app.config["SECRET_KEY"] = os.environ.get("CROSSWALK_SECRET_KEY") or secret
+            app.config["SECRET_KEY"] = session_key(path, app.config.get("REVIEW_SECRET_KEY_FILE"))
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     if app.config.get("SESSION_COOKIE_SAMESITE") not in ("Lax", "Strict"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -6,8 +6,10 @@ records side by side, differing characters highlighted, each field's
 contribution, the decision form and the history with Undo).
 
 Security: a signed session cookie (HttpOnly, SameSite, Secure when
-configured), a per-session CSRF token checked on every POST, logins throttled
-per username and client address, and a Content-Security-Policy that allows
+configured) carrying a random session id that must name a live session of the
+store (sign-out, disabling the account, a new password or a new signing key
+end it), a per-session CSRF token checked on every POST, logins throttled per
+username and per client address, and a Content-Security-Policy that allows
 only this server's own scripts and styles.
 """
 
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,6 +44,7 @@ from api.review.common import (
     store,
 )
 from crosswalk.errors import ReviewError
+from crosswalk.review.auth import end_session, reviewer_for_session, start_session
 from crosswalk.review.auth import login as check_login
 from crosswalk.review.disputes import REASON_LABELS
 from crosswalk.review.store import VERDICTS, Reviewer
@@ -58,8 +60,6 @@ bp = Blueprint(
 
 #: Disputes per queue page.
 PAGE_SIZE = 50
-#: A session older than this must sign in again (seconds).
-SESSION_MAX_AGE = 12 * 3600
 #: Skipped disputes remembered per session.
 MAX_SKIPPED = 500
 
@@ -112,15 +112,10 @@ def _check_csrf() -> None:
 @bp.before_request
 def _load_reviewer() -> None:
     g.reviewer = None
-    rid = session.get("rid")
-    started = session.get("login_at", 0)
-    if not isinstance(rid, int):
+    if "sid" not in session:
         return
-    if not isinstance(started, int | float) or time.time() - started > SESSION_MAX_AGE:
-        session.clear()
-        return
-    reviewer = store().reviewer_by_id(rid)
-    if reviewer is None or reviewer.disabled_at:
+    reviewer = reviewer_for_session(store(), session.get("sid"))
+    if reviewer is None:  # ended, expired, or its reviewer disabled
         session.clear()
         return
     g.reviewer = reviewer
@@ -238,16 +233,17 @@ def login() -> Response | str:
             ),
             401,
         )
+    end_session(store(), session.get("sid"))
     session.clear()  # a new session: no fixation
-    session["rid"] = result.reviewer.reviewer_id
-    session["login_at"] = int(time.time())
+    session["sid"] = start_session(store(), result.reviewer)
     csrf_token()
     return redirect(_safe_next(target))
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out."""
+    """Sign out: the session ends on the server, so a copy of its cookie is refused too."""
+    end_session(store(), session.get("sid"))
     session.clear()
     flash("Signed out.")
     return redirect(url_for("review.login"))

@@ -9,6 +9,15 @@ Subcommands:
     issue another API token to an existing account;
 ``list``
     list the accounts;
+``disable`` and ``enable``
+    disable an account (its sessions end, its tokens stop working) or enable
+    it again;
+``set-password``
+    give an account a new password (its sessions end);
+``tokens`` and ``revoke-token``
+    list API tokens by id (never their hashes) and revoke one;
+``rotate-key``
+    write a new session-signing key and end every session;
 ``queue``
     raise a built crosswalk's disputes into the store (the build does this
     itself when it is given a review store).
@@ -58,11 +67,7 @@ def register(sub: Any) -> None:
         help="the department (source name, e.g. cdph or hcai) whose records the reviewer decides",
     )
     add.add_argument("--admin", action="store_true", help="an admin sees every department")
-    add.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the password from the first line of standard input (else one is generated)",
-    )
+    _password_option(add)
     add.add_argument("--token", action="store_true", help="also issue an API token")
     add.set_defaults(func=run_add)
 
@@ -75,6 +80,76 @@ def register(sub: Any) -> None:
     ls = actions.add_parser("list", parents=[common], help="list accounts")
     ls.set_defaults(func=run_list)
 
+    disable = actions.add_parser(
+        "disable",
+        parents=[common],
+        help="disable an account: its sessions end and its tokens stop working",
+        description="Disable a review account: it can no longer sign in, every session it "
+        "has ends at once, and its API tokens are refused until it is enabled again.",
+    )
+    disable.add_argument("--username", required=True)
+    disable.set_defaults(func=run_disable, disabled=True)
+
+    enable = actions.add_parser(
+        "enable",
+        parents=[common],
+        help="enable a disabled account again",
+        description="Enable a disabled review account: it may sign in again and its API "
+        "tokens that were not revoked work again (the sessions that ended stay ended).",
+    )
+    enable.add_argument("--username", required=True)
+    enable.set_defaults(func=run_disable, disabled=False)
+
+    password = actions.add_parser(
+        "set-password",
+        parents=[common],
+        help="give an account a new password and end its sessions",
+        description="Give a review account a new password (generated and printed once, or "
+        "read with --password-stdin). Every session of the account ends.",
+    )
+    password.add_argument("--username", required=True)
+    _password_option(password)
+    password.set_defaults(func=run_set_password)
+
+    tokens = actions.add_parser(
+        "tokens",
+        parents=[common],
+        help="list API tokens by id",
+        description="List API tokens: id, owner, when created and when revoked. The tokens "
+        "themselves cannot be shown (only their hashes are stored) and their hashes are not.",
+    )
+    tokens.add_argument("--username", help="only this account's tokens")
+    tokens.set_defaults(func=run_tokens)
+
+    revoke = actions.add_parser(
+        "revoke-token",
+        parents=[common],
+        help="revoke an API token by id",
+        description="Revoke an API token: requests with it are refused (401) from now on. "
+        "Find its id with 'crosswalk reviewers tokens'.",
+    )
+    revoke.add_argument("--id", dest="token_id", type=int, required=True, metavar="TOKEN_ID")
+    revoke.set_defaults(func=run_revoke_token)
+
+    rotate = actions.add_parser(
+        "rotate-key",
+        parents=[common],
+        help="write a new session-signing key and end every session",
+        description="Write a new random key to the store's session key file (the one "
+        "'crosswalk serve' uses: --secret-key-file, else $CROSSWALK_SECRET_KEY_FILE, else "
+        "$XDG_CONFIG_HOME/crosswalk/keys/<hash of the store path>.key) and end every session "
+        "in the store: everyone signs in again. Restart the server so that it signs new "
+        "sessions with the new key. A key set in $CROSSWALK_SECRET_KEY overrides the file "
+        "and must be changed where it is set.",
+    )
+    rotate.add_argument(
+        "--secret-key-file",
+        type=Path,
+        metavar="PATH",
+        help="the key file to replace (give the same as to 'crosswalk serve')",
+    )
+    rotate.set_defaults(func=run_rotate_key)
+
     queue = actions.add_parser(
         "queue",
         parents=[common],
@@ -83,6 +158,23 @@ def register(sub: Any) -> None:
     )
     queue.add_argument("--db", type=Path, default=Path("build/crosswalk.sqlite"))
     queue.set_defaults(func=run_queue)
+
+
+def _password_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (else one is generated)",
+    )
+
+
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password of ``--password-stdin``, else a generated one; and whether generated."""
+    from crosswalk.review.auth import generate_password
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    return generate_password(), True
 
 
 def _departments(args: argparse.Namespace) -> list[str] | None:
@@ -108,7 +200,7 @@ def store_path(args: argparse.Namespace) -> Path:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from crosswalk.review.auth import create_reviewer, generate_password, issue_token
+    from crosswalk.review.auth import create_reviewer, issue_token
     from crosswalk.review.store import ReviewStore
 
     known = _departments(args)
@@ -117,8 +209,7 @@ def run_add(args: argparse.Namespace) -> int:
             f"unknown department {args.department!r}. Fix: use a source name of "
             f"{args.config}: {', '.join(known)}."
         )
-    generated = not args.password_stdin
-    password = sys.stdin.readline().rstrip("\r\n") if generated is False else generate_password()
+    password, generated = _password(args)
     path = store_path(args)
     with ReviewStore(path) as store:
         reviewer = create_reviewer(
@@ -171,6 +262,83 @@ def run_list(args: argparse.Namespace) -> int:
         print(
             f"{reviewer.username:<20} {reviewer.department:<12} {reviewer.role:<9} "
             f"{tokens:>6}  {reviewer.created_at}{state}"
+        )
+    return 0
+
+
+def run_disable(args: argparse.Namespace) -> int:
+    from crosswalk.review.store import ReviewStore
+
+    path = store_path(args)
+    with ReviewStore(path, create=False) as store:
+        reviewer = store.set_disabled(args.username, args.disabled)
+    if args.disabled:
+        print(
+            f"disabled {reviewer.username!r} in {path}: its sessions ended and its tokens "
+            "are refused"
+        )
+    else:
+        print(f"enabled {reviewer.username!r} in {path}")
+    return 0
+
+
+def run_set_password(args: argparse.Namespace) -> int:
+    from crosswalk.review.auth import set_password
+    from crosswalk.review.store import ReviewStore
+
+    password, generated = _password(args)
+    path = store_path(args)
+    with ReviewStore(path, create=False) as store:
+        ended = set_password(store, args.username, password)
+    print(f"new password for {args.username!r} in {path}; {ended} session(s) ended")
+    if generated:
+        print(f"password: {password}")
+        print("It is shown once: only its hash is stored.")
+    return 0
+
+
+def run_tokens(args: argparse.Namespace) -> int:
+    from crosswalk.review.store import ReviewStore
+
+    path = store_path(args)
+    with ReviewStore(path, create=False) as store:
+        rows = store.tokens(args.username)
+    if not rows:
+        print(f"no tokens in {path}")
+        return 0
+    print(f"{'id':>6}  {'username':<20} {'created':<28} revoked")
+    for t in rows:
+        print(f"{t.token_id:>6}  {t.username:<20} {t.created_at:<28} {t.revoked_at or '-'}")
+    return 0
+
+
+def run_revoke_token(args: argparse.Namespace) -> int:
+    from crosswalk.review.store import ReviewStore
+
+    path = store_path(args)
+    with ReviewStore(path, create=False) as store:
+        token = store.revoke_token(args.token_id)
+    print(f"token {token.token_id} of {token.username!r} revoked at {token.revoked_at}")
+    return 0
+
+
+def run_rotate_key(args: argparse.Namespace) -> int:
+    import os
+
+    from crosswalk.review.keys import KEY_ENV, rotate_key
+    from crosswalk.review.store import ReviewStore
+
+    path = store_path(args)
+    with ReviewStore(path, create=False) as store:
+        key_path = rotate_key(path, args.secret_key_file)
+        ended = store.end_sessions()
+    print(f"new session key in {key_path}; {ended} session(s) ended in {path}")
+    print("Restart 'crosswalk serve' so that it signs new sessions with the new key.")
+    if os.environ.get(KEY_ENV):
+        print(
+            f"warning: {KEY_ENV} is set, and a server started with it uses that key, not "
+            f"{key_path}. Fix: change {KEY_ENV} where it is set, or unset it.",
+            file=sys.stderr,
         )
     return 0
 

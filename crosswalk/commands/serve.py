@@ -33,6 +33,28 @@ def register(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
     p.add_argument("--review-store", type=Path, help="the review store, for the review pages")
+    p.add_argument(
+        "--secret-key-file",
+        type=Path,
+        metavar="PATH",
+        help="file of the key signing review session cookies, created 0600 if missing "
+        "(default: $CROSSWALK_SECRET_KEY_FILE, else a file under "
+        "$XDG_CONFIG_HOME/crosswalk/keys/; $CROSSWALK_SECRET_KEY overrides both)",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        metavar="ADDR",
+        help="address of the reverse proxy in front of the server (or '*' for any): only "
+        "requests from it may set the client address with X-Forwarded-For, which sign-in "
+        "throttling counts by (default: no proxy; the connection's address is the client's)",
+    )
+    p.add_argument(
+        "--trusted-proxy-count",
+        type=int,
+        metavar="N",
+        help="with --trusted-proxy: how many proxies in a row add to X-Forwarded-For "
+        "(default 1: the last address it lists is the client's)",
+    )
     p.set_defaults(func=run)
 
 
@@ -44,10 +66,26 @@ def run(args: argparse.Namespace) -> int:
         raise CrosswalkError(f"--threads must be from 1 to 256, got {args.threads}.")
     if not 0 <= args.port <= 65535:
         raise CrosswalkError(f"--port must be from 0 to 65535, got {args.port}.")
+    if args.trusted_proxy_count is not None and (
+        not args.trusted_proxy or not 1 <= args.trusted_proxy_count <= 32
+    ):
+        raise CrosswalkError(
+            "--trusted-proxy-count must be from 1 to 32 and needs --trusted-proxy, "
+            f"got {args.trusted_proxy_count}."
+        )
     db = args.db if args.releases is None else None
     if db is None and args.releases is None:
         db = Path("build/crosswalk.sqlite")
-    app = create_app(ApiConfig(db=db, releases=args.releases, review_store=args.review_store))
+    app = create_app(
+        ApiConfig(
+            db=db,
+            releases=args.releases,
+            review_store=args.review_store,
+            secret_key_file=args.secret_key_file,
+            trusted_proxy=args.trusted_proxy,
+            trusted_proxy_count=args.trusted_proxy_count,
+        )
+    )
     registry = app.extensions["crosswalk.registry"]
     registry.warm()
     threading.Thread(target=_warm_matcher, args=(registry,), daemon=True).start()

@@ -4,10 +4,15 @@ The store is a SQLite database in WAL mode, kept apart from the published
 crosswalk so that decisions survive every rebuild. Its tables:
 
 ``meta``
-    Key/value settings: the schema version and the session-signing secret.
+    Key/value settings: the schema version. The key that signs session
+    cookies is not kept here (see :mod:`crosswalk.review.keys`).
 ``reviewers`` and ``tokens``
-    Accounts (department, role, password hash) and API tokens, stored only as
-    SHA-256 hashes.
+    Accounts (department, role, password hash, when disabled) and API tokens,
+    stored only as SHA-256 hashes.
+``sessions``
+    Signed-in browser sessions, by the SHA-256 of the random id their cookie
+    carries, with their expiry and when they were ended (sign-out, a disabled
+    account, a new password, a new signing key).
 ``disputes``
     What the last builds raised for review, keyed by the unordered record
     pair, with a snapshot of both records, each field's contribution and the
@@ -18,13 +23,17 @@ crosswalk so that decisions survive every rebuild. Its tables:
     undoes. Triggers refuse every UPDATE and DELETE on this table.
 ``login_attempts``
     Logins, kept to rate-limit password guessing.
+
+The store file and its ``-wal`` and ``-shm`` files are created readable by
+their owner only (0600).
 """
 
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +43,9 @@ from typing import Any
 
 from crosswalk.errors import ReviewError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: Versions an existing store may have that :meth:`ReviewStore._migrate` upgrades.
+_UPGRADABLE = ("1",)
 
 #: Verdicts a reviewer can give on a pair.
 VERDICTS = ("same", "different", "unsure")
@@ -134,12 +145,23 @@ CREATE TABLE IF NOT EXISTS login_attempts (
     success INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS login_attempts_key ON login_attempts(username, ip, at);
+CREATE INDEX IF NOT EXISTS login_attempts_ip ON login_attempts(ip, at);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id INTEGER PRIMARY KEY,
+    session_hash TEXT NOT NULL UNIQUE,
+    reviewer_id INTEGER NOT NULL REFERENCES reviewers(reviewer_id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_reviewer ON sessions(reviewer_id);
 """
 
 
-def utcnow() -> str:
-    """The current time as a UTC ISO 8601 string with microseconds."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def utcnow(at: float | None = None) -> str:
+    """The current time (or the POSIX time ``at``) as a UTC ISO 8601 string with microseconds."""
+    when = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def canonical_pair(a: RecordKey, b: RecordKey) -> Pair:
@@ -176,6 +198,16 @@ class Reviewer:
 
 
 @dataclass(frozen=True)
+class Token:
+    """An API token as listed: its id and owner, never its hash."""
+
+    token_id: int
+    username: str
+    created_at: str
+    revoked_at: str | None
+
+
+@dataclass(frozen=True)
 class Event:
     """One entry of the audit log: a decision or the undo of one."""
 
@@ -206,6 +238,17 @@ class Event:
             "undoes": self.undoes,
             "undone_by": self.undone_by,
         }
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` as an empty file readable by its owner only (SQLite gives the
+    ``-wal`` and ``-shm`` files it creates later the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # created meanwhile by another process
+    except OSError as exc:
+        raise ReviewError(f"{path}: cannot create the review store ({exc}).") from exc
 
 
 def _event(row: sqlite3.Row) -> Event:
@@ -271,6 +314,7 @@ class ReviewStore:
                     "Fix: create it with 'crosswalk reviewers add', or check the path."
                 )
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
         except sqlite3.Error as exc:
@@ -306,44 +350,52 @@ class ReviewStore:
         else:
             self.conn.execute("COMMIT")
 
-    def _migrate(self) -> None:
-        row = None
+    def _version(self) -> str | None:
         try:
             row = self.conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'"
             ).fetchone()
         except sqlite3.OperationalError:
-            row = None
-        if row is not None and row[0] == SCHEMA_VERSION:
+            return None
+        return None if row is None else str(row[0])
+
+    def _migrate(self) -> None:
+        """Create the schema, or upgrade an older store in place.
+
+        Version 1 kept the session-signing key in ``meta.secret_key``, where
+        anyone who could read the file could sign a session. Upgrading adds the
+        ``sessions`` table and deletes that key, in one transaction; the key is
+        not carried over (anyone who read the store may know it), and sessions
+        signed with it end, as every session without a ``sessions`` row does.
+        """
+        version = self._version()
+        if version == SCHEMA_VERSION:
             return
-        if row is not None and row[0] != SCHEMA_VERSION:
+        if version is not None and version not in _UPGRADABLE:
             raise ReviewError(
-                f"{self.path}: review store schema version {row[0]} is not supported "
-                f"(expected {SCHEMA_VERSION})."
+                f"{self.path}: review store schema version {version} is not supported "
+                f"(expected {SCHEMA_VERSION}). Fix: use the crosswalk version that wrote it."
             )
         # executescript commits any open transaction itself, so the script
         # carries its own BEGIN/COMMIT; every statement is idempotent.
+        upgrading = version is not None
+        if upgrading:  # the deleted key's bytes are overwritten, not left in free pages
+            self.conn.execute("PRAGMA secure_delete = ON")
         self.conn.executescript(
             "BEGIN IMMEDIATE;"
             + _SCHEMA
-            + f"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
+            + "DELETE FROM meta WHERE key = 'secret_key';"
+            + "INSERT INTO meta (key, value) VALUES ('schema_version', "
+            + f"'{SCHEMA_VERSION}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;"
             + "COMMIT;"
         )
+        if upgrading:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute("PRAGMA secure_delete = OFF")
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
-
-    def secret_key(self) -> str:
-        """The secret that signs session cookies, generated on first use."""
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_key', ?)",
-                (secrets.token_hex(32),),
-            )
-        value = self.get_meta("secret_key")
-        assert value is not None
-        return value
 
     # ------------------------------------------------------------------ reviewers
 
@@ -410,6 +462,69 @@ class ReviewStore:
                 (reviewer_id, token_hash, utcnow()),
             )
 
+    def set_disabled(self, username: str, disabled: bool) -> Reviewer:
+        """Disable an account (its sessions end, its tokens stop working) or enable it
+        again (its tokens not revoked work again; ended sessions stay ended)."""
+        reviewer = self._existing(username)
+        with self.transaction() as conn:
+            now = utcnow()
+            conn.execute(
+                "UPDATE reviewers SET disabled_at = ? WHERE reviewer_id = ?",
+                (now if disabled else None, reviewer.reviewer_id),
+            )
+            if disabled:
+                self._end_sessions(conn, now, reviewer.reviewer_id)
+        changed = self.reviewer_by_id(reviewer.reviewer_id)
+        assert changed is not None
+        return changed
+
+    def set_password_hash(self, username: str, password_hash: str) -> int:
+        """Replace an account's password hash and end its sessions; return how many ended."""
+        reviewer = self._existing(username)
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE reviewers SET password_hash = ? WHERE reviewer_id = ?",
+                (password_hash, reviewer.reviewer_id),
+            )
+            return self._end_sessions(conn, utcnow(), reviewer.reviewer_id)
+
+    def _existing(self, username: str) -> Reviewer:
+        reviewer = self.reviewer_by_name(username)
+        if reviewer is None:
+            raise ReviewError(
+                f"no reviewer named {username!r} in {self.path}. "
+                "Fix: check 'crosswalk reviewers list', or create it with 'crosswalk reviewers add'."
+            )
+        return reviewer
+
+    def tokens(self, username: str | None = None) -> list[Token]:
+        """API tokens (of ``username`` if given), oldest first, without their hashes."""
+        sql = (
+            "SELECT t.token_id, r.username, t.created_at, t.revoked_at FROM tokens t "
+            "JOIN reviewers r ON r.reviewer_id = t.reviewer_id"
+        )
+        params: tuple[Any, ...] = ()
+        if username is not None:
+            sql += " WHERE r.reviewer_id = ?"
+            params = (self._existing(username).reviewer_id,)
+        rows = self.conn.execute(sql + " ORDER BY t.token_id", params).fetchall()
+        return [Token(*r) for r in rows]
+
+    def revoke_token(self, token_id: int) -> Token:
+        """Revoke API token ``token_id`` (revoking it again changes nothing)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                (utcnow(), token_id),
+            )
+        found = [t for t in self.tokens() if t.token_id == token_id]
+        if not found:
+            raise ReviewError(
+                f"there is no token {token_id} in {self.path}. "
+                "Fix: list the token ids with 'crosswalk reviewers tokens'."
+            )
+        return found[0]
+
     def reviewer_by_token_hash(self, token_hash: str) -> Reviewer | None:
         row = self.conn.execute(
             "SELECT r.* FROM tokens t JOIN reviewers r ON r.reviewer_id = t.reviewer_id "
@@ -417,6 +532,53 @@ class ReviewStore:
             (token_hash,),
         ).fetchone()
         return None if row is None else _reviewer(row)
+
+    # ------------------------------------------------------------------ sessions
+
+    def add_session(self, reviewer_id: int, session_hash: str, expires_at: float) -> None:
+        """Record a signed-in session by the hash of its id, live until ``expires_at``
+        (sessions that expired a day ago or more are deleted meanwhile)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM sessions WHERE expires_at < ?", (utcnow(time.time() - 86400),)
+            )
+            conn.execute(
+                "INSERT INTO sessions (session_hash, reviewer_id, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                (session_hash, reviewer_id, utcnow(), utcnow(expires_at)),
+            )
+
+    def reviewer_by_session_hash(self, session_hash: str) -> Reviewer | None:
+        """The enabled reviewer of a live session (not ended, not expired), if any."""
+        row = self.conn.execute(
+            "SELECT r.* FROM sessions s JOIN reviewers r ON r.reviewer_id = s.reviewer_id "
+            "WHERE s.session_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ? "
+            "AND r.disabled_at IS NULL",
+            (session_hash, utcnow()),
+        ).fetchone()
+        return None if row is None else _reviewer(row)
+
+    def end_session(self, session_hash: str) -> None:
+        """End one session (sign-out)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE session_hash = ? AND revoked_at IS NULL",
+                (utcnow(), session_hash),
+            )
+
+    def end_sessions(self, reviewer_id: int | None = None) -> int:
+        """End every live session (of ``reviewer_id`` if given); return how many ended."""
+        with self.transaction() as conn:
+            return self._end_sessions(conn, utcnow(), reviewer_id)
+
+    @staticmethod
+    def _end_sessions(conn: sqlite3.Connection, now: str, reviewer_id: int | None) -> int:
+        sql = "UPDATE sessions SET revoked_at = ? WHERE revoked_at IS NULL AND expires_at > ?"
+        params: tuple[Any, ...] = (now, now)
+        if reviewer_id is not None:
+            sql += " AND reviewer_id = ?"
+            params += (reviewer_id,)
+        return conn.execute(sql, params).rowcount
 
     # ------------------------------------------------------------------ logins
 
@@ -427,14 +589,26 @@ class ReviewStore:
                 (username.strip().lower(), ip, at, int(success)),
             )
 
-    def recent_failures(self, username: str, ip: str, since: float) -> list[float]:
-        """Times of failed logins for ``username`` from ``ip`` after ``since`` and
-        after the last successful one."""
+    def failures_for_username(self, username: str, since: float) -> list[float]:
+        """Times of failed logins for ``username``, from any address, after ``since`` and
+        after its last successful one, oldest first."""
+        name = username.strip().lower()
         rows = self.conn.execute(
-            "SELECT at FROM login_attempts WHERE username = ? AND ip = ? AND at > ? AND success = 0 "
-            "AND at > COALESCE((SELECT MAX(at) FROM login_attempts WHERE username = ? AND ip = ? "
+            "SELECT at FROM login_attempts WHERE username = ? AND at > ? AND success = 0 "
+            "AND at > COALESCE((SELECT MAX(at) FROM login_attempts WHERE username = ? "
             "AND success = 1), 0) ORDER BY at",
-            (username.strip().lower(), ip, since, username.strip().lower(), ip),
+            (name, since, name),
+        ).fetchall()
+        return [float(r[0]) for r in rows]
+
+    def failures_from_address(self, ip: str, since: float) -> list[float]:
+        """Times of failed logins from ``ip``, for any username, after ``since``, oldest first.
+
+        A success from the address does not reset the count: an account of one's
+        own must not buy more guesses at the others'."""
+        rows = self.conn.execute(
+            "SELECT at FROM login_attempts WHERE ip = ? AND at > ? AND success = 0 ORDER BY at",
+            (ip, since),
         ).fetchall()
         return [float(r[0]) for r in rows]
 

@@ -13,6 +13,16 @@ from crosswalk.review import ReviewStore, queue_disputes
 from crosswalk.review.auth import create_reviewer, issue_token
 
 
+@pytest.fixture(autouse=True)
+def key_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Session key files go under a private config home, never the real one."""
+    home = tmp_path / "config-home"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.delenv("CROSSWALK_SECRET_KEY", raising=False)
+    monkeypatch.delenv("CROSSWALK_SECRET_KEY_FILE", raising=False)
+    return home
+
+
 @pytest.fixture
 def mini_db(tmp_path: Path) -> Path:
     """A small published crosswalk with one dispute of each kind."""

@@ -7,6 +7,7 @@ case of every kind of dispute. The end-to-end test uses the real build.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,23 @@ def review_app(store: Path, crosswalk_db: Path) -> Any:
     app.config.update(REVIEW_STORE=str(store), CROSSWALK_DB=str(crosswalk_db), TESTING=True)
     api.review.register(app)
     return app
+
+
+def csrf(html: str) -> str:
+    """The CSRF token of a review page's form."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
+def sign_in(client: Any, name: str = "alice", password: str | None = None) -> Any:
+    """Sign in through the review login form with a Flask test client."""
+    page = client.get("/review/login")
+    return client.post(
+        "/review/login",
+        data={
+            "username": name,
+            "password": password or PASSWORDS[name],
+            "csrf_token": csrf(page.text),
+        },
+    )

@@ -9,17 +9,13 @@ from typing import Any
 
 import pytest
 from review_minixwalk import PASSWORDS, review_app
+from review_minixwalk import csrf as _csrf
+from review_minixwalk import sign_in as _login
 
 from crosswalk.review import ReviewStore, load_constraints
 
 HCAI_ONLY = 3  # dispute ids in the small crosswalk (see test_review_store)
 CDPH_HCAI = 1
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF token in the page"
-    return found.group(1)
 
 
 @pytest.fixture
@@ -30,18 +26,6 @@ def app(store_path: Path, mini_db: Path) -> Any:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
-
-
-def _login(client: Any, name: str = "alice", password: str | None = None) -> Any:
-    page = client.get("/review/login")
-    return client.post(
-        "/review/login",
-        data={
-            "username": name,
-            "password": password or PASSWORDS[name],
-            "csrf_token": _csrf(page.text),
-        },
-    )
 
 
 def _dispute_ids(store: ReviewStore) -> dict[tuple[str, str], int]:
