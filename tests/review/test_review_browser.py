@@ -152,7 +152,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     log = (tmp / "serve.log").open("w")
     server = subprocess.Popen(
         [*CLI, "serve", "--db", str(tmp / "build1" / "crosswalk.sqlite"),
-         "--review-store", str(store), "--port", str(port), "--threads", "4"],
+         "--review-store", str(store), "--secret-key-file", str(tmp / "keys" / "session.key"),
+         "--port", str(port), "--threads", "4"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
