@@ -288,6 +288,28 @@ def test_rotate_key_writes_a_new_key_and_ends_every_session(
     assert sign_in(restarted.test_client()).status_code == 302
 
 
+def test_rotate_key_warns_when_the_environment_holds_the_key(
+    store_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "e" * 64)
+    key_file = tmp_path / "k" / "session.key"
+    argv = [
+        "reviewers",
+        "rotate-key",
+        "--store",
+        str(store_path),
+        "--secret-key-file",
+        str(key_file),
+    ]
+    assert _cli(*argv) == 0
+    captured = capsys.readouterr()
+    assert f"new session key in {key_file}" in captured.out
+    assert f"{KEY_ENV} is set" in captured.err and _mode(key_file) == 0o600
+
+
 # ---------------------------------------------------------------------- throttling
 
 
