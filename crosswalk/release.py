@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import hashlib
 import json
 import os
@@ -26,7 +25,7 @@ import shutil
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +39,7 @@ import sqlite_utils
 from crosswalk import __version__, schema
 from crosswalk.errors import NotFoundError, ReleaseError
 from crosswalk.ids import CHANGE_COLUMNS, CHANGE_KINDS, RETIRED_COLUMNS, STATE_TABLES
+from crosswalk.internals.files import exclusive_lock, force_rmtree, fsync_dir
 
 #: Files of every release, in the order the manifest lists them.
 RELEASE_FILES = (
@@ -222,11 +222,11 @@ def publish_release(
             _write_release(build_dir, out, version, sequence, previous, published, build_meta, step)
             step("synced")
             os.rename(out, final)
-            _fsync_dir(releases_dir)
+            fsync_dir(releases_dir)
         except BaseException:
-            _force_rmtree(partial)
+            force_rmtree(partial)
             raise
-        _force_rmtree(partial)
+        force_rmtree(partial)
     info = latest_release(releases_dir)
     assert info is not None and info.version == version
     return info
@@ -319,7 +319,7 @@ def _write_release(
     out.chmod(
         stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
     )
-    _fsync_dir(out)
+    fsync_dir(out)
 
 
 def _check_lineage(
@@ -678,48 +678,19 @@ def summarize(changes: pd.DataFrame) -> dict[str, int]:
 # --------------------------------------------------------------------------- helpers
 
 
-@contextlib.contextmanager
-def _lock(releases_dir: Path) -> Iterator[None]:
+def _lock(releases_dir: Path) -> contextlib.AbstractContextManager[None]:
     """An exclusive lock on the releases directory for the duration of a release."""
-    path = releases_dir / ".lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise ReleaseError(
-                f"another release is being published in {releases_dir}. Fix: wait for it and retry."
-            ) from exc
-        yield
-    finally:
-        os.close(fd)
+    busy = ReleaseError(
+        f"another release is being published in {releases_dir}. Fix: wait for it and retry."
+    )
+    return exclusive_lock(releases_dir / ".lock", busy)
 
 
 def _remove_leftovers(releases_dir: Path) -> None:
     """Remove hidden directories of interrupted releases (the caller holds the lock)."""
     for stale in releases_dir.glob(f"{PARTIAL_PREFIX}*"):
         if stale.is_dir():
-            _force_rmtree(stale)
-
-
-def _force_rmtree(path: Path) -> None:
-    """Remove a directory tree even where its directories were already made read-only."""
-    if not path.exists():
-        return
-    with contextlib.suppress(OSError):
-        os.chmod(path, stat.S_IRWXU)
-        for root, dirs, _files in os.walk(path):
-            for d in dirs:
-                os.chmod(os.path.join(root, d), stat.S_IRWXU)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            force_rmtree(stale)
 
 
 def _sha256(path: Path) -> str:
