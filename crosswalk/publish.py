@@ -1,9 +1,9 @@
 """Write a build's output: ``crosswalk.sqlite``, ``crosswalk.csv`` and ``datapackage.json``.
 
-Writing is atomic: everything is written into a fresh sibling directory,
-which then replaces the output directory with two renames. An interrupted
-build leaves the previous output intact (and a later build cleans up the
-leftover temporary directory).
+Writing is atomic: everything is written into a fresh hidden sibling
+directory, which is then swapped with the output directory (see
+:func:`publish`). A build killed at any point leaves the previous output or
+the new one, whole, and the next build cleans up what it left.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -30,6 +29,7 @@ import sqlite_utils
 from crosswalk import schema
 from crosswalk.errors import BuildError
 from crosswalk.internals.codes import in_order, sort_order
+from crosswalk.internals.files import exchange, exclusive_lock, force_rmtree, fsync_dir
 from crosswalk.internals.sqlite_load import CACHE_KIB, PAGE_SIZE, bulk_insert
 from matchers._text import contains, where
 
@@ -378,32 +378,123 @@ def datapackage(title: str, sources: pd.DataFrame, built_at: str) -> dict[str, A
     }
 
 
+#: Every file a build writes into its output directory (``changes.csv`` when ids
+#: changed). Anything else found there is someone else's: the build stops rather than
+#: replace it.
+BUILD_OUTPUTS = ("crosswalk.sqlite", "crosswalk.csv", "datapackage.json", "changes.csv")
+#: The files SQLite keeps beside ``crosswalk.sqlite`` while it writes to it: the build's
+#: own (its journal), or those of a program that wrote to the published database.
+_SQLITE_COMPANIONS = ("crosswalk.sqlite-journal", "crosswalk.sqlite-wal", "crosswalk.sqlite-shm")
+#: An environment variable that, set to anything but "" or "0", turns off the atomic
+#: exchange: publishing then swaps with two renames, as where the system cannot exchange.
+NO_EXCHANGE_VARIABLE = "CROSSWALK_NO_RENAME_EXCHANGE"
+
+
 def publish(out: Path, write: Any) -> None:
-    """Call ``write(tmpdir)`` to fill a fresh directory, then swap it in place of ``out``."""
+    """Call ``write(tmpdir)`` to fill a fresh directory, then swap it in place of ``out``.
+
+    All of it runs under an exclusive lock on the hidden file ``.NAME.lock`` beside
+    ``out`` (another build into ``out`` stops at once with a :class:`BuildError`). It
+    first puts back or removes what interrupted builds left (:func:`_recover`), and
+    refuses to replace a directory holding anything but a build's files. The swap is
+    one atomic exchange of the two directories where the system can (Linux's
+    ``renameat2``), else two renames that the next build recovers from if killed
+    between them: ``out`` holds the previous build or the new one, whole, at every
+    instant but that one."""
     out = out.resolve()
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not out.is_dir():
+    lock = parent / f".{out.name}.lock"
+    busy = BuildError(
+        f"another build is writing {out} (it holds the lock {lock}). "
+        "Fix: wait for it to finish and build again, or choose another --out."
+    )
+    with exclusive_lock(lock, busy):
+        _recover(out)
+        _check_replaceable(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        try:
+            write(tmp)
+            for name in os.listdir(tmp):
+                with open(tmp / name, "rb") as fh:
+                    os.fsync(fh.fileno())
+            fsync_dir(tmp)
+            _check_replaceable(out)  # again: a file may have appeared while writing
+            _swap(tmp, out)
+        except BaseException:
+            force_rmtree(tmp)  # the new build, or the old one once swapped out
+            raise
+
+
+def _hidden(out: Path, kind: str) -> list[Path]:
+    """The directories beside ``out`` named ``.NAME.<kind>-*``."""
+    prefix = f".{out.name}.{kind}-"
+    return [p for p in out.parent.iterdir() if p.name.startswith(prefix) and p.is_dir()]
+
+
+def _recover(out: Path) -> None:
+    """Put back or remove what interrupted builds left beside ``out`` (under the lock).
+
+    Only a whole previous build is ever named ``.NAME.old-*``: the two-rename swap sets
+    the previous build aside under that name, renames the new one into place, then
+    renames the previous one to a ``.NAME.tmp-*`` name to remove it. So when ``out`` is
+    missing, the newest ``.NAME.old-*`` goes back in its place; every other one, and
+    every ``.NAME.tmp-*`` (a build being written, or an old one being removed), is
+    removed."""
+    olds = sorted(_hidden(out, "old"), key=lambda p: p.stat().st_ctime_ns)
+    if olds and not os.path.lexists(out):
+        os.rename(olds.pop(), out)
+        fsync_dir(out.parent)
+    for stale in olds + _hidden(out, "tmp"):
+        force_rmtree(stale)
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace ``out`` unless it is missing or holds a build's files only."""
+    if os.path.lexists(out) and not out.is_dir():
         raise BuildError(f"{out} exists and is not a directory. Fix: choose another --out.")
-    if out.exists() and any(out.iterdir()) and not (out / "crosswalk.sqlite").exists():
+    if not out.exists():
+        return
+    names = sorted(os.listdir(out))
+    foreign = [
+        name + ("/" if (out / name).is_dir() else "")
+        for name in names
+        if name not in BUILD_OUTPUTS and name not in _SQLITE_COMPANIONS
+    ]
+    if foreign:
+        shown = ", ".join(foreign[:10]) + (
+            f" and {len(foreign) - 10} more" if len(foreign) > 10 else ""
+        )
+        raise BuildError(
+            f"{out} holds {len(foreign)} file(s) that a build does not write: {shown}. "
+            "A build replaces the whole directory, so they would be lost; refusing to "
+            f"replace it. Fix: move them out of {out}, or choose another --out."
+        )
+    if names and "crosswalk.sqlite" not in names:
         raise BuildError(
             f"{out} is not empty and holds no crosswalk build; refusing to replace it. "
             "Fix: choose an empty or new directory for --out."
         )
-    for stale in parent.glob(f".{out.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    try:
-        write(tmp)
-        for name in os.listdir(tmp):
-            with open(tmp / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        old = parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            os.rename(out, old)
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    """Put the finished build ``tmp`` in place of ``out``; remove the previous build."""
+    parent = out.parent
+    if not os.path.lexists(out):
         os.rename(tmp, out)
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
+        fsync_dir(parent)
+        return
+    if os.environ.get(NO_EXCHANGE_VARIABLE, "") in ("", "0") and exchange(tmp, out):
+        fsync_dir(parent)
+        force_rmtree(tmp)  # the previous build now
+        return
+    old = parent / f".{out.name}.old-{os.getpid()}"
+    os.rename(out, old)
+    try:
+        os.rename(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        os.rename(old, out)
         raise
+    fsync_dir(parent)
+    os.rename(old, tmp)  # a partly removed build never bears an .old- name
+    force_rmtree(tmp)

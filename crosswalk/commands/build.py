@@ -20,8 +20,11 @@ def register(sub: Any) -> None:
         help="link the declared sources and publish the crosswalk",
         description=(
             "Read every source declared in the config, link their records into canonical entities "
-            "and write crosswalk.sqlite, crosswalk.csv and datapackage.json into --out. Writing is "
-            "atomic: if the build fails or is interrupted, the previous output stays as it was."
+            "and write crosswalk.sqlite, crosswalk.csv, datapackage.json and changes.csv into --out. "
+            "Writing is atomic: if the build fails or is killed, --out holds the previous output "
+            "or the new one, whole, and the next build cleans up. One build at a time writes into "
+            "--out (a second stops at once), and a build refuses to replace an --out holding files "
+            "it does not write."
         ),
     )
     p.add_argument(
