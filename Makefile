@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run build release test check format bench browser clean
+.PHONY: run build release test check format bench browser strace clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
+## strace: Debian's strace, which kills builds at each step of publishing in the engine's tests (needs root or sudo)
+strace:
+	@command -v strace >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq strace >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq strace >/dev/null; fi; }
+
 ## test: install everything and run the test suite
-test: $(STAMP) browser
+test: $(STAMP) browser strace
 	$(PY) -m pytest -q
 
 ## check: format check, lint and type check
