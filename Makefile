@@ -31,17 +31,17 @@ build: $(STAMP)
 release: build
 	$(VENV)/bin/crosswalk release --build build/ --releases releases/
 
+# apt-get as root, or through sudo; $(call apt_install,COMMAND,PACKAGE) installs PACKAGE when COMMAND is missing
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
+apt_install = @command -v $(1) >/dev/null 2>&1 || { $(APT_GET) update -qq && $(APT_GET) install -y -qq $(2) >/dev/null; }
+
 ## browser: Debian's Chromium for the review pages' browser tests (needs root or sudo)
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+	$(call apt_install,chromium,chromium)
 
 ## strace: Debian's strace, which kills builds at each step of publishing in the engine's tests (needs root or sudo)
 strace:
-	@command -v strace >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq strace >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq strace >/dev/null; fi; }
+	$(call apt_install,strace,strace)
 
 ## test: install everything and run the test suite
 test: $(STAMP) browser strace
