@@ -652,6 +652,8 @@ def normalize_city(s: pd.Series) -> pd.Series:
 
 def _zip_arrow(arr: pa.Array) -> pa.Array:
     arr = sub(pc.utf8_upper(arr), r"[\s-]", "")
+    # A number written as text by a column once held as numbers: "94501.0".
+    arr = sub(arr, r"^(\d+)\.0+$", r"\1", only_if=".0")
     arr = sub(arr, r"^(?:USA|US)?(?:[A-Z]{2})?", "")
     digits = _struct_field(arr, r"^(?P<z>\d{4,5}|\d{8,9})$", "z")
     digits = fill_null(digits, "")
@@ -669,7 +671,8 @@ def _zip_arrow(arr: pa.Array) -> pa.Array:
 def zip5(s: pd.Series) -> pd.Series:
     """Five-digit ZIP code text, or ``pd.NA`` when the value is not a ZIP.
 
-    Accepts ``"94501"``, ``"94501-1234"``, ``"945011234"``, ``94501`` / ``94501.0`` and values
+    Accepts ``"94501"``, ``"94501-1234"``, ``"945011234"``, ``94501`` / ``94501.0`` (also as
+    the text ``"94501.0"``, as a column once held as numbers is written) and values
     that lost a leading zero in a numeric column (``"2134"`` → ``"02134"``, 8-digit
     ZIP+4 likewise).  ``"00000"`` and any other length are invalid.  Output is always
     exactly five digits or ``pd.NA``.

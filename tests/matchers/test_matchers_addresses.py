@@ -257,3 +257,16 @@ def test_route_intersection_is_not_given_a_house_number(hcai: pd.DataFrame) -> N
     row = parse_addresses(pd.Series([value])).iloc[0]
     assert pd.isna(row["street_number"])
     assert "162" in row["address_norm"]
+
+
+def test_zip5_reads_numbers_written_as_text() -> None:
+    """A ZIP column once held as numbers is written "94501.0" in a CSV."""
+    values = pd.Series(["94501.0", "94501.00", "945011234.0", "2134.0", "94501.5", "9.0"])
+    assert zip5(values).fillna("<NA>").tolist() == [
+        "94501",
+        "94501",
+        "94501",
+        "02134",
+        "<NA>",
+        "<NA>",
+    ]
