@@ -184,6 +184,8 @@ class Config:
     base_dir: Path = field(default=Path("."), compare=False, repr=False)
     #: Where the config came from, for error messages (not serialized).
     origin: str = field(default="<config>", compare=False, repr=False)
+    #: What is valid but looks wrong (see :func:`_scheme_warnings`; not serialized).
+    warnings: list[Problem] = field(default_factory=list, compare=False, repr=False)
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -231,6 +233,7 @@ class Config:
             raise ConfigError(problems)
         cfg.base_dir = base_dir or Path(".")
         cfg.origin = origin
+        cfg.warnings = _scheme_warnings(cfg, _Locator(origin, text))
         return cfg
 
 
@@ -278,6 +281,9 @@ def load_config(path: str | Path) -> Config:
 
 T = TypeVar("T")
 
+#: Fields of the settings that are not keys of the config file.
+_NOT_KEYS = ("base_dir", "origin", "warnings")
+
 
 class _Locator:
     """Finds the line of a key in the config text, for error messages."""
@@ -286,9 +292,14 @@ class _Locator:
         self.origin = origin
         self.lines = text.splitlines() if text else []
 
-    def where(self, dotted: str, key: str | None = None) -> str:
+    def where(self, dotted: str, key: str | None = None, value: str | None = None) -> str:
+        """``origin line N (dotted)``, N being the first line setting ``key`` (to ``value``
+        when given, as a string)."""
         if key and self.lines:
-            pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+            pattern = re.compile(
+                rf"^\s*\"?{re.escape(key)}\"?\s*="
+                + (rf"\s*[\"']{re.escape(value)}[\"']" if value is not None else "")
+            )
             for no, line in enumerate(self.lines, start=1):
                 if pattern.match(line):
                     return f"{self.origin} line {no} ({dotted})"
@@ -330,7 +341,7 @@ def _build(tp: Any, value: Any, path: str, problems: list[Problem], loc: _Locato
             )
             return None
         hints = typing.get_type_hints(tp)
-        fields = {f.name: f for f in dataclasses.fields(tp) if f.name not in ("base_dir", "origin")}
+        fields = {f.name: f for f in dataclasses.fields(tp) if f.name not in _NOT_KEYS}
         kwargs: dict[str, Any] = {}
         for k, v in value.items():
             sub = f"{path}.{k}" if path else k
@@ -535,12 +546,42 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
         )
 
 
+def _scheme_warnings(cfg: Config, loc: _Locator) -> list[Problem]:
+    """A warning for each identifier scheme that no other source declares and whose name is
+    close to a known scheme's or to another source's: most likely a misspelling, which
+    links nothing (``osphd_id`` for ``oshpd_id``)."""
+    declared = {
+        src.name: {ident.scheme for ident in src.identifiers if ident is not None}
+        for src in cfg.sources
+    }
+    out: list[Problem] = []
+    for i, src in enumerate(cfg.sources):
+        others = set().union(*(v for k, v in declared.items() if k != src.name))
+        for j, ident in enumerate(src.identifiers):
+            scheme = ident.scheme
+            if scheme in KNOWN_SCHEMES or scheme in others:
+                continue
+            candidates = sorted((set(KNOWN_SCHEMES) | others) - {scheme})
+            close = difflib.get_close_matches(scheme, candidates, n=1, cutoff=0.75)
+            if not close:
+                continue
+            out.append(
+                Problem(
+                    loc.where(f"source[{i}].identifiers[{j}].scheme", "scheme", scheme),
+                    f"scheme {scheme!r} of source {src.name!r} is not a known scheme and no "
+                    "other source declares it, so it links no records.",
+                    f"did you mean {close[0]!r}?",
+                )
+            )
+    return out
+
+
 def _to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
             f.name: _to_plain(getattr(obj, f.name))
             for f in dataclasses.fields(obj)
-            if f.name not in ("base_dir", "origin")
+            if f.name not in _NOT_KEYS
         }
     if isinstance(obj, list):
         return [_to_plain(v) for v in obj]

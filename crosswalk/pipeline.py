@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -721,7 +721,15 @@ def build(
                 assignment = _assign_entity_ids(linkage, state, by_key)
             with steps.step("publishing"):
                 counts = _publish_outputs(
-                    out, linkage, loaded.info, config, assignment, previous_db, by_key, preparing
+                    out,
+                    linkage,
+                    loaded.info,
+                    config,
+                    assignment,
+                    previous_db,
+                    by_key,
+                    preparing,
+                    loaded.warnings,
                 )
         if store is not None:
             with steps.step("queueing disputes"):
@@ -741,12 +749,14 @@ def _publish_outputs(
     previous_db: Path | None,
     by_key: np.ndarray,
     preparing: Preparing,
+    warnings: Sequence[Problem] = (),
 ) -> dict[str, Any]:
     """Publish a linkage whose records carry entity ids into ``out`` (atomically);
-    return the build's summary counts. ``by_key``: the records' positions in
+    return the build's summary counts, which begin with the ``warnings`` about its input
+    (also published in ``meta``). ``by_key``: the records' positions in
     (source, record_id) order; ``preparing``: the linkage's :func:`prepare_tables`."""
     built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-    counts: dict[str, Any] = {}
+    counts: dict[str, Any] = {"warnings": [str(w) for w in warnings]}
 
     def write_files(tmp: Path, records: pd.DataFrame) -> None:
         write_csv(tmp / "crosswalk.csv", records)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,8 @@ def register(sub: Any) -> None:
             "Writing is atomic: if the build fails or is killed, --out holds the previous output "
             "or the new one, whole, and the next build cleans up. One build at a time writes into "
             "--out (a second stops at once), and a build refuses to replace an --out holding files "
-            "it does not write."
+            "it does not write. Input that is read but looks wrong (see docs/sources.md) gives "
+            "a warning on stderr, also kept in the summary."
         ),
     )
     p.add_argument(
@@ -46,8 +48,16 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="review store whose decisions bind this build (default: [review] store of the config)",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as JSON (warnings about the input still go to stderr)",
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print nothing but errors (warnings stay in the summary kept in the output's meta)",
+    )
     p.set_defaults(func=run)
 
 
@@ -77,11 +87,19 @@ def run(args: argparse.Namespace) -> int:
         review_store=args.review_store,
         progress=None if not (args.quiet or args.json) else False,
     )
+    if not args.quiet:
+        print_warnings(result.counts.get("warnings", []))
     if args.json:
         print(json.dumps(result.counts, indent=2, sort_keys=True))
     elif not args.quiet:
         print_summary(result.counts, str(result.out), result.sources)
     return 0
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    """The build's warnings about its input, on stderr (docs/sources.md lists them)."""
+    for text in warnings:
+        print(f"crosswalk build: warning: {text}", file=sys.stderr)
 
 
 def print_summary(counts: dict[str, Any], out: str, sources: Sequence[SourceInfo] = ()) -> None:
@@ -123,4 +141,6 @@ def print_summary(counts: dict[str, Any], out: str, sources: Sequence[SourceInfo
         )
     if "open_disputes" in counts:
         t.add_row("open disputes", f"{counts['open_disputes']:,}")
+    if counts.get("warnings"):
+        t.add_row("warnings about the input (printed above)", f"{len(counts['warnings']):,}")
     console.print(t)

@@ -220,3 +220,125 @@ def test_a_sheet_that_does_not_exist(slice_dir: Path, previous_build: Path) -> N
     _assert_refused(
         slice_dir, previous_build, "no sheet named 'Sheet1'", "HEALTH_FAC_LOCATION_20200507"
     )
+
+
+def _set_in_config(slice_dir: Path, old: str, new: str) -> None:
+    config = slice_dir / "slice.toml"
+    text = config.read_text(encoding="utf-8")
+    assert old in text
+    config.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_directory_as_the_path(slice_dir: Path, previous_build: Path) -> None:
+    csv = slice_dir / "hcai_slice.csv"
+    csv.unlink()
+    csv.mkdir()
+    _assert_refused(
+        slice_dir, previous_build, "source 'hcai'", "hcai_slice.csv", "is a directory", "`path`"
+    )
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_unicode_file_with_a_byte_order_mark_is_decoded(
+    slice_dir: Path, tmp_path: Path, codec: str
+) -> None:
+    csv = slice_dir / "hcai_slice.csv"
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    frame.loc[0, "FACILITY_NAME"] = "CLÍNICA SAN JOSÉ"
+    text = frame.to_csv(index=False)
+    # Python's utf-16 and utf-32 codecs write a byte-order mark; the -be codec does not.
+    data = text.encode(codec) if codec != "utf-16-be" else b"\xfe\xff" + text.encode(codec)
+    csv.write_bytes(data)
+    result = build(load_config(slice_dir / "slice.toml"), tmp_path / "o", progress=False)
+    names = result.linkage.records.loc[lambda r: r["source"] == "hcai", "name"]
+    assert names.tolist() == frame["FACILITY_NAME"].tolist()
+    expected = {"utf-16": "utf-16-le", "utf-16-be": "utf-16-be", "utf-32": "utf-32-le"}[codec]
+    assert [s.encoding for s in result.sources if s.name == "hcai"] == [expected]
+
+
+def test_a_byte_order_mark_that_contradicts_the_declared_encoding(
+    slice_dir: Path, previous_build: Path
+) -> None:
+    csv = slice_dir / "hcai_slice.csv"
+    csv.write_bytes(csv.read_text(encoding="utf-8").encode("utf-16"))
+    _set_in_config(slice_dir, 'encoding = "auto"', 'encoding = "cp1252"')
+    _assert_refused(
+        slice_dir,
+        previous_build,
+        "hcai_slice.csv",
+        "UTF-16",
+        "byte-order mark",
+        'encoding = "cp1252"',
+        'encoding = "auto"',
+    )
+
+
+def test_utf16_without_a_byte_order_mark_is_named(slice_dir: Path, previous_build: Path) -> None:
+    csv = slice_dir / "hcai_slice.csv"
+    csv.write_bytes(csv.read_text(encoding="utf-8").encode("utf-16-le"))
+    _assert_refused(slice_dir, previous_build, "hcai_slice.csv", "UTF-16", "UTF-8")
+
+
+def test_an_xlsx_workbook_declared_as_csv(slice_dir: Path, previous_build: Path) -> None:
+    _set_in_config(slice_dir, 'path = "hcai_slice.csv"', 'path = "cdph_slice.xlsx"')
+    _assert_refused(
+        slice_dir, previous_build, "source 'hcai'", "cdph_slice.xlsx", "workbook", 'format = "xlsx"'
+    )
+
+
+def test_an_xls_workbook_declared_as_csv(slice_dir: Path, previous_build: Path) -> None:
+    # The first bytes of every Excel 97-2003 file (an OLE2 compound document).
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    (slice_dir / "hcai_slice.csv").write_bytes(ole)
+    _assert_refused(slice_dir, previous_build, "hcai_slice.csv", ".xls", "workbook", ".xlsx")
+
+
+def _with_a_multiline_name(slice_dir: Path) -> pd.DataFrame:
+    """The hcai slice with a quoted name of three lines in its second record (file lines 3-5)."""
+    csv = slice_dir / "hcai_slice.csv"
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    frame.loc[1, "FACILITY_NAME"] = "FAIRMONT\nHOSPITAL\nSAN LEANDRO"
+    return frame
+
+
+def test_a_record_without_id_is_named_by_its_file_line(
+    slice_dir: Path, previous_build: Path
+) -> None:
+    frame = _with_a_multiline_name(slice_dir)
+    frame.loc[4, "OSHPD_ID"] = ""  # the fifth record: file line 8 (header, 2, 3-5, 6, 7, 8)
+    frame.to_csv(slice_dir / "hcai_slice.csv", index=False)
+    stderr = _assert_refused(slice_dir, previous_build, "have no id (file lines [8])")
+    assert "data rows" not in stderr
+
+
+def test_repeated_ids_are_named_by_their_file_lines(slice_dir: Path, previous_build: Path) -> None:
+    frame = _with_a_multiline_name(slice_dir)
+    frame.loc[6, "OSHPD_ID"] = frame.loc[2, "OSHPD_ID"]  # file lines 6 and 10
+    frame.to_csv(slice_dir / "hcai_slice.csv", index=False)
+    _assert_refused(slice_dir, previous_build, "file lines [6, 10]")
+
+
+def test_a_row_with_an_extra_field_is_named_by_its_file_line(
+    slice_dir: Path, previous_build: Path
+) -> None:
+    csv = slice_dir / "hcai_slice.csv"
+    _with_a_multiline_name(slice_dir).to_csv(csv, index=False)
+    lines = csv.read_text(encoding="utf-8").split("\n")
+    lines[9] += ",EXTRA"  # file line 10: the seventh record
+    csv.write_text("\n".join(lines), encoding="utf-8")
+    _assert_refused(slice_dir, previous_build, "file line 10", "18 fields", "17")
+
+
+def test_a_blank_id_in_a_workbook_is_named_by_its_sheet_row(
+    slice_dir: Path, previous_build: Path
+) -> None:
+    import openpyxl
+
+    book = slice_dir / "cdph_slice.xlsx"
+    wb = openpyxl.load_workbook(book)
+    ws = wb["HEALTH_FAC_LOCATION_20200507"]
+    ws.insert_rows(1, amount=2)  # two blank rows above the header: it is now row 3
+    assert ws.cell(row=3, column=1).value == "FACID"
+    ws.cell(row=9, column=1).value = None  # the sixth record
+    wb.save(book)
+    _assert_refused(slice_dir, previous_build, "cdph_slice.xlsx", "have no id (sheet rows [9])")
