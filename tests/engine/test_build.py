@@ -279,7 +279,7 @@ def test_csv_byte_order_mark_is_not_part_of_the_first_column(encoding: str) -> N
     from crosswalk.sources import _read_csv
 
     src = SimpleNamespace(encoding=encoding, delimiter=",")
-    frame, _ = _read_csv(b"\xef\xbb\xbfid,name\n1,A\n", src, "test")  # type: ignore[arg-type]
+    frame = _read_csv(b"\xef\xbb\xbfid,name\n1,A\n", src, "test")[0]  # type: ignore[arg-type]
     assert list(frame.columns) == ["id", "name"]
 
 

@@ -193,3 +193,17 @@ def test_nul_bytes(slice_dir: Path) -> None:
     names = _db_rows(slice_dir, "SELECT name FROM records WHERE name LIKE 'ST. ROSE%'")
     assert ("ST. ROSE HOSPITAL",) in names
     assert not _db_rows(slice_dir, "SELECT 1 FROM records WHERE instr(name || city, char(0))")
+
+
+def test_a_dataframe_warns_as_python_does() -> None:
+    """Mapping a DataFrame (``link_frames``), a warning is a Python warning."""
+    import pytest
+
+    from crosswalk.config import FieldMap, SourceConfig
+    from crosswalk.sources import to_canonical
+
+    src = SourceConfig(name="x", path="-", id_column="id", fields=FieldMap(name="name"))
+    frame = pd.DataFrame([["1", "A", "p", "q"]], columns=["id", "name", "other", "other"])
+    with pytest.warns(UserWarning, match=r"DataFrame 'x' column 'other'.*2 times"):
+        out = to_canonical(frame, src, "DataFrame 'x'")
+    assert out["name"].tolist() == ["A"]
