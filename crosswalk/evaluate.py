@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from crosswalk.errors import CrosswalkError, NotFoundError, Problem, SourceError
+from crosswalk.publish import write_frame_csv
 
 
 @dataclass
@@ -249,4 +250,4 @@ def _write_errors(
     frame.insert(1, "source_l", left)
     frame.insert(2, "source_r", right)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
+    write_frame_csv(path, frame)

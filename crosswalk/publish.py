@@ -1,5 +1,8 @@
 """Write a build's output: ``crosswalk.sqlite``, ``crosswalk.csv`` and ``datapackage.json``.
 
+Every CSV the project writes goes through :func:`write_frame_csv`, which neutralizes the
+text cells a spreadsheet would run as formulas (the rule is stated in :mod:`crosswalk.schema`).
+
 Writing is atomic: everything is written into a fresh hidden sibling
 directory, which is then swapped with the output directory (see
 :func:`publish`). A build killed at any point leaves the previous output or
@@ -18,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -256,19 +259,30 @@ def write_csv(path: Path, records: pd.DataFrame) -> None:
     write_frame_csv(path, out)
 
 
-def write_frame_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write ``frame`` as CSV exactly as ``frame.to_csv(path, index=False, lineterminator="\n")``
-    does (minimal quoting, empty missing values, floats as ``str``), built column-wise by Arrow
-    :data:`CHUNK_ROWS` rows at a time."""
-    with open(path, "wb") as fh:
-        fh.write((",".join(_csv_field(str(c)) for c in frame.columns) + "\n").encode("utf-8"))
-        for start in range(0, len(frame), CHUNK_ROWS):
-            part = frame.iloc[start : start + CHUNK_ROWS]
-            fields = [_csv_column(part[c]) for c in frame.columns]
-            lines = pc.binary_join_element_wise(*fields, ",")
-            lines = pc.binary_join_element_wise(lines, "", "\n")
-            for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
-                fh.write(_string_bytes(chunk))
+def write_frame_csv(target: Path | BinaryIO, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as CSV to the file ``target`` (a path, or a binary stream such as
+    ``sys.stdout.buffer``), built column-wise by Arrow :data:`CHUNK_ROWS` rows at a time.
+
+    It writes what ``frame.to_csv(path, index=False, lineterminator="\n")`` writes
+    (minimal quoting, empty missing values, floats as ``str``, booleans as ``True`` and
+    ``False``), except for the text cells a spreadsheet would run: those are neutralized
+    (see :func:`formula_cells`). Numeric and boolean columns are never changed."""
+    if isinstance(target, (str, os.PathLike)):
+        with open(target, "wb") as fh:
+            _write_rows(fh, frame)
+    else:
+        _write_rows(target, frame)
+
+
+def _write_rows(fh: BinaryIO, frame: pd.DataFrame) -> None:
+    fh.write((",".join(_csv_field(str(c)) for c in frame.columns) + "\n").encode("utf-8"))
+    for start in range(0, len(frame), CHUNK_ROWS):
+        part = frame.iloc[start : start + CHUNK_ROWS]
+        fields = [_csv_column(part[c]) for c in frame.columns]
+        lines = pc.binary_join_element_wise(*fields, ",")
+        lines = pc.binary_join_element_wise(lines, "", "\n")
+        for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
+            fh.write(_string_bytes(chunk))
 
 
 def _quoted_characters() -> str:
@@ -282,6 +296,51 @@ def _quoted_characters() -> str:
 
 _QUOTED = _quoted_characters()
 
+#: For each first byte of a cell, what a cell that begins with it is: 0 ordinary, 1 a cell a
+#: spreadsheet would run (:data:`schema.FORMULA_STARTS`), 2 a cell that begins with
+#: :data:`schema.TEXT_PREFIX`. These characters are ASCII, and in UTF-8 no other character
+#: begins with an ASCII byte: the first byte tells.
+_FIRST_BYTE = np.zeros(256, dtype=np.uint8)
+_FIRST_BYTE[[ord(c) for c in schema.FORMULA_STARTS]] = 1
+_FIRST_BYTE[ord(schema.TEXT_PREFIX)] = 2
+#: A cell that begins with the prefix (once or more), then a character that runs (RE2).
+_PREFIXED_FORMULA = (
+    f"^(?:\\x{ord(schema.TEXT_PREFIX):02x})+["
+    + "".join(f"\\x{ord(c):02x}" for c in schema.FORMULA_STARTS)
+    + "]"
+)
+
+
+def formula_cells(column: pa.Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which cells of the string array ``column`` are neutralized in a CSV: those that begin
+    with a character of :data:`schema.FORMULA_STARTS` (a spreadsheet would run them), and
+    those that begin with :data:`schema.TEXT_PREFIX` (once or more) before such a character,
+    so that the rule can be undone: strip the first prefix of a cell that begins so.
+
+    Vectorized on the array's buffers: a gather of the cells' first bytes and a table
+    look-up tell most columns at once that no cell is concerned; a regular expression
+    looks only at the rare cells that begin with the prefix."""
+    n = len(column)
+    _, offsets_buf, data = column.buffers()
+    if n == 0 or data is None or data.size == 0:
+        return np.zeros(n, dtype=bool)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=4 * column.offset)
+    # An empty cell's "first byte" is its successor's (or, at the end, the last byte): the
+    # look-up may flag it, the check of the cells' lengths below clears it.
+    first = np.frombuffer(data, dtype=np.uint8).take(offsets[:-1], mode="clip")
+    kind = _FIRST_BYTE.take(first)
+    if not kind.any():
+        return np.zeros(n, dtype=bool)
+    kind[offsets[1:] == offsets[:-1]] = 0
+    if column.null_count:
+        kind[~column.is_valid().to_numpy(zero_copy_only=False)] = 0
+    runs = kind == 1
+    prefixed = np.flatnonzero(kind == 2)
+    if len(prefixed):
+        found = pc.match_substring_regex(column.take(prefixed), _PREFIXED_FORMULA)
+        runs[prefixed] = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+    return runs
+
 
 def _csv_field(text: str) -> str:
     if any(ch in text for ch in _QUOTED):
@@ -289,8 +348,13 @@ def _csv_field(text: str) -> str:
     return text
 
 
+def _quote(fields: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise('"', pc.replace_substring(fields, '"', '""'), '"', "")
+
+
 def _csv_column(values: pd.Series) -> pa.Array:
-    """One column as CSV field text: missing values empty, quoted where the text needs it."""
+    """One column as CSV field text: missing values empty, quoted where the text needs it,
+    and the cells a spreadsheet would run (:func:`formula_cells`) prefixed and quoted."""
     if pd.api.types.is_float_dtype(values.dtype):
         arr = values.to_numpy(dtype=np.float64)
         return pc.if_else(pa.array(np.isnan(arr)), "", float_text(arr))
@@ -298,6 +362,8 @@ def _csv_column(values: pd.Series) -> pa.Array:
         values.dtype
     ):
         return pa.array(values.to_numpy().astype(str).tolist(), type=pa.string())
+    if values.dtype == np.bool_:
+        return pc.if_else(pa.array(values.to_numpy()), "True", "False")
     column = pa.array(values, type=pa.string(), from_pandas=True)
     if isinstance(column, pa.ChunkedArray):  # a chunk of CHUNK_ROWS rows at most
         column = column.combine_chunks()
@@ -305,14 +371,20 @@ def _csv_column(values: pd.Series) -> pa.Array:
     # literal searches, one per character, are faster than one regular expression, and
     # the few fields that need quotes are quoted alone.
     text = bytes(_string_bytes(column))
-    if any(ch.encode("utf-8") in text for ch in _QUOTED):
+    quoted = (
+        contains(column, tuple(_QUOTED))
+        if any(ch.encode("utf-8") in text for ch in _QUOTED)
+        else None
+    )
+    runs = formula_cells(column)
+    if runs.any():
+        neutral = pa.array(runs)
         column = where(
-            column,
-            contains(column, tuple(_QUOTED)),
-            lambda some: pc.binary_join_element_wise(
-                '"', pc.replace_substring(some, '"', '""'), '"', ""
-            ),
+            column, neutral, lambda some: pc.binary_join_element_wise(schema.TEXT_PREFIX, some, "")
         )
+        quoted = neutral if quoted is None else pc.or_(quoted, neutral)
+    if quoted is not None:
+        column = where(column, quoted, _quote)
     return pc.fill_null(column, "")
 
 

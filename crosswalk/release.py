@@ -16,7 +16,6 @@ release). An existing release is never changed.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import os
@@ -417,10 +416,10 @@ def _changes_of(db: sqlite_utils.Database, build_dir: Path) -> pd.DataFrame:
 
 
 def _write_changes(path: Path, changes: pd.DataFrame) -> None:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(CHANGE_COLUMNS)
-        writer.writerows(changes[list(CHANGE_COLUMNS)].itertuples(index=False, name=None))
+    """``changes.csv``, written as a build's (text cells a spreadsheet would run neutralized)."""
+    from crosswalk.publish import write_frame_csv
+
+    write_frame_csv(path, changes[list(CHANGE_COLUMNS)])
 
 
 def _write_parquet(db_path: Path, path: Path) -> None:

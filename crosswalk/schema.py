@@ -237,6 +237,18 @@ CSV_COLUMNS = (
     Column("method", "string", "identifier, fuzzy or singleton.", True),
 )
 
+#: The characters that make a spreadsheet run a CSV cell that begins with one of them as a
+#: formula: OWASP's list against CSV injection (``=``, ``+``, ``-``, ``@``, tab, carriage
+#: return, line feed) and the NUL of OWASP ASVS 1.2.10. Every CSV the project writes
+#: neutralizes such text cells (see :func:`data_dictionary`).
+FORMULA_STARTS = "=+-@\t\r\n\0"
+
+#: What goes before a neutralized cell: a spreadsheet reads a cell that begins with it as text.
+TEXT_PREFIX = "'"
+
+#: How a phone is published in a CSV: the value, and the CSV field written for it.
+PHONE_EXAMPLE = ("+1 916 555 0100", '"\'+1 916 555 0100"')
+
 #: Keys of the ``meta`` table (key/value text): build id, times, config and model.
 META_KEYS = (
     "build_id",
@@ -256,6 +268,52 @@ def table(name: str) -> Table:
     raise KeyError(name)
 
 
+_CHARACTER_NAMES = {
+    "\t": "a tab",
+    "\r": "a carriage return",
+    "\n": "a line feed",
+    "\0": "NUL",
+}
+
+
+def _formula_rule() -> list[str]:
+    """The data dictionary's statement of how CSV cells a spreadsheet would run are written."""
+    names = [_CHARACTER_NAMES.get(c, f"`{c}`") for c in FORMULA_STARTS]
+    starts = ", ".join(names[:-1]) + " or " + names[-1]
+    p = TEXT_PREFIX
+    phone, phone_cell = PHONE_EXAMPLE
+    return [
+        "## Cells a spreadsheet would run",
+        "",
+        "Every CSV the project writes (`crosswalk.csv`; `changes.csv` of builds and releases;",
+        "the errors of `crosswalk evaluate --errors`; `crosswalk diff --csv`) neutralizes the",
+        "text cells that a spreadsheet would run as a formula, as OWASP advises against CSV",
+        "injection: a text cell that begins with",
+        f"{starts}",
+        f"is written with a leading `{p}`, in double quotes. A spreadsheet shows such a cell",
+        f"as text, without the `{p}`.",
+        "",
+        f"- A phone such as `{phone}` is published as `{phone_cell}`. (Phones are not a",
+        "  column of `crosswalk.csv`: the `records` table holds them unchanged. A name, an",
+        "  address or any other text cell that begins so is written so.)",
+        f'- Ids are text cells too: a record id `-17` is published as `"{p}-17"`.',
+        "- Numeric and boolean columns (such as `match_probability`) are written as numbers,",
+        "  never prefixed.",
+        "- The rule applies to the value as published. Values are stripped of surrounding white",
+        "  space when a listing is read: a name of a tab then `=cmd` in a listing is `=cmd` in",
+        f'  `crosswalk.sqlite` and `"{p}=cmd"` in `crosswalk.csv`.',
+        "- In `changes.csv` the details of `members_changed` begin with `+`: they are",
+        f'  published as `"{p}+1 -0 members (now 3)"`.',
+        f"- A cell that begins with one or more `{p}` and then one of those characters gets one",
+        f"  more `{p}`, so the rule can be undone exactly: from a cell that begins with `{p}`",
+        f"  (once or more) and then one of those characters, strip the first `{p}`.",
+        "- `crosswalk.sqlite` and `crosswalk.parquet` hold every value unchanged.",
+        "- The rule sees the cells that a program splitting lines at commas sees. A spreadsheet",
+        "  set to split them at another character (`;` in some locales) sees other cells:",
+        "  import the file with the comma as separator.",
+    ]
+
+
 def data_dictionary() -> str:
     """``docs/data-dictionary.md``, generated from the definitions above."""
     lines = [
@@ -271,11 +329,14 @@ def data_dictionary() -> str:
         "## `crosswalk.csv`",
         "",
         "One row per source record, sorted by source, then record id (as text). Ids are text:",
-        "leading zeros are kept.",
+        "leading zeros are kept. A text cell that a spreadsheet would run as a formula begins",
+        "with `'` (see below).",
         "",
         "| column | type | description |",
         "|---|---|---|",
         *(f"| `{c.name}` | {c.type} | {c.description} |" for c in CSV_COLUMNS),
+        "",
+        *_formula_rule(),
     ]
     for t in TABLES:
         key = ", ".join(f"`{k}`" for k in t.primary_key)

@@ -28,7 +28,12 @@ def register(sub: Any) -> None:
         help="releases directory (default: releases)",
     )
     p.add_argument(
-        "--csv", metavar="FILE", help="write every change (entity_id, change, details) to FILE"
+        "--csv",
+        metavar="FILE",
+        help=(
+            "write every change (entity_id, change, details) to FILE ('-': standard output); "
+            "a cell a spreadsheet would run as a formula gets a leading ' (docs/data-dictionary.md)"
+        ),
     )
     p.set_defaults(func=run)
 
@@ -47,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
     for kind, n in summarize(changes).items():
         print(f"  {kind:<16} {n:>8,}")
     if args.csv:
-        target = sys.stdout if args.csv == "-" else args.csv
-        changes.to_csv(target, index=False, lineterminator="\n")
+        from crosswalk.publish import write_frame_csv
+
+        sys.stdout.flush()
+        write_frame_csv(sys.stdout.buffer if args.csv == "-" else Path(args.csv), changes)
         if args.csv != "-":
             print(f"wrote {len(changes):,} rows to {args.csv}")
     return 0
