@@ -12,16 +12,25 @@ release's entities by their members, the ``(source, record_id)`` pairs:
 * An entity that splits keeps its id on its largest part; the other parts get
   new ids (``split_from``).
 * An entity retires (``retired``) only when none of its members is left.
-* An id is never reused: the counter is persisted with every release.
+* A retired id remembers its last members (the records it held when it
+  retired). When most of them are in a cluster that no live id keeps, that
+  cluster takes the id back (``revived``) instead of a new id; when several
+  retired ids could, the one with the most records there wins (on a tie, the
+  older id).
+* A retired id redirects to the entity that holds most of its last members
+  now, recomputed at every build, or to nothing when none is left.
+* An id is minted once: the counter is persisted with every release, and an
+  id names no other entity than the one it comes back to.
 
-All of these are one rule: every (previous entity, new cluster) pair that
-shares members is an edge weighted by the number of shared members, and ids
-go to clusters by a greedy maximum matching over the edges in a strict order
-(more shared members first, then the older id, then the cluster's smallest
-member). The matching is computed with whole-table pandas operations in
-rounds of "locally dominant" edges, which gives exactly the greedy result.
-Review decisions need no special case: they change clusters, and the clusters
-are matched like any other.
+All of the rules for live ids are one rule: every (previous entity, new
+cluster) pair that shares members is an edge weighted by the number of shared
+members, and ids go to clusters by a greedy maximum matching over the edges
+in a strict order (more shared members first, then the older id, then a
+cluster that no retired id would take back before one that one would, then
+the cluster's smallest member). The matching is computed with whole-table
+pandas operations in rounds of "locally dominant" edges, which gives exactly
+the greedy result. Review decisions need no special case: they change
+clusters, and the clusters are matched like any other.
 """
 
 from __future__ import annotations
@@ -49,11 +58,13 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, in ASCII ord
 _VALUE = {ch: i for i, ch in enumerate(_ALPHABET)}
 
 #: Change kinds written to ``changes.csv`` and the ``changes`` table.
-CHANGE_KINDS = ("new", "merged_into", "split_from", "retired", "members_changed")
+CHANGE_KINDS = ("new", "merged_into", "split_from", "retired", "members_changed", "revived")
 #: Columns of ``changes.csv`` (and of the ``changes`` table).
 CHANGE_COLUMNS = ("entity_id", "change", "details")
 #: Columns of the ``retired_ids`` table.
 RETIRED_COLUMNS = ("entity_id", "change", "successor", "release", "details")
+#: Columns of the member tables: ``records``' id columns and ``retired_members``.
+MEMBER_COLUMNS = ("entity_id", "source", "record_id")
 
 #: Tables :func:`write_state` adds to ``crosswalk.sqlite``, with column descriptions.
 STATE_TABLES: dict[str, tuple[str, dict[str, str]]] = {
@@ -62,19 +73,29 @@ STATE_TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "Ids are never reused, so a retired id stays here in every later release.",
         {
             "entity_id": "The retired entity id.",
-            "change": "merged_into (its members joined the successor), split_from (its members "
-            "went to other entities) or retired (no member is left).",
-            "successor": "Entity that holds the retired id's members now; follows chains of "
-            "merges to the current entity. Empty when the id retired without one.",
+            "change": "merged_into (some of its last members are in the successor now) or "
+            "retired (none of them is left).",
+            "successor": "Entity that holds most of the retired id's last members now, "
+            "recomputed at every release. Empty when none of them is left.",
             "release": "Version of the release in which the id retired.",
-            "details": "What happened, in words.",
+            "details": "Where its last members are, in words.",
+        },
+    ),
+    "retired_members": (
+        "The last members of every retired id: the records it held when it retired. A "
+        "retired id comes back when most of them are in an entity no live id keeps, and "
+        "redirects to the entity holding most of them.",
+        {
+            "entity_id": "The retired entity id.",
+            "source": "Source of one of its last member records.",
+            "record_id": "That record's id in its source.",
         },
     ),
     "changes": (
         "What changed since the previous release, one row per entity id concerned.",
         {
             "entity_id": "Entity id the change concerns.",
-            "change": "new, merged_into, split_from, retired or members_changed.",
+            "change": "new, merged_into, split_from, retired, members_changed or revived.",
             "details": "The change in words: the other id involved and the member counts.",
         },
     ),
@@ -213,17 +234,18 @@ class IdState:
 
     ``members`` holds ``entity_id, source, record_id`` for every record;
     ``retired`` holds every retired id (the ``retired_ids`` table);
+    ``retired_members`` the last members of the retired ids (``retired_members``;
+    ids retired by a release written before that table existed have none);
     ``counter`` is the last id number minted; ``changes`` are this build's
     changes against ``previous_release`` (the version the ids were carried
     from, ``None`` on a first build); ``release`` is the version this state
     was published as, once it is.
     """
 
-    members: pd.DataFrame = field(
-        default_factory=lambda: _empty(["entity_id", "source", "record_id"])
-    )
+    members: pd.DataFrame = field(default_factory=lambda: _empty(MEMBER_COLUMNS))
     counter: int = 0
     retired: pd.DataFrame = field(default_factory=lambda: _empty(RETIRED_COLUMNS))
+    retired_members: pd.DataFrame = field(default_factory=lambda: _empty(MEMBER_COLUMNS))
     changes: pd.DataFrame = field(default_factory=lambda: _empty(CHANGE_COLUMNS))
     previous_release: str | None = None
     release: str | None = None
@@ -259,7 +281,8 @@ class IdAssignment:
 def load_state(previous: Path | None) -> IdState | None:
     """The id state of a previous release's ``crosswalk.sqlite`` (``None`` for no previous).
 
-    Reads the ``records`` table (members), ``retired_ids`` and ``id_state``.
+    Reads the ``records`` table (members), ``retired_ids``, ``retired_members`` (when
+    the release has it) and ``id_state``.
     The counter is the larger of the stored counter and the largest id seen,
     so a database written without ``id_state`` still never has its ids reused.
     """
@@ -283,6 +306,12 @@ def load_state(previous: Path | None) -> IdState | None:
             )
         else:
             retired = _empty(RETIRED_COLUMNS)
+        if "retired_members" in tables:
+            last = pd.read_sql_query(
+                f"SELECT {', '.join(MEMBER_COLUMNS)} FROM retired_members", conn
+            ).astype(str)
+        else:
+            last = _empty(MEMBER_COLUMNS)
         kv: dict[str, str] = {}
         if "id_state" in tables:
             kv = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM id_state")}
@@ -303,6 +332,7 @@ def load_state(previous: Path | None) -> IdState | None:
         members=members,
         counter=counter,
         retired=retired,
+        retired_members=last,
         previous_release=kv.get("previous_release"),
         release=kv.get("release"),
     )
@@ -325,7 +355,6 @@ def assign_ids(
     state to persist, whose ``members`` are the rows of ``members`` in the same order.
     """
     prev = previous or IdState()
-    n_new = len(members)
     source = members["source"].astype(str).reset_index(drop=True)
     record_id = members["record_id"].astype(str).reset_index(drop=True)
     cluster = members["cluster"].to_numpy(dtype=np.int64)
@@ -338,52 +367,41 @@ def assign_ids(
             f"record ({source[at]}, {record_id[at]}) is in more than one cluster; "
             "every record must belong to exactly one cluster."
         )
+    clusters, member_entities, info = _cluster_info(cluster, ranks(by_key))
+    found = _Found.of(prev, source, record_id, cluster, info)
 
-    # Clusters, each with a deterministic order key: the rank of its smallest member.
-    rank = ranks(by_key)
-    clusters, member_entities = dense_labels(cluster)  # ascending; each row's position
-    smallest = np.full(len(clusters), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(smallest, member_entities, rank)
-    info = pd.DataFrame(
-        {"key": smallest, "size": np.bincount(member_entities, minlength=len(clusters))},
-        index=pd.Index(clusters, name="cluster"),
+    # Live ids first. An entity torn between equally large parts keeps the one that no
+    # retired id would take back (the key of the others is moved after every cluster's).
+    key = info["key"]
+    if len(found.best):
+        key = key + np.where(info.index.isin(found.best["cluster"]), len(by_key), 0)
+    kept = _greedy_matching(found.edges, key)  # cluster -> previous counter
+    # Then retired ids: each takes back the cluster holding most of its last members
+    # when no live id kept that cluster; several at once: the most members, the older.
+    revived = (
+        found.best[~found.best["cluster"].isin(kept.index)]
+        .sort_values(["n", "entity"], ascending=[False, True])
+        .drop_duplicates("cluster")
     )
 
-    # The previous members found among the new ones (by one integer key per
-    # (source, record_id) shared by both), at their new positions.
-    old = prev.members
-    if len(old):
-        src_codes, _ = pd.factorize(pd.concat([source, old["source"].astype(str)]))
-        rid_codes, rid_uniques = pd.factorize(pd.concat([record_id, old["record_id"].astype(str)]))
-        key = src_codes.astype(np.int64) * max(len(rid_uniques), 1) + rid_codes
-        at_new = pd.Index(key[:n_new]).get_indexer(key[n_new:])
-    else:
-        at_new = np.empty(0, dtype=np.int64)
-
-    # Edges: (previous entity, new cluster) pairs that share members, by counter.
-    old_counter = parse_ids(old["entity_id"]) if len(old) else np.zeros(0, dtype=np.int64)
-    hit = at_new >= 0
-    edges = (
-        pd.DataFrame({"entity": old_counter[hit], "cluster": cluster[at_new[hit]]})
-        .groupby(["entity", "cluster"], sort=False)
-        .size()
-        .rename("n")
-        .reset_index()
-    )
-    kept = _greedy_matching(edges, info["key"])  # cluster -> previous counter
-
-    # Counters: kept ones, then fresh ones for the other clusters in order of their key.
+    # Counters: kept and revived ones, then fresh ones for the other clusters in order
+    # of their key.
     counter_of = kept.reindex(info.index)
+    counter_of.loc[revived["cluster"].to_numpy()] = revived["entity"].to_numpy()
     fresh = info.loc[counter_of.isna()].sort_values("key").index
     counter_of.loc[fresh] = np.arange(prev.counter + 1, prev.counter + 1 + len(fresh))
     counter_of = counter_of.astype(np.int64)
     id_text = id_array(counter_of.to_numpy())
 
-    old_size = pd.Series(old_counter).value_counts()
     changes, retired_now = _changes(
-        edges, counter_of, info, old_size, set(counter_of.loc[fresh].tolist())
+        found.edges,
+        counter_of,
+        info,
+        found.old_size,
+        set(counter_of.loc[fresh].tolist()),
+        revived.assign(last_size=revived["entity"].map(found.last_size)),
     )
-    retired = _carry_retired(prev.retired, retired_now, counter_of.to_numpy())
+    retired, retired_members = _still_retired(prev, found, retired_now, counter_of, info)
 
     state = IdState(
         members=pd.DataFrame(
@@ -396,10 +414,139 @@ def assign_ids(
         ),
         counter=prev.counter + len(fresh),
         retired=retired,
+        retired_members=retired_members,
         changes=changes,
         previous_release=prev.release if previous is not None else None,
     )
     return IdAssignment(clusters, counter_of.to_numpy(), id_text, member_entities, changes, state)
+
+
+def compare_members(previous: IdState, members: pd.DataFrame) -> pd.DataFrame:
+    """The changes from ``previous`` to the entities of ``members`` (``entity_id, source,
+    record_id``, e.g. a later release's records), classified as :func:`assign_ids`
+    classifies a build's: for a build carried over from ``previous``, these are its
+    changes. The ids of ``members`` are taken as they are, not matched again."""
+    source = members["source"].astype(str).reset_index(drop=True)
+    record_id = members["record_id"].astype(str).reset_index(drop=True)
+    cluster = _counters(members["entity_id"])
+    by_key = key_order(pd.DataFrame({"s": source, "r": record_id}), ["s", "r"])
+    clusters, _, info = _cluster_info(cluster, ranks(by_key))
+    found = _Found.of(previous, source, record_id, cluster, info)
+    counter_of = pd.Series(clusters, index=info.index)
+    was_live = np.isin(clusters, found.old_size.index.to_numpy())
+    was_retired = np.isin(clusters, _counters(previous.retired["entity_id"]))
+    back = clusters[was_retired & ~was_live]
+    shared = found.last_edges[
+        (found.last_edges["entity"] == found.last_edges["cluster"])
+        & found.last_edges["entity"].isin(back)
+    ].set_index("entity")["n"]
+    revived = pd.DataFrame(
+        {
+            "entity": back,
+            "cluster": back,
+            "n": shared.reindex(back).fillna(0).to_numpy(dtype=np.int64),
+            "last_size": found.last_size.reindex(back).fillna(0).to_numpy(dtype=np.int64),
+        }
+    )
+    fresh = set(clusters[~was_live & ~was_retired].tolist())
+    changes, _ = _changes(found.edges, counter_of, info, found.old_size, fresh, revived)
+    return changes
+
+
+def _cluster_info(
+    cluster: np.ndarray, rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """The distinct clusters (ascending), each row's position among them, and per
+    cluster its order key (the rank of its smallest member) and size."""
+    clusters, member_entities = dense_labels(cluster)
+    smallest = np.full(len(clusters), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(smallest, member_entities, rank)
+    info = pd.DataFrame(
+        {"key": smallest, "size": np.bincount(member_entities, minlength=len(clusters))},
+        index=pd.Index(clusters, name="cluster"),
+    )
+    return clusters, member_entities, info
+
+
+@dataclass
+class _Found:
+    """Where the previous release's members are among a build's clusters.
+
+    ``edges``: (previous live entity, cluster, shared members ``n``), by counter;
+    ``old_size``: members per previous live entity; ``last``: the last members of the
+    retired ids that have them, with ``last_counter`` and ``last_edges`` likewise;
+    ``last_size`` per retired id; ``best``: each retired id's cluster holding most of
+    its last members (``entity, cluster, n``; on a tie the cluster of the smaller key).
+    """
+
+    old_counter: np.ndarray
+    edges: pd.DataFrame
+    old_size: pd.Series
+    last: pd.DataFrame
+    last_counter: np.ndarray
+    last_edges: pd.DataFrame
+    last_size: pd.Series
+    best: pd.DataFrame
+
+    @classmethod
+    def of(
+        cls,
+        prev: IdState,
+        source: pd.Series,
+        record_id: pd.Series,
+        cluster: np.ndarray,
+        info: pd.DataFrame,
+    ) -> _Found:
+        old = prev.members
+        n_new, n_old = len(source), len(old)
+        old_counter = _counters(old["entity_id"])
+        last = prev.retired_members
+        last_counter = _counters(last["entity_id"])
+        if len(last):  # only ids the release lists as retired, and not live again
+            ok = np.isin(last_counter, _counters(prev.retired["entity_id"]))
+            ok &= ~np.isin(last_counter, old_counter)
+            last, last_counter = last[ok].reset_index(drop=True), last_counter[ok]
+        if n_old or len(last):
+            # One integer key per (source, record_id); previous rows at their new positions.
+            src_codes, _ = pd.factorize(
+                pd.concat([source, old["source"].astype(str), last["source"].astype(str)])
+            )
+            rid_codes, rid_uniques = pd.factorize(
+                pd.concat([record_id, old["record_id"].astype(str), last["record_id"].astype(str)])
+            )
+            key = src_codes.astype(np.int64) * max(len(rid_uniques), 1) + rid_codes
+            at_new = pd.Index(key[:n_new]).get_indexer(key[n_new:])
+        else:
+            at_new = np.empty(0, dtype=np.int64)
+        last_edges = _edges(last_counter, cluster, at_new[n_old:])
+        best = (
+            last_edges.assign(key=last_edges["cluster"].map(info["key"]))
+            .sort_values(["n", "key"], ascending=[False, True])
+            .drop_duplicates("entity")[["entity", "cluster", "n"]]
+        )
+        return cls(
+            old_counter=old_counter,
+            edges=_edges(old_counter, cluster, at_new[:n_old]),
+            old_size=pd.Series(old_counter).value_counts(),
+            last=last,
+            last_counter=last_counter,
+            last_edges=last_edges,
+            last_size=pd.Series(last_counter).value_counts(),
+            best=best,
+        )
+
+
+def _edges(counter: np.ndarray, cluster: np.ndarray, at_new: np.ndarray) -> pd.DataFrame:
+    """(previous entity, new cluster, shared members ``n``) for every pair sharing members:
+    ``counter`` per previous row, ``at_new`` its position among the new rows (-1: none)."""
+    hit = at_new >= 0
+    return (
+        pd.DataFrame({"entity": counter[hit], "cluster": cluster[at_new[hit]]})
+        .groupby(["entity", "cluster"], sort=False)
+        .size()
+        .rename("n")
+        .reset_index()
+    )
 
 
 def _first_repeat(source: pd.Series, record_id: pd.Series, by_key: np.ndarray) -> int | None:
@@ -425,7 +572,9 @@ def _greedy_matching(edges: pd.DataFrame, cluster_key: pd.Series) -> pd.Series:
     """Match previous entities to clusters greedily over edges in a strict order.
 
     Order: more shared members first, then the older id (smaller counter),
-    then the cluster with the smaller member. Each round takes every edge that
+    then the cluster of the smaller ``cluster_key`` (:func:`assign_ids` passes the
+    rank of its smallest member, after every other cluster's for the clusters a
+    retired id would take back). Each round takes every edge that
     is the best remaining edge of both its entity and its cluster; repeating
     this until no edge is left yields exactly the greedy matching. Returns the
     previous counter of each matched cluster.
@@ -446,6 +595,11 @@ def _greedy_matching(edges: pd.DataFrame, cluster_key: pd.Series) -> pd.Series:
     return pd.Series(done["entity"].to_numpy(), index=done["cluster"].to_numpy())
 
 
+def _counters(ids: pd.Series) -> np.ndarray[Any, Any]:
+    """:func:`parse_ids` of a column of ids that may be empty."""
+    return parse_ids(ids) if len(ids) else np.zeros(0, dtype=np.int64)
+
+
 def _ids(counters: Any) -> pd.Series:
     return pd.Series(format_ids(np.asarray(counters, dtype=np.int64)), dtype=object)
 
@@ -456,14 +610,16 @@ def _changes(
     info: pd.DataFrame,
     old_size: pd.Series,
     fresh: set[int],
+    revived: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows of ``changes.csv`` and the ids retired by this build."""
-    e = edges.assign(
-        new=edges["cluster"].map(counter_of).astype(np.int64),
-        old_size=edges["entity"].map(old_size).astype(np.int64),
-        new_size=edges["cluster"].map(info["size"]).astype(np.int64),
-        key=edges["cluster"].map(info["key"]),
-    ).sort_values(["n", "key"], ascending=[False, True])  # where most members went first
+    """The rows of ``changes.csv`` and the ids retired by this build.
+
+    ``revived``: the retired ids that came back (``entity``), with their ``cluster``,
+    how many of their last members it holds (``n``) and how many they had (``last_size``).
+    """
+    e = _located(edges, counter_of, info).assign(
+        old_size=edges["entity"].map(old_size).astype(np.int64)
+    )
     live = counter_of.to_numpy()
     parts: list[pd.DataFrame] = []
 
@@ -485,62 +641,39 @@ def _changes(
             ).to_numpy(dtype=object),
         }
     )
+    # Retired ids that came back.
+    back_size = revived["cluster"].map(info["size"]).astype(np.int64)
+    back = pd.DataFrame(
+        {
+            "entity": revived["entity"].to_numpy(),
+            "change": "revived",
+            "details": (
+                revived["n"].astype(str)
+                + " of "
+                + revived["last_size"].astype(str)
+                + " last members back (now "
+                + back_size.astype(str)
+                + ")"
+            ).to_numpy(dtype=object),
+        }
+    )
 
     # Previous ids that no longer name an entity: merged (members still here) or retired.
     gone = old_size[~np.isin(old_size.index.to_numpy(), live)]
-    gone_edges = e[e["entity"].isin(gone.index)].assign(
-        new_id=lambda d: _ids(d["new"]).to_numpy(), old_id=lambda d: _ids(d["entity"]).to_numpy()
-    )
-    moved = gone_edges.drop_duplicates("entity")
-    spread = gone_edges.groupby("entity").size()
-    details = (
-        "into "
-        + moved["new_id"]
-        + "; "
-        + moved["n"].astype(str)
-        + " of "
-        + moved["old_size"].astype(str)
-        + " members"
-    )
-    several = (moved["entity"].map(spread) > 1).to_numpy()
-    if several.any():
-        went = (
-            (gone_edges["new_id"] + " (" + gone_edges["n"].astype(str) + ")")
-            .groupby(gone_edges["entity"], sort=False)
-            .agg(", ".join)
-        )
-        details[several] = (
-            "members went to "
-            + moved.loc[several, "entity"].map(went)
-            + " of "
-            + moved.loc[several, "old_size"].astype(str)
-        )
-    merged = pd.DataFrame(
-        {
-            "entity_id": moved["old_id"].to_numpy(),
-            "change": "merged_into",
-            "successor": moved["new_id"].to_numpy(),
-            "details": details.to_numpy(dtype=object),
-        }
-    )
-    vanished = gone[~gone.index.isin(moved["entity"])]
-    retired = pd.DataFrame(
-        {
-            "entity_id": _ids(vanished.index).to_numpy(),
-            "change": "retired",
-            "successor": None,
-            "details": ("0 of " + vanished.astype(str) + " members left").to_numpy(dtype=object),
-        }
-    )
+    retired_now = _gone_rows(e[e["entity"].isin(gone.index)], gone)
+    merged = retired_now[retired_now["change"] == "merged_into"]
 
-    # Survivors that absorbed merged ids say so.
-    if not merged.empty and not kept.empty:
+    # Ids that absorbed merged ids say so.
+    named = pd.concat([p for p in (kept, back) if not p.empty] or [kept], ignore_index=True)
+    named["entity_id"] = _ids(named["entity"]).to_numpy()
+    if not merged.empty and not named.empty:
         absorbed = merged.groupby("successor")["entity_id"].agg(lambda s: ", ".join(sorted(s)))
-        extra = _ids(kept["entity"]).map(absorbed)
+        extra = named["entity_id"].map(absorbed)
         has = extra.notna().to_numpy()
-        kept.loc[has, "details"] = kept.loc[has, "details"] + "; absorbed " + extra[has].to_numpy()
-    kept["entity_id"] = _ids(kept["entity"]).to_numpy()
-    parts.append(kept)
+        named.loc[has, "details"] = (
+            named.loc[has, "details"] + "; absorbed " + extra[has].to_numpy()
+        )
+    parts.append(named)
 
     # Fresh ids: split parts when they hold previous members, else new.
     fresh_idx = np.array(sorted(fresh), dtype=np.int64)
@@ -584,13 +717,104 @@ def _changes(
             }
         )
     )
-    parts += [merged, retired]
+    parts.append(retired_now)
     cols = list(CHANGE_COLUMNS)
     nonempty = [p[cols].astype("string") for p in parts if not p.empty]
     changes = pd.concat(nonempty, ignore_index=True) if nonempty else _empty(CHANGE_COLUMNS)
     changes = _sorted_by_id_and_change(changes).astype("string")
-    retired_now = pd.concat([merged, retired], ignore_index=True)
-    return changes, retired_now
+    return changes, retired_now.drop(columns="entity")
+
+
+def _located(edges: pd.DataFrame, counter_of: pd.Series, info: pd.DataFrame) -> pd.DataFrame:
+    """``edges`` with each cluster's counter (``new``), size and key, where most members
+    went first (then the cluster of the smaller key)."""
+    return edges.assign(
+        new=edges["cluster"].map(counter_of).astype(np.int64),
+        new_size=edges["cluster"].map(info["size"]).astype(np.int64),
+        key=edges["cluster"].map(info["key"]),
+    ).sort_values(["n", "key"], ascending=[False, True])
+
+
+def _gone_rows(e: pd.DataFrame, size: pd.Series) -> pd.DataFrame:
+    """What became of ids that name no entity now: ``merged_into`` the entity holding most
+    of their members (``successor``), or ``retired`` when none is left. ``e``: their
+    edges, :func:`_located`; ``size``: their number of members, indexed by counter.
+    Columns ``entity`` (counter), ``entity_id``, ``change``, ``successor``, ``details``."""
+    e = e.assign(
+        new_id=lambda d: _ids(d["new"]).to_numpy(), old_id=lambda d: _ids(d["entity"]).to_numpy()
+    )
+    moved = e.drop_duplicates("entity")
+    of = moved["entity"].map(size).astype(np.int64).astype(str)
+    spread = e.groupby("entity").size()
+    details = "into " + moved["new_id"] + "; " + moved["n"].astype(str) + " of " + of + " members"
+    several = (moved["entity"].map(spread) > 1).to_numpy()
+    if several.any():
+        went = (
+            (e["new_id"] + " (" + e["n"].astype(str) + ")")
+            .groupby(e["entity"], sort=False)
+            .agg(", ".join)
+        )
+        details[several] = (
+            "members went to " + moved.loc[several, "entity"].map(went) + " of " + of[several]
+        )
+    merged = pd.DataFrame(
+        {
+            "entity": moved["entity"].to_numpy(),
+            "entity_id": moved["old_id"].to_numpy(),
+            "change": "merged_into",
+            "successor": moved["new_id"].to_numpy(),
+            "details": details.to_numpy(dtype=object),
+        }
+    )
+    vanished = size[~size.index.isin(moved["entity"])]
+    retired = pd.DataFrame(
+        {
+            "entity": vanished.index.to_numpy(),
+            "entity_id": _ids(vanished.index).to_numpy(),
+            "change": "retired",
+            "successor": None,
+            "details": ("0 of " + vanished.astype(str) + " members left").to_numpy(dtype=object),
+        }
+    )
+    return pd.concat([merged, retired], ignore_index=True)
+
+
+def _still_retired(
+    prev: IdState,
+    found: _Found,
+    retired_now: pd.DataFrame,
+    counter_of: pd.Series,
+    info: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``retired_ids`` and ``retired_members`` of a build: the previous ones less the
+    revived ids, with the redirects of the ids that have last members recomputed from
+    where those are now, plus the ids retired by this build and their last members."""
+    live = counter_of.to_numpy()
+    carried = prev.retired
+    if len(carried):
+        carried_counter = _counters(carried["entity_id"])
+        back = np.isin(carried_counter, live)
+        carried, carried_counter = carried[~back], carried_counter[~back]
+        known = np.isin(carried_counter, found.last_size.index.to_numpy())
+        if known.any():
+            counters = carried_counter[known]
+            e = _located(found.last_edges, counter_of, info)
+            size = found.last_size.reindex(counters)
+            where = _gone_rows(e[e["entity"].isin(counters)], size).set_index("entity_id")
+            carried = carried.copy()
+            at = carried.loc[known, "entity_id"]
+            for col in ("change", "successor", "details"):
+                carried.loc[known, col] = at.map(where[col]).to_numpy()
+    retired = _carry_retired(carried, retired_now, live)
+
+    cols = list(MEMBER_COLUMNS)
+    parts = [found.last.loc[np.isin(found.last_counter, live, invert=True), cols]]
+    if len(retired_now):
+        gone_now = np.isin(found.old_counter, parse_ids(retired_now["entity_id"]))
+        parts.append(prev.members.loc[gone_now, cols])
+    nonempty = [p.astype(str) for p in parts if len(p)]
+    last = pd.concat(nonempty, ignore_index=True) if nonempty else _empty(MEMBER_COLUMNS)
+    return retired, last
 
 
 def _sorted_by_id_and_change(changes: pd.DataFrame) -> pd.DataFrame:
@@ -659,8 +883,9 @@ def _carry_retired(
 
 
 def write_state(path: Path, state: IdState) -> None:
-    """Write ``retired_ids``, ``changes`` and ``id_state`` into the crosswalk database at
-    ``path`` (bulk-loaded, see :func:`crosswalk.internals.sqlite_load.bulk_insert`).
+    """Write ``retired_ids``, ``retired_members``, ``changes`` and ``id_state`` into the
+    crosswalk database at ``path`` (bulk-loaded, see
+    :func:`crosswalk.internals.sqlite_load.bulk_insert`).
 
     For a database being built (a build's staging copy, not yet published): existing
     tables of these names are replaced, and the load runs without a rollback journal.
@@ -679,6 +904,10 @@ def write_state(path: Path, state: IdState) -> None:
             "CREATE TABLE changes (entity_id TEXT NOT NULL, change TEXT NOT NULL, details TEXT)"
         )
         conn.execute("CREATE TABLE id_state (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute(
+            "CREATE TABLE retired_members (entity_id TEXT NOT NULL, source TEXT NOT NULL, "
+            "record_id TEXT NOT NULL, PRIMARY KEY (entity_id, source, record_id)) WITHOUT ROWID"
+        )
     kv = {"counter": str(state.counter), "prefix": PREFIX}
     if state.previous_release:
         kv["previous_release"] = state.previous_release
@@ -689,6 +918,7 @@ def write_state(path: Path, state: IdState) -> None:
         path,
         [
             ("retired_ids", _text_rows(state.retired, RETIRED_COLUMNS)),
+            ("retired_members", _text_rows(state.retired_members, MEMBER_COLUMNS)),
             ("changes", _text_rows(state.changes, CHANGE_COLUMNS)),
             ("id_state", _text_rows(id_state, ("key", "value"))),
         ],

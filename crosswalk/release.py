@@ -37,7 +37,14 @@ import sqlite_utils
 
 from crosswalk import __version__, schema
 from crosswalk.errors import NotFoundError, ReleaseError
-from crosswalk.ids import CHANGE_COLUMNS, CHANGE_KINDS, RETIRED_COLUMNS, STATE_TABLES
+from crosswalk.ids import (
+    CHANGE_COLUMNS,
+    CHANGE_KINDS,
+    RETIRED_COLUMNS,
+    STATE_TABLES,
+    compare_members,
+    load_state,
+)
 from crosswalk.internals.files import exclusive_lock, force_rmtree, fsync_dir
 
 #: Files of every release, in the order the manifest lists them.
@@ -544,129 +551,23 @@ def read_members(db_path: Path) -> pd.DataFrame:
         conn.close()
 
 
-def read_retired(db_path: Path) -> pd.DataFrame:
-    """The ``retired_ids`` table of a release (empty when it has none)."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='retired_ids'"
-        ).fetchone()
-        if not exists:
-            return pd.DataFrame(columns=list(RETIRED_COLUMNS))
-        return pd.read_sql_query(f"SELECT {', '.join(RETIRED_COLUMNS)} FROM retired_ids", conn)
-    finally:
-        conn.close()
-
-
 def diff_releases(a: Path, b: Path) -> pd.DataFrame:
     """What happened to entity ids between release ``a`` and a later release ``b``.
 
-    Columns ``entity_id, change, details`` as in ``changes.csv``. Ids of ``a``
-    missing from ``b`` are ``merged_into`` or ``retired`` as ``b``'s
-    ``retired_ids`` says; ids of ``b`` not in ``a`` are ``split_from`` when
-    they hold records that were in ``a``, else ``new``; ids in both are
-    ``members_changed`` when their member sets differ. For consecutive
-    releases this agrees with ``b``'s ``changes.csv``.
+    Columns ``entity_id, change, details`` as in ``changes.csv``. ``b``'s entities are
+    compared with ``a``'s directly, by their members, and classified as a build carried
+    over from ``a`` classifies its changes (:func:`crosswalk.ids.compare_members`): ids
+    of ``a`` missing from ``b`` are ``merged_into`` the entity of ``b`` holding most of
+    their records, or ``retired`` when none is left; ids of ``b`` that ``a`` lists as
+    retired are ``revived``; other ids of ``b`` not in ``a`` are ``split_from`` when they
+    hold records that were in ``a``, else ``new``; ids in both are ``members_changed``
+    when their member sets differ. For consecutive releases this is ``b``'s
+    ``changes.csv``.
     """
-    old = read_members(resolve_release(a) / "crosswalk.sqlite")
-    new = read_members(resolve_release(b) / "crosswalk.sqlite")
-    retired = read_retired(resolve_release(b) / "crosswalk.sqlite").set_index("entity_id")
-    old_size = old.groupby("entity_id").size()
-    new_size = new.groupby("entity_id").size()
-    shared = (
-        old.merge(new, on=["source", "record_id"], suffixes=("_a", "_b"))
-        .groupby(["entity_id_a", "entity_id_b"])
-        .size()
-        .rename("n")
-        .reset_index()
-        .sort_values(["n", "entity_id_a", "entity_id_b"], ascending=[False, True, True])
-    )
-    parts: list[pd.DataFrame] = []
-
-    both = old_size.index.intersection(new_size.index)
-    same = shared[shared["entity_id_a"] == shared["entity_id_b"]].set_index("entity_id_a")["n"]
-    kept = pd.DataFrame({"a": old_size.reindex(both), "b": new_size.reindex(both)})
-    kept["n"] = same.reindex(both).fillna(0).astype(int)
-    kept = kept[(kept["n"] != kept["a"]) | (kept["n"] != kept["b"])]
-    parts.append(
-        pd.DataFrame(
-            {
-                "entity_id": kept.index,
-                "change": "members_changed",
-                "details": (
-                    "+"
-                    + (kept["b"] - kept["n"]).astype(str)
-                    + " -"
-                    + (kept["a"] - kept["n"]).astype(str)
-                    + " members (now "
-                    + kept["b"].astype(str)
-                    + ")"
-                ).to_numpy(),
-            }
-        )
-    )
-
-    gone = old_size.index.difference(new_size.index)
-    rec = retired.reindex(gone)
-    change = rec["change"].fillna("retired").replace({"split_from": "merged_into"})
-    successor = rec["successor"]
-    details = pd.Series(
-        [
-            (f"into {s}" if isinstance(s, str) and s else str(d or "no member left"))
-            if c == "merged_into"
-            else str(d if isinstance(d, str) and d else "no member left")
-            for c, s, d in zip(change, successor, rec["details"], strict=True)
-        ],
-        index=gone,
-        dtype=object,
-    )
-    parts.append(
-        pd.DataFrame(
-            {"entity_id": gone, "change": change.to_numpy(), "details": details.to_numpy()}
-        )
-    )
-
-    fresh = new_size.index.difference(old_size.index)
-    origin = (
-        shared[shared["entity_id_b"].isin(fresh)]
-        .drop_duplicates("entity_id_b")
-        .set_index("entity_id_b")
-    )
-    has_origin = fresh.isin(origin.index)
-    split_ids = fresh[has_origin]
-    parts.append(
-        pd.DataFrame(
-            {
-                "entity_id": split_ids,
-                "change": "split_from",
-                "details": (
-                    "from "
-                    + origin.loc[split_ids, "entity_id_a"]
-                    + "; "
-                    + origin.loc[split_ids, "n"].astype(str)
-                    + " of "
-                    + origin.loc[split_ids, "entity_id_a"].map(old_size).astype(str)
-                    + " members"
-                ).to_numpy(),
-            }
-        )
-    )
-    plain = fresh[~has_origin]
-    parts.append(
-        pd.DataFrame(
-            {
-                "entity_id": plain,
-                "change": "new",
-                "details": (new_size.reindex(plain).astype(str) + " members").to_numpy(),
-            }
-        )
-    )
-    nonempty = [p.astype(object) for p in parts if not p.empty]
-    if not nonempty:
-        return pd.DataFrame(columns=list(CHANGE_COLUMNS))
-    return pd.concat(nonempty, ignore_index=True).sort_values(
-        ["entity_id", "change"], ignore_index=True
-    )
+    previous = load_state(resolve_release(a) / "crosswalk.sqlite")
+    assert previous is not None
+    changes = compare_members(previous, read_members(resolve_release(b) / "crosswalk.sqlite"))
+    return changes[list(CHANGE_COLUMNS)].astype(object)
 
 
 def summarize(changes: pd.DataFrame) -> dict[str, int]:

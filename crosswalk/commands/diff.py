@@ -15,8 +15,9 @@ def register(sub: Any) -> None:
         help="summarize the changes between two releases",
         description=(
             "Compare release A with a later release B: how many entity ids are new, merged into "
-            "another, split from another, retired, or kept with changed members. A and B are "
-            "versions in --releases or paths of release directories."
+            "another, split from another, retired, revived, or kept with changed members. B's "
+            "entities are compared with A's directly, by their records, whatever happened in "
+            "between. A and B are versions in --releases or paths of release directories."
         ),
     )
     p.add_argument("a", metavar="A", help="the earlier release (version or path)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from crosswalk.errors import BuildError, ReleaseError
 from crosswalk.ids import (
     IdState,
     assign_ids,
+    compare_members,
     format_id,
     format_ids,
     id_array,
@@ -188,16 +190,17 @@ def test_entity_retires_only_when_no_member_is_left(first: IdState) -> None:
     assert row["change"] == "retired" and row["successor"] is None
 
 
-def test_ids_are_never_reused(first: IdState) -> None:
+def test_ids_are_minted_once(first: IdState) -> None:
     gone = {k: v for k, v in FIRST.items() if k != 5}
     second = assign_ids(members(gone), first).state
-    third = assign_ids(members({**gone, 5: FIRST[5], 6: ["hcai:6"]}), second).state
-    after = ids_by_member(third)
-    old_ids = set(ids_by_member(first).values())
-    # The returning records get fresh ids, above every id ever minted.
-    assert after["cdph:5"] not in old_ids and after["hcai:6"] not in old_ids
-    assert {parse_id(after["cdph:5"]), parse_id(after["hcai:6"])} == {6, 7}
-    assert third.counter == 7
+    # A new record gets a fresh id, above every id ever minted, never a retired one.
+    third = assign_ids(members({**gone, 6: ["hcai:6"]}), second).state
+    assert ids_by_member(third)["hcai:6"] == format_id(6) and third.counter == 6
+    # The returning records take their own id back; the new one still gets a fresh id.
+    back = assign_ids(members({**gone, 5: FIRST[5], 6: ["hcai:6"]}), second).state
+    after = ids_by_member(back)
+    assert after["cdph:5"] == ids_by_member(first)["cdph:5"]
+    assert after["hcai:6"] == format_id(6) and back.counter == 6
 
 
 def test_chain_of_merges_redirects_to_the_final_survivor(first: IdState) -> None:
@@ -226,6 +229,14 @@ def test_chain_of_merges_redirects_to_the_final_survivor(first: IdState) -> None
     # Then everything disappears: every redirect ends in a retirement.
     s5 = assign_ids(members({1: ["hcai:new"]}), s4).state
     for old in (a, b, c, before["cdph:4"], e):
+        row = retired_row(s5, old)
+        assert row["change"] == "retired" and row["successor"] is None, row
+    assert retired_row(s5, a)["details"] == "0 of 1 members left"
+    # Ids retired by a release written before retired ids kept their last members
+    # follow their chain of redirects instead, and say where it ended.
+    legacy = replace(s4, retired_members=s4.retired_members.iloc[0:0])
+    s5 = assign_ids(members({1: ["hcai:new"]}), legacy).state
+    for old in (a, c, before["cdph:4"], e):
         row = retired_row(s5, old)
         assert row["change"] == "retired" and row["successor"] is None, row
     assert "then " in str(retired_row(s5, a)["details"])
@@ -355,6 +366,11 @@ def test_state_round_trips_through_sqlite(tmp_path: Path, first: IdState) -> Non
         got.loc["F00002", "change"] == "merged_into" and got.loc["F00002", "successor"] == "F00001"
     )
     assert got.loc["F00004", "change"] == "retired" and got.loc["F00004", "successor"] is None
+    last = loaded.retired_members.sort_values(["entity_id", "source", "record_id"])
+    assert last.values.tolist() == [["F00002", "cdph", "2"], ["F00004", "cdph", "4"]]
+    # The next build sees them: F00004's record returns and takes its id back.
+    back = assign_ids(members({**gone, 4: FIRST[4]}), loaded)
+    assert ids_by_member(back.state)["cdph:4"] == "F00004"
     db2 = sqlite_utils.Database(path)
     assert db2.table("retired_ids").pks == ["entity_id"]
     assert {r["change"] for r in db2["changes"].rows} == {
@@ -376,3 +392,207 @@ def test_load_state_refuses_a_missing_or_foreign_database(tmp_path: Path) -> Non
     sqlite_utils.Database(tmp_path / "other.sqlite").table("x").insert({"a": 1})
     with pytest.raises(ReleaseError, match="no records table"):
         load_state(tmp_path / "other.sqlite")
+
+
+# --------------------------------------------------------------------------- ids that come back
+
+
+def lineage(*builds: dict[int, list[str]]) -> list[IdState]:
+    """The id states of consecutive builds, each carried over from the one before."""
+    states: list[IdState] = []
+    for clusters in builds:
+        states.append(assign_ids(members(clusters), states[-1] if states else None).state)
+    return states
+
+
+def test_an_id_whose_records_leave_and_return_comes_back() -> None:
+    first, gone, back = lineage(FIRST, {k: v for k, v in FIRST.items() if k not in (3, 4)}, FIRST)
+    before = ids_by_member(first)
+    assert retired_row(gone, before["cdph:3"])["change"] == "retired"
+    assert ids_by_member(back) == before
+    assert back.counter == first.counter  # nothing minted
+    assert back.retired.empty and back.retired_members.empty
+    result = assign_ids(members(FIRST), gone)
+    assert change_of(result.changes) == {before["cdph:3"]: "revived", before["cdph:4"]: "revived"}
+    details = dict(zip(result.changes["entity_id"], result.changes["details"], strict=True))
+    assert details[before["cdph:3"]] == "3 of 3 last members back (now 3)"
+
+
+def test_retired_ids_remember_their_last_members(first: IdState) -> None:
+    before = ids_by_member(first)
+    merged = {k: v for k, v in FIRST.items() if k not in (2, 3, 4)}
+    merged[1] = FIRST[1] + FIRST[2]  # F(cdph:2) merges into F(cdph:1)
+    state = assign_ids(members(merged), first).state
+    last = state.retired_members
+    got = (last["source"] + ":" + last["record_id"]).groupby(last["entity_id"]).agg(frozenset)
+    assert got.to_dict() == {
+        before["cdph:2"]: frozenset(FIRST[2]),
+        before["cdph:3"]: frozenset(FIRST[3]),
+        before["cdph:4"]: frozenset(FIRST[4]),
+    }
+
+
+def test_a_split_back_gives_each_part_its_id_back() -> None:
+    a, b = "s:1", "s:2"
+    # F00001 names s:2 (minted first), F00002 names s:1: the survivor's record sorts last.
+    _first, second, merged, split = lineage(
+        {1: [b]}, {1: [b], 2: [a]}, {1: [a, b]}, {1: [a], 2: [b]}
+    )
+    assert ids_by_member(second) == {b: "F00001", a: "F00002"}
+    assert retired_row(merged, "F00002")["successor"] == "F00001"  # a tie: the older id
+    assert ids_by_member(split) == {b: "F00001", a: "F00002"}
+    assert split.retired.empty and split.counter == 2
+
+
+def test_an_entity_split_back_from_a_merger_takes_its_id_back(first: IdState) -> None:
+    before = ids_by_member(first)
+    big, small = before["cdph:3"], before["cdph:1"]  # 3 and 2 members
+    merged = {k: v for k, v in FIRST.items() if k not in (1, 3)}
+    merged[13] = FIRST[1] + FIRST[3]
+    s1 = assign_ids(members(merged), first).state
+    assert retired_row(s1, small)["successor"] == big
+    result = assign_ids(members(FIRST), s1)
+    assert ids_by_member(result.state) == before
+    assert change_of(result.changes) == {big: "members_changed", small: "revived"}
+
+
+def test_a_fragment_of_a_retired_id_does_not_take_it_back() -> None:
+    a, b = ["a:1", "a:2", "a:3"], ["b:1", "b:2", "b:3", "b:4"]
+    _first, merged = lineage({1: a, 2: b}, {1: a + b})
+    assert retired_row(merged, "F00001")["successor"] == "F00002"
+    # One record of F00001 leaves the merged entity, two stay: F00001 is where most of
+    # its records are, inside F00002, and the lone record gets a new id.
+    result = assign_ids(members({1: b + a[:2], 2: a[2:]}), merged)
+    after = ids_by_member(result.state)
+    assert after["a:3"] == "F00003" and after["a:1"] == "F00002"
+    assert change_of(result.changes)["F00003"] == "split_from"
+    assert retired_row(result.state, "F00001")["successor"] == "F00002"
+    # Two of its three records leave together: they are most of F00001, which comes back.
+    result = assign_ids(members({1: b + a[:1], 2: a[1:]}), merged)
+    after = ids_by_member(result.state)
+    assert after["a:2"] == after["a:3"] == "F00001" and after["a:1"] == "F00002"
+    assert change_of(result.changes) == {"F00001": "revived", "F00002": "members_changed"}
+
+
+def test_redirects_follow_the_retired_ids_records() -> None:
+    _first, gone = lineage({1: ["a:1"], 2: ["b:1", "b:2"]}, {2: ["b:1", "b:2"]})
+    assert retired_row(gone, "F00001")["change"] == "retired"
+    # a:1 returns into F00002's entity: F00001 now redirects there.
+    joined = assign_ids(members({2: ["a:1", "b:1", "b:2"]}), gone).state
+    row = retired_row(joined, "F00001")
+    assert row["change"] == "merged_into" and row["successor"] == "F00002"
+    assert row["details"] == "into F00002; 1 of 1 members"
+    # Then a:1 leaves again: no record of F00001 is left, so it redirects nowhere.
+    again = assign_ids(members({2: ["b:1", "b:2"]}), joined).state
+    row = retired_row(again, "F00001")
+    assert row["change"] == "retired" and row["successor"] is None
+    assert row["details"] == "0 of 1 members left"
+    # The release an id retired in stays that of its retirement.
+    kept = retired_row(joined, "F00001")
+    assert kept["release"] == retired_row(gone, "F00001")["release"]
+
+
+def test_an_undone_merge_stops_redirecting_to_the_survivor() -> None:
+    _first, merged = lineage({1: ["a:1", "a:2"], 2: ["b:1"]}, {1: ["a:1", "a:2", "b:1"]})
+    assert retired_row(merged, "F00002")["successor"] == "F00001"
+    # b:1 moves to a third, live entity: F00002 follows its record, not the old survivor.
+    moved = lineage(
+        {1: ["a:1", "a:2"], 2: ["b:1"], 3: ["c:1", "c:2"]},
+        {1: ["a:1", "a:2", "b:1"], 3: ["c:1", "c:2"]},
+    )
+    state = assign_ids(members({1: ["a:1", "a:2"], 3: ["c:1", "c:2", "b:1"]}), moved[1]).state
+    row = retired_row(state, "F00002")
+    assert row["change"] == "merged_into" and row["successor"] == "F00003"
+
+
+def test_competing_retired_ids_the_one_with_most_records_wins() -> None:
+    _first, gone = lineage({1: ["a:1"], 2: ["b:1", "b:2"], 3: ["c:1"]}, {3: ["c:1"]})
+    assert {r for r in gone.retired["entity_id"]} == {"F00001", "F00002"}
+    result = assign_ids(members({3: ["c:1"], 9: ["a:1", "b:1", "b:2"]}), gone)
+    assert ids_by_member(result.state)["a:1"] == "F00002"
+    row = retired_row(result.state, "F00001")
+    assert row["change"] == "merged_into" and row["successor"] == "F00002"
+    # On a tie the older id wins.
+    tie = assign_ids(members({3: ["c:1"], 9: ["a:1", "b:1"]}), gone)
+    assert ids_by_member(tie.state)["b:1"] == "F00001"
+    assert retired_row(tie.state, "F00002")["successor"] == "F00001"
+
+
+def test_a_live_id_is_never_taken_by_a_returning_one() -> None:
+    _first, gone = lineage({1: ["a:1", "a:2", "a:3"], 2: ["b:1"]}, {2: ["b:1"]})
+    result = assign_ids(members({2: ["a:1", "a:2", "a:3", "b:1"]}), gone)
+    assert set(ids_by_member(result.state).values()) == {"F00002"}
+    assert retired_row(result.state, "F00001")["successor"] == "F00002"
+
+
+def test_compare_members_across_releases_where_records_returned_under_a_new_id() -> None:
+    # Releases of an engine that did not bring ids back: F00002's record left, then
+    # returned as F00003. From the first release to the third, F00002's record is in
+    # F00003: it merged into it, and F00003 split from it; nothing retired.
+    first, gone = lineage({1: ["a:1"], 2: ["b:1"]}, {1: ["a:1"]})
+    third = pd.DataFrame(
+        {"entity_id": ["F00001", "F00003"], "source": ["a", "b"], "record_id": ["1", "1"]}
+    )
+    changes = compare_members(first, third)
+    assert changes.values.tolist() == [
+        ["F00002", "merged_into", "into F00003; 1 of 1 members"],
+        ["F00003", "split_from", "from F00002; 1 of 1 members"],
+    ]
+    # Against the second release, F00003 is new and F00002 stays retired.
+    assert compare_members(gone, third).values.tolist() == [["F00003", "new", "1 members"]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_lineages_keep_every_redirect_true(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    n = 300
+    keys = pd.DataFrame({"source": [f"s{i % 3}" for i in range(n)], "record_id": range(n)})
+    keys["record_id"] = keys["record_id"].astype(str)
+    state: IdState | None = None
+    revivals = 0
+    for step in range(5):
+        present = rng.random(n) > (0.0 if step == 0 else 0.15)  # records leave and return
+        m = keys[present].assign(cluster=rng.integers(0, 90 + 10 * step, int(present.sum())))
+        result = assign_ids(m, state)
+        new = result.state
+        if state is not None:
+            # diff's classification of the build is the build's own.
+            assert compare_members(state, new.members).values.tolist() == (
+                result.changes.values.tolist()
+            )
+            fresh = {e for e in new.members["entity_id"] if parse_id(e) > state.counter}
+            assert all(parse_id(e) == i for i, e in enumerate(sorted(fresh), state.counter + 1))
+        held = member_sets(new)
+        live = set(held.index)
+        retired = new.retired.set_index("entity_id")
+        assert not live & set(retired.index)
+        last = new.retired_members
+        last_sets = (
+            (last["source"] + ":" + last["record_id"]).groupby(last["entity_id"]).agg(frozenset)
+        )
+        assert set(last_sets.index) == set(retired.index)
+        for entity_id, records in last_sets.items():
+            shared = {e: len(records & m) for e, m in held.items() if records & m}
+            successor = retired.loc[entity_id, "successor"]
+            if not shared:
+                assert successor is None and retired.loc[entity_id, "change"] == "retired"
+            else:
+                assert shared[successor] == max(shared.values())
+                assert retired.loc[entity_id, "change"] == "merged_into"
+                assert successor in live
+        if state is not None:
+            # A revived id holds most of its last members; it took no live id's place.
+            before = state.retired_members
+            claimed = (
+                (before["source"] + ":" + before["record_id"])
+                .groupby(before["entity_id"])
+                .agg(frozenset)
+            )
+            revived = result.changes[result.changes["change"] == "revived"]["entity_id"]
+            revivals += len(revived)
+            for entity_id in revived:
+                shared = {e: len(claimed[entity_id] & m) for e, m in held.items()}
+                assert shared[entity_id] == max(shared.values()) > 0
+                assert not set(state.members["entity_id"]) & {entity_id}
+        state = new
+    assert revivals
