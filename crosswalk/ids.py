@@ -35,6 +35,7 @@ clusters, and the clusters are matched like any other.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -281,8 +282,10 @@ class IdAssignment:
 def load_state(previous: Path | None) -> IdState | None:
     """The id state of a previous release's ``crosswalk.sqlite`` (``None`` for no previous).
 
-    Reads the ``records`` table (members), ``retired_ids``, ``retired_members`` (when
-    the release has it) and ``id_state``.
+    Reads the ``records`` table (members), ``retired_ids``, ``retired_members`` and
+    ``id_state``. A release written before ``retired_members`` existed gets the last
+    members of its retired ids from the releases beside it
+    (:func:`_recover_last_members`).
     The counter is the larger of the stored counter and the largest id seen,
     so a database written without ``id_state`` still never has its ids reused.
     """
@@ -311,7 +314,7 @@ def load_state(previous: Path | None) -> IdState | None:
                 f"SELECT {', '.join(MEMBER_COLUMNS)} FROM retired_members", conn
             ).astype(str)
         else:
-            last = _empty(MEMBER_COLUMNS)
+            last = None
         kv: dict[str, str] = {}
         if "id_state" in tables:
             kv = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM id_state")}
@@ -321,6 +324,8 @@ def load_state(previous: Path | None) -> IdState | None:
         members[col] = members[col].astype(str)
     retired = retired.astype(object)
     retired = retired.where(retired.notna(), None)
+    if last is None:
+        last = _recover_last_members(path, retired)
     counter = int(kv.get("counter", "0"))
     try:
         seen = parse_ids(pd.concat([members["entity_id"], retired["entity_id"].astype(str)]))
@@ -336,6 +341,35 @@ def load_state(previous: Path | None) -> IdState | None:
         previous_release=kv.get("previous_release"),
         release=kv.get("release"),
     )
+
+
+def _recover_last_members(path: Path, retired: pd.DataFrame) -> pd.DataFrame:
+    """The last members of the ids retired by releases written before ``retired_members``
+    existed, read from the other releases of the directory holding the release at
+    ``path``: an id that retired in release V held, when it retired, its records of the
+    release before V. Ids whose releases are not there (or a database that is no
+    release) get none."""
+    from crosswalk.release import list_releases  # which imports this module
+
+    if retired.empty or not (path.parent / "manifest.json").is_file():
+        return _empty(MEMBER_COLUMNS)
+    releases = {r.version: r for r in list_releases(path.parent.parent)}
+    parts = []
+    for version, ids in retired.groupby(retired["release"].astype(str))["entity_id"]:
+        retired_in = releases.get(version)
+        before = releases.get(retired_in.previous or "") if retired_in else None
+        if before is None:
+            continue
+        with closing(sqlite3.connect(f"file:{before.db}?mode=ro", uri=True)) as conn:
+            parts.append(
+                pd.read_sql_query(
+                    f"SELECT {', '.join(MEMBER_COLUMNS)} FROM records "
+                    "WHERE entity_id IN (SELECT value FROM json_each(?))",
+                    conn,
+                    params=(json.dumps(sorted(ids.astype(str))),),
+                ).astype(str)
+            )
+    return pd.concat(parts, ignore_index=True) if parts else _empty(MEMBER_COLUMNS)
 
 
 # --------------------------------------------------------------------------- assignment

@@ -12,7 +12,9 @@ Builds and releases run through the real CLI; the API answers from the releases.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -65,7 +67,7 @@ class Lineage:
         self.releases = root / "releases"
         self.store = root / "review.sqlite"
         edition = read_edition(SLICE)
-        config1 = write_edition(edition, root / "edition1", SLICE)
+        self.config1 = config1 = write_edition(edition, root / "edition1", SLICE)
         self._release(config1, root / "build1", "r1")
         self.r1 = self.releases / "r1"
         self.before = member_sets(self.r1 / "crosswalk.sqlite")
@@ -221,3 +223,24 @@ def test_diff_compares_any_two_releases_directly(lineage: Lineage) -> None:
     kind = dict(zip(diff["entity_id"], diff["change"], strict=True))
     assert {kind[e] for e in lineage.dropped} == {"revived"}
     assert "retired" not in set(kind.values())
+
+
+def test_ids_retired_before_last_members_were_kept_come_back_too(
+    lineage: Lineage, tmp_path: Path
+) -> None:
+    # The first two releases as an engine that kept no last members wrote them.
+    releases = tmp_path / "releases"
+    for version in ("r1", "r2"):
+        shutil.copytree(lineage.releases / version, releases / version)
+    old = releases / "r2"
+    for path in (old, *old.iterdir()):
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    with sqlite3.connect(old / "crosswalk.sqlite") as conn:
+        conn.execute("DROP TABLE retired_members")
+    # The next build finds them in the release before the one each id retired in.
+    out = tmp_path / "build"
+    cli("build", "--config", str(lineage.config1), "--out", str(out),
+        "--releases", str(releases), "--quiet")  # fmt: skip
+    assert member_sets(out / "crosswalk.sqlite") == lineage.before
+    last = query(out / "crosswalk.sqlite", "SELECT count(*) FROM retired_members")
+    assert last == [(0,)]
