@@ -30,7 +30,7 @@ figcaption{color:#57606a;font-size:.9rem}
 """
 _BLUE = "#2f6fb0"
 _GREY = "#b8c2cc"
-_CHANGE_ORDER = ("new", "members_changed", "merged_into", "split_from", "retired")
+_CHANGE_ORDER = ("new", "members_changed", "merged_into", "split_from", "retired", "revived")
 
 
 def _esc(value: Any) -> str:

@@ -244,3 +244,10 @@ def test_ids_retired_before_last_members_were_kept_come_back_too(
     assert member_sets(out / "crosswalk.sqlite") == lineage.before
     last = query(out / "crosswalk.sqlite", "SELECT count(*) FROM retired_members")
     assert last == [(0,)]
+
+
+def test_the_release_report_counts_the_revived_ids(lineage: Lineage) -> None:
+    revived = (changes_csv(lineage.r3)["change"] == "revived").sum()
+    assert revived > 0
+    report = (lineage.r3 / "report.html").read_text(encoding="utf-8")
+    assert f"<tr><td>revived</td><td class=\"n\">{revived:,}</td></tr>" in report
