@@ -23,36 +23,11 @@ from typing import Any, TypeVar
 import tomli_w
 
 from crosswalk.errors import ConfigError, Problem
-
-#: The common facility fields a source may feed. ``other_names`` takes a list.
-FIELD_NAMES = (
-    "name",
-    "other_names",
-    "address",
-    "city",
-    "state",
-    "zip",
-    "county",
-    "phone",
-    "latitude",
-    "longitude",
-    "facility_type",
-)
+from crosswalk.vocabulary import BLOCKING_RULES, FIELD_NAMES, REVIEW_DEFAULTS, SCHEMES
 
 #: Identifier schemes with a dedicated normalizer (see ``matchers.identifiers``).
 #: Other scheme names are accepted and normalized generically.
-KNOWN_SCHEMES = ("oshpd_id", "cdph_license", "cdph_facid", "npi", "ccn")
-
-#: The blocking rules the engine knows (see ``docs/engine.md``).
-BLOCKING_RULES = (
-    "zip_name_token",
-    "street",
-    "phone",
-    "identifier",
-    "geo_cell",
-    "rare_name_token",
-    "city_name",
-)
+KNOWN_SCHEMES = tuple(SCHEMES)
 
 FORMATS = ("csv", "xlsx")
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp1252", "latin-1")
@@ -161,14 +136,14 @@ class ModelSettings:
 @dataclass
 class ClusteringSettings:
     #: Clusters larger than this are flagged for review.
-    large_cluster_size: int = 6
+    large_cluster_size: int = REVIEW_DEFAULTS.large_cluster_size
 
 
 @dataclass
 class ReviewSettings:
     #: Pairs whose match probability falls in [low, high) go to review.
-    uncertain_low: float = 0.2
-    uncertain_high: float = 0.9
+    uncertain_low: float = REVIEW_DEFAULTS.uncertain_low
+    uncertain_high: float = REVIEW_DEFAULTS.uncertain_high
     #: The review store. Relative paths are relative to the config file.
     store: str | None = None
 
@@ -541,7 +516,8 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
             Problem(
                 loc.where("review", "uncertain_low"),
                 "the uncertain band must satisfy 0 <= uncertain_low < uncertain_high <= 1.",
-                "use e.g. uncertain_low = 0.2 and uncertain_high = 0.9.",
+                f"use e.g. uncertain_low = {REVIEW_DEFAULTS.uncertain_low} and "
+                f"uncertain_high = {REVIEW_DEFAULTS.uncertain_high}.",
             )
         )
 

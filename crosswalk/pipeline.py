@@ -53,7 +53,7 @@ from crosswalk.internals.model import (
     score,
     weight_ceiling,
 )
-from crosswalk.internals.normalize import NID_PREFIX, normalize_records
+from crosswalk.internals.normalize import normalize_records
 from crosswalk.progress import Steps
 from crosswalk.publish import (
     create_database,
@@ -69,10 +69,8 @@ from crosswalk.publish import (
 )
 from crosswalk.review import Constraints, load_constraints
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
+from crosswalk.vocabulary import CONFLICT_KINDS, NID_PREFIX, RECORD_METHODS
 from matchers._text import as_string
-
-#: How a record joined its entity (the records' ``method``), strongest first.
-RECORD_METHODS = ("identifier", "fuzzy", "singleton")
 
 #: A pair sharing an identifier is an *identifier conflict* when its name and
 #: address evidence alone gives it less than this probability ...
@@ -582,11 +580,7 @@ def _identifier_conflicts(
                         "values_r": {s: _str(id_values[NID_PREFIX + s][b]) for s in schemes},
                         "name_address_probability": float(fuzzy[i]),
                         "linked_probability": float(linked_p[i]),
-                        "reason": (
-                            "the records share an identifier but their names and addresses disagree"
-                            if kind == "identifier_disagrees"
-                            else "names and addresses agree but an identifier of the same scheme differs"
-                        ),
+                        "reason": CONFLICT_KINDS[kind],
                     },
                 }
             )
@@ -615,7 +609,7 @@ def _split_conflicts(
                     "scheme": None,
                     "match_probability": float(prob[e]),
                     "details": {
-                        "reason": "the link would put two records of one source into one entity; weaker than the links kept",
+                        "reason": CONFLICT_KINDS["cluster_split"],
                         "component_size": len(sp["members"]),
                         "parts": sp["parts"],
                     },
@@ -629,7 +623,7 @@ def _split_conflicts(
                 "r": b,
                 "scheme": None,
                 "match_probability": None,
-                "details": {"reason": "a must-link decision contradicts a cannot-link decision"},
+                "details": {"reason": CONFLICT_KINDS["decision_conflict"]},
             }
         )
     return pd.DataFrame(rows, columns=["kind", "l", "r", "scheme", "match_probability", "details"])

@@ -2,7 +2,7 @@
 
 The canonical batch has one row per source record and the columns
 ``source, record_id`` followed by the common facility fields of
-:data:`crosswalk.config.FIELD_NAMES`, and one ``id:<scheme>`` column per
+:data:`crosswalk.vocabulary.FIELD_NAMES`, and one ``id:<scheme>`` column per
 declared identifier scheme (raw values; normalization is a later stage).
 
 Every problem found in any source is collected and reported together, each
@@ -33,14 +33,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crosswalk.config import FIELD_NAMES, Config, SourceConfig
+from crosswalk.config import Config, SourceConfig
 from crosswalk.errors import Problem, SourceError
 from crosswalk.internals import readahead
 from crosswalk.internals.readahead import Sheet, parse_sheet
 from crosswalk.internals.threads import THREADS
+from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX
 
-#: Column prefix of identifier columns in the canonical batch.
-ID_PREFIX = "id:"
 _AUTO_ENCODINGS = ("utf-8", "cp1252")
 
 

@@ -28,10 +28,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crosswalk.config import BLOCKING_RULES, BlockingSettings
+from crosswalk.config import BlockingSettings
 from crosswalk.internals.codes import pack, ranks, renumbered_in_order, run_starts, sorted_codes
 from crosswalk.internals.compare import Columns
-from crosswalk.internals.normalize import NID_PREFIX
+from crosswalk.vocabulary import BLOCKING_RULES, NID_PREFIX
 from matchers._text import as_string
 
 #: Bit of each rule in a pair's ``rules`` bitmask.

@@ -26,10 +26,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from crosswalk.internals.codes import run_starts
+from crosswalk.vocabulary import LINK_STATUSES
 
-LINKED, CUT, BELOW, MUST, CANNOT = "linked", "cut", "below_threshold", "must_link", "cannot_link"
 #: The statuses a link can have; ``ClusterResult.codes`` index this tuple.
-STATUSES = (LINKED, CUT, BELOW, MUST, CANNOT)
+STATUSES = LINK_STATUSES
+LINKED, CUT, BELOW, MUST, CANNOT = STATUSES
 _LINKED, _CUT, _BELOW, _MUST, _CANNOT = range(len(STATUSES))
 
 

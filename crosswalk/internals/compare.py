@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crosswalk.internals.normalize import NID_PREFIX
 from crosswalk.internals.threads import THREADS
+from crosswalk.vocabulary import NID_PREFIX
 from matchers._text import as_string
 from matchers.compare import Texts, as_texts, exact, haversine_m, similarity
 from matchers.facility_types import type_compatibility

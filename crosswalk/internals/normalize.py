@@ -13,17 +13,13 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.internals.threads import THREADS
-from crosswalk.sources import ID_PREFIX
+from crosswalk.vocabulary import ID_PREFIX, NID_PREFIX
 from matchers._text import as_string
 from matchers.addresses import address_parts, normalize_city, normalize_state, zip5
 from matchers.facility_types import facility_class
 from matchers.identifiers import normalize_identifier
 from matchers.names import name_and_core, normalize_name
 from matchers.phones import normalize_phone
-
-#: Normalized-identifier column prefix.
-NID_PREFIX = "nid:"
-
 
 #: Batches at least this large are normalized in parts, on :data:`NORMALIZE_PARTS` threads.
 PARALLEL_MIN_ROWS = 100_000

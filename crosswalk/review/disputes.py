@@ -28,26 +28,10 @@ from typing import Any
 
 from crosswalk.errors import ReviewError
 from crosswalk.review.store import Pair, RecordKey, ReviewStore, canonical_pair, pair_key, utcnow
+from crosswalk.vocabulary import REVIEW_DEFAULTS, REVIEW_REASONS
 
-DEFAULT_UNCERTAIN_LOW = 0.2
-DEFAULT_UNCERTAIN_HIGH = 0.9
-DEFAULT_LARGE_CLUSTER = 6
-
-#: Reasons that mean the evidence disagrees outright, not just weakly.
-CONFLICT_KINDS = frozenset(
-    {"identifier_disagrees", "identifier_differs", "cluster_split", "one_per_source"}
-)
-
-#: What each reason means, for the UI and the docs.
-REASON_LABELS = {
-    "decision_conflict": "Decisions contradict each other",
-    "identifier_disagrees": "Shared identifier, different name/address",
-    "identifier_differs": "Same name/address, different identifier",
-    "cluster_split": "Cluster was split",
-    "one_per_source": "Link cut: two records of one source",
-    "uncertain": "Uncertain match probability",
-    "large_cluster": "Unusually large cluster",
-}
+#: What each reason means, for the UI and the docs (kind -> label).
+REASON_LABELS = {k: r.label for k, r in REVIEW_REASONS.items()}
 
 #: How many other members of each cluster a dispute keeps.
 CLUSTER_MEMBERS_KEPT = 40
@@ -67,13 +51,10 @@ def priority(reason_kinds: list[str], probability: float | None) -> float:
     """The queue order, highest first.
 
     Contradicting decisions come first (+2), then conflicts of evidence (+1),
-    then everything else; within a tier, the pair closest to p = 0.5 first.
+    then everything else (the reasons' tiers, :data:`crosswalk.vocabulary.REVIEW_REASONS`);
+    within a tier, the pair closest to p = 0.5 first.
     """
-    tier = 0.0
-    if "decision_conflict" in reason_kinds:
-        tier = 2.0
-    elif any(k in CONFLICT_KINDS for k in reason_kinds):
-        tier = 1.0
+    tier = max((REVIEW_REASONS[k].tier for k in reason_kinds if k in REVIEW_REASONS), default=0)
     return tier + uncertainty(probability)
 
 
@@ -120,9 +101,9 @@ def review_band(config: dict[str, Any]) -> tuple[float, float, int]:
     """The uncertain band and the large-cluster size from a build's config JSON."""
     review = config.get("review") or {}
     clustering = config.get("clustering") or {}
-    low = _float(review.get("uncertain_low"), DEFAULT_UNCERTAIN_LOW)
-    high = _float(review.get("uncertain_high"), DEFAULT_UNCERTAIN_HIGH)
-    large = int(_float(clustering.get("large_cluster_size"), DEFAULT_LARGE_CLUSTER))
+    low = _float(review.get("uncertain_low"), REVIEW_DEFAULTS.uncertain_low)
+    high = _float(review.get("uncertain_high"), REVIEW_DEFAULTS.uncertain_high)
+    large = int(_float(clustering.get("large_cluster_size"), REVIEW_DEFAULTS.large_cluster_size))
     return low, high, large
 
 
