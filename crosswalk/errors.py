@@ -67,3 +67,8 @@ class ReviewError(CrosswalkError):
 
 class NotFoundError(CrosswalkError):
     """A named record, entity or release does not exist."""
+
+
+class PlanError(CrosswalkError):
+    """A plan of stages is inconsistent (a dataset read but never made, made twice, a cycle),
+    or a run asks it for what it cannot give."""

@@ -1,0 +1,59 @@
+"""Runners carry out a :class:`~crosswalk.plan.Plan`.
+
+A runner decides how the plan's stages run: on which threads (or machines), in what
+batches, with what overlap, and when a dataset is let go. It never changes what a stage
+computes: every runner gives the same datasets for the same plan and inputs.
+:class:`crosswalk.runners.local.LocalRunner` runs a plan in this process; a Spark runner
+implements the same :class:`Runner` protocol, relying on the plan's guarantees:
+
+- a ``rowwise`` stage's function may be applied to any split of its first input into
+  batches (partitions); the output is the same whatever the split, so it can be a
+  ``mapPartitions``;
+- a ``global`` stage receives whole datasets (a runner collects or broadcasts them);
+- stage functions are module-level and their params plain data, so they can be pickled;
+- functions never change their inputs, so a dataset can be shared between stages, cached
+  or recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import Future
+from typing import Any, Protocol, TypeVar
+
+from crosswalk.plan import Plan
+from crosswalk.progress import Steps
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Parallel(Protocol):
+    """What a ``global`` stage that fans out (``Stage.parallel``) is given to do so: the
+    subset of an executor it may use. A serial handle runs each call at once."""
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        """Start ``fn(*args, **kwargs)``; its future."""
+        ...
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``[fn(x) for x in items]``, the calls possibly at once; in the items' order."""
+        ...
+
+
+class Runner(Protocol):
+    """Something that runs plans."""
+
+    def run(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        want: Collection[str],
+        *,
+        steps: Steps | None = None,
+    ) -> dict[str, Any]:
+        """Run the stages of ``plan`` that the datasets named in ``want`` depend on, from
+        the plan's ``inputs`` (dataset name → value), and return ``want``'s datasets by
+        name. ``steps`` counts and times the stages that name a ``step``. The first error a
+        stage raises is raised, once no stage is running any more."""
+        ...
