@@ -271,5 +271,8 @@ def test_the_run_refuses_what_it_cannot_give() -> None:
         LocalRunner().run(toy_plan(), {"records": RECORDS}, ["nothing"])
     with pytest.raises(PlanError, match=r"lacks the plan's input\(s\) 'records'"):
         LocalRunner().run(toy_plan(), {}, ["total"])
+    two = Plan((Stage("two", ("x",), ("a", "b"), double),), ("x",))
+    with pytest.raises(PlanError, match=r"stage 'two' returned int, not a tuple of its 2 outputs"):
+        LocalRunner().run(two, {"x": 1}, ["a"])
     with pytest.raises(PlanError, match=r"lane 'side', which has no threads"):
         LocalRunner({}, {"count": ("side", None)})
