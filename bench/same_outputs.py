@@ -225,11 +225,26 @@ def compare_table(
             col = next(i for i, (x, y) in enumerate(zip(ca, cb, strict=True)) if x.key != y.key)
             out.append(
                 f"table {table}: rowid {ra[0]} column {cols_a[col]}: "
-                f"before {ca[col]}, after {cb[col]}"
+                + _cell_pair(ca[col], cb[col])
             )
     if differing > len(out):
         out.append(f"table {table}: {differing} differing rows in all")
     return out
+
+
+def _cell_pair(a: Cell, b: Cell) -> str:
+    """Both values; two long texts are shown around their first differing character."""
+    if a.kind == b.kind == "text" and max(len(a.value), len(b.value)) > 80:
+        at = next(
+            (i for i, (x, y) in enumerate(zip(a.value, b.value, strict=False)) if x != y),
+            min(len(a.value), len(b.value)),
+        )
+        lo = max(0, at - 30)
+        return (
+            f"texts differ at character {at}: before …{a.value[lo : at + 50]!r}…, "
+            f"after …{b.value[lo : at + 50]!r}… (text)"
+        )
+    return f"before {a}, after {b}"
 
 
 def compare_sqlite(a: Path, b: Path, roots: Roots = ("", "")) -> list[str]:
