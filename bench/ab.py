@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shlex
 import shutil
 import statistics
@@ -133,9 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             check_tree(tree)
             compile_tree(tree)
         configs = {side: config_of(args.case, tree, work) for side, tree in trees.items()}
+        runs_dir = work / "ab" / f"{args.case}.{os.getpid()}"
         for i in range(1, args.runs + 1):
             for side, tree in trees.items():
-                run_dir = work / "ab" / args.case / side
+                run_dir = runs_dir / side
                 figures = run_once(tree, configs[side], run_dir, args.timeout, args.mem_cap_gib)
                 runs[side].append(figures)
                 say(
@@ -145,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ToolError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    shutil.rmtree(runs_dir)
     result = summary(args.case, runs)
     result["case"] = args.case
     result["commits"] = {side: commit_of(tree)[0] for side, tree in trees.items()}

@@ -435,40 +435,50 @@ def release(tree: Path, build_dir: Path, releases: Path, version: str) -> None:
         "--version", version)  # fmt: skip
 
 
+def made_once(target: Path, make: Callable[[Path], object]) -> Path:
+    """``target``, made by ``make`` into a directory of this process's own and renamed into
+    place, unless it is there already: a run cut short, or another run at the same
+    time, never leaves a half-made ``target``."""
+    if target.exists():
+        return target
+    part = target.with_name(f".{target.name}.{os.getpid()}")
+    if part.exists():
+        shutil.rmtree(part, onerror=_writable_rmtree)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    make(part)
+    try:
+        part.rename(target)
+    except OSError:  # made meanwhile by another run: keep that one
+        shutil.rmtree(part, onerror=_writable_rmtree)
+    return target
+
+
 def synthetic(n: int, work: Path) -> Path:
     """Synthetic listings of ``n`` records per side (``bench/synth.py``), generated once."""
-    data = work / "inputs" / f"synth{n}"
-    if not (data / "manifest.json").exists():
-        sys.path.insert(0, str(BENCH))
-        from synth import generate
+    sys.path.insert(0, str(BENCH))
+    from synth import generate
 
-        if data.exists():
-            shutil.rmtree(data)
-        generate(n, data, SYNTH_SEED)
+    data = made_once(work / "inputs" / f"synth{n}", lambda d: generate(n, d, SYNTH_SEED))
     return data / "config.toml"
 
 
 def edition(work: Path) -> Path:
     """The later edition of the embedded listings (as ``bench/stability.py`` makes it), once."""
-    out = work / "inputs" / "edition"
-    config = out / "sources.toml"
-    done = out / ".done"
-    if not done.exists():
-        sys.path.insert(0, str(BENCH))
-        from stability import make_edition
+    sys.path.insert(0, str(BENCH))
+    from stability import make_edition
 
-        if out.exists():
-            shutil.rmtree(out)
-        make_edition(ROOT / CONFIGS["embedded"], out, EDITION_SEED)
-        done.write_text("")
-    return config
+    out = made_once(
+        work / "inputs" / "edition",
+        lambda d: make_edition(ROOT / CONFIGS["embedded"], d, EDITION_SEED),
+    )
+    return out / "sources.toml"
 
 
 def run_case(case: str, tree: Path, out: Path, work: Path) -> None:
-    """Produce the outputs of ``case`` with ``tree`` into ``out`` (replaced)."""
-    if out.exists():
-        shutil.rmtree(out, onerror=_writable_rmtree)
+    """Produce the outputs of ``case`` with ``tree`` into ``out`` (a new directory). The
+    directory they were made in is kept in ``out/.root``: a release's path names it."""
     out.mkdir(parents=True)
+    (out / ".root").write_text(str(out.resolve()), encoding="utf-8")
     if case in CONFIGS:
         build(tree, tree / CONFIGS[case], out / "build")
     elif case == "synth100k":
@@ -481,7 +491,6 @@ def run_case(case: str, tree: Path, out: Path, work: Path) -> None:
         release(tree, out / "b2", rel, "edition-2")
     else:
         raise ToolError(f"unknown case {case!r}; cases: {ALL_CASES}")
-    (out / ".done").write_text("")
 
 
 def _writable_rmtree(func: Callable[..., Any], path: str, _exc: Any) -> None:
@@ -490,10 +499,14 @@ def _writable_rmtree(func: Callable[..., Any], path: str, _exc: Any) -> None:
     func(path)
 
 
+def read_root(out: Path) -> str:
+    return (out / ".root").read_text(encoding="utf-8")
+
+
 def compare_case(case: str, a: Path, b: Path) -> list[str]:
     if case == "release_chain":
         out: list[str] = []
-        roots = (str(a.resolve()), str(b.resolve()))  # the previous release is named by its path
+        roots = (read_root(a), read_root(b))  # the previous release is named by its path
         for name in ("b1", "b2"):
             out += compare_build(a / name, b / name, f"build {name}: ", roots)
         for version in ("edition-1", "edition-2"):
@@ -504,22 +517,29 @@ def compare_case(case: str, a: Path, b: Path) -> list[str]:
     return compare_build(a / "build", b / "build")
 
 
+def _path_key(tree: Path) -> str:
+    return hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:12]
+
+
 def before_dir(tree: Path, work: Path, case: str, log: Callable[[str], None]) -> Path:
     """The before tree's outputs of ``case``, from the cache when its commit was built already."""
     commit, dirty = commit_of(tree)
     if dirty:
-        key = "dirty-" + hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:12]
-        target = work / "before" / key / case
         log(f"· {case}: before tree has uncommitted changes: building it (not cached)")
-        run_case(case, tree, target, work)
-        return target
+        return fresh_dir(tree, work / "before" / f"dirty-{_path_key(tree)}" / case, case, work)
     target = work / "before" / commit / case
-    if (target / ".done").exists():
+    if target.exists():
         log(f"· {case}: before outputs from the cache of {commit[:10]}")
-    else:
-        log(f"· {case}: building before ({commit[:10]}) …")
-        run_case(case, tree, target, work)
-    return target
+        return target
+    log(f"· {case}: building before ({commit[:10]}) …")
+    return made_once(target, lambda d: run_case(case, tree, d, work))
+
+
+def fresh_dir(tree: Path, target: Path, case: str, work: Path) -> Path:
+    """The outputs of ``case`` made anew into ``target``."""
+    if target.exists():
+        shutil.rmtree(target, onerror=_writable_rmtree)
+    return made_once(target, lambda d: run_case(case, tree, d, work))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -555,8 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             a = before_dir(before, work, case, log)
             log(f"· {case}: building after …")
-            b = work / "after" / case
-            run_case(case, after, b, work)
+            b = fresh_dir(after, work / "after" / _path_key(after) / case, case, work)
             found = compare_case(case, a, b)
             again = shlex.join(
                 [
