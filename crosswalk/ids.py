@@ -48,8 +48,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.errors import BuildError, ReleaseError
-from crosswalk.internals.codes import dense_labels, key_order, ranks, sort_order
 from crosswalk.internals.sqlite_load import bulk_insert
+from crosswalk.stages.kernel.codes import dense_labels, key_order, ranks, sort_order
 
 #: Prefix of every entity id.
 PREFIX = "F"

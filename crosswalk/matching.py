@@ -20,23 +20,23 @@ import pandas as pd
 
 from crosswalk.config import FIELD_NAMES, BlockingSettings
 from crosswalk.errors import CrosswalkError, NotFoundError
-from crosswalk.internals.blocking import block_keys, candidate_pairs, ranges, token_counts
-from crosswalk.internals.compare import (
+from crosswalk.sources import ID_PREFIX
+from crosswalk.stages.block import block_keys, candidate_pairs, ranges, token_counts
+from crosswalk.stages.compare import (
     MISSING,
     Comparison,
     compare,
     comparison_by_name,
     record_columns,
 )
-from crosswalk.internals.model import (
+from crosswalk.stages.model import (
     Model,
     pair_frequencies,
     record_frequencies,
     score,
     term_frequencies,
 )
-from crosswalk.internals.normalize import normalize_records
-from crosswalk.sources import ID_PREFIX
+from crosswalk.stages.normalize import normalize_records
 
 #: A blocking key shared by more published records than this is not used for queries.
 MAX_KEY_RECORDS = 400

@@ -24,10 +24,24 @@ import pyarrow.compute as pc
 from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
 from crosswalk.errors import Problem, SourceError
-from crosswalk.internals.blocking import candidate_pairs
-from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster, pair_codes
-from crosswalk.internals.codes import dense_labels, key_order, pack, run_starts
-from crosswalk.internals.compare import (
+from crosswalk.progress import Steps
+from crosswalk.publish import (
+    create_database,
+    datapackage,
+    finish_sqlite,
+    float_text,
+    load_tables,
+    merge_tables,
+    publish,
+    stage_tables,
+    write_csv,
+    write_frame_csv,
+)
+from crosswalk.review import Constraints, load_constraints
+from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
+from crosswalk.stages.block import candidate_pairs
+from crosswalk.stages.cluster import CUT, LINKED, MUST, cluster, pair_codes
+from crosswalk.stages.compare import (
     Columns,
     Comparison,
     Strongest,
@@ -35,7 +49,8 @@ from crosswalk.internals.compare import (
     compared_columns,
     comparisons_for,
 )
-from crosswalk.internals.model import (
+from crosswalk.stages.kernel.codes import dense_labels, key_order, pack, run_starts
+from crosswalk.stages.model import (
     Model,
     RecordTerms,
     Scores,
@@ -53,22 +68,7 @@ from crosswalk.internals.model import (
     score,
     weight_ceiling,
 )
-from crosswalk.internals.normalize import normalize_records
-from crosswalk.progress import Steps
-from crosswalk.publish import (
-    create_database,
-    datapackage,
-    finish_sqlite,
-    float_text,
-    load_tables,
-    merge_tables,
-    publish,
-    stage_tables,
-    write_csv,
-    write_frame_csv,
-)
-from crosswalk.review import Constraints, load_constraints
-from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
+from crosswalk.stages.normalize import normalize_records
 from crosswalk.vocabulary import CONFLICT_KINDS, NID_PREFIX, RECORD_METHODS
 from matchers._text import as_string
 

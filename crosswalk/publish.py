@@ -31,9 +31,9 @@ import sqlite_utils
 
 from crosswalk import schema
 from crosswalk.errors import BuildError
-from crosswalk.internals.codes import in_order, sort_order
 from crosswalk.internals.files import exchange, exclusive_lock, force_rmtree, fsync_dir
 from crosswalk.internals.sqlite_load import CACHE_KIB, PAGE_SIZE, bulk_insert
+from crosswalk.stages.kernel.codes import in_order, sort_order
 from matchers._text import contains, where
 
 #: Each schema type's column type in SQLite (as sqlite-utils names it) and its Arrow type,

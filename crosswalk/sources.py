@@ -33,11 +33,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crosswalk import readahead
 from crosswalk.config import Config, SourceConfig
 from crosswalk.errors import Problem, SourceError
-from crosswalk.internals import readahead
-from crosswalk.internals.readahead import Sheet, parse_sheet
 from crosswalk.internals.threads import THREADS
+from crosswalk.readahead import Sheet, parse_sheet
 from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX
 
 _AUTO_ENCODINGS = ("utf-8", "cp1252")
@@ -555,7 +555,7 @@ def _read_xlsx(
     """Read one worksheet with calamine (a fast reader of the xlsx format), every cell as
     text; with how its rows are named (their rows in the sheet: blank rows are skipped).
 
-    ``parsed``: the sheet already parsed from ``data`` (see :mod:`crosswalk.internals.readahead`).
+    ``parsed``: the sheet already parsed from ``data`` (see :mod:`crosswalk.readahead`).
     """
     got = parsed if parsed is not None else parse_sheet(data, src.sheet)
     if got.open_error is not None:
@@ -814,7 +814,7 @@ def _repeated_columns(
             )
 
 
-#: The fields a record is compared on besides its name (see ``crosswalk.internals.compare``),
+#: The fields a record is compared on besides its name (see ``crosswalk.stages.compare``),
 #: each with the columns of the canonical batch that feed it.
 _COMPARED_FIELDS = {
     "address": ("address",),

@@ -62,7 +62,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crosswalk.internals import readahead
+    from crosswalk import readahead
 
     config = load_config(args.config)
     # The source files are read (and workbooks parsed) while the engine's modules load.

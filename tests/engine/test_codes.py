@@ -1,4 +1,4 @@
-"""The integer codes and row orders shared by the stages (``crosswalk.internals.codes``)."""
+"""The integer codes and row orders shared by the stages (``crosswalk.stages.kernel.codes``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crosswalk.internals import codes
+from crosswalk.stages.kernel import codes
 
 TEXT = st.text(alphabet="aZé0 1-", max_size=3)
 

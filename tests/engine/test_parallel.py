@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from crosswalk.config import BlockingSettings, load_config
-from crosswalk.internals import blocking
-from crosswalk.internals import compare as compare_stage
-from crosswalk.internals import normalize as normalize_stage
-from crosswalk.internals.blocking import candidate_pairs
 from crosswalk.sources import load_sources
+from crosswalk.stages import block as blocking
+from crosswalk.stages import compare as compare_stage
+from crosswalk.stages import normalize as normalize_stage
+from crosswalk.stages.block import candidate_pairs
 
 
 @pytest.fixture(scope="module")

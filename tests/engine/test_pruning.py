@@ -13,19 +13,19 @@ import pandas as pd
 import pytest
 
 from crosswalk.config import Config, load_config
-from crosswalk.internals import model as model_internals
-from crosswalk.internals.blocking import candidate_pairs
-from crosswalk.internals.compare import NAME, Strongest, compare_positions, comparisons_for
-from crosswalk.internals.model import (
+from crosswalk.pipeline import Linkage, link
+from crosswalk.review import Constraints
+from crosswalk.sources import load_sources
+from crosswalk.stages import model as model_internals
+from crosswalk.stages.block import candidate_pairs
+from crosswalk.stages.compare import NAME, Strongest, compare_positions, comparisons_for
+from crosswalk.stages.model import (
     em_sample,
     own_frequencies,
     pair_frequencies,
     score,
     weight_ceiling,
 )
-from crosswalk.pipeline import Linkage, link
-from crosswalk.review import Constraints
-from crosswalk.sources import load_sources
 
 
 @pytest.fixture(scope="module")

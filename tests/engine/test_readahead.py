@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from crosswalk import readahead
 from crosswalk.config import load_config
-from crosswalk.internals import readahead
 from crosswalk.sources import load_sources
 
 

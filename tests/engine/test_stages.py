@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from crosswalk.config import BlockingSettings, load_config
-from crosswalk.internals.blocking import RULE_BITS, block_keys, candidate_pairs, token_counts
-from crosswalk.internals.cluster import CUT, LINKED, MUST, cluster
-from crosswalk.internals.compare import compare, comparisons_for
-from crosswalk.internals.model import fit_em, monotone
-from crosswalk.internals.normalize import normalize_records
 from crosswalk.sources import load_sources
+from crosswalk.stages.block import RULE_BITS, block_keys, candidate_pairs, token_counts
+from crosswalk.stages.cluster import CUT, LINKED, MUST, cluster
+from crosswalk.stages.compare import compare, comparisons_for
+from crosswalk.stages.model import fit_em, monotone
+from crosswalk.stages.normalize import normalize_records
 
 
 @pytest.fixture(scope="module")
@@ -289,8 +289,8 @@ def test_one_source_can_be_deduplicated(slice_dir: Path, tmp_path: Path) -> None
 
 
 def test_link_hands_its_order_and_scored_pairs_to_the_hooks(slice_dir: Path) -> None:
-    from crosswalk.internals.codes import key_order
     from crosswalk.pipeline import link
+    from crosswalk.stages.kernel.codes import key_order
 
     config = load_config(slice_dir / "slice.toml")
     records = load_sources(config).records

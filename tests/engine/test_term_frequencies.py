@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crosswalk.internals.compare import record_columns
-from crosswalk.internals.model import (
+from crosswalk.matching import Matcher
+from crosswalk.pipeline import BuildResult
+from crosswalk.stages.compare import record_columns
+from crosswalk.stages.model import (
     own_frequencies,
     pair_frequencies,
     record_frequencies,
     term_frequencies,
 )
-from crosswalk.internals.normalize import normalize_records
-from crosswalk.matching import Matcher
-from crosswalk.pipeline import BuildResult
+from crosswalk.stages.normalize import normalize_records
 
 
 def _terms(values: list[str | None]) -> tuple[pd.DataFrame, dict[str, pd.Series]]:

@@ -15,11 +15,11 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from crosswalk.config import load_config
-from crosswalk.internals.blocking import candidate_pairs
-from crosswalk.internals.compare import Columns, compare, compared_columns, comparisons_for
-from crosswalk.internals.model import random_pairs
-from crosswalk.internals.normalize import normalize_records
 from crosswalk.sources import load_sources
+from crosswalk.stages.block import candidate_pairs
+from crosswalk.stages.compare import Columns, compare, compared_columns, comparisons_for
+from crosswalk.stages.model import random_pairs
+from crosswalk.stages.normalize import normalize_records
 from matchers.compare import (
     SIMILARITY_METHODS,
     as_texts,

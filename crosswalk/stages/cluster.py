@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from crosswalk.internals.codes import run_starts
+from crosswalk.stages.kernel.codes import run_starts
 from crosswalk.vocabulary import LINK_STATUSES
 
 #: The statuses a link can have; ``ClusterResult.codes`` index this tuple.

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crosswalk.internals.codes import pack, run_starts
-from crosswalk.internals.compare import MISSING, Columns, Comparison, compare_positions
+from crosswalk.stages.compare import MISSING, Columns, Comparison, compare_positions
+from crosswalk.stages.kernel.codes import pack, run_starts
 from matchers._text import as_string
 from matchers.compare import Texts
 

@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.config import BlockingSettings
-from crosswalk.internals.codes import pack, ranks, renumbered_in_order, run_starts, sorted_codes
-from crosswalk.internals.compare import Columns
+from crosswalk.stages.compare import Columns
+from crosswalk.stages.kernel.codes import pack, ranks, renumbered_in_order, run_starts, sorted_codes
 from crosswalk.vocabulary import BLOCKING_RULES, NID_PREFIX
 from matchers._text import as_string
 
@@ -585,7 +585,7 @@ def candidate_pairs(
 
     The rules run on ``threads`` threads (their work is in numpy and Arrow, mostly
     outside the GIL); the pairs are the same for any number. ``columns``: the records'
-    columns as the comparisons convert them (:func:`~crosswalk.internals.compare.record_columns`),
+    columns as the comparisons convert them (:func:`~crosswalk.stages.compare.record_columns`),
     where the caller has them, perhaps being converted on another thread: blocking then
     reads the columns both need from them instead of factorizing them again.
     """
