@@ -29,8 +29,8 @@ from crosswalk.stages.compare import (
     comparison_by_name,
     record_columns,
 )
+from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.model import (
-    Model,
     pair_frequencies,
     record_frequencies,
     score,

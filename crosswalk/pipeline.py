@@ -29,7 +29,6 @@ from crosswalk.publish import (
     create_database,
     datapackage,
     finish_sqlite,
-    float_text,
     load_tables,
     merge_tables,
     publish,
@@ -42,7 +41,6 @@ from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canoni
 from crosswalk.stages.block import candidate_pairs
 from crosswalk.stages.cluster import CUT, LINKED, MUST, cluster, pair_codes
 from crosswalk.stages.compare import (
-    Columns,
     Comparison,
     Strongest,
     compare_positions,
@@ -50,8 +48,10 @@ from crosswalk.stages.compare import (
     comparisons_for,
 )
 from crosswalk.stages.kernel.codes import dense_labels, key_order, pack, run_starts
+from crosswalk.stages.kernel.columns import Columns
+from crosswalk.stages.kernel.model import Model, probability_bits
+from crosswalk.stages.kernel.text import float_text, json_objects
 from crosswalk.stages.model import (
-    Model,
     RecordTerms,
     Scores,
     build_model,
@@ -64,13 +64,11 @@ from crosswalk.stages.model import (
     m_from_labels,
     own_frequencies,
     pair_frequencies,
-    probability_bits,
     score,
     weight_ceiling,
 )
 from crosswalk.stages.normalize import normalize_records
 from crosswalk.vocabulary import CONFLICT_KINDS, NID_PREFIX, RECORD_METHODS
-from matchers._text import as_string
 
 #: A pair sharing an identifier is an *identifier conflict* when its name and
 #: address evidence alone gives it less than this probability ...
@@ -899,7 +897,7 @@ def record_columns_in_key_order(frame: pd.DataFrame, by_key: np.ndarray) -> pd.D
             "latitude": recs["n_lat"],
             "longitude": recs["n_lon"],
             "other_names": recs["other_names"],
-            "identifiers": _json_objects(recs, _id_schemes(recs)),
+            "identifiers": json_objects(recs, _id_schemes(recs)),
             "n_class": recs["n_class"],
         }
     )
@@ -1154,28 +1152,6 @@ def _strongest_links(
     method[ends] = RECORD_METHODS.index("fuzzy")
     method[ends[np.concatenate([by_id, by_id])]] = RECORD_METHODS.index("identifier")
     return rec_prob, method
-
-
-def _json_objects(frame: pd.DataFrame, schemes: list[str]) -> pd.Series:
-    """Per-row JSON object {scheme: value} of the normalized identifiers, joined by Arrow.
-
-    Normalized identifiers hold only letters, digits and '-', so no escaping is needed.
-    """
-    text = pa.large_string()
-
-    def lit(value: str) -> pa.Scalar:
-        return pa.scalar(value, text)
-
-    body = pa.array([""] * len(frame), type=text)
-    for s in schemes:
-        value = pa.array(as_string(frame[NID_PREFIX + s]).array).cast(text)
-        sep = pc.if_else(pc.equal(body, lit("")), lit(""), lit(", "))
-        item = pc.binary_join_element_wise(
-            body, sep, lit(json.dumps(s) + ': "'), value, lit('"'), lit("")
-        )
-        body = pc.coalesce(item, body)  # a missing value adds nothing
-    joined = pc.binary_join_element_wise(lit("{"), body, lit("}"), lit(""))
-    return pd.Series(pd.array(joined, dtype="string"), index=frame.index)
 
 
 def _survivorship(

@@ -34,6 +34,7 @@ from crosswalk.errors import BuildError
 from crosswalk.internals.files import exchange, exclusive_lock, force_rmtree, fsync_dir
 from crosswalk.internals.sqlite_load import CACHE_KIB, PAGE_SIZE, bulk_insert
 from crosswalk.stages.kernel.codes import in_order, sort_order
+from crosswalk.stages.kernel.text import float_text
 from matchers._text import contains, where
 
 #: Each schema type's column type in SQLite (as sqlite-utils names it) and its Arrow type,
@@ -386,14 +387,6 @@ def _csv_column(values: pd.Series) -> pa.Array:
     if quoted is not None:
         column = where(column, quoted, _quote)
     return pc.fill_null(column, "")
-
-
-def float_text(values: np.ndarray[Any, Any]) -> pa.Array:
-    """``str()`` of every float as an Arrow string array, computed once per distinct value
-    (by bit pattern, so that -0.0 stays -0.0)."""
-    bits, inverse = np.unique(values.view(np.int64), return_inverse=True)
-    text = pa.array([str(v) for v in bits.view(np.float64).tolist()], type=pa.string())
-    return text.take(pa.array(inverse.reshape(-1).astype(np.int64)))
 
 
 def _string_bytes(strings: pa.Array) -> memoryview:

@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.config import BlockingSettings
-from crosswalk.stages.compare import Columns
 from crosswalk.stages.kernel.codes import pack, ranks, renumbered_in_order, run_starts, sorted_codes
+from crosswalk.stages.kernel.columns import Columns
 from crosswalk.vocabulary import BLOCKING_RULES, NID_PREFIX
 from matchers._text import as_string
 

@@ -20,107 +20,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from crosswalk.stages.compare import MISSING, Columns, Comparison, compare_positions
+from crosswalk.stages.compare import MISSING, Comparison, compare_positions
 from crosswalk.stages.kernel.codes import pack, run_starts
+from crosswalk.stages.kernel.columns import Columns
+from crosswalk.stages.kernel.model import EPS, FieldParams, Model
 from matchers._text import as_string
 from matchers.compare import Texts
 
-#: Probabilities are kept inside [EPS, 1 - EPS] so that weights stay finite.
-EPS = 1e-6
 TF_MAX_BOOST = 2.0
 TF_MAX_PENALTY = -10.0
-
-
-def probability_bits(probability: float) -> float:
-    """The match weight (bits) of a match probability, kept inside 1e-15 of 0 and 1."""
-    p = min(max(probability, 1e-15), 1 - 1e-15)
-    return math.log2(p / (1 - p))
-
-
-@dataclass
-class FieldParams:
-    name: str
-    levels: list[str]
-    m: list[float]
-    u: list[float]
-    tf_levels: list[int] = field(default_factory=list)
-    tf_column: str | None = None
-    #: Counts only where the named field is missing (see ``Comparison.stands_in_for``).
-    stands_in_for: str | None = None
-
-    def bits(self) -> np.ndarray:
-        m = np.clip(np.asarray(self.m, dtype="float64"), EPS, 1.0)
-        u = np.clip(np.asarray(self.u, dtype="float64"), EPS, 1.0)
-        return np.log2(m / u)
-
-
-@dataclass
-class Model:
-    fields: list[FieldParams]
-    prior: float  # probability that a random cross-source pair matches
-    lambda_candidates: float = 0.0
-    em_iterations: int = 0
-    trained_on: str = "em"
-
-    @property
-    def prior_bits(self) -> float:
-        return probability_bits(self.prior)
-
-    def field(self, name: str) -> FieldParams:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "prior": self.prior,
-            "prior_bits": self.prior_bits,
-            "lambda_candidates": self.lambda_candidates,
-            "em_iterations": self.em_iterations,
-            "trained_on": self.trained_on,
-            "fields": [
-                {
-                    "name": f.name,
-                    "levels": f.levels,
-                    "m": f.m,
-                    "u": f.u,
-                    "bits": [round(float(b), 4) for b in f.bits()],
-                    "tf_levels": f.tf_levels,
-                    "tf_column": f.tf_column,
-                    "stands_in_for": f.stands_in_for,
-                }
-                for f in self.fields
-            ],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Model:
-        fields = [
-            FieldParams(
-                f["name"],
-                list(f["levels"]),
-                list(f["m"]),
-                list(f["u"]),
-                list(f.get("tf_levels", [])),
-                f.get("tf_column"),
-                f.get("stands_in_for"),
-            )
-            for f in data["fields"]
-        ]
-        return cls(
-            fields,
-            float(data["prior"]),
-            float(data.get("lambda_candidates", 0.0)),
-            int(data.get("em_iterations", 0)),
-            str(data.get("trained_on", "em")),
-        )
 
 
 # --------------------------------------------------------------------------- estimation

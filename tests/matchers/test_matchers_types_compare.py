@@ -17,7 +17,8 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from crosswalk.config import load_config
 from crosswalk.sources import load_sources
 from crosswalk.stages.block import candidate_pairs
-from crosswalk.stages.compare import Columns, compare, compared_columns, comparisons_for
+from crosswalk.stages.compare import compare, compared_columns, comparisons_for
+from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.model import random_pairs
 from crosswalk.stages.normalize import normalize_records
 from matchers.compare import (
