@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from crosswalk import __version__, ids, schema
 from crosswalk.config import Config
@@ -39,7 +37,7 @@ from crosswalk.publish import (
 from crosswalk.review import Constraints, load_constraints
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
 from crosswalk.stages.block import candidate_pairs
-from crosswalk.stages.cluster import CUT, LINKED, MUST, cluster, pair_codes
+from crosswalk.stages.cluster import CUT, LINKED, MUST, cluster
 from crosswalk.stages.compare import (
     Comparison,
     Strongest,
@@ -47,10 +45,16 @@ from crosswalk.stages.compare import (
     compared_columns,
     comparisons_for,
 )
-from crosswalk.stages.kernel.codes import dense_labels, key_order, pack, run_starts
+from crosswalk.stages.conflicts import (
+    CONFLICT_HIGH,
+    identifier_conflicts,
+    identifier_evidence,
+    split_conflicts,
+)
+from crosswalk.stages.explain import explanations as explain_pairs
+from crosswalk.stages.kernel.codes import dense_labels, key_order
 from crosswalk.stages.kernel.columns import Columns
-from crosswalk.stages.kernel.model import Model, probability_bits
-from crosswalk.stages.kernel.text import float_text, json_objects
+from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.model import (
     RecordTerms,
     Scores,
@@ -65,18 +69,16 @@ from crosswalk.stages.model import (
     own_frequencies,
     pair_frequencies,
     score,
-    weight_ceiling,
 )
 from crosswalk.stages.normalize import normalize_records
-from crosswalk.vocabulary import CONFLICT_KINDS, NID_PREFIX, RECORD_METHODS
-
-#: A pair sharing an identifier is an *identifier conflict* when its name and
-#: address evidence alone gives it less than this probability ...
-CONFLICT_LOW = 0.001
-#: ... and a pair whose identifiers differ is one when name and address alone give more than this.
-CONFLICT_HIGH = 0.999
-#: Location levels at or below this (address_exact, address_fuzzy) count as the same place.
-SAME_PLACE_LEVEL = 1
+from crosswalk.stages.prune import always_kept, reachable
+from crosswalk.stages.survivorship import (
+    id_schemes,
+    record_columns_in_key_order,
+    records_table,
+    survivorship,
+)
+from crosswalk.vocabulary import NID_PREFIX
 
 
 @dataclass
@@ -92,7 +94,8 @@ class Linkage:
     model: Model
     comparisons: list[Comparison]
     conflicts: pd.DataFrame
-    #: Identifier columns measured to name one record per source (see :func:`facility_unique`).
+    #: Identifier columns measured to name one record per source (see
+    #: :func:`~crosswalk.stages.conflicts.facility_unique`).
     unique_schemes: list[str] = field(default_factory=list)
     #: The number of candidate pairs blocking found (``pairs`` keeps those that matter).
     candidate_pairs: int = 0
@@ -291,29 +294,13 @@ def link(
         del per_record
         scores = score(levels, model, frequencies=frequencies)
         del frequencies
-        id_cols = [c.name for c in comparisons if c.name.startswith(NID_PREFIX)]
-        decisive = [c for c in id_cols if facility_unique(frame, c)]
-        id_agree = np.zeros(len(pairs), dtype=bool)
-        id_disagree = np.zeros(len(pairs), dtype=bool)
-        for col in decisive:
-            lv = levels[col].to_numpy()
-            id_agree |= lv == 0
-            id_disagree |= lv == 1
-        id_disagree &= ~id_agree
-        # Name-and-address evidence alone (the field bits summed in field order, then the
-        # prior), for the pairs that may be identifier conflicts: those with a decisive level.
-        maybe = np.flatnonzero(id_agree | id_disagree)
-        non_id = np.zeros(len(maybe), dtype="float64")
-        for col in scores.bits.columns:
-            if col not in id_cols:
-                non_id += scores.bits[col].to_numpy()[maybe]
-        non_id += model.prior_bits
-        fuzzy = 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
-        del non_id
+        decisive, id_agree, id_disagree, maybe, fuzzy = identifier_evidence(
+            frame, [c.name for c in comparisons], levels, scores.bits, model.prior_bits
+        )
         # Linkage.pairs: the pairs at or above the floor, those always kept, and those whose
         # identifiers differ where names and addresses agree (possible conflicts).
         keep = scores.match_probability >= floor
-        keep |= _always_kept(pairs, levels, len(frame), constrained)
+        keep |= always_kept(pairs, levels, len(frame), constrained)
         keep[maybe[id_disagree[maybe] & (fuzzy > CONFLICT_HIGH)]] = True
         if not keep.all():
             kept = np.flatnonzero(keep)
@@ -340,7 +327,7 @@ def link(
         pairs["match_probability"] = scores.match_probability
         del scores
         pairs["method"] = _labels(id_agree.astype("int8"), ["fuzzy", "identifier"])
-        conflicts = _identifier_conflicts(
+        conflicts = identifier_conflicts(
             pairs, frame, maybe, fuzzy, id_agree[maybe], id_disagree[maybe], decisive
         )
         del id_agree, id_disagree, maybe, fuzzy
@@ -359,25 +346,10 @@ def link(
         pairs["status"] = result.status
         frame["cluster"] = result.labels
         conflicts = pd.concat(
-            [conflicts, _split_conflicts(result.splits, result.decision_conflicts, pairs, frame)],
+            [conflicts, split_conflicts(result.splits, result.decision_conflicts, pairs, frame)],
             ignore_index=True,
         )
     return Linkage(frame, pairs, model, comparisons, conflicts, decisive, n_candidates, by_key)
-
-
-def _always_kept(
-    pairs: pd.DataFrame, levels: pd.DataFrame, n_records: int, constrained: list[tuple[int, int]]
-) -> np.ndarray:
-    """Per pair, whether it is kept whatever its weight: its records share an identifier
-    (the pair may be an identifier conflict) or a review decision names it."""
-    keep = np.zeros(len(pairs), dtype=bool)
-    for name in levels.columns:
-        if name.startswith(NID_PREFIX):
-            keep |= levels[name].to_numpy() == 0
-    if constrained:
-        lp, rp = pairs["l"].to_numpy().astype("int64"), pairs["r"].to_numpy().astype("int64")
-        keep |= np.isin(lp * n_records + rp, pair_codes(constrained, n_records))
-    return keep
 
 
 def _reachable_pairs(
@@ -396,40 +368,23 @@ def _reachable_pairs(
     levels: the deferred comparisons missing from ``levels`` are made for them, or taken
     from ``em_levels`` for the pairs of the EM's ``sample``.
 
-    A pair's ceiling is the weight its compared fields give it (with the most favourable
-    term frequencies) plus the most that the missing ones could add from the strongest
-    level it can reach in them (``reach``; see :func:`weight_ceiling`). A pair whose
-    ceiling is under the floor is dropped before they are compared, unless it is
-    :func:`_always_kept` or its identifiers differ while its names and addresses could
-    still be near certain (an identifier conflict).
+    The pairs whose ceiling is under the floor are dropped before they are compared (see
+    :func:`~crosswalk.stages.prune.reachable`).
     """
     present = [c.name for c in comparisons if c.name in levels]
     todo = [c for c in comparisons if c.name not in levels]
-    if floor <= 0.0:
-        kept = np.arange(len(pairs))
-    else:
-        ceiling = weight_ceiling(levels[present], model, {c.name: reach.get(c.name) for c in todo})
-        # a hair of slack: the ceiling and the pair's weight sum the bits in other orders
-        keep = ceiling >= probability_bits(floor) - 1e-9
-        del ceiling
-        keep |= _always_kept(pairs, levels, len(columns), constrained)
-        # A pair whose identifiers differ is a conflict if its names and addresses alone
-        # are near certain: kept while they could be.
-        ids = [name for name in present if name.startswith(NID_PREFIX)]
-        differ = np.zeros(len(pairs), dtype=bool)
-        for name in ids:
-            differ |= levels[name].to_numpy() == 1
-        differ = np.flatnonzero(differ & ~keep)
-        if len(differ):
-            others = levels[[n for n in present if n not in ids]].take(differ)
-            near = weight_ceiling(
-                others,
-                model,
-                {c.name: None if c.name not in reach else reach[c.name][differ] for c in todo},
-            )
-            keep[differ[near >= probability_bits(CONFLICT_HIGH) - 1e-9]] = True
-        kept = np.flatnonzero(keep)
-        del keep
+    kept = reachable(
+        pairs,
+        levels,
+        reach,
+        present,
+        [c.name for c in todo],
+        model,
+        floor,
+        len(columns),
+        constrained,
+        CONFLICT_HIGH,
+    )
     pairs = pairs.take(kept).reset_index(drop=True)
     out = {name: levels[name].to_numpy()[kept] for name in present}
     if todo:
@@ -456,22 +411,6 @@ def _labels(codes: np.ndarray, names: list[str]) -> pd.Series:
     """A categorical column of ``names`` from small integer codes: one byte per pair, where
     text would take about twenty (13M candidate pairs at 1M records per side)."""
     return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(names)))
-
-
-#: A scheme identifies a facility when at least this share of its values is carried by a
-#: single record within each source; otherwise it identifies a group (a license covering
-#: several sites) and agreement on it is evidence of affiliation, not of sameness.
-UNIQUE_SHARE = 0.98
-
-
-def facility_unique(frame: pd.DataFrame, column: str) -> bool:
-    """Whether the identifier in ``column`` names one record per source (measured, not assumed)."""
-    sub = frame.loc[frame[column].notna(), ["source", column]]
-    if sub.empty:
-        return False
-    per_value = sub.groupby(["source", column], observed=True).size()
-    unique = (per_value == 1).groupby(level="source").mean()
-    return bool((unique >= UNIQUE_SHARE).all())
 
 
 def link_frames(
@@ -533,104 +472,6 @@ def _assign_entity_ids(
     return assignment
 
 
-def _identifier_conflicts(
-    pairs: pd.DataFrame,
-    frame: pd.DataFrame,
-    at: np.ndarray,
-    fuzzy: np.ndarray,
-    agree: np.ndarray,
-    disagree: np.ndarray,
-    id_cols: list[str],
-) -> pd.DataFrame:
-    """Conflicts among the pairs at rows ``at``, whose name-and-address probability is
-    ``fuzzy`` and whose decisive identifiers ``agree`` or ``disagree`` (aligned with ``at``)."""
-    place = pairs["lvl:location"].to_numpy()[at]
-    differs_badly = agree & (fuzzy < CONFLICT_LOW) & ~((place >= 0) & (place <= SAME_PLACE_LEVEL))
-    same_by_fuzzy = disagree & (fuzzy > CONFLICT_HIGH)
-    rows = []
-    lpos = pairs["l"].to_numpy()[at]
-    rpos = pairs["r"].to_numpy()[at]
-    linked_p = pairs["match_probability"].to_numpy()[at]
-    id_levels = {c: pairs[f"lvl:{c}"].to_numpy()[at] for c in id_cols}
-    id_values = {c: frame[c].to_numpy(dtype=object) for c in id_cols}
-    for kind, mask in (
-        ("identifier_disagrees", differs_badly),
-        ("identifier_differs", same_by_fuzzy),
-    ):
-        for i in np.flatnonzero(mask).tolist():
-            lv = {c: int(id_levels[c][i]) for c in id_cols}
-            schemes = [
-                c[len(NID_PREFIX) :]
-                for c, v in lv.items()
-                if v == (0 if kind == "identifier_disagrees" else 1)
-            ]
-            a, b = int(lpos[i]), int(rpos[i])
-            rows.append(
-                {
-                    "kind": kind,
-                    "l": a,
-                    "r": b,
-                    "scheme": ",".join(schemes),
-                    "match_probability": float(fuzzy[i]),
-                    "details": {
-                        "schemes": schemes,
-                        "values_l": {s: _str(id_values[NID_PREFIX + s][a]) for s in schemes},
-                        "values_r": {s: _str(id_values[NID_PREFIX + s][b]) for s in schemes},
-                        "name_address_probability": float(fuzzy[i]),
-                        "linked_probability": float(linked_p[i]),
-                        "reason": CONFLICT_KINDS[kind],
-                    },
-                }
-            )
-    return pd.DataFrame(rows, columns=["kind", "l", "r", "scheme", "match_probability", "details"])
-
-
-def _split_conflicts(
-    splits: list[dict[str, Any]],
-    decision_conflicts: list[tuple[int, int]],
-    pairs: pd.DataFrame,
-    frame: pd.DataFrame,
-) -> pd.DataFrame:
-    rows = []
-    lpos = pairs["l"].to_numpy()
-    rpos = pairs["r"].to_numpy()
-    prob = pairs["match_probability"].to_numpy()
-    for sp in splits:
-        for e in sp["cut_links"]:
-            if e >= len(pairs):
-                continue
-            rows.append(
-                {
-                    "kind": "cluster_split",
-                    "l": int(lpos[e]),
-                    "r": int(rpos[e]),
-                    "scheme": None,
-                    "match_probability": float(prob[e]),
-                    "details": {
-                        "reason": CONFLICT_KINDS["cluster_split"],
-                        "component_size": len(sp["members"]),
-                        "parts": sp["parts"],
-                    },
-                }
-            )
-    for a, b in decision_conflicts:
-        rows.append(
-            {
-                "kind": "decision_conflict",
-                "l": a,
-                "r": b,
-                "scheme": None,
-                "match_probability": None,
-                "details": {"reason": CONFLICT_KINDS["decision_conflict"]},
-            }
-        )
-    return pd.DataFrame(rows, columns=["kind", "l", "r", "scheme", "match_probability", "details"])
-
-
-def _str(v: Any) -> str | None:
-    return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
-
-
 # --------------------------------------------------------------------------- build
 
 
@@ -677,7 +518,7 @@ def build(
             explaining: list[Future[pd.Series]] = []
 
             def explain(pairs: pd.DataFrame, comparisons: list[Comparison]) -> None:
-                explaining.append(pool.submit(_explanations, pairs, comparisons))
+                explaining.append(pool.submit(explain_pairs, pairs, comparisons))
 
             linkage = link(
                 loaded.records,
@@ -834,96 +675,6 @@ def _training_labels(config: Config) -> list[tuple[tuple[str, str], tuple[str, s
     return read_labelled_pairs(config.base_dir / path)
 
 
-def _explanations(pairs: pd.DataFrame, comparisons: list[Comparison]) -> pd.Series:
-    """Per-pair JSON explanation, assembled column-wise by Arrow from each field's level
-    label and its weight rounded to 3 decimals (formatted once per distinct weight)."""
-    parts: list[Any] = []
-    for i, c in enumerate(comparisons):
-        lv = pairs[f"lvl:{c.name}"].to_numpy()
-        labels = pa.array([*c.levels, "missing"], type=pa.string())
-        parts += [
-            ("{" if i == 0 else ", ") + json.dumps(c.name) + ': {"level": "',
-            labels.take(pa.array(np.where(lv < 0, len(c.levels), lv).astype(np.int64))),
-            '", "weight": ',
-            float_text(pairs[f"bits:{c.name}"].to_numpy(dtype=np.float64).round(3)),
-            "}",
-        ]
-    if not parts:
-        return pd.Series("{}", index=range(len(pairs)), dtype="string[pyarrow]")
-    parts.append("}")
-    joined = pc.binary_join_element_wise(*parts, "")
-    return pd.Series(pd.arrays.ArrowStringArray(joined))
-
-
-def _id_schemes(recs: pd.DataFrame) -> list[str]:
-    return sorted(c[len(NID_PREFIX) :] for c in recs.columns if c.startswith(NID_PREFIX))
-
-
-def record_columns_in_key_order(frame: pd.DataFrame, by_key: np.ndarray) -> pd.DataFrame:
-    """The columns of the published ``records`` table that the linkage does not decide
-    (each record's fields and identifiers), with ``n_class`` for the survivorship, for
-    normalized records ``frame`` taken in (source, record_id) order (``by_key``)."""
-    wanted = [
-        "source",
-        "record_id",
-        "name",
-        "address",
-        "city",
-        "n_state",
-        "n_zip",
-        "zip",
-        "county",
-        "phone",
-        "facility_type",
-        "n_lat",
-        "n_lon",
-        "other_names",
-        "n_class",
-        *(c for c in frame.columns if c.startswith(NID_PREFIX)),
-    ]
-    recs = frame[wanted].take(by_key)  # only the columns taken below
-    out = pd.DataFrame(
-        {
-            "source": recs["source"],
-            "record_id": recs["record_id"],
-            "name": recs["name"],
-            "address": recs["address"],
-            "city": recs["city"],
-            "state": recs["n_state"],
-            "zip": recs["n_zip"].fillna(recs["zip"]),
-            "county": recs["county"],
-            "phone": recs["phone"],
-            "facility_type": recs["facility_type"],
-            "latitude": recs["n_lat"],
-            "longitude": recs["n_lon"],
-            "other_names": recs["other_names"],
-            "identifiers": json_objects(recs, _id_schemes(recs)),
-            "n_class": recs["n_class"],
-        }
-    )
-    return out.reset_index(drop=True)
-
-
-def records_table(
-    linkage: Linkage, by_key: np.ndarray, columns: pd.DataFrame | None = None
-) -> pd.DataFrame:
-    """The published ``records`` table in (source, record_id) order (``by_key``), without
-    its ``entity_id`` column, with ``n_class`` and ``n_method`` (a position in
-    :data:`RECORD_METHODS`) for the survivorship: each record's fields,
-    identifiers and strongest link. ``columns``: its
-    :func:`record_columns_in_key_order`, where the caller has them."""
-    if columns is None:
-        columns = record_columns_in_key_order(linkage.records, by_key)
-    rec_prob, method = _strongest_links(linkage.pairs, len(linkage.records))
-    records = columns.copy(deep=False)
-    records["match_probability"] = rec_prob[by_key]
-    codes = method[by_key]
-    names = pa.array(RECORD_METHODS, type=pa.large_string())
-    records["method"] = pd.arrays.ArrowStringArray(names.take(pa.array(codes)))
-    records["n_method"] = codes  # for the survivorship: the strongest method is the least
-    return records
-
-
 def sources_table(info: list[SourceInfo]) -> pd.DataFrame:
     """The published ``sources`` table: each source file's provenance."""
     return pd.DataFrame(
@@ -992,7 +743,7 @@ def prepare_tables(
     made on ``pool`` in three tasks: the links and the conflicts, the records, the
     entities. ``by_key``: the records' positions in (source, record_id) order;
     ``columns``: their :func:`record_columns_in_key_order`, and ``explanations``: every
-    pair's :func:`_explanations`, each under way on ``pool`` (submitted earlier), where
+    pair's :func:`~crosswalk.stages.explain.explanations`, each under way on ``pool`` (submitted earlier), where
     the caller started them.
 
     The tasks read the linkage's records and pairs only, so that they can run while the
@@ -1015,9 +766,7 @@ def _prepare_entities(
     # Numbered as the ids number them (``IdAssignment.clusters``).
     clusters, members = dense_labels(linkage.records["cluster"].to_numpy(dtype=np.int64))
     table, by_key = records.result()
-    entities = _survivorship(
-        table, [s.name for s in config.sources], members[by_key], len(clusters)
-    )
+    entities = survivorship(table, [s.name for s in config.sources], members[by_key], len(clusters))
     return clusters, entities
 
 
@@ -1059,7 +808,7 @@ def _prepare_links(
             "method": pub["method"],
             "status": pub["status"],
             "explanation": (
-                _explanations(pub, linkage.comparisons)
+                explain_pairs(pub, linkage.comparisons)
                 if explanations is None
                 else explanations.result()[publish_mask.to_numpy()].reset_index(drop=True)
             ),
@@ -1097,7 +846,7 @@ def published_tables(
     (:meth:`~crosswalk.ids.IdAssignment.cluster_order` sorts them by id). ``records``: the
     records table with its ids (:func:`with_entity_ids`), where the caller made it."""
     recs = linkage.records
-    id_schemes = _id_schemes(recs)
+    schemes = id_schemes(recs)
     identifiers = pd.concat(
         [
             pd.DataFrame(
@@ -1109,7 +858,7 @@ def published_tables(
                     "entity_id": recs["entity_id"],
                 }
             ).dropna(subset=["value"])
-            for s in id_schemes
+            for s in schemes
         ]
         or [pd.DataFrame(columns=schema.IDENTIFIERS.column_names)],
         ignore_index=True,
@@ -1134,89 +883,6 @@ def published_tables(
         "conflicts": prepared.conflicts,
         "sources": sources_table(info),
     }
-
-
-def _strongest_links(
-    pairs: pd.DataFrame, n: int
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Per record position: the probability of its strongest kept link (NaN without one) and
-    how it joined its entity, as a position in :data:`RECORD_METHODS` (identifier when a kept
-    link is by identifier, else fuzzy or singleton)."""
-    kept = pairs["status"].isin([LINKED, MUST]).to_numpy()
-    ends = np.concatenate([pairs["l"].to_numpy()[kept], pairs["r"].to_numpy()[kept]])
-    p = pairs["match_probability"].to_numpy(dtype=np.float64)[kept]
-    by_id = (pairs["method"] == "identifier").to_numpy(dtype=bool, na_value=False)[kept]
-    rec_prob = np.full(n, np.nan)
-    np.fmax.at(rec_prob, ends, np.concatenate([p, p]))
-    method = np.full(n, RECORD_METHODS.index("singleton"), dtype=np.int8)
-    method[ends] = RECORD_METHODS.index("fuzzy")
-    method[ends[np.concatenate([by_id, by_id])]] = RECORD_METHODS.index("identifier")
-    return rec_prob, method
-
-
-def _survivorship(
-    records: pd.DataFrame, source_order: list[str], entity_codes: np.ndarray, n_ent: int
-) -> pd.DataFrame:
-    """Canonical values per entity: for each field, the first non-empty value among its members,
-    taking members in the configured source order, then the most complete record first, then
-    by (source, record id). ``records`` are in (source, record_id) order; ``entity_codes``:
-    each record's entity, numbered ``0..n_ent-1``: the rows of the result (without the
-    entity id)."""
-    fields = [
-        "name",
-        "address",
-        "city",
-        "state",
-        "zip",
-        "county",
-        "facility_type",
-        "latitude",
-        "longitude",
-        "n_class",
-    ]
-    # The members' order as integer keys: entity, source rank, fewest missing fields, then
-    # (source, record id); the same lexicographic string order as sorting the text.
-    source_codes, source_names = pd.factorize(records["source"])
-    rank_of = {s: i for i, s in enumerate(source_order)}
-    source_rank = np.array(
-        [rank_of.get(s, len(source_order)) for s in source_names], dtype=np.int64
-    )
-    rank = source_rank[source_codes]
-    present = {f: records[f].notna().to_numpy() for f in fields}
-    filled = np.sum(list(present.values()), axis=0) if fields else np.zeros(len(records))
-    order = np.lexsort((np.arange(len(records)), -filled, rank, entity_codes))
-    ent = entity_codes[order]
-    # First non-empty value per field in that order: one vectorized pass per field.
-    out = pd.DataFrame(index=pd.RangeIndex(n_ent))
-    for f in fields:
-        at = order[present[f][order]]  # members with a value, in order
-        starts = run_starts(entity_codes[at])
-        source_pos = np.full(n_ent, -1, dtype=np.int64)
-        source_pos[entity_codes[at[starts]]] = at[starts]
-        values = records[f].array.take(source_pos, allow_fill=True)
-        out["facility_class" if f == "n_class" else f] = values
-    size = np.bincount(ent, minlength=n_ent)
-    # Sources held, as a sorted comma-separated list: one text per distinct set of sources.
-    by_name = sorted(range(len(source_names)), key=lambda i: str(source_names[i]))
-    holds = np.zeros((n_ent, len(by_name)), dtype=bool)
-    for column, code in enumerate(by_name):
-        holds[entity_codes[source_codes == code], column] = True
-    _, first, which = np.unique(
-        pack(((holds[:, j].astype(np.int64), 2) for j in range(len(by_name))), n_ent),
-        return_index=True,
-        return_inverse=True,
-    )
-    set_text = [
-        ",".join(str(source_names[by_name[j]]) for j in np.flatnonzero(holds[i])) for i in first
-    ]
-    srcs = pd.Series(np.asarray(set_text, dtype=object)[which.reshape(-1)])
-    # The strongest way a member joined (identifier, then fuzzy, then singleton).
-    best = np.full(n_ent, len(RECORD_METHODS) - 1, dtype=np.int8)
-    np.minimum.at(best, entity_codes, records["n_method"].to_numpy())
-    out["member_count"] = size
-    out["sources"] = srcs.to_numpy()
-    out["method"] = np.array(RECORD_METHODS, dtype=object)[best]
-    return out
 
 
 def summary_counts(

@@ -16,7 +16,7 @@ from crosswalk.config import Config, load_config
 from crosswalk.pipeline import Linkage, link
 from crosswalk.review import Constraints
 from crosswalk.sources import load_sources
-from crosswalk.stages import model as model_internals
+from crosswalk.stages import prune as prune_stage
 from crosswalk.stages.block import candidate_pairs
 from crosswalk.stages.compare import NAME, Strongest, compare_positions, comparisons_for
 from crosswalk.stages.model import (
@@ -24,8 +24,8 @@ from crosswalk.stages.model import (
     own_frequencies,
     pair_frequencies,
     score,
-    weight_ceiling,
 )
+from crosswalk.stages.prune import weight_ceiling
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +107,12 @@ def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Confi
         (levels, {}),
     ):
         read = [f for f in model.fields if f.name in part or pending.get(f.name) is not None]
-        assert math.prod(len(f.bits()) + 1 for f in read) <= model_internals.CEILING_TABLE_MAX
-        by_pair = model_internals._weight_ceiling(part, model, pending)
+        assert math.prod(len(f.bits()) + 1 for f in read) <= prune_stage.CEILING_TABLE_MAX
+        by_pair = prune_stage._weight_ceiling(part, model, pending)
         np.testing.assert_array_equal(weight_ceiling(part, model, pending), by_pair)
     # Every field pending (none compared yet), and a field both compared and pending.
     for part, pending in ((levels[[]], {"name": reach}), (levels, {"name": reach})):
-        by_pair = model_internals._weight_ceiling(part, model, pending)
+        by_pair = prune_stage._weight_ceiling(part, model, pending)
         np.testing.assert_array_equal(weight_ceiling(part, model, pending), by_pair)
 
 

@@ -1,0 +1,165 @@
+"""Conflicts: the pairs whose identifiers and whose names and addresses disagree, and the
+links the clustering cut or a review decision contradicts (the published ``conflicts``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crosswalk.vocabulary import CONFLICT_KINDS, NID_PREFIX
+
+#: A pair sharing an identifier is an *identifier conflict* when its name and
+#: address evidence alone gives it less than this probability ...
+CONFLICT_LOW = 0.001
+#: ... and a pair whose identifiers differ is one when name and address alone give more than this.
+CONFLICT_HIGH = 0.999
+#: Location levels at or below this (address_exact, address_fuzzy) count as the same place.
+SAME_PLACE_LEVEL = 1
+
+#: A scheme identifies a facility when at least this share of its values is carried by a
+#: single record within each source; otherwise it identifies a group (a license covering
+#: several sites) and agreement on it is evidence of affiliation, not of sameness.
+UNIQUE_SHARE = 0.98
+
+
+def facility_unique(frame: pd.DataFrame, column: str) -> bool:
+    """Whether the identifier in ``column`` names one record per source (measured, not assumed)."""
+    sub = frame.loc[frame[column].notna(), ["source", column]]
+    if sub.empty:
+        return False
+    per_value = sub.groupby(["source", column], observed=True).size()
+    unique = (per_value == 1).groupby(level="source").mean()
+    return bool((unique >= UNIQUE_SHARE).all())
+
+
+def identifier_evidence(
+    frame: pd.DataFrame,
+    names: list[str],
+    levels: pd.DataFrame,
+    bits: pd.DataFrame,
+    prior_bits: float,
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What the identifiers say of the scored pairs (their ``levels`` and field ``bits``;
+    ``names``: the comparisons, in order): the decisive identifier columns (those
+    :func:`facility_unique`), per pair whether a decisive identifier agrees and whether
+    one differs (and none agrees), the rows of the pairs with either, and for those the
+    probability that their names and addresses alone give them."""
+    id_cols = [name for name in names if name.startswith(NID_PREFIX)]
+    decisive = [c for c in id_cols if facility_unique(frame, c)]
+    id_agree = np.zeros(len(levels), dtype=bool)
+    id_disagree = np.zeros(len(levels), dtype=bool)
+    for col in decisive:
+        lv = levels[col].to_numpy()
+        id_agree |= lv == 0
+        id_disagree |= lv == 1
+    id_disagree &= ~id_agree
+    # Name-and-address evidence alone (the field bits summed in field order, then the
+    # prior), for the pairs that may be identifier conflicts: those with a decisive level.
+    maybe = np.flatnonzero(id_agree | id_disagree)
+    non_id = np.zeros(len(maybe), dtype="float64")
+    for col in bits.columns:
+        if col not in id_cols:
+            non_id += bits[col].to_numpy()[maybe]
+    non_id += prior_bits
+    fuzzy = 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
+    return decisive, id_agree, id_disagree, maybe, fuzzy
+
+
+def identifier_conflicts(
+    pairs: pd.DataFrame,
+    frame: pd.DataFrame,
+    at: np.ndarray,
+    fuzzy: np.ndarray,
+    agree: np.ndarray,
+    disagree: np.ndarray,
+    id_cols: list[str],
+) -> pd.DataFrame:
+    """Conflicts among the pairs at rows ``at``, whose name-and-address probability is
+    ``fuzzy`` and whose decisive identifiers ``agree`` or ``disagree`` (aligned with ``at``)."""
+    place = pairs["lvl:location"].to_numpy()[at]
+    differs_badly = agree & (fuzzy < CONFLICT_LOW) & ~((place >= 0) & (place <= SAME_PLACE_LEVEL))
+    same_by_fuzzy = disagree & (fuzzy > CONFLICT_HIGH)
+    rows = []
+    lpos = pairs["l"].to_numpy()[at]
+    rpos = pairs["r"].to_numpy()[at]
+    linked_p = pairs["match_probability"].to_numpy()[at]
+    id_levels = {c: pairs[f"lvl:{c}"].to_numpy()[at] for c in id_cols}
+    id_values = {c: frame[c].to_numpy(dtype=object) for c in id_cols}
+    for kind, mask in (
+        ("identifier_disagrees", differs_badly),
+        ("identifier_differs", same_by_fuzzy),
+    ):
+        for i in np.flatnonzero(mask).tolist():
+            lv = {c: int(id_levels[c][i]) for c in id_cols}
+            schemes = [
+                c[len(NID_PREFIX) :]
+                for c, v in lv.items()
+                if v == (0 if kind == "identifier_disagrees" else 1)
+            ]
+            a, b = int(lpos[i]), int(rpos[i])
+            rows.append(
+                {
+                    "kind": kind,
+                    "l": a,
+                    "r": b,
+                    "scheme": ",".join(schemes),
+                    "match_probability": float(fuzzy[i]),
+                    "details": {
+                        "schemes": schemes,
+                        "values_l": {s: _str(id_values[NID_PREFIX + s][a]) for s in schemes},
+                        "values_r": {s: _str(id_values[NID_PREFIX + s][b]) for s in schemes},
+                        "name_address_probability": float(fuzzy[i]),
+                        "linked_probability": float(linked_p[i]),
+                        "reason": CONFLICT_KINDS[kind],
+                    },
+                }
+            )
+    return pd.DataFrame(rows, columns=["kind", "l", "r", "scheme", "match_probability", "details"])
+
+
+def split_conflicts(
+    splits: list[dict[str, Any]],
+    decision_conflicts: list[tuple[int, int]],
+    pairs: pd.DataFrame,
+    frame: pd.DataFrame,
+) -> pd.DataFrame:
+    rows = []
+    lpos = pairs["l"].to_numpy()
+    rpos = pairs["r"].to_numpy()
+    prob = pairs["match_probability"].to_numpy()
+    for sp in splits:
+        for e in sp["cut_links"]:
+            if e >= len(pairs):
+                continue
+            rows.append(
+                {
+                    "kind": "cluster_split",
+                    "l": int(lpos[e]),
+                    "r": int(rpos[e]),
+                    "scheme": None,
+                    "match_probability": float(prob[e]),
+                    "details": {
+                        "reason": CONFLICT_KINDS["cluster_split"],
+                        "component_size": len(sp["members"]),
+                        "parts": sp["parts"],
+                    },
+                }
+            )
+    for a, b in decision_conflicts:
+        rows.append(
+            {
+                "kind": "decision_conflict",
+                "l": a,
+                "r": b,
+                "scheme": None,
+                "match_probability": None,
+                "details": {"reason": CONFLICT_KINDS["decision_conflict"]},
+            }
+        )
+    return pd.DataFrame(rows, columns=["kind", "l", "r", "scheme", "match_probability", "details"])
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
