@@ -8,13 +8,13 @@ blocking rules (re-run on the published records) make candidates.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from crosswalk.artifact.reader import connect
 from crosswalk.errors import CrosswalkError, NotFoundError, Problem, SourceError
 from crosswalk.publish import write_frame_csv
 
@@ -110,7 +110,7 @@ def read_labelled_pairs(
 
 
 def predicted_pairs(db_path: Path, left: str, right: str) -> pd.DataFrame:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = connect(db_path)
     try:
         recs = pd.read_sql_query(
             "SELECT source, record_id, entity_id FROM records WHERE source IN (?, ?)",
@@ -209,7 +209,7 @@ def _write_errors(
     known_l: set[str],
     known_r: set[str],
 ) -> None:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = connect(db_path)
     try:
         recs = pd.read_sql_query(
             "SELECT source, record_id, entity_id, name, address, city, zip, facility_type FROM records",

@@ -47,6 +47,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crosswalk.artifact.reader import connect
 from crosswalk.errors import BuildError, ReleaseError
 from crosswalk.internals.sqlite_load import bulk_insert
 from crosswalk.stages.kernel.codes import dense_labels, key_order, ranks, sort_order
@@ -297,7 +298,7 @@ def load_state(previous: Path | None) -> IdState | None:
             f"{path}: the previous release's crosswalk.sqlite does not exist. "
             "Fix: pass the releases directory that holds it, or build without --releases."
         )
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = connect(path, immutable=True)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "records" not in tables:
@@ -360,7 +361,7 @@ def _recover_last_members(path: Path, retired: pd.DataFrame) -> pd.DataFrame:
         before = releases.get(retired_in.previous or "") if retired_in else None
         if before is None:
             continue
-        with closing(sqlite3.connect(f"file:{before.db}?mode=ro", uri=True)) as conn:
+        with closing(connect(before.db, immutable=True)) as conn:
             parts.append(
                 pd.read_sql_query(
                     f"SELECT {', '.join(MEMBER_COLUMNS)} FROM records "

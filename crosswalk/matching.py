@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crosswalk.artifact.reader import connect
 from crosswalk.config import FIELD_NAMES, BlockingSettings
 from crosswalk.errors import CrosswalkError, NotFoundError
 from crosswalk.sources import ID_PREFIX
@@ -59,7 +60,7 @@ def read_published_records(db_path: str | Path) -> tuple[pd.DataFrame, dict[str,
         raise NotFoundError(
             f"{db_path} does not exist. Fix: run `crosswalk build` first, or check the path."
         )
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = connect(db_path)
     try:
         recs = pd.read_sql_query("SELECT * FROM records ORDER BY rowid", conn, dtype=str)
         meta_rows = conn.execute("SELECT key, value FROM meta").fetchall()

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 import sqlite_utils
 
 from crosswalk import __version__, schema
+from crosswalk.artifact.reader import connect, kv, meta
 from crosswalk.errors import NotFoundError, ReleaseError
 from crosswalk.ids import (
     CHANGE_COLUMNS,
@@ -354,28 +355,19 @@ def _check_lineage(
 
 
 def _read_kv(db_path: Path, table: str) -> dict[str, Any]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    """A build's ``meta`` (values decoded from JSON) or another key/value table."""
+    conn = connect(db_path)
     try:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
-        ).fetchone()
-        rows = conn.execute(f"SELECT key, value FROM [{table}]").fetchall() if exists else []
+        return meta(conn) if table == "meta" else kv(conn, table)
     except sqlite3.DatabaseError as exc:
         raise ReleaseError(f"{db_path}: not a readable crosswalk database ({exc}).") from exc
     finally:
         conn.close()
-    out: dict[str, Any] = {}
-    for k, v in rows:
-        try:
-            out[str(k)] = json.loads(v) if table == "meta" else v
-        except (TypeError, ValueError):
-            out[str(k)] = v
-    return out
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:
     """A consistent copy of a SQLite database (the online backup API)."""
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = connect(source)
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)
@@ -432,7 +424,7 @@ def _write_changes(path: Path, changes: pd.DataFrame) -> None:
 def _write_parquet(db_path: Path, path: Path) -> None:
     """``crosswalk.parquet``: the columns of ``crosswalk.csv``, typed (ids as strings)."""
     cols = [c.name for c in schema.CSV_COLUMNS]
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = connect(db_path)
     try:
         frame = pd.read_sql_query(
             f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM records ORDER BY entity_id, source, record_id",
@@ -541,8 +533,8 @@ def datasette_metadata(
 
 
 def read_members(db_path: Path) -> pd.DataFrame:
-    """``entity_id, source, record_id`` of every record of a release."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    """``entity_id, source, record_id`` of every record of a release (which never changes)."""
+    conn = connect(db_path, immutable=True)
     try:
         return pd.read_sql_query("SELECT entity_id, source, record_id FROM records", conn).astype(
             str

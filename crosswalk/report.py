@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import math
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from crosswalk.artifact.reader import connect
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
@@ -157,7 +158,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[i
 
 def render_report(db_path: Path, manifest: dict[str, Any], changes: pd.DataFrame) -> str:
     """The report of the release whose database is ``db_path``."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = connect(db_path)
     try:
         combos = pd.read_sql_query(
             "SELECT sources, count(*) AS n FROM entities GROUP BY sources ORDER BY n DESC", conn

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crosswalk.artifact.reader import connect, kv
 from crosswalk.errors import ReviewError
 from crosswalk.review.store import Pair, RecordKey, ReviewStore, canonical_pair, pair_key, utcnow
 from crosswalk.vocabulary import REVIEW_DEFAULTS, REVIEW_REASONS
@@ -84,10 +85,9 @@ def _json(value: Any, default: Any) -> Any:
 
 def _meta(conn: sqlite3.Connection) -> dict[str, str]:
     try:
-        rows = conn.execute("SELECT key, value FROM meta").fetchall()
+        return {k: str(v) for k, v in kv(conn, "meta").items() if v is not None}
     except sqlite3.OperationalError:
         return {}
-    return {str(k): str(v) for k, v in rows if v is not None}
 
 
 def _float(value: Any, default: float) -> float:
@@ -113,7 +113,7 @@ class _Crosswalk:
     def __init__(self, path: Path) -> None:
         if not path.exists():
             raise ReviewError(f"{path}: no published crosswalk there. Fix: run 'crosswalk build'.")
-        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        self.conn = connect(path)
         self.conn.row_factory = sqlite3.Row
         self.path = path
 

@@ -1,0 +1,1 @@
+"""Reading the published artifact (``crosswalk.sqlite`` of a build or a release)."""
