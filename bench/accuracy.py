@@ -70,6 +70,8 @@ from peers.harness import (
     run_peer,
 )
 
+from crosswalk.artifact.reader import connect
+
 TRUTH = BENCH / "data" / "cdph2020_hcai2020_same_facility.csv"
 BLIND = BENCH / "blind.toml"
 WITH_IDS = ROOT / "data" / "sources.toml"
@@ -126,7 +128,7 @@ def doubtful_pairs(truth_csv: Path) -> tuple[PairSet, PairSet]:
 
 def conflict_pairs(db_path: Path) -> tuple[int, dict[str, int], PairSet]:
     """Size of the published ``conflicts`` table, its kinds, and its CDPH–HCAI pairs."""
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as con:
+    with connect(db_path) as con:
         rows = con.execute(
             "select kind, source_l, record_id_l, source_r, record_id_r from conflicts"
         ).fetchall()

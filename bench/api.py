@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,10 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from crosswalk.artifact.reader import connect  # noqa: E402
+
 OUT = ROOT / "bench" / "out" / "api"
 DOCS = ROOT / "docs" / "benchmarks.md"
 CROSSWALK = [sys.executable, "-m", "crosswalk.cli"]
@@ -269,7 +272,7 @@ class Server:
 
 
 def sample(db: Path) -> dict[str, Any]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con = connect(db)
     try:
         ids = con.execute(
             "SELECT scheme, value FROM identifiers ORDER BY (rowid * 7919) % 100003 LIMIT 5000"

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import tomli_w
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from crosswalk.artifact.reader import connect  # noqa: E402
 from crosswalk.config import SourceConfig, load_config  # noqa: E402
 from crosswalk.sources import read_raw  # noqa: E402
 
@@ -291,7 +291,7 @@ def run(cmd: list[str]) -> float:
 
 
 def members(db: Path) -> pd.DataFrame:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = connect(db)
     try:
         return pd.read_sql_query("SELECT entity_id, source, record_id FROM records", conn)
     finally:

@@ -22,6 +22,10 @@ import pandas as pd
 
 BENCH = Path(__file__).resolve().parent.parent
 ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+from crosswalk.artifact.reader import connect  # noqa: E402
+
 PEERS = BENCH / "peers"
 OUR_VENV = ROOT / ".venv"
 BENCH_VENV = ROOT / ".venv-bench"
@@ -139,7 +143,7 @@ def build_counts(db_path: Path) -> dict[str, Any]:
     if not db_path.exists():
         return {}
     try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as con:
+        with connect(db_path) as con:
             row = con.execute("select value from meta where key = 'counts'").fetchone()
     except sqlite3.Error:
         return {}
