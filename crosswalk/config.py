@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 import tomli_w
 
 from crosswalk.errors import ConfigError, Problem
+from crosswalk.stages.comparisons import Settings as ComparisonSettings
+from crosswalk.stages.comparisons import available as available_comparisons
+from crosswalk.stages.comparisons import default_settings, spec
 from crosswalk.vocabulary import BLOCKING_RULES, FIELD_NAMES, REVIEW_DEFAULTS, SCHEMES
 
 #: Identifier schemes with a dedicated normalizer (see ``matchers.identifiers``).
@@ -155,6 +158,8 @@ class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     clustering: ClusteringSettings = field(default_factory=ClusteringSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    #: The comparisons, in order (``[[comparison]]`` tables; see ``docs/engine.md``).
+    comparisons: list[ComparisonSettings] = field(default_factory=default_settings)
     #: Directory that relative paths are resolved against (not serialized).
     base_dir: Path = field(default=Path("."), compare=False, repr=False)
     #: Where the config came from, for error messages (not serialized).
@@ -178,11 +183,15 @@ class Config:
         return [s.name for s in self.sources]
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        out: dict[str, Any] = _to_plain(self)
+        # every parameter, defaults included: a build records how its comparisons were tuned
+        out["comparisons"] = [c.resolved() for c in self.comparisons]
+        return out
 
     def to_toml(self) -> str:
         data = _drop_none(self.to_dict())
         data["source"] = data.pop("sources")
+        data["comparison"] = data.pop("comparisons")
         return tomli_w.dumps(data)
 
     def to_json(self) -> str:
@@ -201,9 +210,15 @@ class Config:
         data = dict(data)
         if "source" in data and "sources" not in data:
             data["sources"] = data.pop("source")
-        cfg = _build(cls, data, "", problems, _Locator(origin, text))
+        loc = _Locator(origin, text)
+        tables = data.pop("comparison", None)
+        if "comparisons" in data:
+            tables = data.pop("comparisons") if tables is None else tables
+        comparisons = _comparisons(tables, problems, loc)
+        cfg = _build(cls, data, "", problems, loc)
         if isinstance(cfg, Config):
-            _semantic_checks(cfg, problems, _Locator(origin, text))
+            cfg.comparisons = comparisons
+            _semantic_checks(cfg, problems, loc)
         if problems or not isinstance(cfg, Config):
             raise ConfigError(problems)
         cfg.base_dir = base_dir or Path(".")
@@ -257,7 +272,7 @@ def load_config(path: str | Path) -> Config:
 T = TypeVar("T")
 
 #: Fields of the settings that are not keys of the config file.
-_NOT_KEYS = ("base_dir", "origin", "warnings")
+_NOT_KEYS = ("base_dir", "origin", "warnings", "comparisons")
 
 
 class _Locator:
@@ -279,6 +294,27 @@ class _Locator:
                 if pattern.match(line):
                     return f"{self.origin} line {no} ({dotted})"
         return f"{self.origin} ({dotted})" if dotted else self.origin
+
+    def in_table(self, header: str, index: int, dotted: str, key: str | None = None) -> str:
+        """``origin line N (dotted)``: N is the line setting ``key`` in the ``index``-th
+        ``[[header]]`` table, or that table's header line without ``key``."""
+        heads = [
+            no
+            for no, line in enumerate(self.lines, start=1)
+            if re.match(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]", line)
+        ]
+        if index >= len(heads):
+            return f"{self.origin} ({dotted})"
+        at = heads[index]
+        if key:
+            pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+            for no in range(at + 1, len(self.lines) + 1):
+                line = self.lines[no - 1]
+                if re.match(r"^\s*\[", line):
+                    break
+                if pattern.match(line):
+                    return f"{self.origin} line {no} ({dotted})"
+        return f"{self.origin} line {at} ({dotted})"
 
 
 def _type_name(tp: Any) -> str:
@@ -382,6 +418,130 @@ def _build(tp: Any, value: Any, path: str, problems: list[Problem], loc: _Locato
         )
         return None
     return value
+
+
+def _comparisons(value: Any, problems: list[Problem], loc: _Locator) -> list[ComparisonSettings]:
+    """The ``[[comparison]]`` tables, checked against the registry
+    (:mod:`crosswalk.stages.comparisons`); the default comparisons without any."""
+    if value is None:
+        return default_settings()
+    names = list(available_comparisons())
+    if not isinstance(value, list) or not value or not all(isinstance(t, dict) for t in value):
+        problems.append(
+            Problem(
+                loc.where("comparison"),
+                f"expected one or more [[comparison]] tables, got {value!r}.",
+                f'write a [[comparison]] table with name = "..." per comparison, from {names}; '
+                "or none, for the default comparisons.",
+            )
+        )
+        return default_settings()
+    out: list[ComparisonSettings] = []
+    seen: dict[str, int] = {}
+    for i, table in enumerate(value):
+        p = f"comparison[{i}]"
+        name = table.get("name")
+        if not isinstance(name, str):
+            problems.append(
+                Problem(
+                    loc.in_table("comparison", i, p, "name" if "name" in table else None),
+                    "a [[comparison]] table without a name."
+                    if name is None
+                    else f"expected a string, got {name!r}.",
+                    f'give it name = "..." (one of {names}).',
+                )
+            )
+            continue
+        where = loc.in_table("comparison", i, f"{p}.name", "name")
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            problems.append(
+                Problem(
+                    where,
+                    f"unknown comparison {name!r}.",
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"use one of {names} (docs/engine.md shows how to add one).",
+                )
+            )
+            continue
+        if name in seen:
+            problems.append(
+                Problem(
+                    where,
+                    f"comparison {name!r} is chosen twice (also by comparison[{seen[name]}]).",
+                    "keep one [[comparison]] table per comparison.",
+                )
+            )
+            continue
+        seen[name] = i
+        sp = spec(name)
+        keys = [q.name for q in sp.params] + (["term_frequency"] if sp.tf_levels else [])
+        term_frequency: bool | None = None
+        params: dict[str, Any] = {}
+        for k, v in table.items():
+            if k == "name":
+                continue
+            at = loc.in_table("comparison", i, f"{p}.{k}", k)
+            if k == "term_frequency":
+                if not isinstance(v, bool):
+                    problems.append(
+                        Problem(at, f"expected true or false, got {v!r}.", "write true or false.")
+                    )
+                elif v and not sp.tf_levels:
+                    problems.append(
+                        Problem(
+                            at,
+                            f"comparison {name!r} has no term-frequency adjustment.",
+                            "remove term_frequency from this table.",
+                        )
+                    )
+                else:
+                    term_frequency = v
+                continue
+            param = next((q for q in sp.params if q.name == k), None)
+            if param is None:
+                close = difflib.get_close_matches(k, keys, n=1)
+                problems.append(
+                    Problem(
+                        at,
+                        f"unknown parameter {k!r} of comparison {name!r}.",
+                        f"did you mean {close[0]!r}?"
+                        if close
+                        else (
+                            f"its parameters are {keys}." if keys else f"remove {k}: it takes none."
+                        ),
+                    )
+                )
+                continue
+            stored, wrong = param.check(v)
+            if wrong is not None:
+                problems.append(
+                    Problem(
+                        at,
+                        f"{k} of comparison {name!r}: {wrong}.",
+                        f"use e.g. {k} = {param.example()} (the default).",
+                    )
+                )
+            elif stored != param.default:  # as the defaults are kept: equal configs compare equal
+                params[k] = stored
+        if term_frequency is not None and term_frequency == bool(sp.tf_levels):
+            term_frequency = None
+        out.append(ComparisonSettings(name, term_frequency, params))
+    chosen = {s.name for s in out}
+    for s in out:
+        needed = spec(s.name).stands_in_for
+        if needed is not None and needed not in chosen:
+            problems.append(
+                Problem(
+                    loc.in_table(
+                        "comparison", seen[s.name], f"comparison[{seen[s.name]}].name", "name"
+                    ),
+                    f"comparison {s.name!r} stands in for {needed!r}, which is not chosen.",
+                    f'add a [[comparison]] table with name = "{needed}", or remove {s.name!r}.',
+                )
+            )
+    return out
 
 
 def _has_default(f: dataclasses.Field[Any]) -> bool:

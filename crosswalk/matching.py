@@ -30,6 +30,8 @@ from crosswalk.stages.compare import (
     comparison_by_name,
     record_columns,
 )
+from crosswalk.stages.comparisons import Settings as ComparisonSettings
+from crosswalk.stages.comparisons import settings_from
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.model import (
     pair_frequencies,
@@ -96,6 +98,13 @@ def _blocking_of(meta: dict[str, Any]) -> BlockingSettings:
     return BlockingSettings(**{k: v for k, v in stored.items() if k in known})
 
 
+def _comparisons_of(meta: dict[str, Any]) -> list[ComparisonSettings]:
+    """The comparisons a crosswalk was built with, as tuned (recorded in its config; the
+    defaults for a crosswalk built before comparisons were recorded)."""
+    config = meta.get("config")
+    return settings_from(config.get("comparisons") if isinstance(config, dict) else None)
+
+
 def query_frame(queries: list[dict[str, Any]], schemes: list[str]) -> pd.DataFrame:
     """Query dicts → a canonical batch (source ``query``, record ids ``0..n-1``)."""
 
@@ -115,12 +124,23 @@ def query_frame(queries: list[dict[str, Any]], schemes: list[str]) -> pd.DataFra
 class Matcher:
     """Scores query records against the records of one published crosswalk."""
 
-    def __init__(self, records: pd.DataFrame, model: Model, blocking: BlockingSettings) -> None:
+    def __init__(
+        self,
+        records: pd.DataFrame,
+        model: Model,
+        blocking: BlockingSettings,
+        comparisons: list[ComparisonSettings] | None = None,
+    ) -> None:
+        """``comparisons``: how the build chose and tuned its comparisons (the defaults
+        when not given); the model's fields name those it fitted."""
         self.records = records.reset_index(drop=True)
         self.model = model
         self.blocking = blocking
+        self.settings = settings_from(None) if comparisons is None else comparisons
         self.frame = normalize_records(self.records.drop(columns=["entity_id"]))
-        self.comparisons: list[Comparison] = [comparison_by_name(f.name) for f in model.fields]
+        self.comparisons: list[Comparison] = [
+            comparison_by_name(f.name, self.settings) for f in model.fields
+        ]
         self.schemes = sorted(
             c[len(ID_PREFIX) :] for c in self.records.columns if c.startswith(ID_PREFIX)
         )
@@ -140,7 +160,7 @@ class Matcher:
         # Everything that depends on the published records only is computed once here:
         # their columns as the comparisons read them, their term frequencies, the values
         # explanations show, and entity codes.
-        self._published = record_columns(self.frame)
+        self._published = record_columns(self.frame, self.settings)
         self._frequencies = record_frequencies(self.frame, self.tf_tables)
         self._shown = _shown_columns(self.frame, self.comparisons)
         self._entity_code = pd.factorize(self._entity)[0].astype("int64")
@@ -154,7 +174,9 @@ class Matcher:
             raise CrosswalkError(
                 f"{path} holds no fitted model. Fix: rebuild it with `crosswalk build`."
             )
-        return cls(records, Model.from_dict(meta["model"]), _blocking_of(meta))
+        return cls(
+            records, Model.from_dict(meta["model"]), _blocking_of(meta), _comparisons_of(meta)
+        )
 
     def _candidates(self, qframe: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         qkeys = block_keys(qframe, self.blocking, counts=self.token_counts)
@@ -217,7 +239,7 @@ class Matcher:
         results: list[list[Candidate]] = [[] for _ in queries]
         if len(q) == 0:
             return results
-        left = record_columns(qframe).take(q)
+        left = record_columns(qframe, self.settings).take(q)
         right = self._published.take(r)
         levels = compare(left, right, self.comparisons)
         qfreq = record_frequencies(qframe, self.tf_tables)

@@ -156,7 +156,7 @@ def link(
         frame = normalize_records(records.reset_index(drop=True))
     limits = {s.name: s.max_per_entity for s in config.sources}
     within = frozenset(k for k, v in limits.items() if v != 1)
-    comparisons = comparisons_for(frame)
+    comparisons = comparisons_for(frame, config.comparisons)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # What does not depend on the candidate pairs is done on a second thread while
         # blocking runs (both spend most of their time in Arrow or numpy, outside the GIL):
@@ -165,7 +165,7 @@ def link(
         # the records' (source, record_id) order, for the ids and publishing.
         # Comparing needs the columns only: on a small batch, whose blocking is quick, the
         # rest runs beside it.
-        compared = compared_columns(frame)
+        compared = compared_columns(frame, config.comparisons)
         unconverted = Columns(frame[compared])
         converting = pool.submit(unconverted.prepared, compared)
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crosswalk.stages.comparisons import is_identifier, place_comparison
 from crosswalk.vocabulary import CONFLICT_KINDS, NID_PREFIX
 
 #: A pair sharing an identifier is an *identifier conflict* when its name and
@@ -15,8 +16,6 @@ from crosswalk.vocabulary import CONFLICT_KINDS, NID_PREFIX
 CONFLICT_LOW = 0.001
 #: ... and a pair whose identifiers differ is one when name and address alone give more than this.
 CONFLICT_HIGH = 0.999
-#: Location levels at or below this (address_exact, address_fuzzy) count as the same place.
-SAME_PLACE_LEVEL = 1
 
 #: A scheme identifies a facility when at least this share of its values is carried by a
 #: single record within each source; otherwise it identifies a group (a license covering
@@ -46,7 +45,7 @@ def identifier_evidence(
     :func:`facility_unique`), per pair whether a decisive identifier agrees and whether
     one differs (and none agrees), the rows of the pairs with either, and for those the
     probability that their names and addresses alone give them."""
-    id_cols = [name for name in names if name.startswith(NID_PREFIX)]
+    id_cols = [name for name in names if is_identifier(name)]
     decisive = [c for c in id_cols if facility_unique(frame, c)]
     id_agree = np.zeros(len(levels), dtype=bool)
     id_disagree = np.zeros(len(levels), dtype=bool)
@@ -78,8 +77,11 @@ def identifier_conflicts(
 ) -> pd.DataFrame:
     """Conflicts among the pairs at rows ``at``, whose name-and-address probability is
     ``fuzzy`` and whose decisive identifiers ``agree`` or ``disagree`` (aligned with ``at``)."""
-    place = pairs["lvl:location"].to_numpy()[at]
-    differs_badly = agree & (fuzzy < CONFLICT_LOW) & ~((place >= 0) & (place <= SAME_PLACE_LEVEL))
+    # The records are at the same place at the place comparison's strongest levels.
+    found = place_comparison(str(c)[4:] for c in pairs.columns if str(c).startswith("lvl:"))
+    place = pairs[f"lvl:{found[0]}"].to_numpy()[at] if found else np.full(len(at), -1)
+    same = found[1] if found else -1
+    differs_badly = agree & (fuzzy < CONFLICT_LOW) & ~((place >= 0) & (place <= same))
     same_by_fuzzy = disagree & (fuzzy > CONFLICT_HIGH)
     rows = []
     lpos = pairs["l"].to_numpy()[at]

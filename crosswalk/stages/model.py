@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.stages.compare import MISSING, Comparison, compare_positions
+from crosswalk.stages.comparisons import spec
 from crosswalk.stages.kernel.codes import pack, run_starts
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import EPS, FieldParams, Model
@@ -190,13 +191,10 @@ def fit_em(
     counts = patterns.counts.astype("float64")
     G = patterns.levels
     n_levels = [len(c.levels) for c in comparisons]
-    # Initial responsibilities from the levels of name and location (level 0 is the strongest).
-    name_lv = G[:, names.index("name")] if "name" in names else np.zeros(len(G), dtype="int64")
-    place_lv = (
-        G[:, names.index("location")] if "location" in names else np.zeros(len(G), dtype="int64")
-    )
-    strong_name = (name_lv >= 0) & (name_lv <= 2)
-    strong_place = (place_lv >= 0) & (place_lv <= 2)
+    # Initial responsibilities from the levels of the comparisons whose role is name and
+    # place (level 0 is the strongest): strong agreement up to their ``strong_through``.
+    strong_name = _strong(G, comparisons, "name")
+    strong_place = _strong(G, comparisons, "place")
     resp = np.full((len(G), 3), 0.05)
     resp[strong_name & strong_place, 0] = 0.9
     resp[~strong_name & strong_place, 1] = 0.9
@@ -230,6 +228,16 @@ def fit_em(
             break
         previous = ll
     return {n: params[0][j] for j, n in enumerate(names)}, float(shares[0]), iteration
+
+
+def _strong(G: np.ndarray, comparisons: list[Comparison], role: str) -> np.ndarray:
+    """Per vector, whether the first comparison of ``role`` agrees strongly (every vector
+    does when there is none)."""
+    for j, c in enumerate(comparisons):
+        through = spec(c.spec).strong_through
+        if c.role == role and through is not None:
+            return (G[:, j] >= 0) & (G[:, j] <= through)
+    return np.ones(len(G), dtype=bool)
 
 
 def em_sample(n: int, size: int, seed: int) -> np.ndarray | None:

@@ -11,10 +11,10 @@ import pandas as pd
 
 from crosswalk.stages.cluster import pair_codes
 from crosswalk.stages.compare import MISSING
+from crosswalk.stages.comparisons import is_identifier
 from crosswalk.stages.kernel.codes import pack
 from crosswalk.stages.kernel.model import FieldParams, Model, probability_bits
 from crosswalk.stages.model import TF_MAX_BOOST, score
-from crosswalk.vocabulary import NID_PREFIX
 
 
 def ceiling_bits(f: FieldParams) -> np.ndarray:
@@ -117,7 +117,7 @@ def always_kept(
     (the pair may be an identifier conflict) or a review decision names it."""
     keep = np.zeros(len(pairs), dtype=bool)
     for name in levels.columns:
-        if name.startswith(NID_PREFIX):
+        if is_identifier(name):
             keep |= levels[name].to_numpy() == 0
     if constrained:
         lp, rp = pairs["l"].to_numpy().astype("int64"), pairs["r"].to_numpy().astype("int64")
@@ -156,7 +156,7 @@ def reachable(
     keep |= always_kept(pairs, levels, n_records, constrained)
     # A pair whose identifiers differ is a conflict if its names and addresses alone
     # are near certain: kept while they could be.
-    ids = [name for name in present if name.startswith(NID_PREFIX)]
+    ids = [name for name in present if is_identifier(name)]
     differ = np.zeros(len(pairs), dtype=bool)
     for name in ids:
         differ |= levels[name].to_numpy() == 1

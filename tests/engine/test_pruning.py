@@ -18,7 +18,12 @@ from crosswalk.review import Constraints
 from crosswalk.sources import load_sources
 from crosswalk.stages import prune as prune_stage
 from crosswalk.stages.block import candidate_pairs
-from crosswalk.stages.compare import NAME, Strongest, compare_positions, comparisons_for
+from crosswalk.stages.compare import (
+    Strongest,
+    compare_positions,
+    comparison_by_name,
+    comparisons_for,
+)
 from crosswalk.stages.model import (
     em_sample,
     own_frequencies,
@@ -84,7 +89,9 @@ def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Confi
     floor_bits = np.log2(_floor(config) / (1 - _floor(config)))
     assert (ceiling < floor_bits).mean() > 0.05
     # The name's cheap part (are the names equal?) bounds its level, and so the weight.
-    reach = compare_positions(frame, lpos, rpos, [Strongest(NAME)])["name"].to_numpy()
+    reach = compare_positions(frame, lpos, rpos, [Strongest(comparison_by_name("name"))])[
+        "name"
+    ].to_numpy()
     name = levels["name"].to_numpy()
     np.testing.assert_array_equal(reach == -1, name == -1)
     assert (reach <= name).all() and ((reach == name) | (reach == 2)).all()
