@@ -3,8 +3,9 @@
 A config is a TOML (or JSON) document. Each ``[[source]]`` table declares one
 department listing; the optional ``[blocking]``, ``[model]``, ``[clustering]``
 and ``[review]`` tables tune the engine. ``docs/sources.md`` documents every
-key. :func:`load_config` reports *all* problems at once, each with the file,
-the line where it can be found, and the fix.
+key; ``[[comparison]]`` tables choose and tune the comparisons (``docs/engine.md``).
+:func:`load_config` reports *all* problems at once, each with the file, the line
+where it can be found, and the fix.
 """
 
 from __future__ import annotations

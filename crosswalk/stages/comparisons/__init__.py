@@ -5,8 +5,10 @@ A spec says what the comparison is: its levels (strongest first), the columns it
 its role (what the rest of the engine needs to know of it), whether a value's frequency
 adjusts its agreement weight, its cheap upper bound (for pruning), its tunable
 parameters with their defaults, and its function. The functions are named as
-``"module:function"`` strings and loaded when first used: this module imports no numpy,
-so that reading a config (``[[comparison]]`` tables, see ``docs/sources.md``) stays light.
+``"module:function"`` strings and loaded when first used, and a module is imported only
+when its spec is asked for: this module imports no numpy, so that reading a config
+without ``[[comparison]]`` tables stays light (``crosswalk build`` starts reading the
+sources meanwhile); a table's comparison module is imported to check its parameters.
 
 A config chooses and tunes comparisons by name; :class:`Comparison` is one comparison as
 a build uses it, its parameters resolved. With no ``[[comparison]]`` tables, the
