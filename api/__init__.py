@@ -69,6 +69,7 @@ class ApiConfig:
 def create_app(config: ApiConfig | Mapping[str, Any]) -> Flask:
     """Build the API app for a crosswalk database or a releases directory."""
     from api import openapi, reconcile, v1
+    from api.http import IntConverter, JSONProvider
     from api.store import Registry
 
     cfg = config if isinstance(config, ApiConfig) else ApiConfig.from_mapping(config)
@@ -86,8 +87,9 @@ def create_app(config: ApiConfig | Mapping[str, Any]) -> Flask:
     )
     app.extensions["crosswalk.registry"] = registry
     app.extensions["crosswalk.config"] = cfg
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = JSONProvider(app)
     app.url_map.strict_slashes = False
+    app.url_map.converters["int"] = IntConverter  # before any route is added
 
     problems.register(app)
     app.register_blueprint(openapi.bp)
@@ -111,7 +113,8 @@ def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: 
 
     Bodies above the app's own limit are still read, so that the app answers
     413 as problem+json; waitress refuses anything beyond four times that
-    outright (before reading it), and drops idle connections after a minute.
+    outright (before reading it, also as problem+json), and drops idle
+    connections after a minute.
     ``X-Forwarded-For`` sets the client address only from the configured
     ``trusted_proxy`` (waitress's own handling); otherwise it is removed.
     """
@@ -125,7 +128,7 @@ def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: 
             "trusted_proxy_count": cfg.trusted_proxy_count or 1,
             "trusted_proxy_headers": {"x-forwarded-for"},
         }
-    return waitress.create_server(
+    server = waitress.create_server(
         app,
         host=host,
         port=port,
@@ -137,6 +140,14 @@ def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: 
         ident="crosswalk",
         **proxy,
     )
+    # waitress's own refusals (a body over its limit, a malformed request) as problem+json
+    from waitress.server import BaseWSGIServer
+
+    listeners = getattr(server, "map", None) or {0: server}  # several for a multi-address host
+    for listener in listeners.values():
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = problems.ServerChannel
+    return server
 
 
 def _cors(response: Response) -> Response:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Response, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.routing import IntegerConverter
 
 from api.problems import InvalidField
 from api.store import MAX_TEXT, Registry, Release, dumps
 
 #: Deepest nesting accepted in a JSON request body.
 MAX_JSON_DEPTH = 32
+#: Largest integer SQLite stores: the bound of every id in a URL and every integer parameter.
+MAX_INT = 2**63 - 1
 
 #: Cache-Control for answers from the latest release (which can change).
 CACHE_LATEST = "public, max-age=60"
@@ -101,6 +106,70 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+#: A JSON escape that may denote half of a surrogate pair (a cheap pre-check on the raw text).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _member(path: str, key: str) -> str:
+    key = key[:100].encode("utf-8", "backslashreplace").decode("utf-8")  # printable, always
+    return f"{path}.{key}" if path else key
+
+
+def lone_surrogate_at(value: Any, root: str = "") -> str | None:
+    """The path (``a.b[2].c``) of the first string or key holding a lone UTF-16 surrogate.
+
+    ``json.loads`` keeps an unpaired ``\\ud800`` escape as a lone surrogate, which is
+    not a Unicode character: no UTF-8 encoder (SQLite's, the response's) accepts it.
+    """
+    stack: list[tuple[Any, str]] = [(value, root)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                return path
+        elif isinstance(item, dict):
+            for key, sub in reversed(item.items()):
+                member = _member(path, key)
+                if _LONE_SURROGATE.search(key):
+                    return member
+                stack.append((sub, member))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{path}[{i}]") for i, sub in reversed(list(enumerate(item))))
+    return None
+
+
+def check_surrogates(value: Any, text: str, field: str, location: str = "body") -> None:
+    """400 naming the member of a parsed JSON ``value`` that holds a lone surrogate."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return
+    at = lone_surrogate_at(value, "" if field == "body" else field)
+    if at is not None:
+        raise InvalidField(
+            at or field,
+            "contains a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), which is "
+            "not a character; send text as UTF-8, or escape characters beyond U+FFFF as a pair.",
+            location=location,
+        )
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, refusing request bodies whose strings hold lone surrogates.
+
+    ``request.get_json()`` decodes through the app's provider, so every JSON body
+    (the review endpoints' included) gets the same 400 naming the member at fault.
+    Keys are written in the order given.
+    """
+
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        text = s.decode("utf-8") if isinstance(s, bytes) else s
+        value = json.loads(text, **kwargs)
+        check_surrogates(value, text, "body")
+        return value
+
+
 def parse_json_text(text: bytes | str, field: str, location: str = "body") -> Any:
     """Parse JSON strictly: UTF-8, no NaN, bounded nesting; 400 naming ``field`` otherwise."""
     if isinstance(text, bytes):
@@ -122,6 +191,7 @@ def parse_json_text(text: bytes | str, field: str, location: str = "body") -> An
         raise InvalidField(
             field, f"is nested deeper than {MAX_JSON_DEPTH} levels.", location=location
         )
+    check_surrogates(value, text, field, location)
     return value
 
 
@@ -200,18 +270,33 @@ def form_fields() -> dict[str, str]:
 # ---------------------------------------------------------------------- parameters
 
 
-def int_arg(name: str, default: int, low: int, high: int) -> int:
-    """An integer query parameter within [low, high]."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def int_arg(name: str, default: int, low: int, high: int, args: Any = None) -> int:
+    """An integer query parameter within [low, high] (``args``: the request's query by default).
+
+    Absent is ``default``; anything but decimal digits (an empty value included) is a 400
+    naming the parameter, as is a value out of range: never an OverflowError further on.
+    """
+    raw = (request.args if args is None else args).get(name)
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidField(name, f"must be an integer from {low} to {high}.") from None
-    if not low <= value <= high:
+    if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
         raise InvalidField(name, f"must be an integer from {low} to {high}.")
-    return value
+    return int(raw)
+
+
+class IntConverter(IntegerConverter):
+    """``<int:...>`` in a route, bounded to SQLite's integers.
+
+    A larger number is no id of this service (404), rather than an OverflowError
+    when it reaches SQLite. Registered as the app's ``int`` converter.
+    """
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_INT)
+        super().__init__(map, *args, **kwargs)
 
 
 def text_arg(name: str, required: bool = False) -> str | None:

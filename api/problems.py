@@ -9,10 +9,13 @@ is logged with its traceback and answered as a 500 that carries no internals.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from typing import Any
 
 from flask import Flask, Response, request
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
 
 from api.store import dumps
@@ -57,6 +60,27 @@ def problem(
     **extra: Any,
 ) -> Response:
     """A problem+json response."""
+    instance = None
+    with contextlib.suppress(RuntimeError):  # outside a request there is no instance
+        instance = request.path
+    data = problem_body(status, detail, title=title, type_=type_, instance=instance, **extra)
+    response = Response(data, status=status, mimetype=PROBLEM_JSON)
+    response.headers["Cache-Control"] = "no-store"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def problem_body(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    instance: str | None = None,
+    **extra: Any,
+) -> bytes:
+    """The JSON of a problem: ``type``, ``title``, ``status``, then what is given."""
     from werkzeug.http import HTTP_STATUS_CODES
 
     body: dict[str, Any] = {
@@ -66,14 +90,41 @@ def problem(
     }
     if detail:
         body["detail"] = detail
-    with contextlib.suppress(RuntimeError):  # outside a request there is no instance
-        body["instance"] = request.path
+    if instance is not None:
+        body["instance"] = instance
     body.update(extra)
-    response = Response(dumps(body), status=status, mimetype=PROBLEM_JSON)
-    response.headers["Cache-Control"] = "no-store"
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
+    try:
+        return dumps(body)
+    except UnicodeEncodeError:  # a lone surrogate quoted from the request: escape it
+        return json.dumps(body).encode()
+
+
+class _ServerErrorTask(ErrorTask):
+    """waitress's own error answers (413 beyond its body limit, 400 for a malformed
+    request, 431, 501) as problem+json rather than plain text."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        path = self.request.path
+        body = problem_body(
+            error.code,
+            " ".join(str(error.body).split()) or None,
+            title=error.reason,
+            instance=path if isinstance(path, str) and path else None,
+        )
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.extend(
+            [("Content-Type", PROBLEM_JSON), ("Cache-Control", "no-store")]
+        )
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class ServerChannel(HTTPChannel):
+    """A waitress channel whose error answers are problem+json (see ``api.make_server``)."""
+
+    error_task_class = _ServerErrorTask
 
 
 def _http_exception(exc: HTTPException) -> Response:

@@ -16,6 +16,8 @@ from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, Forbidden, Unauthorized
 
+from api.http import MAX_INT, int_arg
+from api.problems import InvalidField
 from api.review.common import MAX_COMMENT, STATUSES, dispute_for, store
 from api.spec import operation
 from crosswalk.errors import ReviewError
@@ -194,7 +196,9 @@ def reviewer() -> Reviewer:
             {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
         ),
         _query_param(
-            "offset", "Disputes to skip.", {"type": "integer", "minimum": 0, "default": 0}
+            "offset",
+            "Disputes to skip.",
+            {"type": "integer", "minimum": 0, "maximum": MAX_INT, "default": 0},
         ),
     ],
     responses={
@@ -220,15 +224,12 @@ def list_disputes() -> Response:
     status = request.args.get("status", "open")
     if status not in STATUSES:
         raise BadRequest(description=f"status: must be one of {', '.join(STATUSES)}.")
-    try:
-        limit = int(request.args.get("limit", "50"))
-        offset = int(request.args.get("offset", "0"))
-    except ValueError as exc:
-        raise BadRequest(description="limit and offset must be integers.") from exc
-    if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise BadRequest(description=f"limit must be 1..{MAX_LIMIT} and offset at least 0.")
+    limit = int_arg("limit", 50, 1, MAX_LIMIT)
+    offset = int_arg("offset", 0, 0, MAX_INT)
     department = request.args.get("department") or None
     reason = request.args.get("reason") or None
+    if reason is not None and reason not in REASON_LABELS:
+        raise InvalidField("reason", f"must be one of {', '.join(sorted(REASON_LABELS))}.")
     facility_type = request.args.get("facility_type") or None
     db = store()
     items = db.disputes(

@@ -34,6 +34,7 @@ from flask import (
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException
 from werkzeug.wrappers import Response
 
+from api.http import MAX_INT, int_arg
 from api.review.common import (
     FILTERS,
     MAX_COMMENT,
@@ -286,10 +287,7 @@ def queue() -> str:
     """The disputes the reviewer may decide, most pressing first."""
     reviewer = current_reviewer()
     filters = _filters(request.args)
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError as exc:
-        raise BadRequest(description="page: must be a positive integer.") from exc
+    page = int_arg("page", 1, 1, MAX_INT // PAGE_SIZE)
     db = store()
     department, reason, facility_type = _narrowing(filters)
     total = db.count_disputes(

@@ -18,6 +18,9 @@ from flask import Flask
 
 from api import make_server
 
+#: The password of the admin reviewer ``root`` of the ``review_store`` fixture.
+REVIEW_PASSWORD = "fuzz-admin-password-1"
+
 #: The W3C Reconciliation API 0.2 schemas and examples.
 SPEC = Path(__file__).resolve().parents[1] / "spec" / "reconciliation-0.2"
 

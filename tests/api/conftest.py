@@ -19,9 +19,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 if getattr(sys.modules.get("api"), "__file__", "") is None:
     del sys.modules["api"]
-from api_support import SPEC, ReleasesServed, Served, serve_app, stop_server, write_release  # noqa: E402
+from api_support import (  # noqa: E402
+    REVIEW_PASSWORD,
+    SPEC,
+    ReleasesServed,
+    Served,
+    serve_app,
+    stop_server,
+    write_release,
+)
 
 from api import ApiConfig, create_app  # noqa: E402
+from crosswalk.review import ReviewStore, queue_disputes  # noqa: E402
+from crosswalk.review.auth import create_reviewer, issue_token  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +126,31 @@ def spec_validator() -> Any:
         )
 
     return validate
+
+
+@pytest.fixture(scope="session")
+def review_store(crosswalk_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A review store holding the disputes of the real build, and one admin reviewer, root."""
+    path = tmp_path_factory.mktemp("review") / "review.sqlite"
+    assert queue_disputes(crosswalk_db, path) > 0
+    with ReviewStore(path) as store:
+        create_reviewer(store, "root", "cdph", REVIEW_PASSWORD, admin=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bearer(review_store: Path) -> dict[str, str]:
+    """An Authorization header with an API token of root."""
+    with ReviewStore(review_store) as store:
+        root = store.reviewer_by_name("root")
+        assert root is not None
+        return {"Authorization": f"Bearer {issue_token(store, root)}"}
+
+
+@pytest.fixture(scope="session")
+def served_review(crosswalk_db: Path, review_store: Path) -> Iterator[Served]:
+    """The API over the real build with the review endpoints (``review_store``), on 127.0.0.1."""
+    app = create_app(ApiConfig(db=crosswalk_db, review_store=review_store))
+    url, server, thread = serve_app(app)
+    yield Served(url, crosswalk_db, app)
+    stop_server(server, thread)

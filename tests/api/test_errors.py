@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 
@@ -148,3 +149,46 @@ def test_review_style_abort_is_rendered_as_problem_json(served: Served) -> None:
         assert body["detail"] == "decision: must be one of match, non_match."
     finally:
         stop_server(server, thread)
+
+
+def _raw_reply(served: Served, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send raw bytes on one connection; the status line, headers and body of the reply."""
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while True:  # waitress closes the connection after its own errors
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines)}
+    return status, headers, body
+
+
+def test_a_body_beyond_the_server_limit_is_refused_as_problem_json(served: Served) -> None:
+    limit = 4 * ApiConfig().max_body  # waitress's own limit (see api.make_server)
+    status, headers, body = _raw_reply(
+        served,
+        b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {limit + 1}\r\n\r\n".encode(),
+    )
+    assert status.startswith("HTTP/1.1 413"), status
+    assert headers["content-type"] == PROBLEM
+    problem = json.loads(body)
+    assert problem["status"] == 413 and problem["title"] == "Request Entity Too Large"
+    assert str(limit) in problem["detail"]
+    assert problem["instance"] == "/v1/lookup"
+    assert int(headers["content-length"]) == len(body)
+    assert served.get("/healthz").status_code == 200
+
+
+def test_a_malformed_request_is_refused_as_problem_json(served: Served) -> None:
+    status, headers, body = _raw_reply(
+        served, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n"
+    )
+    assert status.startswith("HTTP/1.1 400"), status
+    assert headers["content-type"] == PROBLEM
+    assert json.loads(body)["status"] == 400
