@@ -34,7 +34,7 @@ def registry() -> Registry:
 def release_from_args() -> Release:
     """The release named by ``?release=``, or the latest."""
     version = request.args.get("release")
-    if version is not None and not version.strip():
+    if version == "":
         raise InvalidField("release", "must be a release version, e.g. one listed by /v1/releases.")
     return registry().get(version)
 

@@ -19,10 +19,11 @@ from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.routing import Rule
 
 from api.http import json_response, registry
-from api.schemas import COMPONENTS
+from api.schemas import COMPONENTS, ENUM_OF, problem_response
 from api.schemas import json_response as json_resp_spec
 from api.spec import operation, operation_of
 from crosswalk import __version__
+from crosswalk.errors import CrosswalkError
 
 bp = Blueprint("meta", __name__)
 
@@ -47,6 +48,10 @@ INTRO = (
     "(errors are RFC 9457 application/problem+json); entity and lookup answers carry an ETag "
     "made of the release and the entity, and honour If-None-Match."
 )
+
+
+_E431 = problem_response("The request line or headers are too large (over 256 KiB).")
+_E413 = problem_response("The body is too large.")
 
 
 def _openapi_path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
@@ -79,7 +84,11 @@ def build_spec(app: Flask, server_url: str | None = None) -> dict[str, Any]:
             if extra:
                 entry["parameters"] = extra + entry.get("parameters", [])
             entry.setdefault("operationId", f"{rule.endpoint}.{method.lower()}".replace(".", "_"))
-            entry.setdefault("responses", {"200": {"description": "OK"}})
+            responses = entry.setdefault("responses", {"200": {"description": "OK"}})
+            # the server's own refusals, before any view runs (see api.make_server)
+            responses.setdefault("431", _E431)
+            if "requestBody" in entry:
+                responses.setdefault("413", _E413)
             item[method.lower()] = entry
     spec: dict[str, Any] = {
         "openapi": "3.0.3",
@@ -90,8 +99,9 @@ def build_spec(app: Flask, server_url: str | None = None) -> dict[str, Any]:
         },
         "tags": TAGS,
         "paths": paths,
-        "components": {"schemas": COMPONENTS},
+        "components": {"schemas": json.loads(json.dumps(COMPONENTS))},  # a private copy
     }
+    _fill_enums(spec, app)
     # blueprints declare their security schemes here (the review endpoints' bearer token)
     schemes = app.config.get("OPENAPI_SECURITY_SCHEMES")
     if schemes:
@@ -99,6 +109,25 @@ def build_spec(app: Flask, server_url: str | None = None) -> dict[str, Any]:
     if server_url:
         spec["servers"] = [{"url": server_url}]
     return spec
+
+
+def _fill_enums(spec: Any, app: Flask) -> None:
+    """Replace each ``ENUM_OF`` marker by the ``enum`` of the latest release's values."""
+    try:
+        release = app.extensions["crosswalk.registry"].latest()
+        values = {"schemes": list(release.schemes), "sources": list(release.source_names)}
+    except (KeyError, sqlite3.Error, CrosswalkError):  # no readable release: no enum
+        values = {}
+    stack = [spec]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            name = item.pop(ENUM_OF, None)
+            if values.get(name):
+                item["enum"] = values[name]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 @bp.get("/openapi.json")
@@ -308,7 +337,11 @@ def _render_op(method: str, path: str, op: dict[str, Any], anchor: str, server: 
 def _example_query(params: list[dict[str, Any]]) -> str:
     from urllib.parse import urlencode
 
-    pairs = {p["name"]: p["example"] for p in params if p.get("in") == "query" and "example" in p}
+    pairs: dict[str, Any] = {}
+    for p in params:
+        if p.get("in") == "query" and "example" in p:
+            example = p["example"]  # an object parameter's members are parameters of their own
+            pairs.update(example if isinstance(example, dict) else {p["name"]: example})
     if "scheme" in pairs:  # lookup: one form at a time
         pairs.pop("source", None)
         pairs.pop("record_id", None)

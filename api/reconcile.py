@@ -28,7 +28,14 @@ from typing import Any
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from api.http import form_fields, json_response, parse_json_text, release_from_args
+from api.http import (
+    MAX_INT,
+    form_fields,
+    int_arg,
+    json_response,
+    parse_json_text,
+    release_from_args,
+)
 from api.problems import EntityNotFound, InvalidField
 from api.schemas import json_response as json_resp_spec
 from api.schemas import problem_response
@@ -41,6 +48,12 @@ bp = Blueprint("reconcile", __name__, url_prefix="/reconcile")
 
 #: Most queries in one batch, and most ids in one extension query.
 MAX_QUERIES = 1000
+#: Largest ``cursor`` (an offset) of the suggest services.
+MAX_SUGGEST_CURSOR = 100_000
+#: Most properties in one extension query.
+MAX_PROPERTIES = 100
+#: Longest text of a query or a property value.
+MAX_TEXT = 500
 #: Most candidates per query.
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 5
@@ -216,10 +229,10 @@ def _value_texts(v: Any, where: str) -> list[str]:
             if not math.isfinite(item):
                 raise InvalidField(f"{where}[{i}]", "must be a finite number.", location="body")
             text = str(int(item)) if item.is_integer() else str(item)
-        elif isinstance(item, str):
-            text = item
-        elif isinstance(item, dict) and isinstance(item.get("id"), str):
-            text = item["id"]
+        elif isinstance(item, str) or (isinstance(item, dict) and isinstance(item.get("id"), str)):
+            text = item if isinstance(item, str) else item["id"]
+            if len(text) > MAX_TEXT:
+                raise InvalidField(where, f"is longer than {MAX_TEXT} characters.", location="body")
         else:
             raise InvalidField(
                 f"{where}[{i}]" if isinstance(v, list) else where,
@@ -227,8 +240,6 @@ def _value_texts(v: Any, where: str) -> list[str]:
                 location="body",
             )
         text = text.strip()
-        if len(text) > 500:
-            raise InvalidField(where, "is longer than 500 characters.", location="body")
         if text:
             out.append(text)
     return out
@@ -257,13 +268,16 @@ def parse_queries(batch: Any, release: Release, param: str = "queries") -> list[
                 f"is not a query field; use {sorted(allowed)}.",
                 location="body",
             )
+        # a member given is checked, null included: null is not a string, array or number
         name = q.get("query")
-        if name is not None and not isinstance(name, str):
+        if "query" in q and not isinstance(name, str):
             raise InvalidField(f"{where}.query", "must be a string.", location="body")
-        if name is not None and len(name) > 500:
-            raise InvalidField(f"{where}.query", "is longer than 500 characters.", location="body")
+        if name is not None and len(name) > MAX_TEXT:
+            raise InvalidField(
+                f"{where}.query", f"is longer than {MAX_TEXT} characters.", location="body"
+            )
         props = q.get("properties")
-        if props is not None and not isinstance(props, list):
+        if "properties" in q and not isinstance(props, list):
             raise InvalidField(
                 f"{where}.properties", "must be an array of {pid, v}.", location="body"
             )
@@ -272,7 +286,7 @@ def parse_queries(batch: Any, release: Release, param: str = "queries") -> list[
                 f"{where}.query", "give a query string or at least one property.", location="body"
             )
         raw_type = q.get("type")
-        if raw_type is None:
+        if "type" not in q:
             types: list[str] = []
         elif isinstance(raw_type, str):
             types = [raw_type]
@@ -458,6 +472,21 @@ def reconcile(release: Release, queries: list[_Query]) -> dict[str, Any]:
 
 def extend(release: Release, query: Any) -> dict[str, Any]:
     """Answer a data extension query: property values of entities."""
+    ids, pids = extension_query(query)
+    catalog = {p["id"]: p["name"] for p in _property_catalog(release)}
+    meta = [{"id": pid, "name": catalog.get(pid, pid)} for pid in pids]
+    rows: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for entity_id in dict.fromkeys(ids):
+        doc = release.entity_document(entity_id) if len(entity_id) <= 200 else None
+        row: dict[str, list[dict[str, Any]]] = {}
+        for pid in pids:
+            row[pid] = _extension_values(doc, pid) if doc is not None else []
+        rows[entity_id] = row
+    return {"meta": meta, "rows": rows}
+
+
+def extension_query(query: Any) -> tuple[list[str], list[str]]:
+    """Validate a data extension query: its entity ids and property ids."""
     if not isinstance(query, dict):
         raise InvalidField("extend", "must be an object {ids, properties}.", location="body")
     ids, props = query.get("ids"), query.get("properties")
@@ -469,21 +498,11 @@ def extend(release: Release, query: Any) -> dict[str, Any]:
         raise InvalidField(
             "extend.properties", "must be an array of {id} objects.", location="body"
         )
-    if len(ids) > MAX_QUERIES or len(props) > 100:
+    if len(ids) > MAX_QUERIES or len(props) > MAX_PROPERTIES:
         raise RequestEntityTooLarge(
-            f"an extension holds at most {MAX_QUERIES} ids and 100 properties."
+            f"an extension holds at most {MAX_QUERIES} ids and {MAX_PROPERTIES} properties."
         )
-    catalog = {p["id"]: p["name"] for p in _property_catalog(release)}
-    pids = [str(p["id"]) for p in props]
-    meta = [{"id": pid, "name": catalog.get(pid, pid)} for pid in pids]
-    rows: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for entity_id in dict.fromkeys(ids):
-        doc = release.entity_document(entity_id) if len(entity_id) <= 200 else None
-        row: dict[str, list[dict[str, Any]]] = {}
-        for pid in pids:
-            row[pid] = _extension_values(doc, pid) if doc is not None else []
-        rows[entity_id] = row
-    return {"meta": meta, "rows": rows}
+    return ids, [str(p["id"]) for p in props]
 
 
 def _extension_values(doc: dict[str, Any], pid: str) -> list[dict[str, Any]]:
@@ -510,13 +529,78 @@ def _extension_values(doc: dict[str, Any], pid: str) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------- views
 
+_PROPERTY_VALUE: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_TEXT},
+        {"type": "number"},
+        {"type": "boolean"},
+        {
+            "type": "object",
+            "required": ["id"],
+            "properties": {"id": {"type": "string", "maxLength": MAX_TEXT}},
+        },
+    ]
+}
+#: A reconciliation query batch, as this service validates it (the 0.2 schema, field by field).
+QUERY_BATCH: dict[str, Any] = {
+    "type": "object",
+    "maxProperties": MAX_QUERIES,
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "query": {"type": "string", "maxLength": MAX_TEXT},
+            "type": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+            "type_strict": {"type": "string", "enum": ["any", "should", "all"]},
+            "limit": {"type": "number"},
+            "properties": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["pid", "v"],
+                    "properties": {
+                        "pid": {"type": "string"},
+                        "v": {
+                            "anyOf": [
+                                _PROPERTY_VALUE,
+                                {"type": "array", "items": _PROPERTY_VALUE},
+                            ]
+                        },
+                    },
+                },
+            },
+        },
+        "anyOf": [
+            {"required": ["query"]},
+            {"required": ["properties"], "properties": {"properties": {"minItems": 1}}},
+        ],
+    },
+}
+#: A data extension query.
+EXTEND_QUERY: dict[str, Any] = {
+    "type": "object",
+    "required": ["ids", "properties"],
+    "properties": {
+        "ids": {"type": "array", "maxItems": MAX_QUERIES, "items": {"type": "string"}},
+        "properties": {
+            "type": "array",
+            "maxItems": MAX_PROPERTIES,
+            "items": {
+                "type": "object",
+                "required": ["id"],
+                "properties": {"id": {"type": "string"}},
+            },
+        },
+    },
+}
+
 _SERVICE_PARAMS = [
     {
         "name": "queries",
         "in": "query",
         "required": False,
         "description": "A reconciliation query batch (JSON object of queries keyed by id).",
-        "schema": {"type": "string"},
+        "content": {"application/json": {"schema": QUERY_BATCH}},
         "example": '{"q0":{"query":"ALAMEDA HOSPITAL","properties":[{"pid":"city","v":"Alameda"}]}}',
     },
     {
@@ -524,7 +608,7 @@ _SERVICE_PARAMS = [
         "in": "query",
         "required": False,
         "description": "A data extension query (JSON object {ids, properties}).",
-        "schema": {"type": "string"},
+        "content": {"application/json": {"schema": EXTEND_QUERY}},
     },
 ]
 _SERVICE_RESPONSES = {
@@ -543,11 +627,21 @@ _SERVICE_RESPONSES = {
 
 def _service(fields: dict[str, str]) -> Response:
     release = release_from_args()
+    if request.method == "POST" and "queries" not in fields and "extend" not in fields:
+        raise InvalidField(
+            "queries",
+            "send a form with queries (or extend); GET /reconcile answers the manifest.",
+            location="body",
+        )
+    extension = parse_json_text(fields["extend"], "extend") if "extend" in fields else None
     if "queries" in fields:
         batch = parse_json_text(fields["queries"], "queries")
-        return _answer(reconcile(release, parse_queries(batch, release)))
+        queries = parse_queries(batch, release)
+        if "extend" in fields:
+            extension_query(extension)  # checked too, though the queries are answered
+        return _answer(reconcile(release, queries))
     if "extend" in fields:
-        return _answer(extend(release, parse_json_text(fields["extend"], "extend")))
+        return _answer(extend(release, extension))
     return _answer(manifest())
 
 
@@ -578,7 +672,17 @@ def service_get() -> Response:
             "application/x-www-form-urlencoded": {
                 "schema": {
                     "type": "object",
-                    "properties": {"queries": {"type": "string"}, "extend": {"type": "string"}},
+                    "properties": {
+                        "queries": {
+                            "type": "string",
+                            "description": "A query batch in JSON, as the `queries` parameter.",
+                        },
+                        "extend": {
+                            "type": "string",
+                            "description": "An extension query in JSON, as the `extend` parameter.",
+                        },
+                    },
+                    "anyOf": [{"required": ["queries"]}, {"required": ["extend"]}],
                 }
             }
         },
@@ -599,7 +703,7 @@ def service_post() -> Response:
             "name": "id",
             "in": "query",
             "required": True,
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "minLength": 1},
             "example": "F00001",
         }
     ],
@@ -615,10 +719,11 @@ def service_post() -> Response:
 def preview() -> Response:
     """A small HTML card for an entity, for OpenRefine's preview pane."""
     release = release_from_args()
-    entity_id = request.args.get("id", "").strip()
-    if not entity_id:
-        raise InvalidField("id", "is required.")
-    doc = release.entity_document(entity_id) if len(entity_id) <= 200 else None
+    raw = request.args.get("id")
+    if not raw:
+        raise InvalidField("id", "is required (an entity id).")
+    entity_id = raw.strip()
+    doc = release.entity_document(entity_id) if 0 < len(entity_id) <= 200 else None
     if doc is None:
         raise EntityNotFound(f"no entity {entity_id!r} in release {release.version!r}.")
     e = html.escape
@@ -658,7 +763,7 @@ def _suggest_params(name: str) -> list[dict[str, Any]]:
             "name": "cursor",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_SUGGEST_CURSOR},
         },
     ]
 
@@ -691,14 +796,7 @@ def _prefix_and_cursor() -> tuple[str, int]:
         raise InvalidField("prefix", "is required.")
     if len(prefix) > 500:
         raise InvalidField("prefix", "is longer than 500 characters.")
-    raw = request.args.get("cursor") or "0"
-    try:
-        cursor = int(raw)
-    except ValueError:
-        raise InvalidField("cursor", "must be a non-negative integer.") from None
-    if not 0 <= cursor <= 100_000:
-        raise InvalidField("cursor", "must be an integer from 0 to 100000.")
-    return prefix.strip(), cursor
+    return prefix.strip(), int_arg("cursor", 0, 0, MAX_SUGGEST_CURSOR)
 
 
 @bp.get("/suggest/entity")
@@ -782,7 +880,7 @@ def suggest_property() -> Response:
             "name": "limit",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
         },
     ],
     responses={
@@ -812,21 +910,13 @@ def propose_properties() -> Response:
     """Proposed properties for a type (the same for every facility class)."""
     release = release_from_args()
     ptype = request.args.get("type") or ANY_TYPE
-    raw = request.args.get("limit")
-    limit = 100
-    if raw:
-        try:
-            limit = int(raw)
-        except ValueError:
-            raise InvalidField("limit", "must be a positive integer.") from None
-        if limit < 1:
-            raise InvalidField("limit", "must be a positive integer.")
+    limit = int_arg("limit", 100, 1, MAX_INT)
     catalog = [
         p
         for p in _property_catalog(release)
         if p["id"] not in TEXT_PROPERTIES or p["id"] in EXTEND_FIELDS
     ]
     body: dict[str, Any] = {"type": ptype[:200], "properties": catalog[: min(limit, 1000)]}
-    if raw:
+    if "limit" in request.args:
         body["limit"] = limit
     return _answer(body)

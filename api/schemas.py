@@ -24,6 +24,17 @@ def _nullable(type_: str, description: str = "") -> dict[str, Any]:
 
 _STR = {"type": "string"}
 
+#: A schema member naming a list of the served release's values ("schemes" or "sources"):
+#: ``/openapi.json`` replaces it with ``enum`` (see ``api.openapi.build_spec``).
+ENUM_OF = "x-crosswalk-enum-of"
+
+#: An identifier, scheme, source or record id: text that is not empty.
+_ID_TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 500}
+#: A text query parameter holds no NUL character (``api.http.text_arg``).
+NO_NUL = "^[^\\u0000]*$"
+#: What /v1/match needs in a name: a letter or a digit (ASCII, read alike by every regex dialect).
+NAME_PATTERN = "[A-Za-z0-9]"
+
 _FACILITY = {
     "name": _nullable("string", "Facility name."),
     "address": _nullable("string", "Street address."),
@@ -126,13 +137,23 @@ COMPONENTS: dict[str, Any] = {
     },
     "LookupQuery": {
         "type": "object",
-        "description": "Either scheme and value, or source and record_id.",
+        "description": "Either scheme and value, or source and record_id (not both).",
         "properties": {
-            "scheme": {"type": "string", "example": "oshpd_id"},
-            "value": {"type": "string", "example": "106010735"},
-            "source": {"type": "string", "example": "hcai"},
-            "record_id": {"type": "string"},
+            "scheme": {**_ID_TEXT, ENUM_OF: "schemes", "example": "oshpd_id"},
+            "value": {**_ID_TEXT, "example": "106010735"},
+            "source": {**_ID_TEXT, ENUM_OF: "sources", "example": "hcai"},
+            "record_id": {**_ID_TEXT, "example": "106010735"},
         },
+        "anyOf": [
+            {
+                "required": ["scheme", "value"],
+                "not": {"anyOf": [{"required": ["source"]}, {"required": ["record_id"]}]},
+            },
+            {
+                "required": ["source", "record_id"],
+                "not": {"anyOf": [{"required": ["scheme"]}, {"required": ["value"]}]},
+            },
+        ],
     },
     "LookupResult": {
         "type": "object",
@@ -163,12 +184,14 @@ COMPONENTS: dict[str, Any] = {
         "type": "object",
         "description": "A facility record to resolve: a name, and whatever else is known.",
         "required": ["name"],
+        "additionalProperties": False,
         "properties": {
             "name": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 500,
-                "pattern": "[A-Za-z0-9]",
+                "pattern": NAME_PATTERN,
+                "description": "Must hold a letter or a digit (A-Z, 0-9).",
                 "example": "ALAMEDA HOSPITAL",
             },
             "address": {"type": "string", "maxLength": 500, "example": "2070 Clinton Ave"},

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import math
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +24,9 @@ from api.http import (
 from api.problems import EntityNotFound, Gone, InvalidField
 from api.schemas import (
     CACHE_HEADERS,
+    COMPONENTS,
+    NAME_PATTERN,
+    NO_NUL,
     NOT_MODIFIED,
     RELEASE_PARAM,
     problem_response,
@@ -56,7 +57,7 @@ _E503 = problem_response(
 
 
 def _str_param(name: str, description: str, example: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "maxLength": MAX_TEXT}
+    schema: dict[str, Any] = {"type": "string", "maxLength": MAX_TEXT, "pattern": NO_NUL}
     out: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": schema}
     out["description"] = description
     if example is not None:
@@ -146,33 +147,6 @@ def _missing_entity(release: Release, entity_id: str) -> Response:
     )
 
 
-def _cursor_key(filters: dict[str, Any]) -> str:
-    blob = json.dumps(filters, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:10]
-
-
-def _encode_cursor(after: str, filters: dict[str, Any]) -> str:
-    raw = json.dumps({"a": after, "k": _cursor_key(filters)}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(token: str, filters: dict[str, Any]) -> str:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8"))
-        after, key = data["a"], data["k"]
-        if not isinstance(after, str) or not isinstance(key, str):
-            raise ValueError
-    except (ValueError, KeyError, TypeError, UnicodeError):
-        raise InvalidField("cursor", "is not a cursor this service issued.") from None
-    if key != _cursor_key(filters):
-        raise InvalidField(
-            "cursor",
-            "belongs to a listing with other filters; repeat the same q/source/type/county.",
-        )
-    return after
-
-
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -184,8 +158,9 @@ def _like(text: str) -> str:
     summary="Search and list entities",
     description=(
         "Entities in id order, filtered by a text query (name, other names or an exact "
-        "identifier value), a source, a facility class and a county. Pages are linked by an "
-        'opaque `next` cursor, also sent in a `Link: <...>; rel="next"` header.'
+        "identifier value), a source, a facility class and a county. Pages are linked by a "
+        '`next` cursor (the last entity id of the page), also sent in a `Link: <...>; rel="next"` '
+        "header."
     ),
     parameters=[
         _str_param(
@@ -200,7 +175,10 @@ def _like(text: str) -> str:
             "required": False,
             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
         },
-        _str_param("cursor", "The `next` token of the previous page."),
+        _str_param(
+            "cursor",
+            "The `next` token of the previous page: the listing goes on after it in id order.",
+        ),
         RELEASE_PARAM,
     ],
     responses={
@@ -223,13 +201,13 @@ def list_entities() -> Response:
     ftype = text_arg("type")
     county = text_arg("county")
     limit = int_arg("limit", 20, 1, 100)
-    filters = {"q": q, "source": source, "type": ftype, "county": county}
     where: list[str] = []
     params: list[Any] = []
-    raw_cursor = request.args.get("cursor")
-    if raw_cursor:
+    # keyset pagination: the cursor is the last entity id of the previous page
+    after = text_arg("cursor")
+    if after:
         where.append("entity_id > ?")
-        params.append(_decode_cursor(raw_cursor, filters))
+        params.append(after)
     if q:
         pattern = _like(q)
         where.append(
@@ -257,7 +235,7 @@ def list_entities() -> Response:
     headers = {"Cache-Control": CACHE_PINNED if request.args.get("release") else CACHE_LATEST}
     next_token = None
     if len(rows) > limit:
-        next_token = _encode_cursor(items[-1]["entity_id"], filters)
+        next_token = items[-1]["entity_id"]
         args = {k: v for k, v in request.args.items() if k != "cursor"}
         args["cursor"] = next_token
         headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
@@ -303,12 +281,19 @@ def _resolve(
         ("source", source),
         ("record_id", record_id),
     ):
-        if val is not None and (not isinstance(val, str) or not val.strip() or len(val) > MAX_TEXT):
+        # a blank value is looked up (and not found), as the spec's minLength allows it
+        if val is not None and (not isinstance(val, str) or not val or len(val) > MAX_TEXT):
             raise InvalidField(
                 field(name),
                 f"must be a non-empty string of at most {MAX_TEXT} characters.",
                 location=loc,
             )
+    if (scheme is not None or value is not None) and (source is not None or record_id is not None):
+        raise InvalidField(
+            field("scheme" if scheme is not None else "value"),
+            "give scheme and value, or source and record_id, not both.",
+            location=loc,
+        )
     if scheme is not None or value is not None:
         if scheme is None:
             raise InvalidField(field("scheme"), "is required with value.", location=loc)
@@ -358,10 +343,19 @@ def _resolve(
         "An identifier shared by more than one entity answers all of them."
     ),
     parameters=[
-        _str_param("scheme", "Identifier scheme.", "oshpd_id"),
-        _str_param("value", "Identifier value.", "106010735"),
-        _str_param("source", "Source name (with record_id).", "hcai"),
-        _str_param("record_id", "Record id in that source (with source).", "106010735"),
+        {
+            "name": "lookup",
+            "in": "query",
+            "required": True,
+            "style": "form",
+            "explode": True,
+            "description": (
+                "`scheme` and `value` (an identifier), or `source` and `record_id` (a source's "
+                "record), each a query parameter of its own."
+            ),
+            "schema": COMPONENTS["LookupQuery"],
+            "example": {"scheme": "oshpd_id", "value": "106010735"},
+        },
         RELEASE_PARAM,
     ],
     responses={
@@ -473,7 +467,7 @@ def parse_match_query(body: Any) -> tuple[dict[str, Any], int]:
             )
         clean: dict[str, str] = {}
         for scheme, value in idents.items():
-            if not isinstance(value, str) or len(value) > MAX_TEXT or len(scheme) > 100:
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
                 raise InvalidField(
                     f"identifiers.{str(scheme)[:100]}", "must be a string.", location="body"
                 )
@@ -486,9 +480,9 @@ def parse_match_query(body: Any) -> tuple[dict[str, Any], int]:
         raise InvalidField(
             "limit", f"must be an integer from 1 to {MAX_MATCH_LIMIT}.", location="body"
         )
-    if not has_text(query.get("name")):
+    if not re.search(NAME_PATTERN, query.get("name") or ""):
         raise InvalidField(
-            "name", "is required and must contain a letter or digit.", location="body"
+            "name", "is required and must contain a letter or digit (A-Z, 0-9).", location="body"
         )
     return query, limit
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import BadRequest, Forbidden, Unauthorized
+from werkzeug.exceptions import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
 from api.http import MAX_INT, int_arg
 from api.problems import InvalidField
@@ -227,7 +227,7 @@ def list_disputes() -> Response:
     limit = int_arg("limit", 50, 1, MAX_LIMIT)
     offset = int_arg("offset", 0, 0, MAX_INT)
     department = request.args.get("department") or None
-    reason = request.args.get("reason") or None
+    reason = request.args.get("reason")  # an empty one too is outside the enum
     if reason is not None and reason not in REASON_LABELS:
         raise InvalidField("reason", f"must be one of {', '.join(sorted(REASON_LABELS))}.")
     facility_type = request.args.get("facility_type") or None
@@ -359,7 +359,9 @@ def decide(dispute_id: int) -> tuple[Response, int]:
     },
     responses={
         "201": _json({"type": "object", "properties": {"event": _EVENT}}, "Undone."),
-        "400": _problem("Not a decision, or already undone."),
+        "400": _problem("Invalid body."),
+        "404": _problem("No such decision."),
+        "409": _problem("The decision was already undone."),
         **_ERRORS,
     },
 )
@@ -369,7 +371,7 @@ def undo(event_id: int) -> tuple[Response, int]:
     db = store()
     target = db.event(event_id)
     if target is None or target.kind != "decision":
-        raise BadRequest(description=f"There is no decision {event_id} to undo.")
+        raise NotFound(description=f"There is no decision {event_id} to undo.")
     if not who.may_see(target.pair[0][0], target.pair[1][0]):
         raise Forbidden(description=f"{who.username} may not undo decision {event_id}.")
     body = _body(required=False)
@@ -378,8 +380,8 @@ def undo(event_id: int) -> tuple[Response, int]:
         raise BadRequest(description=f"comment: a string of at most {MAX_COMMENT} characters.")
     try:
         event = db.undo(who, event_id, comment)
-    except ReviewError as exc:
-        raise BadRequest(description=str(exc)) from exc
+    except ReviewError as exc:  # already undone (the other refusals are answered above)
+        raise Conflict(description=str(exc)) from exc
     return jsonify({"event": event.to_json()}), 201
 
 

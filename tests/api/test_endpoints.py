@@ -227,11 +227,19 @@ def test_search_filters(served: Served) -> None:
     name = served.rows("SELECT name, entity_id FROM entities WHERE name IS NOT NULL LIMIT 1")[0]
     found = served.get("/v1/entities", params={"q": name["name"]}).json()["items"]
     assert name["entity_id"] in [i["entity_id"] for i in found]
-    bad = served.get("/v1/entities", params={"cursor": "not-a-cursor"})
-    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "cursor"
+    # a cursor is the last entity id of a page: any text goes on after it, whatever the filters
     cursor = served.get("/v1/entities", params={"limit": 1}).json()["next"]
     other = served.get("/v1/entities", params={"cursor": cursor, "county": "Alameda"})
-    assert other.status_code == 400
+    assert other.status_code == 200
+    assert all(item["entity_id"] > cursor for item in other.json()["items"])
+    beyond = served.get("/v1/entities", params={"cursor": "not-a-cursor"})
+    assert beyond.status_code == 200 and beyond.json() == {
+        "release": beyond.json()["release"],
+        "items": [],
+        "next": None,
+    }
+    too_long = served.get("/v1/entities", params={"cursor": "F" * 501})
+    assert too_long.status_code == 400 and too_long.json()["errors"][0]["field"] == "cursor"
     assert served.get("/v1/entities", params={"limit": 0}).status_code == 400
 
 

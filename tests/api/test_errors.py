@@ -192,3 +192,19 @@ def test_a_malformed_request_is_refused_as_problem_json(served: Served) -> None:
     assert status.startswith("HTTP/1.1 400"), status
     assert headers["content-type"] == PROBLEM
     assert json.loads(body)["status"] == 400
+
+
+def test_headers_beyond_the_server_limit_are_refused_as_problem_json(served: Served) -> None:
+    query = "x" * (256 * 1024 + 1)
+    status, headers, body = _raw_reply(
+        served, f"GET /v1/entities?q={query} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    )
+    assert status.split()[1] == "431", status  # waitress answers as HTTP/1.0 here
+    assert headers["content-type"] == PROBLEM
+    assert json.loads(body)["status"] == 431
+    spec = served.get("/openapi.json").json()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            assert "431" in operation["responses"], (method, path)
+            if "requestBody" in operation:
+                assert "413" in operation["responses"], (method, path)

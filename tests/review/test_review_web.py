@@ -142,7 +142,7 @@ def test_api_decide_and_undo_bind_constraints(
     )
     assert not load_constraints(store_path)
     again = client.post(f"/v1/decisions/{body['event']['event_id']}/undo", headers=auth)
-    assert again.status_code == 400
+    assert again.status_code == 409  # already undone: a conflict with its state
     detail = client.get(f"/v1/disputes/{CDPH_HCAI}", headers=auth).get_json()
     assert [e["kind"] for e in detail["history"]] == ["decision", "undo"]
     assert detail["explanation"]["fields"]["name"]["weight"] is not None
