@@ -220,7 +220,9 @@ def ensure_db(db: Path | None) -> Path:
 class Server:
     """`crosswalk serve` in a subprocess on loopback."""
 
-    def __init__(self, db: Path, threads: int) -> None:
+    def __init__(
+        self, db: Path, threads: int, review_store: Path | None = None, log: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [
@@ -235,8 +237,11 @@ class Server:
             "--threads",
             str(threads),
         ]
-        OUT.mkdir(parents=True, exist_ok=True)
-        self.log = (OUT / "server.log").open("w", encoding="utf-8")
+        if review_store is not None:
+            self.command += ["--review-store", str(review_store)]
+        log = log or OUT / "server.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log.open("w", encoding="utf-8")
         # to a file, never an unread pipe: a full pipe would stall the server's logging
         self.proc = subprocess.Popen(
             self.command, stdout=self.log, stderr=subprocess.STDOUT, text=True, cwd=ROOT
