@@ -182,7 +182,10 @@ COMPONENTS: dict[str, Any] = {
     },
     "MatchQuery": {
         "type": "object",
-        "description": "A facility record to resolve: a name, and whatever else is known.",
+        "description": (
+            "A facility record to resolve: a name, and whatever else is known "
+            "(a member given as null counts as absent)."
+        ),
         "required": ["name"],
         "additionalProperties": False,
         "properties": {
@@ -194,16 +197,22 @@ COMPONENTS: dict[str, Any] = {
                 "description": "Must hold a letter or a digit (A-Z, 0-9).",
                 "example": "ALAMEDA HOSPITAL",
             },
-            "address": {"type": "string", "maxLength": 500, "example": "2070 Clinton Ave"},
-            "city": {"type": "string", "maxLength": 500, "example": "Alameda"},
-            "state": {"type": "string", "maxLength": 500},
-            "zip": {"type": "string", "maxLength": 500, "example": "94501"},
-            "facility_type": {"type": "string", "maxLength": 500},
-            "phone": {"type": "string", "maxLength": 500},
-            "latitude": {"type": "number", "minimum": -90, "maximum": 90},
-            "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+            "address": {
+                "type": "string",
+                "nullable": True,
+                "maxLength": 500,
+                "example": "2070 Clinton Ave",
+            },
+            "city": {"type": "string", "nullable": True, "maxLength": 500, "example": "Alameda"},
+            "state": {"type": "string", "nullable": True, "maxLength": 500},
+            "zip": {"type": "string", "nullable": True, "maxLength": 500, "example": "94501"},
+            "facility_type": {"type": "string", "nullable": True, "maxLength": 500},
+            "phone": {"type": "string", "nullable": True, "maxLength": 500},
+            "latitude": {"type": "number", "nullable": True, "minimum": -90, "maximum": 90},
+            "longitude": {"type": "number", "nullable": True, "minimum": -180, "maximum": 180},
             "identifiers": {
                 "type": "object",
+                "nullable": True,
                 "maxProperties": 20,
                 "additionalProperties": {"type": "string", "maxLength": 500},
             },

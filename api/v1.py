@@ -282,7 +282,7 @@ def _resolve(
         ("record_id", record_id),
     ):
         # a blank value is looked up (and not found), as the spec's minLength allows it
-        if val is not None and (not isinstance(val, str) or not val or len(val) > MAX_TEXT):
+        if name in item and (not isinstance(val, str) or not val or len(val) > MAX_TEXT):
             raise InvalidField(
                 field(name),
                 f"must be a non-empty string of at most {MAX_TEXT} characters.",
@@ -368,7 +368,9 @@ def _resolve(
 def lookup() -> Response:
     """One lookup by identifier or by source record."""
     release = release_from_args()
-    item = {k: request.args.get(k) for k in ("scheme", "value", "source", "record_id")}
+    item = {
+        k: request.args[k] for k in ("scheme", "value", "source", "record_id") if k in request.args
+    }
     query, ids = _resolve(release, item, "")
     if not ids:
         what = " ".join(f"{k}={v!r}" for k, v in query.items() if k != "normalized_value")

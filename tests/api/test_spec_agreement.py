@@ -147,3 +147,20 @@ def test_an_invalid_extend_beside_queries_is_refused(served: Served) -> None:
     queries = json.dumps({"q0": {"query": "Alameda Hospital"}})
     r = served.get("/reconcile", params={"queries": queries, "extend": '{"ids": 1}'})
     _problem(r, 400, "extend.ids")
+
+
+def test_match_members_given_as_null_are_documented_as_absent(served: Served) -> None:
+    schema = served.get("/openapi.json").json()["components"]["schemas"]["MatchQuery"]
+    optional = [name for name in schema["properties"] if name not in ("name", "limit")]
+    assert all(schema["properties"][name]["nullable"] is True for name in optional)
+    nulls = dict.fromkeys(optional)
+    assert served.post("/v1/match", json={"name": "Alameda Hospital", **nulls}).status_code == 200
+    assert "nullable" not in schema["properties"]["name"]
+    _problem(served.post("/v1/match", json={"name": None}), 400, "name")
+    _problem(served.post("/v1/match", json={"name": "Alameda", "limit": None}), 400, "limit")
+
+
+def test_a_lookup_member_given_as_null_is_refused(served: Served) -> None:
+    """A member present as null is present (the spec's `not required`), and not a string."""
+    item = {"scheme": None, "source": "hcai", "record_id": "106010735"}
+    _problem(served.post("/v1/lookup", json={"lookups": [item]}), 400, "lookups[0].scheme")
