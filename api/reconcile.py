@@ -43,6 +43,7 @@ from api.spec import operation
 from api.store import Release, dumps
 from api.v1 import finite, has_text, normalized_identifier, summaries
 from crosswalk import __version__
+from crosswalk.vocabulary import SCHEMES
 
 bp = Blueprint("reconcile", __name__, url_prefix="/reconcile")
 
@@ -91,13 +92,7 @@ EXTEND_FIELDS = {
     "member_count": "Number of member records",
     "sources": "Sources holding a member",
 }
-SCHEME_LABELS = {
-    "oshpd_id": "HCAI (OSHPD) facility id",
-    "cdph_license": "CDPH license number",
-    "cdph_facid": "CDPH facility id (FACID)",
-    "npi": "National Provider Identifier (NPI)",
-    "ccn": "CMS Certification Number (CCN)",
-}
+SCHEME_LABELS = SCHEMES
 
 _CALLBACK = re.compile(r"^[A-Za-z_$][\w$.]{0,63}$")
 

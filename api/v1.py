@@ -248,20 +248,9 @@ def list_entities() -> Response:
 
 def normalized_identifier(scheme: str, value: str) -> str | None:
     """The engine's normalized form of an identifier (its shared normalizer), if it has one."""
-    try:
-        import pandas as pd
+    from crosswalk.matching import normalized_identifier as engine_form  # loaded on first use
 
-        from matchers.identifiers import normalize_identifier
-    except ImportError:
-        return None
-    try:
-        out = normalize_identifier(scheme, pd.Series([value], dtype="string"))
-        norm = out.iloc[0]
-    except Exception:  # a value the normalizer rejects is simply not found
-        return None
-    if norm is None or norm is pd.NA or (isinstance(norm, float) and math.isnan(norm)):
-        return None
-    return str(norm)
+    return engine_form(scheme, value)
 
 
 def _resolve(

@@ -40,6 +40,7 @@ from crosswalk.stages.model import (
     term_frequencies,
 )
 from crosswalk.stages.normalize import normalize_records
+from matchers.identifiers import normalize_identifier
 
 #: A blocking key shared by more published records than this is not used for queries.
 MAX_KEY_RECORDS = 400
@@ -53,6 +54,20 @@ class Candidate:
     match_probability: float
     match_weight: float
     explanation: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def normalized_identifier(scheme: str, value: str) -> str | None:
+    """The engine's normalized form of one identifier (its shared normalizer), if it has one.
+
+    A value the normalizer rejects has none.
+    """
+    try:
+        norm = normalize_identifier(scheme, pd.Series([value], dtype="string")).iloc[0]
+    except Exception:  # a value the normalizer rejects is simply not found
+        return None
+    if norm is None or norm is pd.NA or (isinstance(norm, float) and np.isnan(norm)):
+        return None
+    return str(norm)
 
 
 def read_published_records(db_path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

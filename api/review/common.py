@@ -13,6 +13,7 @@ from typing import Any
 from flask import current_app, g
 from werkzeug.exceptions import Forbidden, NotFound, ServiceUnavailable
 
+from crosswalk.artifact.reader import connect
 from crosswalk.review.store import Dispute, Reviewer, ReviewStore
 
 #: Config key naming the review store; absent means review is disabled.
@@ -81,7 +82,7 @@ def data_sources() -> list[SourceInfo]:
     if not path or not Path(path).exists():
         return []
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = connect(Path(path))
         try:
             rows = conn.execute(
                 "SELECT name, publisher, title, extracted FROM sources ORDER BY name"

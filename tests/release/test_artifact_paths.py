@@ -161,3 +161,18 @@ def test_release_reads_immutable(tmp: Path, tmp_path: Path) -> None:
     finally:
         holder.rollback()
         holder.close()
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_the_review_pages_name_the_sources_of_a_crosswalk_there(
+    tmp: Path, folder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api import ApiConfig, create_app
+    from api.review.common import data_sources
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp / "config"))
+    db = tmp / folder / "crosswalk.sqlite"
+    app = create_app(ApiConfig(db=db, review_store=tmp / f"{folder}-review.sqlite"))
+    with app.app_context():
+        assert sorted(s.name for s in data_sources()) == ["cdph", "hcai"]
+    no_stray_files(tmp)
