@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from crosswalk import __version__, ids, schema
-from crosswalk.config import Config
+from crosswalk.config import BlockingSettings, Config, ModelSettings
 from crosswalk.errors import Problem, SourceError
+from crosswalk.plan import Plan, Stage
 from crosswalk.progress import Steps
 from crosswalk.publish import (
     create_database,
@@ -35,8 +36,10 @@ from crosswalk.publish import (
     write_frame_csv,
 )
 from crosswalk.review import Constraints, load_constraints
+from crosswalk.runners import Runner
+from crosswalk.runners.local import local_runner
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
-from crosswalk.stages.block import candidate_pairs
+from crosswalk.stages.block import Parallel, candidate_pairs
 from crosswalk.stages.cluster import CUT, LINKED, MUST, cluster
 from crosswalk.stages.compare import (
     Comparison,
@@ -45,6 +48,7 @@ from crosswalk.stages.compare import (
     compared_columns,
     comparisons_for,
 )
+from crosswalk.stages.comparisons import Settings as ComparisonSettings
 from crosswalk.stages.conflicts import (
     CONFLICT_HIGH,
     identifier_conflicts,
@@ -70,7 +74,7 @@ from crosswalk.stages.model import (
     pair_frequencies,
     score,
 )
-from crosswalk.stages.normalize import normalize_records
+from crosswalk.stages.normalize import normalize_batch
 from crosswalk.stages.prune import always_kept, reachable
 from crosswalk.stages.survivorship import (
     id_schemes,
@@ -118,7 +122,7 @@ class Linkage:
 
 
 def _positions(
-    records: pd.DataFrame, pairs: list[tuple[tuple[str, str], tuple[str, str]]]
+    records: pd.DataFrame, pairs: Sequence[tuple[tuple[str, str], tuple[str, str]]]
 ) -> list[tuple[int, int]]:
     if not pairs:
         return []
@@ -133,226 +137,175 @@ def _positions(
     return out
 
 
-def link(
-    records: pd.DataFrame,
-    config: Config,
-    constraints: Constraints | None = None,
-    labels: list[tuple[tuple[str, str], tuple[str, str]]] | None = None,
-    steps: Steps | None = None,
-    on_ordered: Callable[[pd.DataFrame, np.ndarray], object] | None = None,
-    on_scored: Callable[[pd.DataFrame, list[Comparison]], object] | None = None,
-) -> Linkage:
-    """Link a canonical batch of records (see :mod:`crosswalk.sources`) under ``config``.
+# --------------------------------------------------------------------------- the link plan
+# Each stage below is a module-level function of whole datasets (or, for normalize, of a
+# batch of rows) and plain-data params; none changes its inputs. Which thread runs it,
+# and what runs beside what, is the runner's schedule (crosswalk.runners.local.LOCAL).
 
-    ``on_ordered``, when given, is called with the normalized records and their positions
-    in (source, record_id) order as soon as both are known, before the model is fitted:
-    a caller can start work that needs only them (the build starts its records table).
-    It must not change them. ``on_scored``, likewise, is called with the scored pairs
-    (the rows of :attr:`Linkage.pairs`, before clustering gives them their status) and
-    the comparisons: the build starts the links' explanations."""
-    steps = steps or Steps(0, enabled=False)
-    constraints = constraints or Constraints()
-    with steps.step("normalizing"):
-        frame = normalize_records(records.reset_index(drop=True))
-    limits = {s.name: s.max_per_entity for s in config.sources}
-    within = frozenset(k for k, v in limits.items() if v != 1)
-    comparisons = comparisons_for(frame, config.comparisons)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # What does not depend on the candidate pairs is done on a second thread while
-        # blocking runs (both spend most of their time in Arrow or numpy, outside the GIL):
-        # the compared columns, converted once for the candidates, the random pairs of the
-        # u estimate and the labels; the u estimate; the term frequencies of the records;
-        # the records' (source, record_id) order, for the ids and publishing.
-        # Comparing needs the columns only: on a small batch, whose blocking is quick, the
-        # rest runs beside it.
-        compared = compared_columns(frame, config.comparisons)
-        unconverted = Columns(frame[compared])
-        converting = pool.submit(unconverted.prepared, compared)
-
-        def u_estimate(converted: Future[Columns]) -> dict[str, np.ndarray]:
-            # The pool's one worker runs its tasks in order: the columns are ready.
-            return estimate_u(
-                frame,
-                comparisons,
-                config.model.u_sample_pairs,
-                config.model.seed,
-                within,
-                columns=converted.result(),
-            )
-
-        estimating = pool.submit(u_estimate, converting)
-
-        def own_counts(converted: Future[Columns]) -> dict[str, RecordTerms]:
-            # Counted on the converted columns' codes, without factorizing them again.
-            tf_columns = [c.tf_column for c in comparisons if c.tf_column]
-            return own_frequencies(frame, tf_columns, converted.result())
-
-        counting = pool.submit(own_counts, converting)
-        ordering = pool.submit(key_order, frame, ["source", "record_id"])
-        with steps.step("blocking"):
-            # Blocking reads the columns it shares with the comparisons from their
-            # conversion (under way on the second thread), not factorizing them again.
-            pairs = candidate_pairs(
-                frame,
-                config.blocking,
-                {k: v != 1 for k, v in limits.items()},
-                columns=unconverted,
-            )
-            del unconverted
-        with steps.step("comparing"):
-            columns = converting.result()
-            del converting  # the future would keep the columns alive after ``del columns``
-            lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
-            # The EM is fitted on a sample of the candidates when there are many; the costly
-            # comparisons of the other pairs wait for the fitted model (see _reachable_pairs).
-            sample = em_sample(len(pairs), config.model.em_sample_pairs, config.model.seed)
-            pending = [c for c in comparisons if c.deferred] if sample is not None else []
-            # A costly comparison waits, but its cheap part gives the strongest level each
-            # pair can reach in it.
-            levels = compare_positions(
-                columns,
-                lpos,
-                rpos,
-                [c for c in comparisons if c not in pending] + [Strongest(c) for c in pending],
-            )
-            reach = {c.name: levels.pop(c.name).to_numpy() for c in pending}
-            if sample is None:
-                em_levels = levels
-            else:
-                em_levels = levels.take(sample).reset_index(drop=True)
-                sampled = compare_positions(columns, lpos[sample], rpos[sample], pending)
-                for c in pending:
-                    em_levels[c.name] = sampled[c.name].to_numpy()
-                em_levels = em_levels[[c.name for c in comparisons]]
-                del sampled
-            u, per_record, by_key = estimating.result(), counting.result(), ordering.result()
-            del estimating, counting, ordering
-    if on_ordered is not None:
-        on_ordered(frame.copy(deep=False), by_key)  # a view: clustering adds a column
-    with steps.step("estimating the model"):
-        primary = [c for c in comparisons if c.stands_in_for is None]
-        patterns = level_patterns(em_levels, [c.name for c in primary])
-        m, lam, iterations = fit_em(
-            em_levels,
-            primary,
-            max_iterations=config.model.em_max_iterations,
-            tolerance=config.model.em_tolerance,
-            patterns=patterns,
-        )
-        n_cross = cross_pair_count(frame["source"], within)
-        stand_ins = [c for c in comparisons if c.stands_in_for is not None]
-        if stand_ins:
-            # A stand-in is not part of the EM (it would count the place twice): its m is the
-            # level distribution among the candidates, weighted by the fitted match probability.
-            # That probability depends on the primary levels only: score each distinct vector once.
-            first = build_model(primary, m, u, lam, len(pairs), n_cross, iterations, "em")
-            vectors = pd.DataFrame(patterns.levels, columns=[c.name for c in primary])
-            posterior = score(vectors, first).match_probability[patterns.index]
-            for c in stand_ins:
-                m[c.name] = level_frequencies(
-                    em_levels[c.name].to_numpy(), len(c.levels), posterior
-                )
-            del posterior
-        del patterns
-        trained_on = "em"
-        label_pairs = list(labels or []) + list(constraints.must_link)
-        label_pos = _positions(frame, label_pairs)
-        if len(label_pos) >= 20:
-            la = np.array([a for a, _ in label_pos])
-            lb = np.array([b for _, b in label_pos])
-            m = m_from_labels(compare_positions(columns, la, lb, comparisons), comparisons)
-            trained_on = f"labels ({len(label_pos)} pairs)"
-        model = build_model(
-            comparisons,
-            m,
-            u,
-            lam,
-            len(pairs),
-            n_cross,
-            iterations,
-            trained_on,
-        )
-    n_candidates = len(pairs)
-    # No pair under this probability is linked by its score, published for it or queued
-    # for review: only decisions and shared identifiers carry such pairs.
-    floor = min(config.review.uncertain_low, config.model.link_threshold)
-    must_pos = _positions(frame, constraints.must_link)
-    cannot_pos = _positions(frame, constraints.cannot_link)
-    constrained = must_pos + cannot_pos
-    with steps.step("comparing names"):
-        pairs, levels = _reachable_pairs(
-            pairs, levels, reach, em_levels, sample, columns, comparisons, model, floor, constrained
-        )
-        del columns, em_levels, sample, lpos, rpos, reach
-    with steps.step("scoring"):
-        lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
-        frequencies = pair_frequencies(
-            {col: v.take(lpos) for col, v in per_record.items()},
-            {col: v.take(rpos) for col, v in per_record.items()},
-            len(frame),
-        )
-        del per_record
-        scores = score(levels, model, frequencies=frequencies)
-        del frequencies
-        decisive, id_agree, id_disagree, maybe, fuzzy = identifier_evidence(
-            frame, [c.name for c in comparisons], levels, scores.bits, model.prior_bits
-        )
-        # Linkage.pairs: the pairs at or above the floor, those always kept, and those whose
-        # identifiers differ where names and addresses agree (possible conflicts).
-        keep = scores.match_probability >= floor
-        keep |= always_kept(pairs, levels, len(frame), constrained)
-        keep[maybe[id_disagree[maybe] & (fuzzy > CONFLICT_HIGH)]] = True
-        if not keep.all():
-            kept = np.flatnonzero(keep)
-            pairs = pairs.take(kept).reset_index(drop=True)
-            levels = levels.take(kept).reset_index(drop=True)
-            scores = Scores(
-                scores.bits.take(kept).reset_index(drop=True),
-                scores.match_weight[kept],
-                scores.match_probability[kept],
-            )
-            id_agree, id_disagree = id_agree[kept], id_disagree[kept]
-            fuzzy = fuzzy[keep[maybe]]
-            maybe = np.flatnonzero(id_agree | id_disagree)
-            del kept
-        del keep
-        # Columns are added one by one (no concatenated copy of the pairs); the levels and
-        # bits columns share the memory of the frames compare and score returned.
-        for col in levels.columns:
-            pairs[f"lvl:{col}"] = levels[col].to_numpy()
-        for col in scores.bits.columns:
-            pairs[f"bits:{col}"] = scores.bits[col].to_numpy()
-        del levels
-        pairs["match_weight"] = scores.match_weight
-        pairs["match_probability"] = scores.match_probability
-        del scores
-        pairs["method"] = _labels(id_agree.astype("int8"), ["fuzzy", "identifier"])
-        conflicts = identifier_conflicts(
-            pairs, frame, maybe, fuzzy, id_agree[maybe], id_disagree[maybe], decisive
-        )
-        del id_agree, id_disagree, maybe, fuzzy
-    if on_scored is not None:
-        on_scored(pairs.copy(deep=False), comparisons)  # a view: clustering adds a column
-    with steps.step("clustering"):
-        result = cluster(
-            len(frame),
-            frame["source"].to_numpy(),
-            limits,
-            pairs,
-            config.model.link_threshold,
-            must_link=must_pos,
-            cannot_link=cannot_pos,
-        )
-        pairs["status"] = result.status
-        frame["cluster"] = result.labels
-        conflicts = pd.concat(
-            [conflicts, split_conflicts(result.splits, result.decision_conflicts, pairs, frame)],
-            ignore_index=True,
-        )
-    return Linkage(frame, pairs, model, comparisons, conflicts, decisive, n_candidates, by_key)
+#: The datasets a run of the link plan is given.
+LINK_INPUTS = ("records", "labels", "constraints")
+#: What :func:`link` asks of the plan to make its :class:`Linkage`.
+LINKAGE_DATASETS = (
+    "clustered",
+    "pairs",
+    "model",
+    "comparisons",
+    "conflicts",
+    "unique_schemes",
+    "n_candidates",
+    "by_key",
+)
 
 
-def _reachable_pairs(
+def _columns(frame: pd.DataFrame, *, settings: Sequence[ComparisonSettings]) -> Columns:
+    """The columns the chosen comparisons read, not converted yet."""
+    return Columns(frame[compared_columns(frame, settings)])
+
+
+def _convert(columns: Columns) -> Columns:
+    """The compared columns, converted once for every comparison (and read by blocking)."""
+    return columns.prepared(columns.names())
+
+
+def _u(
+    frame: pd.DataFrame,
+    comparisons: list[Comparison],
+    columns: Columns,
+    *,
+    sample_pairs: int,
+    seed: int,
+    within: frozenset[str],
+) -> dict[str, np.ndarray]:
+    return estimate_u(frame, comparisons, sample_pairs, seed, within, columns=columns)
+
+
+def _term_counts(
+    frame: pd.DataFrame, comparisons: list[Comparison], columns: Columns
+) -> dict[str, RecordTerms]:
+    """Each record's own term counts, on the converted columns' codes (not factorized again)."""
+    return own_frequencies(frame, [c.tf_column for c in comparisons if c.tf_column], columns)
+
+
+def _key_order(frame: pd.DataFrame) -> np.ndarray:
+    return key_order(frame, ["source", "record_id"])
+
+
+def _block(
+    frame: pd.DataFrame,
+    columns: Columns,
+    *,
+    settings: BlockingSettings,
+    same_source_ok: dict[str, bool],
+    parallel: Parallel,
+) -> pd.DataFrame:
+    # Reads the columns it shares with the comparisons from their conversion (under way on
+    # the side lane), not factorizing them again.
+    return candidate_pairs(frame, settings, same_source_ok, columns, parallel=parallel)
+
+
+def _count(pairs: pd.DataFrame) -> int:
+    return len(pairs)
+
+
+def _compare(
+    columns: Columns,
+    pairs: pd.DataFrame,
+    comparisons: list[Comparison],
+    *,
+    em_sample_pairs: int,
+    seed: int,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, np.ndarray | None]:
+    """The candidates' levels in every comparison but the deferred ones (``levels``), the
+    strongest level each pair can reach in those (``reach``), and the levels of the
+    EM's sample (``em_levels``, every comparison; all pairs when ``sample`` is None)."""
+    lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+    # The EM is fitted on a sample of the candidates when there are many; the costly
+    # comparisons of the other pairs wait for the fitted model (see _prune).
+    sample = em_sample(len(pairs), em_sample_pairs, seed)
+    pending = [c for c in comparisons if c.deferred] if sample is not None else []
+    # A costly comparison waits, but its cheap part gives the strongest level each pair
+    # can reach in it.
+    levels = compare_positions(
+        columns,
+        lpos,
+        rpos,
+        [c for c in comparisons if c not in pending] + [Strongest(c) for c in pending],
+    )
+    reach = {c.name: levels.pop(c.name).to_numpy() for c in pending}
+    if sample is None:
+        return levels, reach, levels, sample
+    em_levels = levels.take(sample).reset_index(drop=True)
+    sampled = compare_positions(columns, lpos[sample], rpos[sample], pending)
+    for c in pending:
+        em_levels[c.name] = sampled[c.name].to_numpy()
+    return levels, reach, em_levels[[c.name for c in comparisons]], sample
+
+
+def _fit(
+    em_levels: pd.DataFrame,
+    u: dict[str, np.ndarray],
+    frame: pd.DataFrame,
+    comparisons: list[Comparison],
+    columns: Columns,
+    n_candidates: int,
+    labels: Sequence[tuple[tuple[str, str], tuple[str, str]]],
+    *,
+    settings: ModelSettings,
+    within: frozenset[str],
+) -> Model:
+    """The model: m by EM on the sample's primary comparisons (the stand-ins' m weighted
+    by its match probability), or from the labelled pairs when there are 20 or more."""
+    primary = [c for c in comparisons if c.stands_in_for is None]
+    patterns = level_patterns(em_levels, [c.name for c in primary])
+    m, lam, iterations = fit_em(
+        em_levels,
+        primary,
+        max_iterations=settings.em_max_iterations,
+        tolerance=settings.em_tolerance,
+        patterns=patterns,
+    )
+    n_cross = cross_pair_count(frame["source"], within)
+    stand_ins = [c for c in comparisons if c.stands_in_for is not None]
+    if stand_ins:
+        # A stand-in is not part of the EM (it would count the place twice): its m is the
+        # level distribution among the candidates, weighted by the fitted match probability.
+        # That probability depends on the primary levels only: score each distinct vector once.
+        first = build_model(primary, m, u, lam, n_candidates, n_cross, iterations, "em")
+        vectors = pd.DataFrame(patterns.levels, columns=[c.name for c in primary])
+        posterior = score(vectors, first).match_probability[patterns.index]
+        for c in stand_ins:
+            m[c.name] = level_frequencies(em_levels[c.name].to_numpy(), len(c.levels), posterior)
+        del posterior
+    del patterns
+    trained_on = "em"
+    label_pos = _positions(frame, labels)
+    if len(label_pos) >= 20:
+        la = np.array([a for a, _ in label_pos])
+        lb = np.array([b for _, b in label_pos])
+        m = m_from_labels(compare_positions(columns, la, lb, comparisons), comparisons)
+        trained_on = f"labels ({len(label_pos)} pairs)"
+    return build_model(comparisons, m, u, lam, n_candidates, n_cross, iterations, trained_on)
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """The review decisions' pairs, as record positions."""
+
+    must: list[tuple[int, int]]
+    cannot: list[tuple[int, int]]
+
+    @property
+    def constrained(self) -> list[tuple[int, int]]:
+        return self.must + self.cannot
+
+
+def _decisions(frame: pd.DataFrame, constraints: Constraints) -> Decisions:
+    return Decisions(
+        _positions(frame, constraints.must_link), _positions(frame, constraints.cannot_link)
+    )
+
+
+def _prune(
     pairs: pd.DataFrame,
     levels: pd.DataFrame,
     reach: dict[str, np.ndarray],
@@ -361,8 +314,9 @@ def _reachable_pairs(
     columns: Columns,
     comparisons: list[Comparison],
     model: Model,
+    decisions: Decisions,
+    *,
     floor: float,
-    constrained: list[tuple[int, int]],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The candidate pairs that can reach the probability ``floor``, with every comparison's
     levels: the deferred comparisons missing from ``levels`` are made for them, or taken
@@ -382,7 +336,7 @@ def _reachable_pairs(
         model,
         floor,
         len(columns),
-        constrained,
+        decisions.constrained,
         CONFLICT_HIGH,
     )
     pairs = pairs.take(kept).reset_index(drop=True)
@@ -405,6 +359,269 @@ def _reachable_pairs(
             out[c.name] = lv
         del fresh
     return pairs, pd.DataFrame({c.name: out[c.name] for c in comparisons}, copy=False)
+
+
+def _score(
+    pairs: pd.DataFrame,
+    levels: pd.DataFrame,
+    per_record: dict[str, RecordTerms],
+    model: Model,
+    frame: pd.DataFrame,
+    comparisons: list[Comparison],
+    decisions: Decisions,
+    *,
+    floor: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The scored pairs (the rows of :attr:`Linkage.pairs` before clustering gives them
+    their status), the identifier conflicts, and the facility-unique identifier columns."""
+    lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+    frequencies = pair_frequencies(
+        {col: v.take(lpos) for col, v in per_record.items()},
+        {col: v.take(rpos) for col, v in per_record.items()},
+        len(frame),
+    )
+    scores = score(levels, model, frequencies=frequencies)
+    del frequencies
+    decisive, id_agree, id_disagree, maybe, fuzzy = identifier_evidence(
+        frame, [c.name for c in comparisons], levels, scores.bits, model.prior_bits
+    )
+    # The pairs at or above the floor, those always kept, and those whose identifiers
+    # differ where names and addresses agree (possible conflicts).
+    keep = scores.match_probability >= floor
+    keep |= always_kept(pairs, levels, len(frame), decisions.constrained)
+    keep[maybe[id_disagree[maybe] & (fuzzy > CONFLICT_HIGH)]] = True
+    if keep.all():
+        pairs = pairs.copy(deep=False)  # a new frame: the columns below are its own
+    else:
+        kept = np.flatnonzero(keep)
+        pairs = pairs.take(kept).reset_index(drop=True)
+        levels = levels.take(kept).reset_index(drop=True)
+        scores = Scores(
+            scores.bits.take(kept).reset_index(drop=True),
+            scores.match_weight[kept],
+            scores.match_probability[kept],
+        )
+        id_agree, id_disagree = id_agree[kept], id_disagree[kept]
+        fuzzy = fuzzy[keep[maybe]]
+        maybe = np.flatnonzero(id_agree | id_disagree)
+        del kept
+    del keep
+    # Columns are added one by one (no concatenated copy of the pairs); the levels and
+    # bits columns share the memory of the frames compare and score returned.
+    for col in levels.columns:
+        pairs[f"lvl:{col}"] = levels[col].to_numpy()
+    for col in scores.bits.columns:
+        pairs[f"bits:{col}"] = scores.bits[col].to_numpy()
+    del levels
+    pairs["match_weight"] = scores.match_weight
+    pairs["match_probability"] = scores.match_probability
+    del scores
+    pairs["method"] = _labels(id_agree.astype("int8"), ["fuzzy", "identifier"])
+    conflicts = identifier_conflicts(
+        pairs, frame, maybe, fuzzy, id_agree[maybe], id_disagree[maybe], decisive
+    )
+    return pairs, conflicts, decisive
+
+
+def _cluster(
+    scored: pd.DataFrame,
+    frame: pd.DataFrame,
+    conflicts: pd.DataFrame,
+    decisions: Decisions,
+    *,
+    limits: dict[str, int],
+    threshold: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The pairs with their ``status``, the records with their ``cluster``, and the
+    conflicts with the clusters' splits: new frames sharing their inputs' columns."""
+    result = cluster(
+        len(frame),
+        frame["source"].to_numpy(),
+        limits,
+        scored,
+        threshold,
+        must_link=decisions.must,
+        cannot_link=decisions.cannot,
+    )
+    pairs = scored.assign(status=result.status)
+    records = frame.assign(cluster=result.labels)
+    conflicts = pd.concat(
+        [conflicts, split_conflicts(result.splits, result.decision_conflicts, pairs, records)],
+        ignore_index=True,
+    )
+    return pairs, records, conflicts
+
+
+def _floor(config: Config) -> float:
+    """No pair under this probability is linked by its score, published for it or queued
+    for review: only decisions and shared identifiers carry such pairs."""
+    return min(config.review.uncertain_low, config.model.link_threshold)
+
+
+def link_plan(config: Config) -> Plan:
+    """The stages of :func:`link`, their datasets, and their params from ``config``."""
+    limits = {s.name: s.max_per_entity for s in config.sources}
+    within = frozenset(k for k, v in limits.items() if v != 1)
+    m = config.model
+    return Plan(
+        (
+            Stage(
+                "normalize",
+                ("records",),
+                ("normalized",),
+                normalize_batch,
+                "rowwise",
+                step="normalizing",
+            ),
+            Stage(
+                "comparisons",
+                ("normalized",),
+                ("comparisons",),
+                comparisons_for,
+                params={"settings": config.comparisons},
+            ),
+            Stage(
+                "columns",
+                ("normalized",),
+                ("columns",),
+                _columns,
+                params={"settings": config.comparisons},
+            ),
+            # Beside blocking: what does not depend on the candidate pairs.
+            Stage("convert", ("columns",), ("converted",), _convert),
+            Stage(
+                "u",
+                ("normalized", "comparisons", "converted"),
+                ("u",),
+                _u,
+                params={"sample_pairs": m.u_sample_pairs, "seed": m.seed, "within": within},
+            ),
+            Stage(
+                "term_counts", ("normalized", "comparisons", "converted"), ("terms",), _term_counts
+            ),
+            Stage("key_order", ("normalized",), ("by_key",), _key_order),
+            Stage(
+                "block",
+                ("normalized", "columns"),
+                ("candidates",),
+                _block,
+                params={
+                    "settings": config.blocking,
+                    "same_source_ok": {k: v != 1 for k, v in limits.items()},
+                },
+                step="blocking",
+                parallel=True,
+            ),
+            Stage("count", ("candidates",), ("n_candidates",), _count),
+            Stage(
+                "compare",
+                ("converted", "candidates", "comparisons"),
+                ("levels", "reach", "em_levels", "sample"),
+                _compare,
+                params={"em_sample_pairs": m.em_sample_pairs, "seed": m.seed},
+                step="comparing",
+            ),
+            Stage(
+                "fit",
+                (
+                    "em_levels",
+                    "u",
+                    "normalized",
+                    "comparisons",
+                    "converted",
+                    "n_candidates",
+                    "labels",
+                ),
+                ("model",),
+                _fit,
+                params={"settings": m, "within": within},
+                step="estimating the model",
+            ),
+            Stage("decisions", ("normalized", "constraints"), ("decisions",), _decisions),
+            Stage(
+                "prune",
+                (
+                    "candidates",
+                    "levels",
+                    "reach",
+                    "em_levels",
+                    "sample",
+                    "converted",
+                    "comparisons",
+                    "model",
+                    "decisions",
+                ),
+                ("kept", "kept_levels"),
+                _prune,
+                params={"floor": _floor(config)},
+                step="comparing names",
+            ),
+            Stage(
+                "score",
+                ("kept", "kept_levels", "terms", "model", "normalized", "comparisons", "decisions"),
+                ("scored", "id_conflicts", "unique_schemes"),
+                _score,
+                params={"floor": _floor(config)},
+                step="scoring",
+            ),
+            Stage(
+                "cluster",
+                ("scored", "normalized", "id_conflicts", "decisions"),
+                ("pairs", "clustered", "conflicts"),
+                _cluster,
+                params={"limits": limits, "threshold": m.link_threshold},
+                step="clustering",
+            ),
+        ),
+        inputs=LINK_INPUTS,
+    )
+
+
+def _link_inputs(
+    records: pd.DataFrame,
+    constraints: Constraints | None,
+    labels: Sequence[tuple[tuple[str, str], tuple[str, str]]] | None,
+) -> dict[str, Any]:
+    constraints = constraints or Constraints()
+    return {
+        "records": records.reset_index(drop=True),
+        "labels": list(labels or []) + list(constraints.must_link),
+        "constraints": constraints,
+    }
+
+
+def _linkage(data: Mapping[str, Any]) -> Linkage:
+    """The :class:`Linkage` of a run's :data:`LINKAGE_DATASETS`."""
+    return Linkage(
+        data["clustered"],
+        data["pairs"],
+        data["model"],
+        data["comparisons"],
+        data["conflicts"],
+        data["unique_schemes"],
+        data["n_candidates"],
+        data["by_key"],
+    )
+
+
+def link(
+    records: pd.DataFrame,
+    config: Config,
+    constraints: Constraints | None = None,
+    labels: list[tuple[tuple[str, str], tuple[str, str]]] | None = None,
+    steps: Steps | None = None,
+    runner: Runner | None = None,
+) -> Linkage:
+    """Link a canonical batch of records (see :mod:`crosswalk.sources`) under ``config``:
+    run :func:`link_plan` on ``runner`` (by default the local one,
+    :func:`~crosswalk.runners.local.local_runner`)."""
+    data = (runner or local_runner()).run(
+        link_plan(config),
+        _link_inputs(records, constraints, labels),
+        LINKAGE_DATASETS,
+        steps=steps,
+    )
+    return _linkage(data)
 
 
 def _labels(codes: np.ndarray, names: list[str]) -> pd.Series:
@@ -455,21 +672,17 @@ def link_frames(
     for col in {c for p in parts for c in p.columns}:
         if col not in records:
             records[col] = pd.NA
-    result = link(records, config, constraints=constraints)
-    _assign_entity_ids(result, None, result.by_key)
-    return result
-
-
-def _assign_entity_ids(
-    linkage: Linkage, state: ids.IdState | None, by_key: np.ndarray | None = None
-) -> ids.IdAssignment:
-    """Give the linkage's records the entity ids of their clusters (``entity_id``), carried
-    over from ``state``. ``by_key``: the records' positions in (source, record_id) order."""
+    linkage = link(records, config, constraints=constraints)
     members = linkage.records[["cluster", "source", "record_id"]]
-    assignment = ids.assign_ids(members, state, by_key)
+    return _with_entity_ids(linkage, ids.assign_ids(members, None, linkage.by_key))
+
+
+def _with_entity_ids(linkage: Linkage, assignment: ids.IdAssignment) -> Linkage:
+    """The linkage whose records carry the entity ids of their clusters (``entity_id``):
+    a new records frame sharing the columns of the linkage's."""
     # The members' entity ids, in the records' order (no lookup through the dict).
-    linkage.records["entity_id"] = assignment.state.members["entity_id"].array
-    return assignment
+    records = linkage.records.assign(entity_id=assignment.state.members["entity_id"].array)
+    return replace(linkage, records=records)
 
 
 # --------------------------------------------------------------------------- build
@@ -482,6 +695,94 @@ class BuildResult:
     sources: list[SourceInfo]
     counts: dict[str, Any]
     changes: pd.DataFrame
+
+
+def _assign_ids(
+    records: pd.DataFrame, by_key: np.ndarray, releases: Path | None
+) -> tuple[ids.IdAssignment, Path | None]:
+    """The entity ids of the records' clusters, carried over from the latest release under
+    ``releases`` (when given), and that release's database."""
+    previous_db = None
+    if releases is not None:
+        from crosswalk.release import latest_release_db
+
+        previous_db = latest_release_db(releases)
+    members = records[["cluster", "source", "record_id"]]
+    return ids.assign_ids(members, ids.load_state(previous_db), by_key), previous_db
+
+
+def _records_table(
+    records: pd.DataFrame, pairs: pd.DataFrame, by_key: np.ndarray, columns: pd.DataFrame
+) -> pd.DataFrame:
+    return records_table(_Linked(records, pairs), by_key, columns)
+
+
+@dataclass
+class _Linked:
+    """What :func:`records_table` reads of a linkage."""
+
+    records: pd.DataFrame
+    pairs: pd.DataFrame
+
+
+#: What :func:`build` asks of its plan besides the linkage.
+PREPARED_DATASETS = (
+    "records_table",
+    "clusters",
+    "entities",
+    "links",
+    "link_records",
+    "conflict_rows",
+    "assignment",
+    "previous_db",
+)
+
+
+def build_plan(config: Config) -> Plan:
+    """:func:`link_plan`, and what the published tables need: the records' columns, the
+    links' explanations, the links and conflicts, the records table, the entities, and
+    the entity ids (the runner makes the first five beside the linkage and the ids)."""
+    linking = link_plan(config)
+    return Plan(
+        (
+            *linking.stages,
+            Stage(
+                "record_columns",
+                ("normalized", "by_key"),
+                ("record_columns",),
+                record_columns_in_key_order,
+            ),
+            Stage("explain", ("scored", "comparisons"), ("explanations",), explain_pairs),
+            Stage(
+                "links",
+                ("clustered", "pairs", "conflicts", "explanations"),
+                ("links", "link_records", "conflict_rows"),
+                _prepare_links,
+                params={"floor": _floor(config)},
+            ),
+            Stage(
+                "records_table",
+                ("clustered", "pairs", "by_key", "record_columns"),
+                ("records_table",),
+                _records_table,
+            ),
+            Stage(
+                "entities",
+                ("clustered", "records_table", "by_key"),
+                ("clusters", "entities"),
+                _prepare_entities,
+                params={"sources": [s.name for s in config.sources]},
+            ),
+            Stage(
+                "ids",
+                ("clustered", "by_key", "releases"),
+                ("assignment", "previous_db"),
+                _assign_ids,
+                step="assigning ids",
+            ),
+        ),
+        inputs=(*linking.inputs, "releases"),
+    )
 
 
 def build(
@@ -504,66 +805,39 @@ def build(
             loaded: LoadedSources = load_sources(config)
         constraints = load_constraints(store) if store and store.exists() else Constraints()
         labels = _training_labels(config)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            # The records table's columns that the linkage does not decide are gathered in
-            # (source, record_id) order on a second thread from the moment that order is
-            # known (sorted while blocking ran), while the model is fitted and the records
-            # clustered (mostly one thread's work).
-            started: list[Future[pd.DataFrame]] = []
-
-            def start(frame: pd.DataFrame, order: np.ndarray) -> None:
-                started.append(pool.submit(record_columns_in_key_order, frame, order))
-
-            # The links' explanations likewise, from the moment the pairs are scored.
-            explaining: list[Future[pd.Series]] = []
-
-            def explain(pairs: pd.DataFrame, comparisons: list[Comparison]) -> None:
-                explaining.append(pool.submit(explain_pairs, pairs, comparisons))
-
-            linkage = link(
-                loaded.records,
+        data = local_runner().run(
+            build_plan(config),
+            {
+                **_link_inputs(loaded.records, constraints, labels),
+                "releases": Path(releases) if releases is not None else None,
+            },
+            LINKAGE_DATASETS + PREPARED_DATASETS,
+            steps=steps,
+        )
+        assignment: ids.IdAssignment = data["assignment"]
+        previous_db: Path | None = data["previous_db"]
+        linkage = _with_entity_ids(_linkage(data), assignment)
+        prepared = PreparedTables(
+            data["records_table"],
+            data["by_key"],
+            data["clusters"],
+            data["entities"],
+            data["links"],
+            data["link_records"],
+            data["conflict_rows"],
+        )
+        del data
+        with steps.step("publishing"):
+            counts = _publish_outputs(
+                out,
+                linkage,
+                loaded.info,
                 config,
-                constraints=constraints,
-                labels=labels,
-                steps=steps,
-                on_ordered=start,
-                on_scored=explain,
+                assignment,
+                previous_db,
+                prepared,
+                loaded.warnings,
             )
-            by_key = linkage.by_key
-            if by_key is None:
-                by_key = key_order(linkage.records, ["source", "record_id"])
-            # What the published tables need besides the ids is made on two threads while
-            # the ids are assigned (one thread's work). They read a shallow copy of the
-            # records: the ids add a column to the linkage's.
-            clustered = replace(linkage, records=linkage.records.copy(deep=False))
-            preparing = prepare_tables(
-                clustered,
-                config,
-                by_key,
-                pool,
-                started[0] if started else None,
-                explaining[0] if explaining else None,
-            )
-            with steps.step("assigning ids"):
-                previous_db = None
-                if releases is not None:
-                    from crosswalk.release import latest_release_db
-
-                    previous_db = latest_release_db(Path(releases))
-                state = ids.load_state(previous_db)
-                assignment = _assign_entity_ids(linkage, state, by_key)
-            with steps.step("publishing"):
-                counts = _publish_outputs(
-                    out,
-                    linkage,
-                    loaded.info,
-                    config,
-                    assignment,
-                    previous_db,
-                    by_key,
-                    preparing,
-                    loaded.warnings,
-                )
         if store is not None:
             with steps.step("queueing disputes"):
                 from crosswalk.review import queue_disputes
@@ -580,14 +854,13 @@ def _publish_outputs(
     config: Config,
     assignment: ids.IdAssignment,
     previous_db: Path | None,
-    by_key: np.ndarray,
-    preparing: Preparing,
+    prepared: PreparedTables,
     warnings: Sequence[Problem] = (),
 ) -> dict[str, Any]:
     """Publish a linkage whose records carry entity ids into ``out`` (atomically);
     return the build's summary counts, which begin with the ``warnings`` about its input
-    (also published in ``meta``). ``by_key``: the records' positions in
-    (source, record_id) order; ``preparing``: the linkage's :func:`prepare_tables`."""
+    (also published in ``meta``). ``prepared``: what the published tables need of the
+    linkage besides the ids (made by :func:`build_plan`)."""
     built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     counts: dict[str, Any] = {"warnings": [str(w) for w in warnings]}
 
@@ -620,10 +893,10 @@ def _publish_outputs(
         db_path = tmp / "crosswalk.sqlite"
         with ThreadPoolExecutor(max_workers=2) as pool:
             # The records first: loading them is the longest task.
-            records = with_entity_ids(*preparing.records.result(), linkage)
+            records = with_entity_ids(prepared.records, prepared.by_key, linkage)
             files = pool.submit(write_files, tmp, records)
             loading = pool.submit(load_records, db_path, records)
-            tables = published_tables(linkage, info, preparing.result(), assignment, records)
+            tables = published_tables(linkage, info, prepared, assignment, records)
             counts.update(summary_counts(linkage, tables, info))
 
             # The entities on a worker (once the CSV files or the records are done), moved
@@ -713,61 +986,13 @@ class PreparedTables:
     conflicts: pd.DataFrame
 
 
-@dataclass
-class Preparing:
-    """The tasks of :func:`prepare_tables`, under way."""
-
-    #: :func:`records_table` and the records' positions in (source, record_id) order.
-    records: Future[tuple[pd.DataFrame, np.ndarray]]
-    #: The clusters, ascending, and their entities (see :class:`PreparedTables`).
-    entities: Future[tuple[np.ndarray, pd.DataFrame]]
-    links: Future[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]
-
-    def result(self) -> PreparedTables:
-        """Wait for every task (raising the first one's error)."""
-        records, by_key = self.records.result()
-        clusters, entities = self.entities.result()
-        links, link_records, conflicts = self.links.result()
-        return PreparedTables(records, by_key, clusters, entities, links, link_records, conflicts)
-
-
-def prepare_tables(
-    linkage: Linkage,
-    config: Config,
-    by_key: np.ndarray,
-    pool: Executor,
-    columns: Future[pd.DataFrame] | None = None,
-    explanations: Future[pd.Series] | None = None,
-) -> Preparing:
-    """What :func:`published_tables` needs of a clustered linkage besides its entity ids,
-    made on ``pool`` in three tasks: the links and the conflicts, the records, the
-    entities. ``by_key``: the records' positions in (source, record_id) order;
-    ``columns``: their :func:`record_columns_in_key_order`, and ``explanations``: every
-    pair's :func:`~crosswalk.stages.explain.explanations`, each under way on ``pool`` (submitted earlier), where
-    the caller started them.
-
-    The tasks read the linkage's records and pairs only, so that they can run while the
-    ids are being assigned (which adds the records' ``entity_id`` column)."""
-    # In this order: a task waits only for tasks submitted before it.
-    links = pool.submit(_prepare_links, linkage, config, explanations)
-    records = pool.submit(
-        lambda: (
-            records_table(linkage, by_key, columns.result() if columns is not None else None),
-            by_key,
-        )
-    )
-    entities = pool.submit(_prepare_entities, linkage, config, records)
-    return Preparing(records, entities, links)
-
-
 def _prepare_entities(
-    linkage: Linkage, config: Config, records: Future[tuple[pd.DataFrame, np.ndarray]]
+    records: pd.DataFrame, table: pd.DataFrame, by_key: np.ndarray, *, sources: list[str]
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    # Numbered as the ids number them (``IdAssignment.clusters``).
-    clusters, members = dense_labels(linkage.records["cluster"].to_numpy(dtype=np.int64))
-    table, by_key = records.result()
-    entities = survivorship(table, [s.name for s in config.sources], members[by_key], len(clusters))
-    return clusters, entities
+    """The clusters, ascending (numbered as the ids number them,
+    ``IdAssignment.clusters``), and their entities, from the records table ``table``."""
+    clusters, members = dense_labels(records["cluster"].to_numpy(dtype=np.int64))
+    return clusters, survivorship(table, sources, members[by_key], len(clusters))
 
 
 def with_entity_ids(records: pd.DataFrame, by_key: np.ndarray, linkage: Linkage) -> pd.DataFrame:
@@ -780,20 +1005,23 @@ def with_entity_ids(records: pd.DataFrame, by_key: np.ndarray, linkage: Linkage)
 
 
 def _prepare_links(
-    linkage: Linkage, config: Config, explanations: Future[pd.Series] | None = None
+    recs: pd.DataFrame,
+    pairs: pd.DataFrame,
+    c: pd.DataFrame,
+    explanations: pd.Series,
+    *,
+    floor: float,
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    recs = linkage.records
-    pairs = linkage.pairs
+    """The ``links`` table without ``entity_id``, each link's left record where it joins
+    an entity (else -1), and the ``conflicts`` table, from the clustered records, their
+    pairs, conflicts and the pairs' explanations."""
     # Which links to publish: kept, cut, decided, uncertain-or-better, and those sharing an identifier.
-    floor = min(config.review.uncertain_low, config.model.link_threshold)
     publish_mask = (
         (pairs["status"] != "below_threshold")
         | (pairs["match_probability"] >= floor)
         | (pairs["method"] == "identifier")
     )
     shown = ["l", "r", "match_probability", "match_weight", "method", "status"]
-    if explanations is None:  # the explanation reads the levels and bits too
-        shown += [c for c in pairs.columns if c.startswith(("lvl:", "bits:"))]
     pub = pairs[shown][publish_mask].reset_index(drop=True)
     left, right = pub["l"].to_numpy(dtype=np.int64), pub["r"].to_numpy(dtype=np.int64)
     links = pd.DataFrame(
@@ -807,15 +1035,10 @@ def _prepare_links(
             "match_weight": pub["match_weight"].round(4),
             "method": pub["method"],
             "status": pub["status"],
-            "explanation": (
-                explain_pairs(pub, linkage.comparisons)
-                if explanations is None
-                else explanations.result()[publish_mask.to_numpy()].reset_index(drop=True)
-            ),
+            "explanation": explanations[publish_mask.to_numpy()].reset_index(drop=True),
         }
     )
     joined = pub["status"].isin([LINKED, MUST]).to_numpy()
-    c = linkage.conflicts
     cl, cr = c["l"].to_numpy(dtype=np.int64), c["r"].to_numpy(dtype=np.int64)
     conflicts = pd.DataFrame(
         {
@@ -867,14 +1090,13 @@ def published_tables(
         records = with_entity_ids(prepared.records, prepared.by_key, linkage)
     # The prepared entities follow the clusters, ascending, as the assignment's ids do.
     assert np.array_equal(prepared.clusters, assignment.clusters)
-    entities = prepared.entities
-    if "entity_id" not in entities:
-        entities.insert(0, "entity_id", pd.array(assignment.ids, dtype="str"))
-    links = prepared.links
-    if "entity_id" not in links:
-        at = prepared.link_records
-        entity = recs["entity_id"].array.take(np.where(at >= 0, at, 0))
-        links.insert(5, "entity_id", pd.Series(entity).where(at >= 0))
+    # New frames sharing the prepared ones' columns: the prepared frames are not changed.
+    entities = prepared.entities.copy(deep=False)
+    entities.insert(0, "entity_id", pd.array(assignment.ids, dtype="str"))
+    links = prepared.links.copy(deep=False)
+    at = prepared.link_records
+    entity = recs["entity_id"].array.take(np.where(at >= 0, at, 0))
+    links.insert(5, "entity_id", pd.Series(entity).where(at >= 0))
     return {
         "records": records,
         "entities": entities,

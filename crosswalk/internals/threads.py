@@ -1,9 +1,10 @@
-"""How many threads the stages spread their work over."""
+"""How many threads the engine spreads its work over: the runner's :data:`THREADS`.
+
+Kept for the comparison stage's own batches (``stages/compare.py``) and the per-source
+loading (``sources.py``) until they take the runner's batches and ``parallel`` handle."""
 
 from __future__ import annotations
 
-import os
+from crosswalk.runners.local import THREADS
 
-#: Threads for the work that runs outside the GIL (Arrow's kernels, rapidfuzz, numpy):
-#: one per core, at most 4, beyond which the parts that hold the GIL dominate.
-THREADS = min(os.cpu_count() or 1, 4)
+__all__ = ["THREADS"]

@@ -14,6 +14,7 @@ stages not yet started; it is raised once every lane's threads have ended.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,12 +29,91 @@ import pandas as pd
 from crosswalk.errors import PlanError
 from crosswalk.plan import Plan, Stage
 from crosswalk.progress import Steps
+from crosswalk.stages.kernel.columns import Columns
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 #: The lane of the calling thread, where every stage the schedule does not name runs.
 MAIN = "main"
+
+#: Threads for the work that runs outside the GIL (Arrow's kernels, rapidfuzz, numpy):
+#: one per core, at most 4, beyond which the parts that hold the GIL dominate.
+THREADS = min(os.cpu_count() or 1, 4)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A batch entry that splits a row-wise stage's input into ``parts`` batches of about
+    equal size, run at once on as many threads, when it has at least ``at_least`` rows
+    (one batch otherwise)."""
+
+    parts: int
+    at_least: int
+
+
+#: The lanes the engine's plans run on, and their threads.
+LANES = {"side": 1, "prepare": 2}
+
+#: Today's overlap, as data: stage → (lane, gate: a stage it does not start before that
+#: stage has ended). Every other stage runs on ``main``, in plan order.
+#: - ``side``: what does not depend on the candidate pairs runs on a second thread while
+#:   blocking runs (both spend most of their time in Arrow or numpy, outside the GIL): the
+#:   compared columns' conversion, the u estimate, the records' term counts and their
+#:   (source, record_id) order.
+#: - ``prepare``: what the published tables need besides the entity ids, on two threads
+#:   from the moment its inputs are known: the records' columns (once comparing ends),
+#:   the links' explanations (once scored), then the links, the records table and the
+#:   entities (once clustered) while the ids are assigned.
+LOCAL: dict[str, tuple[str, str | None]] = {
+    "convert": ("side", None),
+    "u": ("side", None),
+    "term_counts": ("side", None),
+    "key_order": ("side", None),
+    "record_columns": ("prepare", "compare"),
+    "explain": ("prepare", "score"),
+    "links": ("prepare", "cluster"),
+    "records_table": ("prepare", "cluster"),
+    "entities": ("prepare", "cluster"),
+}
+
+#: Row-wise stages' batches: normalizing splits a large batch over the threads.
+BATCHES: dict[str, tuple[int, int] | Parts] = {"normalize": Parts(THREADS, 100_000)}
+
+#: Threads of the ``parallel`` handle of the stages that fan out: blocking's rules.
+FANOUT = {"block": 2}
+
+
+class LazyColumns(Columns):
+    """A dataset of :class:`~crosswalk.stages.kernel.columns.Columns` that several lanes
+    read while one converts it (the ``side`` lane converts the compared columns while
+    blocking reads some of them): each column is converted once, under its own lock,
+    and a thread asking for a column being converted waits for it."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        super().__init__(frame)
+        self._lock = threading.Lock()
+        self._column_locks: dict[str, threading.Lock] = {}
+
+    @classmethod
+    def shared(cls, columns: Columns) -> Columns:
+        """``columns`` (unconverted, made from a frame) as a lazily, safely converting dataset."""
+        if isinstance(columns, LazyColumns) or columns.frame is None or columns.texts:
+            return columns
+        return cls(columns.frame)
+
+    def text(self, column: str) -> Any:
+        got = self.texts.get(column)
+        if got is not None:
+            return got
+        with self._lock:
+            lock = self._column_locks.setdefault(column, threading.Lock())
+        with lock:
+            return super().text(column)
+
+
+#: Datasets read by several lanes at once, and what makes them safe to share.
+SHARED: dict[str, Callable[[Any], Any]] = {"columns": LazyColumns.shared}
 
 
 @dataclass(frozen=True)
@@ -153,6 +233,17 @@ def map_batches(
     return concat_rows(parts)
 
 
+def local_runner(trace: Trace | None = None) -> LocalRunner:
+    """The runner the engine's plans run on here: :data:`LANES`, :data:`LOCAL`,
+    :data:`BATCHES`, :data:`FANOUT` and :data:`SHARED`."""
+    return LocalRunner(LANES, LOCAL, batches=BATCHES, fanout=FANOUT, shared=SHARED, trace=trace)
+
+
+def serial_runner(trace: Trace | None = None) -> LocalRunner:
+    """A runner of the same plans on the calling thread alone, one batch per stage."""
+    return LocalRunner(trace=trace)
+
+
 class _Aborted(Exception):
     """A stage did not run because another one failed."""
 
@@ -164,9 +255,10 @@ class LocalRunner:
     not name run on ``main``, without gate (names of stages a plan does not have are
     allowed, so one table serves several plans; a gate on a stage that does not run is
     no gate); ``batches``: stage name or glob (``compare*``) → (rows, workers) for
-    row-wise stages (one batch when not listed); ``fanout``: stage → threads of the
-    ``parallel`` handle given to a stage that fans out (serial when not listed);
-    ``trace``: a :class:`Trace` to record the stages in. With none of them, a plan runs
+    row-wise stages, or :class:`Parts` (one batch when not listed); ``fanout``: stage →
+    threads of the ``parallel`` handle given to a stage that fans out (serial when not
+    listed); ``shared``: dataset → a function making it safe for several lanes to read at
+    once (applied when it is made); ``trace``: a :class:`Trace` to record the stages in. With none of them, a plan runs
     serially on the calling thread."""
 
     def __init__(
@@ -174,14 +266,16 @@ class LocalRunner:
         lanes: Mapping[str, int] | None = None,
         schedule: Mapping[str, tuple[str, str | None]] | None = None,
         *,
-        batches: Mapping[str, tuple[int, int]] | None = None,
+        batches: Mapping[str, tuple[int, int] | Parts] | None = None,
         fanout: Mapping[str, int] | None = None,
+        shared: Mapping[str, Callable[[Any], Any]] | None = None,
         trace: Trace | None = None,
     ) -> None:
         self.lanes = dict(lanes or {})
         self.schedule = dict(schedule or {})
         self.batches = dict(batches or {})
         self.fanout = dict(fanout or {})
+        self.shared = dict(shared or {})
         self.trace = trace
         for stage, (lane, _) in self.schedule.items():
             if lane != MAIN and lane not in self.lanes:
@@ -201,12 +295,16 @@ class LocalRunner:
         """See :func:`map_batches`."""
         return map_batches(fn, data, rows, workers)
 
-    def batch_of(self, stage: str) -> tuple[int | None, int]:
-        """The (rows, workers) a row-wise stage runs in: the first ``batches`` entry whose
-        name or glob matches it, else one batch."""
-        for pattern, (rows, workers) in self.batches.items():
+    def batch_of(self, stage: str, length: int = 0) -> tuple[int | None, int]:
+        """The (rows, workers) a row-wise stage runs in on ``length`` rows: the first
+        ``batches`` entry whose name or glob matches it, else one batch."""
+        for pattern, entry in self.batches.items():
             if fnmatchcase(stage, pattern):
-                return rows, workers
+                if isinstance(entry, Parts):
+                    if length < entry.at_least or entry.parts <= 1:
+                        return None, 1
+                    return -(-length // entry.parts), entry.parts
+                return entry
         return None, 1
 
     def run(
@@ -342,7 +440,7 @@ class _Run:
         with self.lock:
             args = [self.data[d] for d in s.inputs]
         if s.kind == "rowwise":
-            rows, workers = self.runner.batch_of(s.name)
+            rows, workers = self.runner.batch_of(s.name, len(args[0]))
             first, rest = args[0], args[1:]
             args = []
             out: Any = map_batches(_Bound(s, rest), first, rows, workers)
@@ -358,7 +456,7 @@ class _Run:
         with self.lock:
             for d, v in zip(s.outputs, values, strict=True):
                 if d in self.want or self.readers.get(d, 0) > 0:
-                    self.data[d] = v
+                    self.data[d] = self.runner.shared[d](v) if d in self.runner.shared else v
             del values
             for d in s.inputs:
                 self.readers[d] -= 1

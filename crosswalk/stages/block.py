@@ -18,10 +18,11 @@ among a published crosswalk's).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -232,7 +233,14 @@ def _rarest(tokens: _Tokens, per_token: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _now_or_on(pool: Executor | None, fn: Callable[[], _T]) -> Future[_T]:
+class Parallel(Protocol):
+    """What blocking needs of the ``parallel`` handle a runner gives it: ``submit``, as an
+    executor's (a serial handle runs the call at once)."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]: ...
+
+
+def _now_or_on(pool: Parallel | None, fn: Callable[[], _T]) -> Future[_T]:
     """``fn()`` submitted to ``pool``, or run now when there is none."""
     if pool is not None:
         return pool.submit(fn)
@@ -253,7 +261,7 @@ class _Shared:
         frame: pd.DataFrame,
         settings: BlockingSettings,
         counts: pd.Series | None,
-        pool: Executor | None = None,
+        pool: Parallel | None = None,
         columns: Columns | None = None,
     ) -> None:
         self.frame = frame
@@ -552,7 +560,7 @@ def _name_order(frame: pd.DataFrame, columns: Columns | None) -> tuple[np.ndarra
 _PARALLEL_SORT_MIN = 1 << 20
 
 
-def _sorted(parts: list[np.ndarray], pool: Executor) -> np.ndarray:
+def _sorted(parts: list[np.ndarray], pool: Parallel | None) -> np.ndarray:
     """The concatenated ``parts``, sorted; ``parts`` is emptied (its arrays freed once
     concatenated). The values are partitioned in place at their median, and the lower and
     upper halves sorted at once on two threads."""
@@ -563,7 +571,7 @@ def _sorted(parts: list[np.ndarray], pool: Executor) -> np.ndarray:
         return values
     half = len(values) // 2
     values.partition(half)
-    for done in [pool.submit(values[:half].sort), pool.submit(values[half:].sort)]:
+    for done in [_now_or_on(pool, values[:half].sort), _now_or_on(pool, values[half:].sort)]:
         done.result()
     return values
 
@@ -572,8 +580,9 @@ def candidate_pairs(
     frame: pd.DataFrame,
     settings: BlockingSettings,
     same_source_ok: dict[str, bool] | None = None,
-    threads: int = 2,
     columns: Columns | None = None,
+    *,
+    parallel: Parallel | None = None,
 ) -> pd.DataFrame:
     """Candidate pairs of records of ``frame``: columns ``l``, ``r`` (positions, l < r) and ``rules``.
 
@@ -583,8 +592,10 @@ def candidate_pairs(
     is the bitmask (:data:`RULE_BITS`, smallest unsigned dtype) of the rules that
     found the pair.
 
-    The rules run on ``threads`` threads (their work is in numpy and Arrow, mostly
-    outside the GIL); the pairs are the same for any number. ``columns``: the records'
+    The rules run as tasks of the ``parallel`` handle, when given (their work is in numpy
+    and Arrow, mostly outside the GIL; the runner gives it two threads), else one after
+    the other; the pairs are the same either way. Tasks are submitted in the order they
+    are needed: a task only waits for earlier ones. ``columns``: the records'
     columns as the comparisons convert them (:func:`~crosswalk.stages.compare.record_columns`),
     where the caller has them, perhaps being converted on another thread: blocking then
     reads the columns both need from them instead of factorizing them again.
@@ -601,39 +612,37 @@ def candidate_pairs(
     any_allowed = bool(allowed.any())
     rule_shift = max(len(BLOCKING_RULES) - 1, 1).bit_length()
     assert 2 * max(n, 1).bit_length() + rule_shift < 63, "too many records for int64 pair codes"
-    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
-        # Submitted in the order they are needed: a task only waits for earlier ones.
-        shared = _Shared(frame, settings, None, pool, columns)
-        ordering = pool.submit(_name_order, frame, columns)
+    shared = _Shared(frame, settings, None, parallel, columns)
+    ordering = _now_or_on(parallel, lambda: _name_order(frame, columns))
 
-        def pairs_of(rule: str) -> np.ndarray | None:
-            """The rule's pairs, coded as (pair code << rule_shift) | rule index."""
-            part = _RULE_KEYS[rule](shared)
-            if part is None:
-                return None
-            rank, by_rank = ordering.result()
-            coded = []
-            for left, right in _block_pairs(part.codes(), part.rows, rank, by_rank, settings):
-                src_left = src[left]
-                keep = src_left != src[right]
-                if any_allowed:
-                    keep |= allowed[src_left] & (left != right)
-                left, right = left[keep], right[keep]
-                pair = np.minimum(left, right)
-                pair *= n
-                pair += np.maximum(left, right)
-                pair <<= rule_shift
-                pair |= _RULE_INDEX[rule]
-                coded.append(pair)
-            return np.concatenate(coded) if coded else None
+    def pairs_of(rule: str) -> np.ndarray | None:
+        """The rule's pairs, coded as (pair code << rule_shift) | rule index."""
+        part = _RULE_KEYS[rule](shared)
+        if part is None:
+            return None
+        rank, by_rank = ordering.result()
+        coded = []
+        for left, right in _block_pairs(part.codes(), part.rows, rank, by_rank, settings):
+            src_left = src[left]
+            keep = src_left != src[right]
+            if any_allowed:
+                keep |= allowed[src_left] & (left != right)
+            left, right = left[keep], right[keep]
+            pair = np.minimum(left, right)
+            pair *= n
+            pair += np.maximum(left, right)
+            pair <<= rule_shift
+            pair |= _RULE_INDEX[rule]
+            coded.append(pair)
+        return np.concatenate(coded) if coded else None
 
-        tasks = [pool.submit(pairs_of, rule) for rule in _configured(settings)]
-        found = [p for p in (t.result() for t in tasks) if p is not None]
-        del tasks
-        if not found:
-            empty = np.empty(0, dtype="int64")
-            return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype("uint8")})
-        packed = _sorted(found, pool)
+    tasks = [_now_or_on(parallel, partial(pairs_of, rule)) for rule in _configured(settings)]
+    found = [p for p in (t.result() for t in tasks) if p is not None]
+    del tasks
+    if not found:
+        empty = np.empty(0, dtype="int64")
+        return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype("uint8")})
+    packed = _sorted(found, parallel)
     pair = packed >> rule_shift
     rule_bit = np.left_shift(1, packed & ((1 << rule_shift) - 1))
     del packed

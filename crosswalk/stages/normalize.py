@@ -6,13 +6,9 @@ over whole Series. The input columns are kept unchanged; the stage only adds.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from itertools import pairwise
-
 import numpy as np
 import pandas as pd
 
-from crosswalk.internals.threads import THREADS
 from crosswalk.vocabulary import ID_PREFIX, NID_PREFIX
 from matchers._text import as_string
 from matchers.addresses import address_parts, normalize_city, normalize_state, zip5
@@ -21,30 +17,21 @@ from matchers.identifiers import normalize_identifier
 from matchers.names import name_and_core, normalize_name
 from matchers.phones import normalize_phone
 
-#: Batches at least this large are normalized in parts, on :data:`NORMALIZE_PARTS` threads.
-PARALLEL_MIN_ROWS = 100_000
-#: Parts such a batch is split into, normalized at once.
-NORMALIZE_PARTS = THREADS
-
 
 def normalize_records(records: pd.DataFrame) -> pd.DataFrame:
     """Add the normalized columns the blocking and comparison stages use.
 
     The ``matchers`` normalizers return ``string`` (pyarrow) Series on the index of
-    their input; the new columns are assembled and added in one step. Each row is
-    normalized on its own, so a large batch is split into parts normalized on threads
-    (Arrow's kernels run outside the GIL) and put back together in its order.
+    their input; the new columns are assembled and added in one step (a new frame: the
+    input is not changed). Each row is normalized on its own, so a runner may split a
+    large batch into parts normalized at once and put them back together in its order:
+    the result is the same.
     """
-    parts = NORMALIZE_PARTS if len(records) >= PARALLEL_MIN_ROWS else 1
-    if parts == 1:
-        return _normalize(records)
-    bounds = np.linspace(0, len(records), parts + 1).astype(int)
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        done = list(pool.map(_normalize, (records.iloc[a:b] for a, b in pairwise(bounds))))
-    return pd.concat(done)
+    return normalize_batch(records)
 
 
-def _normalize(records: pd.DataFrame) -> pd.DataFrame:
+def normalize_batch(records: pd.DataFrame) -> pd.DataFrame:
+    """:func:`normalize_records` of a batch of rows (the plan's row-wise stage)."""
     index = records.index
     empty = pd.Series(pd.NA, index=index, dtype="string")
 

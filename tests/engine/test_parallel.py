@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,8 @@ import pandas as pd
 import pytest
 
 from crosswalk.config import BlockingSettings, load_config
+from crosswalk.runners import local as runner
+from crosswalk.runners.local import LocalRunner, Parts, parallel
 from crosswalk.sources import load_sources
 from crosswalk.stages import block as blocking
 from crosswalk.stages import compare as compare_stage
@@ -25,19 +26,26 @@ def records(embedded_config_path: Path) -> pd.DataFrame:
 def test_normalizing_in_parts_equals_one_pass(
     records: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(normalize_stage, "PARALLEL_MIN_ROWS", 10**12)
-    whole = normalize_stage.normalize_records(records)
-    monkeypatch.setattr(normalize_stage, "PARALLEL_MIN_ROWS", 1_000)
-    monkeypatch.setattr(normalize_stage, "NORMALIZE_PARTS", 3)
-    parts = normalize_stage.normalize_records(records)
+    whole = normalize_stage.normalize_batch(records)
+    # The runner's batch table: a large batch is normalized in parts, on threads.
+    monkeypatch.setitem(runner.BATCHES, "normalize", Parts(3, 1_000))
+    local = runner.local_runner()
+    assert local.batch_of("normalize", len(records)) == (-(-len(records) // 3), 3)
+    parts = local.map_batches(
+        normalize_stage.normalize_batch, records, *local.batch_of("normalize", len(records))
+    )
     pd.testing.assert_frame_equal(parts, whole)
     assert parts.index.equals(records.index)
+    # Below the table's threshold: one batch.
+    assert LocalRunner(batches={"normalize": Parts(3, 10**12)}).batch_of(
+        "normalize", len(records)
+    ) == (None, 1)
 
 
 def test_comparing_batches_on_threads_equals_one_batch(
     records: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    frame = normalize_stage.normalize_records(records)
+    frame = normalize_stage.normalize_batch(records)
     pairs = candidate_pairs(frame, BlockingSettings())
     left, right = pairs["l"].to_numpy(), pairs["r"].to_numpy()
     comparisons = compare_stage.comparisons_for(frame)
@@ -54,12 +62,13 @@ def test_comparing_batches_on_threads_equals_one_batch(
 def test_blocking_on_threads_equals_one_thread(
     records: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, same_source: bool
 ) -> None:
-    frame = normalize_stage.normalize_records(records)
+    frame = normalize_stage.normalize_batch(records)
     within = {str(s): same_source for s in frame["source"].unique()}
-    one = candidate_pairs(frame, BlockingSettings(), within, threads=1)
+    one = candidate_pairs(frame, BlockingSettings(), within)
     # The union of the rules' pairs is sorted in two halves once it is this large.
     monkeypatch.setattr(blocking, "_PARALLEL_SORT_MIN", 1_000)
-    three = candidate_pairs(frame, BlockingSettings(), within, threads=3)
+    with parallel(3) as handle:
+        three = candidate_pairs(frame, BlockingSettings(), within, parallel=handle)
     assert len(one) > 10_000
     pd.testing.assert_frame_equal(three, one)
     # Reading the shared columns from the comparisons' conversion changes nothing.
@@ -77,6 +86,6 @@ def test_the_halves_sort_equals_one_sort(monkeypatch: pytest.MonkeyPatch, size: 
     rng = np.random.default_rng(size)
     parts = [rng.integers(0, 50, size // 2), rng.integers(0, 2**40, size - size // 2)]
     expected = np.sort(np.concatenate(parts))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        assert blocking._sorted(parts, pool).tolist() == expected.tolist()
+    with parallel(2) as handle:
+        assert blocking._sorted(parts, handle).tolist() == expected.tolist()
     assert parts == []

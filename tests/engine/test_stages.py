@@ -286,26 +286,3 @@ def test_one_source_can_be_deduplicated(slice_dir: Path, tmp_path: Path) -> None
     )
     assert merged >= 38
     assert result.linkage.model.prior > 0
-
-
-def test_link_hands_its_order_and_scored_pairs_to_the_hooks(slice_dir: Path) -> None:
-    from crosswalk.pipeline import link
-    from crosswalk.stages.kernel.codes import key_order
-
-    config = load_config(slice_dir / "slice.toml")
-    records = load_sources(config).records
-    seen: dict[str, object] = {}
-    linkage = link(
-        records,
-        config,
-        on_ordered=lambda frame, order: seen.update(frame=frame, order=order),
-        on_scored=lambda pairs, comparisons: seen.update(pairs=pairs, comparisons=comparisons),
-    )
-    frame, order, pairs = seen["frame"], seen["order"], seen["pairs"]
-    assert isinstance(frame, pd.DataFrame) and isinstance(pairs, pd.DataFrame)
-    np.testing.assert_array_equal(order, key_order(linkage.records, ["source", "record_id"]))
-    # Views taken before clustering: the linkage's own frames gained columns since.
-    assert "cluster" in linkage.records and "cluster" not in frame
-    assert "status" in linkage.pairs and "status" not in pairs
-    pd.testing.assert_frame_equal(pairs, linkage.pairs.drop(columns="status"))
-    assert seen["comparisons"] == linkage.comparisons

@@ -3,8 +3,6 @@ what the comparators read (see :class:`Columns`)."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pandas as pd
 
@@ -23,6 +21,10 @@ class Columns:
     Built from a batch (columns are converted when first read), or from the columns of
     another :class:`Columns` taken at positions (:meth:`take`): the matcher converts the
     published records once and takes the candidates' rows of the result.
+
+    Converting a column caches it here, so one object is for one thread at a time; a
+    runner that shares one between threads wraps it (``crosswalk.runners.local.LazyColumns``).
+    What a stage reads of it: :meth:`text`, :meth:`number`, :meth:`take`.
     """
 
     def __init__(
@@ -39,8 +41,6 @@ class Columns:
         self.length = len(frame) if frame is not None else length
         #: Results shared by several comparisons of this side against another.
         self.memo: dict[tuple[str, int], tuple[Columns, tuple[np.ndarray, ...]]] = {}
-        self._lock = threading.Lock()
-        self._column_locks: dict[str, threading.Lock] = {}
         #: Numeric columns without any value, or with some (see :meth:`all_missing`).
         self._all_missing: dict[str, bool] = {}
         #: The columns and positions this side was taken from (see :meth:`take`).
@@ -61,17 +61,7 @@ class Columns:
         return self.frame is not None and _DERIVED.get(column, column) in self.frame
 
     def text(self, column: str) -> Texts:
-        """The column as :class:`~matchers.compare.Texts`. Threads may ask at once: a
-        column is converted once, the others wait for it."""
-        got = self.texts.get(column)
-        if got is not None:
-            return got
-        with self._lock:
-            lock = self._column_locks.setdefault(column, threading.Lock())
-        with lock:
-            return self._text(column)
-
-    def _text(self, column: str) -> Texts:
+        """The column as :class:`~matchers.compare.Texts` (converted once)."""
         got = self.texts.get(column)
         if got is None:
             if self.taken_from is not None:
@@ -109,6 +99,10 @@ class Columns:
         if column not in self._all_missing:
             self._all_missing[column] = bool(np.isnan(self.number(column)).all())
         return self._all_missing[column]
+
+    def names(self) -> list[str]:
+        """The columns of the frame this side was made from."""
+        return [] if self.frame is None else [str(c) for c in self.frame.columns]
 
     def prepared(self, columns: list[str]) -> Columns:
         """This side with ``columns`` (and the derived ones) converted now, ready to :meth:`take`."""
