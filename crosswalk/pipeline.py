@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ from crosswalk.publish import (
 )
 from crosswalk.review import Constraints, load_constraints
 from crosswalk.runners import Runner
-from crosswalk.runners.local import local_runner
+from crosswalk.runners.local import local_runner, parallel
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
 from crosswalk.stages.block import Parallel, candidate_pairs
 from crosswalk.stages.cluster import CUT, LINKED, MUST, cluster
@@ -891,7 +890,7 @@ def _publish_outputs(
         # once, and moved into the database. Leaving the block waits for every thread,
         # also when something fails.
         db_path = tmp / "crosswalk.sqlite"
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with parallel(2, "write") as pool:
             # The records first: loading them is the longest task.
             records = with_entity_ids(prepared.records, prepared.by_key, linkage)
             files = pool.submit(write_files, tmp, records)
@@ -969,7 +968,7 @@ def sources_table(info: list[SourceInfo]) -> pd.DataFrame:
 @dataclass
 class PreparedTables:
     """The published tables' contents that do not depend on the entity ids, made from a
-    linkage's clusters (:func:`prepare_tables`) while the ids are assigned."""
+    linkage's clusters (the stages :func:`build_plan` adds) while the ids are assigned."""
 
     #: :func:`records_table`, in (source, record_id) order.
     records: pd.DataFrame
