@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from crosswalk.artifact.reader import connect
+from crosswalk.artifact.writer import write_frame_csv
 from crosswalk.errors import CrosswalkError, NotFoundError, Problem, SourceError
-from crosswalk.publish import write_frame_csv
 
 
 @dataclass

@@ -36,7 +36,6 @@ clusters, and the clusters are matched like any other.
 from __future__ import annotations
 
 import json
-import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +47,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.artifact.reader import connect
+from crosswalk.artifact.schema import CHANGE_COLUMNS, MEMBER_COLUMNS, RETIRED_COLUMNS
 from crosswalk.errors import BuildError, ReleaseError
-from crosswalk.internals.sqlite_load import bulk_insert
 from crosswalk.stages.kernel.codes import dense_labels, key_order, ranks, sort_order
 
 #: Prefix of every entity id.
@@ -58,57 +57,6 @@ PREFIX = "F"
 WIDTH = 5
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, in ASCII order
 _VALUE = {ch: i for i, ch in enumerate(_ALPHABET)}
-
-#: Change kinds written to ``changes.csv`` and the ``changes`` table.
-CHANGE_KINDS = ("new", "merged_into", "split_from", "retired", "members_changed", "revived")
-#: Columns of ``changes.csv`` (and of the ``changes`` table).
-CHANGE_COLUMNS = ("entity_id", "change", "details")
-#: Columns of the ``retired_ids`` table.
-RETIRED_COLUMNS = ("entity_id", "change", "successor", "release", "details")
-#: Columns of the member tables: ``records``' id columns and ``retired_members``.
-MEMBER_COLUMNS = ("entity_id", "source", "record_id")
-
-#: Tables :func:`write_state` adds to ``crosswalk.sqlite``, with column descriptions.
-STATE_TABLES: dict[str, tuple[str, dict[str, str]]] = {
-    "retired_ids": (
-        "Every entity id that no longer names an entity, with what happened to it. "
-        "Ids are never reused, so a retired id stays here in every later release.",
-        {
-            "entity_id": "The retired entity id.",
-            "change": "merged_into (some of its last members are in the successor now) or "
-            "retired (none of them is left).",
-            "successor": "Entity that holds most of the retired id's last members now, "
-            "recomputed at every release. Empty when none of them is left.",
-            "release": "Version of the release in which the id retired.",
-            "details": "Where its last members are, in words.",
-        },
-    ),
-    "retired_members": (
-        "The last members of every retired id: the records it held when it retired. A "
-        "retired id comes back when most of them are in an entity no live id keeps, and "
-        "redirects to the entity holding most of them.",
-        {
-            "entity_id": "The retired entity id.",
-            "source": "Source of one of its last member records.",
-            "record_id": "That record's id in its source.",
-        },
-    ),
-    "changes": (
-        "What changed since the previous release, one row per entity id concerned.",
-        {
-            "entity_id": "Entity id the change concerns.",
-            "change": "new, merged_into, split_from, retired, members_changed or revived.",
-            "details": "The change in words: the other id involved and the member counts.",
-        },
-    ),
-    "id_state": (
-        "What the next build needs to keep ids stable (key/value text).",
-        {
-            "key": "counter (last id number minted), prefix, or previous_release.",
-            "value": "The value, as text.",
-        },
-    ),
-}
 
 
 def format_id(n: int, prefix: str = PREFIX, width: int = WIDTH) -> str:
@@ -912,56 +860,3 @@ def _carry_retired(
     retired = retired.astype(object)
     retired = retired.where(retired.notna(), None)
     return retired.sort_values("entity_id", ignore_index=True)
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def write_state(path: Path, state: IdState) -> None:
-    """Write ``retired_ids``, ``retired_members``, ``changes`` and ``id_state`` into the
-    crosswalk database at ``path`` (bulk-loaded, see
-    :func:`crosswalk.internals.sqlite_load.bulk_insert`).
-
-    For a database being built (a build's staging copy, not yet published): existing
-    tables of these names are replaced, and the load runs without a rollback journal.
-    The database must not be open for writing elsewhere. The ``release`` column of ids
-    retired by this build stays empty until ``crosswalk release`` publishes the build
-    and fills in its version.
-    """
-    retired_cols = ", ".join(
-        f"{c} TEXT PRIMARY KEY" if c == "entity_id" else f"{c} TEXT" for c in RETIRED_COLUMNS
-    )
-    with closing(sqlite3.connect(path)) as conn, conn:
-        for name in STATE_TABLES:
-            conn.execute(f"DROP TABLE IF EXISTS [{name}]")
-        conn.execute(f"CREATE TABLE retired_ids ({retired_cols})")
-        conn.execute(
-            "CREATE TABLE changes (entity_id TEXT NOT NULL, change TEXT NOT NULL, details TEXT)"
-        )
-        conn.execute("CREATE TABLE id_state (key TEXT PRIMARY KEY, value TEXT)")
-        conn.execute(
-            "CREATE TABLE retired_members (entity_id TEXT NOT NULL, source TEXT NOT NULL, "
-            "record_id TEXT NOT NULL, PRIMARY KEY (entity_id, source, record_id)) WITHOUT ROWID"
-        )
-    kv = {"counter": str(state.counter), "prefix": PREFIX}
-    if state.previous_release:
-        kv["previous_release"] = state.previous_release
-    if state.release:
-        kv["release"] = state.release
-    id_state = pd.DataFrame(sorted(kv.items()), columns=["key", "value"])
-    bulk_insert(
-        path,
-        [
-            ("retired_ids", _text_rows(state.retired, RETIRED_COLUMNS)),
-            ("retired_members", _text_rows(state.retired_members, MEMBER_COLUMNS)),
-            ("changes", _text_rows(state.changes, CHANGE_COLUMNS)),
-            ("id_state", _text_rows(id_state, ("key", "value"))),
-        ],
-    )
-
-
-def _text_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.RecordBatchReader:
-    """The ``columns`` of ``frame`` as Arrow text (missing values as null)."""
-    schema = pa.schema([(c, pa.large_string()) for c in columns])
-    table = pa.Table.from_pandas(frame[list(columns)], schema=schema, preserve_index=False)
-    return pa.RecordBatchReader.from_batches(schema, table.to_batches())

@@ -18,22 +18,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crosswalk import __version__, ids, schema
-from crosswalk.config import BlockingSettings, Config, ModelSettings
-from crosswalk.errors import Problem, SourceError
-from crosswalk.plan import Plan, Stage
-from crosswalk.progress import Steps
-from crosswalk.publish import (
+from crosswalk import __version__, formats, ids
+from crosswalk.artifact import schema
+from crosswalk.artifact.writer import (
     create_database,
-    datapackage,
     finish_sqlite,
     load_tables,
     merge_tables,
     publish,
     stage_tables,
-    write_csv,
-    write_frame_csv,
+    write_state,
 )
+from crosswalk.config import BlockingSettings, Config, ModelSettings
+from crosswalk.errors import Problem, SourceError
+from crosswalk.plan import Plan, Stage
+from crosswalk.progress import Steps
 from crosswalk.review import Constraints, load_constraints
 from crosswalk.runners import Runner
 from crosswalk.runners.local import local_runner, parallel
@@ -864,14 +863,12 @@ def _publish_outputs(
     counts: dict[str, Any] = {"warnings": [str(w) for w in warnings]}
 
     def write_files(tmp: Path, records: pd.DataFrame) -> None:
-        write_csv(tmp / "crosswalk.csv", records)
+        formats.write_crosswalk_csv(tmp, records)
         title = "Facility crosswalk: " + ", ".join(s.name for s in info)
-        (tmp / "datapackage.json").write_text(
-            json.dumps(datapackage(title, sources_table(info), built_at), indent=2) + "\n",
-            encoding="utf-8",
-        )
+        sources = formats.source_titles(sources_table(info))
+        formats.write_datapackage(tmp, formats.datapackage(title, sources, built_at))
         if len(assignment.changes):
-            write_frame_csv(tmp / "changes.csv", assignment.changes)
+            formats.write_changes_csv(tmp, assignment.changes)
 
     def load_records(db_path: Path, records: pd.DataFrame) -> None:
         create_database(db_path)
@@ -880,7 +877,7 @@ def _publish_outputs(
             {schema.RECORDS.name: records, schema.SOURCES.name: sources_table(info)},
             {schema.RECORDS.name: np.arange(len(records))},  # in key order already
         )
-        ids.write_state(db_path, assignment.state)
+        write_state(db_path, assignment.state)
 
     def write(tmp: Path) -> None:
         # From the moment the records table is built, two threads work beside this one,

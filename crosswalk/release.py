@@ -31,45 +31,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlite_utils
 
-from crosswalk import __version__, schema
+from crosswalk import __version__, formats
+from crosswalk.artifact.files import exclusive_lock, force_rmtree, fsync_dir
 from crosswalk.artifact.reader import connect, kv, meta
+from crosswalk.artifact.schema import CHANGE_COLUMNS, CHANGE_KINDS
+from crosswalk.artifact.writer import copy_sqlite, make_searchable, stamp_version
 from crosswalk.errors import NotFoundError, ReleaseError
-from crosswalk.ids import (
-    CHANGE_COLUMNS,
-    CHANGE_KINDS,
-    RETIRED_COLUMNS,
-    STATE_TABLES,
-    compare_members,
-    load_state,
-)
-from crosswalk.internals.files import exclusive_lock, force_rmtree, fsync_dir
+from crosswalk.formats import BUILD_FILES, RELEASE_FILES
+from crosswalk.ids import compare_members, load_state
 
-#: Files of every release, in the order the manifest lists them.
-RELEASE_FILES = (
-    "crosswalk.sqlite",
-    "crosswalk.csv",
-    "crosswalk.parquet",
-    "datapackage.json",
-    "metadata.json",
-    "changes.csv",
-    "report.html",
-    "manifest.json",
-)
-#: Files a build directory must hold to be released.
-BUILD_FILES = ("crosswalk.sqlite", "crosswalk.csv", "datapackage.json")
 #: Prefix of the hidden directories a release is written in before it is renamed into place.
 PARTIAL_PREFIX = ".partial-"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DEFAULT_DESCRIPTION = (
-    "Canonical health facilities of California linked across department listings: one entity per "
-    "facility, with every source record, identifier and scored link. Entity ids are stable across "
-    "releases; retired ids are listed in retired_ids."
-)
-_PARQUET_TYPES = {"string": pa.string(), "number": pa.float64(), "integer": pa.int64()}
 
 
 @dataclass(frozen=True)
@@ -249,15 +224,17 @@ def _write_release(
     build_meta: dict[str, Any],
     step: Callable[[str], None],
 ) -> None:
-    db_path = out / "crosswalk.sqlite"
-    _copy_sqlite(build_dir / "crosswalk.sqlite", db_path)
-    shutil.copyfile(build_dir / "crosswalk.csv", out / "crosswalk.csv")
+    (sqlite,) = formats.SQLITE.files
+    (csv,) = formats.CSV.files
+    db_path = out / sqlite
+    copy_sqlite(build_dir / sqlite, db_path)
+    shutil.copyfile(build_dir / csv, out / csv)
     step("copied")
 
     db = sqlite_utils.Database(db_path)
     try:
-        _stamp_version(db, version)
-        _make_searchable(db)
+        stamp_version(db, version)
+        make_searchable(db)
         changes = _changes_of(db, build_dir)
         sources = pd.read_sql_query(
             "SELECT name, publisher, title, extracted, path, sha256, rows FROM sources ORDER BY name",
@@ -270,12 +247,19 @@ def _write_release(
         db.close()
     step("searchable")
 
-    _write_changes(out / "changes.csv", changes)
-    _write_parquet(db_path, out / "crosswalk.parquet")
-    build_package = json.loads((build_dir / "datapackage.json").read_text(encoding="utf-8"))
-    package = _datapackage(build_package, version, published)
-    _write_json(out / "datapackage.json", package)
-    _write_json(out / "metadata.json", datasette_metadata(package, sources, version))
+    formats.write_changes_csv(out, changes)
+    formats.write_parquet(db_path, out)
+    # The build's data package, versioned, with changes.csv added: its title and sources
+    # are the build's.
+    build_package = formats.read_datapackage(build_dir)
+    package = formats.datapackage(
+        str(build_package.get("title") or ""),
+        [str(s.get("title") or "") for s in build_package.get("sources") or []],
+        published.isoformat(),
+        version,
+    )
+    formats.write_datapackage(out, package)
+    formats.write_datasette_metadata(out, formats.datasette_metadata(package, sources, version))
     step("exports")
 
     counts = (
@@ -305,17 +289,15 @@ def _write_release(
         "config": build_meta.get("config"),
         "counts": counts,
     }
-    from crosswalk.report import render_report
-
-    (out / "report.html").write_text(render_report(db_path, manifest, changes), encoding="utf-8")
+    formats.write_report(out, db_path, manifest, changes)
     step("report")
 
     manifest["files"] = {
         name: {"bytes": (out / name).stat().st_size, "sha256": _sha256(out / name)}
         for name in RELEASE_FILES
-        if name != "manifest.json"
+        if name not in formats.MANIFEST.files
     }
-    _write_json(out / "manifest.json", manifest)
+    formats.write_manifest(out, manifest)
     step("manifest")
 
     for name in RELEASE_FILES:
@@ -365,168 +347,18 @@ def _read_kv(db_path: Path, table: str) -> dict[str, Any]:
         conn.close()
 
 
-def _copy_sqlite(source: Path, target: Path) -> None:
-    """A consistent copy of a SQLite database (the online backup API)."""
-    src = connect(source)
-    dst = sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
-
-
-def _stamp_version(db: sqlite_utils.Database, version: str) -> None:
-    """Record the version in the release's id state and on the ids it retires."""
-    if not db["id_state"].exists():
-        db.execute("CREATE TABLE id_state (key TEXT PRIMARY KEY, value TEXT)")
-    db.execute("INSERT OR REPLACE INTO id_state (key, value) VALUES ('release', ?)", [version])
-    if db["retired_ids"].exists():
-        db.execute("UPDATE retired_ids SET release = ? WHERE release IS NULL", [version])
-    else:
-        cols = ", ".join(
-            f"{c} TEXT PRIMARY KEY" if c == "entity_id" else f"{c} TEXT" for c in RETIRED_COLUMNS
-        )
-        db.execute(f"CREATE TABLE retired_ids ({cols})")
-    db.conn.commit()
-
-
-def _make_searchable(db: sqlite_utils.Database) -> None:
-    """Full-text search on entity and record names (FTS5, for Datasette and the API)."""
-    entity_cols = [c for c in ("name",) if c in db["entities"].columns_dict]
-    record_cols = [c for c in ("name", "other_names") if c in db["records"].columns_dict]
-    if entity_cols:
-        db["entities"].enable_fts(entity_cols, replace=True)  # type: ignore[union-attr]
-    if record_cols:
-        db["records"].enable_fts(record_cols, replace=True)  # type: ignore[union-attr]
-    db.conn.commit()
-
-
 def _changes_of(db: sqlite_utils.Database, build_dir: Path) -> pd.DataFrame:
     if db["changes"].exists():
         frame = pd.read_sql_query(
             "SELECT entity_id, change, details FROM changes ORDER BY entity_id, change", db.conn
         )
-    elif (build_dir / "changes.csv").is_file():
-        frame = pd.read_csv(build_dir / "changes.csv", dtype=str, keep_default_na=False)
+    elif (build_dir / formats.CHANGES_CSV.files[0]).is_file():
+        frame = pd.read_csv(
+            build_dir / formats.CHANGES_CSV.files[0], dtype=str, keep_default_na=False
+        )
     else:
         frame = pd.DataFrame(columns=list(CHANGE_COLUMNS))
     return frame[list(CHANGE_COLUMNS)].fillna("").astype(str)
-
-
-def _write_changes(path: Path, changes: pd.DataFrame) -> None:
-    """``changes.csv``, written as a build's (text cells a spreadsheet would run neutralized)."""
-    from crosswalk.publish import write_frame_csv
-
-    write_frame_csv(path, changes[list(CHANGE_COLUMNS)])
-
-
-def _write_parquet(db_path: Path, path: Path) -> None:
-    """``crosswalk.parquet``: the columns of ``crosswalk.csv``, typed (ids as strings)."""
-    cols = [c.name for c in schema.CSV_COLUMNS]
-    conn = connect(db_path)
-    try:
-        frame = pd.read_sql_query(
-            f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM records ORDER BY entity_id, source, record_id",
-            conn,
-        )
-    finally:
-        conn.close()
-    fields = []
-    arrays = []
-    for c in schema.CSV_COLUMNS:
-        typ = _PARQUET_TYPES[c.type]
-        values = frame[c.name]
-        if typ == pa.string():
-            arrays.append(pa.array(values.astype("string"), type=typ, from_pandas=True))
-        else:
-            arrays.append(
-                pa.array(pd.to_numeric(values, errors="coerce"), type=typ, from_pandas=True)
-            )
-        fields.append(
-            pa.field(c.name, typ, nullable=not c.required, metadata={"description": c.description})
-        )
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    pq.write_table(table, path, compression="zstd")
-
-
-def _datapackage(
-    build_package: dict[str, Any], version: str, published: datetime
-) -> dict[str, Any]:
-    """The build's data package, versioned, with ``changes.csv`` added as a resource."""
-    package = json.loads(json.dumps(build_package))
-    package["version"] = version
-    package["created"] = published.isoformat()
-    resources = [r for r in package.get("resources", []) if r.get("name") != "changes"]
-    descriptions = STATE_TABLES["changes"][1]
-    resources.append(
-        {
-            "name": "changes",
-            "path": "changes.csv",
-            "profile": "tabular-data-resource",
-            "format": "csv",
-            "mediatype": "text/csv",
-            "encoding": "utf-8",
-            "description": STATE_TABLES["changes"][0],
-            "schema": {
-                "fields": [
-                    {
-                        "name": "entity_id",
-                        "type": "string",
-                        "description": descriptions["entity_id"],
-                        "constraints": {"required": True},
-                    },
-                    {
-                        "name": "change",
-                        "type": "string",
-                        "description": descriptions["change"],
-                        "constraints": {"required": True, "enum": list(CHANGE_KINDS)},
-                    },
-                    {"name": "details", "type": "string", "description": descriptions["details"]},
-                ]
-            },
-        }
-    )
-    package["resources"] = resources
-    return package
-
-
-def datasette_metadata(
-    package: dict[str, Any], sources: pd.DataFrame, version: str
-) -> dict[str, Any]:
-    """Datasette ``metadata.json``: title, description, license, sources and column descriptions.
-
-    Table and column descriptions come from :mod:`crosswalk.schema` and the
-    id tables of :mod:`crosswalk.ids`, so they match the data dictionary.
-    """
-    licenses = package.get("licenses") or []
-    lic = licenses[0] if licenses else {}
-    source_text = "; ".join(
-        f"{r['publisher'] or r['name']}: {r['title'] or r['name']} (extract {r['extracted'] or 'undated'})"
-        for r in sources.to_dict("records")
-    )
-    tables: dict[str, Any] = {
-        t.name: {
-            "description": t.description,
-            "columns": {c.name: c.description for c in t.columns},
-        }
-        for t in schema.TABLES
-    }
-    for name, (description, columns) in STATE_TABLES.items():
-        tables[name] = {"description": description, "columns": dict(columns)}
-    tables["meta"] = {
-        "description": "Facts about the build (key/value): " + ", ".join(schema.META_KEYS) + ".",
-        "columns": {"key": "Name of the fact.", "value": "Its value; JSON for structured values."},
-    }
-    title = str(package.get("title") or "Facility crosswalk")
-    return {
-        "title": f"{title} — release {version}",
-        "description": _DEFAULT_DESCRIPTION,
-        "license": lic.get("name") or lic.get("title") or "",
-        "license_url": lic.get("path") or "",
-        "source": source_text,
-        "databases": {"crosswalk": {"tables": tables}},
-    }
 
 
 # --------------------------------------------------------------------------- diff
@@ -591,7 +423,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     for kind, n in summarize(changes).items():
         print(f"  {kind:<16} {n:>8,}")
     if args.csv:
-        from crosswalk.publish import write_frame_csv
+        from crosswalk.artifact.writer import write_frame_csv
 
         sys.stdout.flush()
         write_frame_csv(sys.stdout.buffer if args.csv == "-" else Path(args.csv), changes)

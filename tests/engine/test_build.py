@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crosswalk import schema
+from crosswalk.artifact import schema
+from crosswalk.artifact.sqlite_load import PAGE_SIZE
 from crosswalk.config import load_config
 from crosswalk.evaluate import evaluate
-from crosswalk.internals.sqlite_load import PAGE_SIZE
 from crosswalk.pipeline import BuildResult, build
 
 
@@ -183,7 +183,7 @@ def test_every_published_column_is_documented(table: str) -> None:
 def test_data_dictionary_is_generated_from_the_schema() -> None:
     doc = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md"
     assert doc.read_text(encoding="utf-8") == schema.data_dictionary(), (
-        "docs/data-dictionary.md is stale: run `python -m crosswalk.schema > docs/data-dictionary.md`"
+        "docs/data-dictionary.md is stale: run `python -m crosswalk.artifact.schema > docs/data-dictionary.md`"
     )
 
 
@@ -194,7 +194,7 @@ def test_csv_writer_writes_what_pandas_to_csv_writes(tmp_path: Path) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from crosswalk.publish import write_frame_csv
+    from crosswalk.artifact.writer import write_frame_csv
 
     n = len(_AWKWARD)
     frame = pd.DataFrame(
@@ -222,7 +222,7 @@ def test_csv_writer_quotes_a_field_of_any_chunk(tmp_path: Path) -> None:
     none is written as it is, one that has some quotes exactly the fields that need it."""
     import pyarrow as pa
 
-    from crosswalk.publish import CHUNK_ROWS, _string_bytes, write_frame_csv
+    from crosswalk.artifact.writer import CHUNK_ROWS, _string_bytes, write_frame_csv
 
     n = 3 * CHUNK_ROWS
     late = ["plain"] * n

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crosswalk import schema
-from crosswalk.publish import CHUNK_ROWS, formula_cells, write_csv, write_frame_csv
+from crosswalk.artifact import schema
+from crosswalk.artifact.writer import CHUNK_ROWS, formula_cells, write_csv, write_frame_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_DATA = ROOT / "tests" / "data"

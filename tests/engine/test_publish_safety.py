@@ -296,7 +296,7 @@ def test_a_second_build_into_the_same_out_is_refused(slice_dir: Path, previous_b
 
 
 def test_a_build_writes_only_the_files_it_declares(previous_build: Path) -> None:
-    from crosswalk.publish import BUILD_OUTPUTS
+    from crosswalk.formats import BUILD_OUTPUTS
 
     assert {p.name for p in previous_build.iterdir()} == set(BUILD_OUTPUTS)
 

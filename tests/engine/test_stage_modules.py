@@ -25,7 +25,12 @@ STAGES = (
 )
 
 #: Modules a stage must not load.
-FORBIDDEN = ("crosswalk.pipeline", "crosswalk.config", "crosswalk.sources", "crosswalk.publish")
+FORBIDDEN = (
+    "crosswalk.pipeline",
+    "crosswalk.config",
+    "crosswalk.sources",
+    "crosswalk.artifact.writer",
+)
 
 #: Known exceptions, each removed by a later step.
 KNOWN = {

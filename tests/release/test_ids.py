@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 import sqlite_utils
 
+from crosswalk.artifact.writer import write_state
 from crosswalk.errors import BuildError, ReleaseError
 from crosswalk.ids import (
     IdState,
@@ -22,7 +23,6 @@ from crosswalk.ids import (
     load_state,
     parse_id,
     parse_ids,
-    write_state,
 )
 
 

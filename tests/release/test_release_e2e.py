@@ -371,7 +371,7 @@ def test_sqlite_is_datasette_ready(world: World) -> None:
     assert meta["title"] and meta["description"] and meta["license"]
     assert "CDPH" in meta["source"] and "2020-05-07" in meta["source"] and "HCAI" in meta["source"]
     tables = meta["databases"]["crosswalk"]["tables"]
-    from crosswalk import schema
+    from crosswalk.artifact import schema
 
     for t in schema.TABLES:
         assert set(tables[t.name]["columns"]) == set(t.column_names)

@@ -1,4 +1,4 @@
-"""A small published crosswalk, written table by table from ``crosswalk.schema``.
+"""A small published crosswalk, written table by table from ``crosswalk.artifact.schema``.
 
 Unit tests of the review store use it: it is quick to build and holds one
 case of every kind of dispute. The end-to-end test uses the real build.
@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from crosswalk import schema
+from crosswalk.artifact import schema
 
 #: Accounts the tests create: alice (cdph), henry (hcai) and root (admin).
 PASSWORDS = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 
 #: SQLite page cache of the writer, in KiB (allocated as used). Rows arrive in key order
-#: (see :func:`crosswalk.publish.table_rows`), so the bulk load needs little; a larger cache
+#: (see :func:`crosswalk.artifact.writer.table_rows`), so the bulk load needs little; a larger cache
 #: measured slower.
 CACHE_KIB = 16 * 1024
 #: Page size of a published database, in bytes. Larger pages load and index faster: at 1M

@@ -1,7 +1,13 @@
-"""Write a build's output: ``crosswalk.sqlite``, ``crosswalk.csv`` and ``datapackage.json``.
+"""The one writer of the published artifact: ``crosswalk.sqlite`` (the published tables,
+``meta``, the id tables, and a release's version stamp and full-text search), the CSV files,
+and the atomic swap of a build's output directory.
+
+Every table is created from its definition in :mod:`crosswalk.artifact.schema`. Which files
+a build and a release write is the registry :mod:`crosswalk.formats`.
 
 Every CSV the project writes goes through :func:`write_frame_csv`, which neutralizes the
-text cells a spreadsheet would run as formulas (the rule is stated in :mod:`crosswalk.schema`).
+text cells a spreadsheet would run as formulas (the rule is stated in
+:mod:`crosswalk.artifact.schema`).
 
 Writing is atomic: everything is written into a fresh hidden sibling
 directory, which is then swapped with the output directory (see
@@ -15,13 +21,15 @@ import csv
 import io
 import json
 import os
+import sqlite3
 import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -29,13 +37,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlite_utils
 
-from crosswalk import schema
+from crosswalk.artifact import schema
+from crosswalk.artifact.files import exchange, exclusive_lock, force_rmtree, fsync_dir
+from crosswalk.artifact.reader import connect
+from crosswalk.artifact.sqlite_load import CACHE_KIB, PAGE_SIZE, bulk_insert
 from crosswalk.errors import BuildError
-from crosswalk.internals.files import exchange, exclusive_lock, force_rmtree, fsync_dir
-from crosswalk.internals.sqlite_load import CACHE_KIB, PAGE_SIZE, bulk_insert
 from crosswalk.stages.kernel.codes import in_order, sort_order
 from crosswalk.stages.kernel.text import float_text
 from matchers._text import contains, where
+
+if TYPE_CHECKING:
+    from crosswalk.ids import IdState
 
 #: Each schema type's column type in SQLite (as sqlite-utils names it) and its Arrow type,
 #: which the bulk load binds to SQLite's storage classes (text, integer, real; missing
@@ -227,7 +239,7 @@ def finish_sqlite(path: Path, meta: dict[str, Any], source_names: list[str]) -> 
     view (a column per source of ``source_names``) and the statistics."""
     db = _open_for_writing(path)
     with db.conn:
-        db["meta"].create({"key": str, "value": str}, pk="key")  # type: ignore[union-attr]
+        create_table(db, schema.META)
         db.conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
             [
@@ -399,54 +411,121 @@ def _string_bytes(strings: pa.Array) -> memoryview:
     return memoryview(data)[offsets[strings.offset] : offsets[strings.offset + len(strings)]]
 
 
-def datapackage(title: str, sources: pd.DataFrame, built_at: str) -> dict[str, Any]:
-    """A Frictionless Data Package describing ``crosswalk.csv``."""
-    return {
-        "profile": "tabular-data-package",
-        "name": "facility-crosswalk",
-        "title": title,
-        "created": built_at,
-        "licenses": [
-            {
-                "name": "CC-BY-4.0",
-                "title": "Creative Commons Attribution 4.0",
-                "path": "https://creativecommons.org/licenses/by/4.0/",
-            }
-        ],
-        "sources": [
-            {"title": f"{r['title']} ({r['publisher']}), extract {r['extracted']}".strip()}
-            for r in sources.to_dict("records")
-        ],
-        "resources": [
-            {
-                "name": "crosswalk",
-                "path": "crosswalk.csv",
-                "profile": "tabular-data-resource",
-                "format": "csv",
-                "mediatype": "text/csv",
-                "encoding": "utf-8",
-                "description": "One row per source record: the canonical entity each record belongs to.",
-                "schema": {
-                    "fields": [
-                        {
-                            "name": c.name,
-                            "type": c.type,
-                            "description": c.description,
-                            **({"constraints": {"required": True}} if c.required else {}),
-                        }
-                        for c in schema.CSV_COLUMNS
-                    ],
-                    "primaryKey": ["source", "record_id"],
-                },
-            }
-        ],
-    }
+# --------------------------------------------------------------------------- id tables
 
 
-#: Every file a build writes into its output directory (``changes.csv`` when ids
-#: changed). Anything else found there is someone else's: the build stops rather than
-#: replace it.
-BUILD_OUTPUTS = ("crosswalk.sqlite", "crosswalk.csv", "datapackage.json", "changes.csv")
+def create_statement(table: schema.Table) -> str:
+    """``CREATE TABLE`` of an id table, from its definition: every column ``TEXT``, ``NOT
+    NULL`` where required, and its primary key."""
+    single = table.primary_key[0] if len(table.primary_key) == 1 else None
+    columns = [
+        f"{c.name} {_SQL_TYPES[c.type]}"
+        + (" PRIMARY KEY" if c.name == single else " NOT NULL" if c.required else "")
+        for c in table.columns
+    ]
+    if len(table.primary_key) > 1:
+        columns.append(f"PRIMARY KEY ({', '.join(table.primary_key)})")
+    return f"CREATE TABLE {table.name} ({', '.join(columns)})" + (
+        " WITHOUT ROWID" if table.without_rowid else ""
+    )
+
+
+#: Each schema type's declared SQLite type (what :func:`create_table` declares too).
+_SQL_TYPES = {
+    "string": "TEXT",
+    "object": "TEXT",
+    "integer": "INTEGER",
+    "boolean": "INTEGER",
+    "number": "REAL",
+}
+
+
+def write_state(path: Path, state: IdState) -> None:
+    """Write the id tables (:data:`schema.ID_TABLES`: ``retired_ids``, ``retired_members``,
+    ``changes`` and ``id_state``) into the crosswalk database at ``path`` (bulk-loaded, see
+    :func:`crosswalk.artifact.sqlite_load.bulk_insert`).
+
+    For a database being built (a build's staging copy, not yet published): existing
+    tables of these names are replaced, and the load runs without a rollback journal.
+    The database must not be open for writing elsewhere. The ``release`` column of ids
+    retired by this build stays empty until ``crosswalk release`` publishes the build
+    and fills in its version (:func:`stamp_version`).
+    """
+    from crosswalk.ids import PREFIX
+
+    with closing(sqlite3.connect(path)) as conn, conn:
+        for t in schema.ID_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS [{t.name}]")
+        for t in (schema.RETIRED_IDS, schema.CHANGES, schema.ID_STATE, schema.RETIRED_MEMBERS):
+            conn.execute(create_statement(t))
+    kv = {"counter": str(state.counter), "prefix": PREFIX}
+    if state.previous_release:
+        kv["previous_release"] = state.previous_release
+    if state.release:
+        kv["release"] = state.release
+    id_state = pd.DataFrame(sorted(kv.items()), columns=schema.ID_STATE.column_names)
+    bulk_insert(
+        path,
+        [
+            (schema.RETIRED_IDS.name, _text_rows(state.retired, schema.RETIRED_IDS)),
+            (
+                schema.RETIRED_MEMBERS.name,
+                _text_rows(state.retired_members, schema.RETIRED_MEMBERS),
+            ),
+            (schema.CHANGES.name, _text_rows(state.changes, schema.CHANGES)),
+            (schema.ID_STATE.name, _text_rows(id_state, schema.ID_STATE)),
+        ],
+    )
+
+
+def _text_rows(frame: pd.DataFrame, table: schema.Table) -> pa.RecordBatchReader:
+    """The columns of ``table`` from ``frame`` as Arrow text (missing values as null)."""
+    arrow_schema = pa.schema([(c, pa.large_string()) for c in table.column_names])
+    rows = pa.Table.from_pandas(
+        frame[table.column_names], schema=arrow_schema, preserve_index=False
+    )
+    return pa.RecordBatchReader.from_batches(arrow_schema, rows.to_batches())
+
+
+# --------------------------------------------------------------------------- a release's copy
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (the online backup API)."""
+    src = connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+def stamp_version(db: sqlite_utils.Database, version: str) -> None:
+    """Record the version in the release's id state and on the ids it retires."""
+    if not db[schema.ID_STATE.name].exists():
+        db.execute(create_statement(schema.ID_STATE))
+    db.execute("INSERT OR REPLACE INTO id_state (key, value) VALUES ('release', ?)", [version])
+    if db[schema.RETIRED_IDS.name].exists():
+        db.execute("UPDATE retired_ids SET release = ? WHERE release IS NULL", [version])
+    else:
+        db.execute(create_statement(schema.RETIRED_IDS))
+    db.conn.commit()
+
+
+def make_searchable(db: sqlite_utils.Database) -> None:
+    """Full-text search (FTS5, for Datasette and the API) on the columns
+    :data:`schema.SEARCHABLE` names: entity and record names."""
+    for name, wanted in schema.SEARCHABLE.items():
+        columns = [c for c in wanted if c in db[name].columns_dict]
+        if columns:
+            db[name].enable_fts(columns, replace=True)  # type: ignore[union-attr]
+    db.conn.commit()
+
+
+# --------------------------------------------------------------------------- publishing a build
+
+
 #: The files SQLite keeps beside ``crosswalk.sqlite`` while it writes to it: the build's
 #: own (its journal), or those of a program that wrote to the published database.
 _SQLITE_COMPANIONS = ("crosswalk.sqlite-journal", "crosswalk.sqlite-wal", "crosswalk.sqlite-shm")
@@ -461,7 +540,8 @@ def publish(out: Path, write: Any) -> None:
     All of it runs under an exclusive lock on the hidden file ``.NAME.lock`` beside
     ``out`` (another build into ``out`` stops at once with a :class:`BuildError`). It
     first puts back or removes what interrupted builds left (:func:`_recover`), and
-    refuses to replace a directory holding anything but a build's files. The swap is
+    refuses to replace a directory holding anything but a build's files
+    (:data:`crosswalk.formats.BUILD_OUTPUTS`). The swap is
     one atomic exchange of the two directories where the system can (Linux's
     ``renameat2``), else two renames that the next build recovers from if killed
     between them: ``out`` holds the previous build or the new one, whole, at every
@@ -520,6 +600,8 @@ def _check_replaceable(out: Path) -> None:
         raise BuildError(f"{out} exists and is not a directory. Fix: choose another --out.")
     if not out.exists():
         return
+    from crosswalk.formats import BUILD_OUTPUTS  # the registry writes through this module
+
     names = sorted(os.listdir(out))
     foreign = [
         name + ("/" if (out / name).is_dir() else "")

@@ -1,9 +1,11 @@
 """The published crosswalk's tables and columns: one definition for every output.
 
-The SQLite writer, the CSV writer, ``datapackage.json``, the Datasette
-metadata and ``docs/data-dictionary.md`` are all generated from these
-definitions, so they cannot drift apart. Column names here are a public
-contract: scripts and the API depend on them.
+Every table of ``crosswalk.sqlite`` is defined here: the published tables, ``meta``
+and the id tables (``retired_ids``, ``retired_members``, ``changes``, ``id_state``).
+The SQLite writer (:mod:`crosswalk.artifact.writer`), the CSV writer, ``datapackage.json``,
+the Datasette metadata, the API's JSON schemas and ``docs/data-dictionary.md`` are all
+generated from these definitions, so they cannot drift apart. Column names here are a
+public contract: scripts and the API depend on them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ class Column:
     type: str  # frictionless type: string, integer, number, boolean, object
     description: str
     required: bool = False
+    #: The only values the column may hold, where it is a closed set.
+    enum: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,8 @@ class Table:
     description: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()
+    #: Stored as a SQLite ``WITHOUT ROWID`` table (a table that is all primary key).
+    without_rowid: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -220,6 +226,95 @@ SOURCES = Table(
 
 TABLES = (ENTITIES, RECORDS, IDENTIFIERS, LINKS, CONFLICTS, SOURCES)
 
+#: Change kinds written to ``changes.csv`` and the ``changes`` table.
+CHANGE_KINDS = ("new", "merged_into", "split_from", "retired", "members_changed", "revived")
+
+RETIRED_IDS = Table(
+    "retired_ids",
+    "Every entity id that no longer names an entity, with what happened to it. "
+    "Ids are never reused, so a retired id stays here in every later release.",
+    (
+        Column("entity_id", "string", "The retired entity id."),
+        Column(
+            "change",
+            "string",
+            "merged_into (some of its last members are in the successor now) or "
+            "retired (none of them is left).",
+        ),
+        Column(
+            "successor",
+            "string",
+            "Entity that holds most of the retired id's last members now, "
+            "recomputed at every release. Empty when none of them is left.",
+        ),
+        Column("release", "string", "Version of the release in which the id retired."),
+        Column("details", "string", "Where its last members are, in words."),
+    ),
+    ("entity_id",),
+)
+
+RETIRED_MEMBERS = Table(
+    "retired_members",
+    "The last members of every retired id: the records it held when it retired. A "
+    "retired id comes back when most of them are in an entity no live id keeps, and "
+    "redirects to the entity holding most of them.",
+    (
+        Column("entity_id", "string", "The retired entity id.", True),
+        Column("source", "string", "Source of one of its last member records.", True),
+        Column("record_id", "string", "That record's id in its source.", True),
+    ),
+    ("entity_id", "source", "record_id"),
+    without_rowid=True,
+)
+
+CHANGES = Table(
+    "changes",
+    "What changed since the previous release, one row per entity id concerned.",
+    (
+        Column("entity_id", "string", "Entity id the change concerns.", True),
+        Column(
+            "change",
+            "string",
+            "new, merged_into, split_from, retired, members_changed or revived.",
+            True,
+            CHANGE_KINDS,
+        ),
+        Column(
+            "details",
+            "string",
+            "The change in words: the other id involved and the member counts.",
+        ),
+    ),
+)
+
+ID_STATE = Table(
+    "id_state",
+    "What the next build needs to keep ids stable (key/value text).",
+    (
+        Column("key", "string", "counter (last id number minted), prefix, or previous_release."),
+        Column("value", "string", "The value, as text."),
+    ),
+    ("key",),
+)
+
+#: The id tables of ``crosswalk.sqlite``: what keeps entity ids stable across releases.
+ID_TABLES = (RETIRED_IDS, RETIRED_MEMBERS, CHANGES, ID_STATE)
+
+#: The id tables' descriptions, by table name: the table's, and its columns' by name.
+STATE_TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    t.name: (t.description, {c.name: c.description for c in t.columns}) for t in ID_TABLES
+}
+#: Columns of ``changes.csv`` (and of the ``changes`` table).
+CHANGE_COLUMNS = tuple(CHANGES.column_names)
+#: Columns of the ``retired_ids`` table.
+RETIRED_COLUMNS = tuple(RETIRED_IDS.column_names)
+#: Columns of the member tables: ``records``' id columns and ``retired_members``.
+MEMBER_COLUMNS = tuple(RETIRED_MEMBERS.column_names)
+
+#: The tables whose names and text are searchable (SQLite FTS5, in releases): table name,
+#: then the columns indexed.
+SEARCHABLE = {"entities": ("name",), "records": ("name", "other_names")}
+
 #: Columns of ``crosswalk.csv`` (one row per source record). A public contract.
 CSV_COLUMNS = (
     Column("entity_id", "string", "Canonical entity id.", True),
@@ -261,8 +356,22 @@ META_KEYS = (
 )
 
 
+META = Table(
+    "meta",
+    "Facts about the build (key/value): " + ", ".join(META_KEYS) + ".",
+    (
+        Column("key", "string", "Name of the fact."),
+        Column("value", "string", "Its value; JSON for structured values."),
+    ),
+    ("key",),
+)
+
+#: Every table of ``crosswalk.sqlite``.
+ALL_TABLES = (*TABLES, META, *ID_TABLES)
+
+
 def table(name: str) -> Table:
-    for t in TABLES:
+    for t in ALL_TABLES:
         if t.name == name:
             return t
     raise KeyError(name)
@@ -319,7 +428,8 @@ def data_dictionary() -> str:
     lines = [
         "# Data dictionary of the published crosswalk",
         "",
-        "Generated from `crosswalk/schema.py` by `python -m crosswalk.schema > docs/data-dictionary.md`;",
+        "Generated from `crosswalk/artifact/schema.py` by",
+        "`python -m crosswalk.artifact.schema > docs/data-dictionary.md`;",
         "a test fails when this file and the code disagree. Column names are a public contract.",
         "",
         "Every build writes `crosswalk.sqlite` (the tables below, plus `meta` and the view",
@@ -338,13 +448,13 @@ def data_dictionary() -> str:
         "",
         *_formula_rule(),
     ]
-    for t in TABLES:
+    for t in (*TABLES, *ID_TABLES):
         key = ", ".join(f"`{k}`" for k in t.primary_key)
         lines += [
             "",
             f"## Table `{t.name}`",
             "",
-            f"{t.description} Primary key: {key}.",
+            f"{t.description} " + (f"Primary key: {key}." if key else "No primary key."),
             "",
             "| column | type | required | description |",
             "|---|---|---|---|",
