@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from crosswalk.artifact import schema
 from crosswalk.artifact.reader import connect
 from crosswalk.artifact.writer import write_frame_csv
 from crosswalk.errors import CrosswalkError, NotFoundError, Problem, SourceError
@@ -212,7 +213,7 @@ def _write_errors(
     conn = connect(db_path)
     try:
         recs = pd.read_sql_query(
-            "SELECT source, record_id, entity_id, name, address, city, zip, facility_type FROM records",
+            f"SELECT {', '.join(schema.RECORD_SUMMARY)} FROM records",
             conn,
             dtype={"record_id": str, "zip": str},
         )
@@ -228,7 +229,7 @@ def _write_errors(
     ]
     frame = pd.DataFrame(rows, columns=["error", "record_id_l", "record_id_r"])
     frame["labelled"] = [a in known_l or b in known_r for _, a, b in rows]
-    cols = ["record_id", "entity_id", "name", "address", "city", "zip", "facility_type"]
+    cols = [c for c in schema.RECORD_SUMMARY if c != "source"]
     lrec = recs[recs["source"] == left][cols].add_suffix("_l")
     rrec = recs[recs["source"] == right][cols].add_suffix("_r")
     frame = frame.merge(lrec, on="record_id_l", how="left").merge(

@@ -11,6 +11,9 @@ public contract: scripts and the API depend on them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from crosswalk.vocabulary import ENTITY_FIELDS, FIELDS_BY_NAME, PUBLISHED_FIELDS
 
 
 @dataclass(frozen=True)
@@ -37,21 +40,11 @@ class Table:
         return [c.name for c in self.columns]
 
 
-_FACILITY = (
-    Column("name", "string", "Facility name as the source wrote it."),
-    Column("address", "string", "Street address as the source wrote it."),
-    Column("city", "string", "City as the source wrote it."),
-    Column("state", "string", "Two-letter state code."),
-    Column("zip", "string", "Five-digit ZIP code, kept as text so leading zeros survive."),
-    Column("county", "string", "County name."),
-    Column("facility_type", "string", "Facility type as the source wrote it."),
-    Column(
-        "latitude", "number", "Latitude in decimal degrees (WGS 84), where the source gives one."
-    ),
-    Column(
-        "longitude", "number", "Longitude in decimal degrees (WGS 84), where the source gives one."
-    ),
-)
+def _field(name: str) -> Column:
+    """The published column of the facility field ``name`` (:mod:`crosswalk.vocabulary`)."""
+    f = FIELDS_BY_NAME[name]
+    return Column(f.name, f.type, f.description)
+
 
 ENTITIES = Table(
     "entities",
@@ -69,7 +62,7 @@ ENTITIES = Table(
                 c.type,
                 f"Canonical value chosen by survivorship (docs/engine.md). {c.description}",
             )
-            for c in _FACILITY
+            for c in map(_field, ENTITY_FIELDS)
         ),
         Column(
             "facility_class",
@@ -105,10 +98,7 @@ RECORDS = Table(
         ),
         Column("record_id", "string", "The record's id in its source, kept as text.", True),
         Column("entity_id", "string", "Canonical entity the record belongs to.", True),
-        *_FACILITY[:6],
-        Column("phone", "string", "Phone number as the source wrote it."),
-        *_FACILITY[6:],
-        Column("other_names", "string", "Other names (business or DBA names), separated by ' | '."),
+        *map(_field, PUBLISHED_FIELDS),
         Column(
             "identifiers",
             "object",
@@ -314,6 +304,37 @@ MEMBER_COLUMNS = tuple(RETIRED_MEMBERS.column_names)
 #: The tables whose names and text are searchable (SQLite FTS5, in releases): table name,
 #: then the columns indexed.
 SEARCHABLE = {"entities": ("name",), "records": ("name", "other_names")}
+
+#: The facility columns of an entity in the API's answers: the text ones of ``entities``.
+API_ENTITY_FIELDS = tuple(n for n in ENTITY_FIELDS if FIELDS_BY_NAME[n].type == "string")
+#: The facility columns of a record in the API's answers: those of ``records`` with one value.
+API_RECORD_FIELDS = tuple(n for n in PUBLISHED_FIELDS if not FIELDS_BY_NAME[n].multi)
+
+
+def json_properties(names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The JSON-schema (OpenAPI) properties of the facility columns ``names``: each
+    nullable, typed as published, with the field's API description where it has one."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        f = FIELDS_BY_NAME[name]
+        out[name] = {"type": f.type, "nullable": True}
+        if f.api_description:
+            out[name]["description"] = f.api_description
+    return out
+
+
+#: The columns of ``records`` that show a person which record it is (the errors of
+#: ``crosswalk evaluate --errors``, the members of a disputed pair's entities).
+RECORD_SUMMARY = (
+    "source",
+    "record_id",
+    "entity_id",
+    "name",
+    "address",
+    "city",
+    "zip",
+    "facility_type",
+)
 
 #: Columns of ``crosswalk.csv`` (one row per source record). A public contract.
 CSV_COLUMNS = (

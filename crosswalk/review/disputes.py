@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from crosswalk.artifact.reader import connect, kv
+from crosswalk.artifact.schema import RECORD_SUMMARY
 from crosswalk.errors import ReviewError
 from crosswalk.review.store import Pair, RecordKey, ReviewStore, canonical_pair, pair_key, utcnow
 from crosswalk.vocabulary import REVIEW_DEFAULTS, REVIEW_REASONS
@@ -175,8 +176,8 @@ def _cluster(cw: _Crosswalk, left: dict[str, Any], right: dict[str, Any]) -> lis
     out: list[dict[str, Any]] = []
     for entity_id in entity_ids:
         rows = cw.rows(
-            "SELECT source, record_id, entity_id, name, address, city, zip, facility_type, "
-            "method, match_probability FROM records WHERE entity_id = ? "
+            f"SELECT {', '.join(RECORD_SUMMARY)}, method, match_probability FROM records "
+            "WHERE entity_id = ? "
             "ORDER BY source, record_id LIMIT ?",
             (entity_id, CLUSTER_MEMBERS_KEPT + 2),
         )
