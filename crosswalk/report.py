@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from crosswalk.artifact.reader import connect
+from crosswalk.formats import RELEASE_FILES, REPORT
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
@@ -312,8 +313,9 @@ def render_report(db_path: Path, manifest: dict[str, Any], changes: pd.DataFrame
                 )
             )
     out.append(
-        "<p class='sub'>Files: crosswalk.sqlite, crosswalk.csv, crosswalk.parquet, datapackage.json, "
-        "metadata.json, changes.csv, manifest.json. Ids are stable across releases; "
+        "<p class='sub'>Files: "
+        + ", ".join(f for f in RELEASE_FILES if f not in REPORT.files)
+        + ". Ids are stable across releases; "
         "a retired id is listed in the retired_ids table.</p></body></html>\n"
     )
     return "\n".join(out)
