@@ -36,7 +36,7 @@ import sqlite_utils
 from crosswalk import __version__, formats
 from crosswalk.artifact.files import exclusive_lock, force_rmtree, fsync_dir
 from crosswalk.artifact.reader import connect, kv, meta
-from crosswalk.artifact.schema import CHANGE_COLUMNS, CHANGE_KINDS
+from crosswalk.artifact.schema import CHANGE_COLUMNS, CHANGE_KINDS, MEMBER_COLUMNS, SOURCES
 from crosswalk.artifact.writer import copy_sqlite, make_searchable, stamp_version
 from crosswalk.errors import NotFoundError, ReleaseError
 from crosswalk.formats import BUILD_FILES, RELEASE_FILES
@@ -237,7 +237,7 @@ def _write_release(
         make_searchable(db)
         changes = _changes_of(db, build_dir)
         sources = pd.read_sql_query(
-            "SELECT name, publisher, title, extracted, path, sha256, rows FROM sources ORDER BY name",
+            f"SELECT {', '.join(SOURCES.column_names)} FROM sources ORDER BY name",
             db.conn,
         )
         db.conn.execute("PRAGMA journal_mode = DELETE")
@@ -350,7 +350,7 @@ def _read_kv(db_path: Path, table: str) -> dict[str, Any]:
 def _changes_of(db: sqlite_utils.Database, build_dir: Path) -> pd.DataFrame:
     if db["changes"].exists():
         frame = pd.read_sql_query(
-            "SELECT entity_id, change, details FROM changes ORDER BY entity_id, change", db.conn
+            f"SELECT {', '.join(CHANGE_COLUMNS)} FROM changes ORDER BY entity_id, change", db.conn
         )
     elif (build_dir / formats.CHANGES_CSV.files[0]).is_file():
         frame = pd.read_csv(
@@ -368,7 +368,7 @@ def read_members(db_path: Path) -> pd.DataFrame:
     """``entity_id, source, record_id`` of every record of a release (which never changes)."""
     conn = connect(db_path, immutable=True)
     try:
-        return pd.read_sql_query("SELECT entity_id, source, record_id FROM records", conn).astype(
+        return pd.read_sql_query(f"SELECT {', '.join(MEMBER_COLUMNS)} FROM records", conn).astype(
             str
         )
     finally:
