@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from crosswalk.artifact.schema import API_ENTITY_FIELDS, json_properties
+
 
 def ref(name: str) -> dict[str, str]:
     """A ``$ref`` to a component schema."""
@@ -35,15 +37,7 @@ NO_NUL = "^[^\\u0000]*$"
 #: What /v1/match needs in a name: a letter or a digit (ASCII, read alike by every regex dialect).
 NAME_PATTERN = "[A-Za-z0-9]"
 
-_FACILITY = {
-    "name": _nullable("string", "Facility name."),
-    "address": _nullable("string", "Street address."),
-    "city": _nullable("string"),
-    "state": _nullable("string"),
-    "zip": _nullable("string", "Five-digit ZIP code, as text."),
-    "county": _nullable("string"),
-    "facility_type": _nullable("string", "Facility type as the source wrote it."),
-}
+_FACILITY = json_properties(API_ENTITY_FIELDS)
 
 COMPONENTS: dict[str, Any] = {
     "Problem": {

@@ -30,9 +30,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from crosswalk import schema
+from crosswalk.artifact import schema
+from crosswalk.artifact.reader import connect
 from crosswalk.errors import CrosswalkError, NotFoundError
 
 #: How often (seconds) the registry checks its files for a new build or release.
@@ -44,8 +44,8 @@ MATCHER_RETRY_SECONDS = 60.0
 #: Longest accepted text parameter (names, addresses, ids).
 MAX_TEXT = 500
 
-_FACILITY_FIELDS = ("name", "address", "city", "state", "zip", "county", "facility_type")
-_RECORD_FIELDS = (*_FACILITY_FIELDS[:6], "phone", "facility_type", "latitude", "longitude")
+_FACILITY_FIELDS = schema.API_ENTITY_FIELDS
+_RECORD_FIELDS = schema.API_RECORD_FIELDS
 
 
 def dumps(obj: Any) -> bytes:
@@ -54,8 +54,7 @@ def dumps(obj: Any) -> bytes:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-    con = sqlite3.connect(uri, uri=True, check_same_thread=True)
+    con = connect(path, check_same_thread=True)
     con.row_factory = sqlite3.Row
     return con
 
