@@ -21,8 +21,9 @@ import pandas as pd
 from crosswalk.artifact.reader import connect
 from crosswalk.config import FIELD_NAMES, BlockingSettings
 from crosswalk.errors import CrosswalkError, NotFoundError
+from crosswalk.runners.local import local_runner
 from crosswalk.sources import ID_PREFIX
-from crosswalk.stages.block import block_keys, candidate_pairs, ranges, token_counts
+from crosswalk.stages.block import BlockParams, block_keys, candidate_pairs, ranges, token_counts
 from crosswalk.stages.compare import (
     MISSING,
     Comparison,
@@ -39,7 +40,7 @@ from crosswalk.stages.model import (
     score,
     term_frequencies,
 )
-from crosswalk.stages.normalize import normalize_records
+from crosswalk.stages.normalize import normalize_batch
 from matchers.identifiers import normalize_identifier
 
 #: A blocking key shared by more published records than this is not used for queries.
@@ -104,13 +105,20 @@ def read_published_records(db_path: str | Path) -> tuple[pd.DataFrame, dict[str,
     return recs[keep].astype("string"), meta
 
 
-def _blocking_of(meta: dict[str, Any]) -> BlockingSettings:
+def _normalized(records: pd.DataFrame) -> pd.DataFrame:
+    """The records normalized as the build normalizes them: a large batch (a published
+    crosswalk) split over the runner's threads, as its ``normalize`` stage is."""
+    runner = local_runner()
+    return runner.map_batches(normalize_batch, records, *runner.batch_of("normalize", len(records)))
+
+
+def _blocking_of(meta: dict[str, Any]) -> BlockParams:
     """The blocking settings a crosswalk was built with, tolerating keys a newer engine dropped."""
     stored = (
         meta.get("config", {}).get("blocking", {}) if isinstance(meta.get("config"), dict) else {}
     )
     known = {f.name for f in dataclasses.fields(BlockingSettings)}
-    return BlockingSettings(**{k: v for k, v in stored.items() if k in known})
+    return BlockParams.of(BlockingSettings(**{k: v for k, v in stored.items() if k in known}))
 
 
 def _comparisons_of(meta: dict[str, Any]) -> list[ComparisonSettings]:
@@ -143,7 +151,7 @@ class Matcher:
         self,
         records: pd.DataFrame,
         model: Model,
-        blocking: BlockingSettings,
+        blocking: BlockParams,
         comparisons: list[ComparisonSettings] | None = None,
     ) -> None:
         """``comparisons``: how the build chose and tuned its comparisons (the defaults
@@ -152,7 +160,7 @@ class Matcher:
         self.model = model
         self.blocking = blocking
         self.settings = settings_from(None) if comparisons is None else comparisons
-        self.frame = normalize_records(self.records.drop(columns=["entity_id"]))
+        self.frame = _normalized(self.records.drop(columns=["entity_id"]))
         self.comparisons: list[Comparison] = [
             comparison_by_name(f.name, self.settings) for f in model.fields
         ]
@@ -249,7 +257,7 @@ class Matcher:
         """For each query, up to ``limit`` candidate entities, best first (one per entity)."""
         if not queries:
             return []
-        qframe = normalize_records(query_frame(queries, self.schemes))
+        qframe = _normalized(query_frame(queries, self.schemes))
         q, r = self._candidates(qframe)
         results: list[list[Candidate]] = [[] for _ in queries]
         if len(q) == 0:
@@ -352,7 +360,7 @@ def blocking_candidates(db_path: str | Path, left: str, right: str) -> pd.DataFr
     """Candidate pairs the configured blocking rules make between two sources of a published crosswalk."""
     records, meta = read_published_records(db_path)
     sub = records[records["source"].isin([left, right])].reset_index(drop=True)
-    frame = normalize_records(sub.drop(columns=["entity_id"]))
+    frame = _normalized(sub.drop(columns=["entity_id"]))
     pairs = candidate_pairs(frame, _blocking_of(meta))
     src = frame["source"].to_numpy()
     rid = frame["record_id"].to_numpy()

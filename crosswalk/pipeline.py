@@ -29,7 +29,7 @@ from crosswalk.artifact.writer import (
     stage_tables,
     write_state,
 )
-from crosswalk.config import BlockingSettings, Config, ModelSettings
+from crosswalk.config import Config, ModelSettings
 from crosswalk.errors import Problem, SourceError
 from crosswalk.plan import Plan, Stage
 from crosswalk.progress import Steps
@@ -37,7 +37,7 @@ from crosswalk.review import Constraints, load_constraints
 from crosswalk.runners import Runner
 from crosswalk.runners.local import local_runner, parallel
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
-from crosswalk.stages.block import Parallel, candidate_pairs
+from crosswalk.stages.block import BlockParams, candidate_pairs
 from crosswalk.stages.cluster import CUT, LINKED, MUST, cluster
 from crosswalk.stages.compare import (
     Comparison,
@@ -57,6 +57,7 @@ from crosswalk.stages.explain import explanations as explain_pairs
 from crosswalk.stages.kernel.codes import dense_labels, key_order
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import Model
+from crosswalk.stages.kernel.parallel import Parallel
 from crosswalk.stages.model import (
     RecordTerms,
     Scores,
@@ -173,8 +174,11 @@ def _u(
     sample_pairs: int,
     seed: int,
     within: frozenset[str],
+    parallel: Parallel,
 ) -> dict[str, np.ndarray]:
-    return estimate_u(frame, comparisons, sample_pairs, seed, within, columns=columns)
+    return estimate_u(
+        frame, comparisons, sample_pairs, seed, within, columns=columns, parallel=parallel
+    )
 
 
 def _term_counts(
@@ -192,7 +196,7 @@ def _block(
     frame: pd.DataFrame,
     columns: Columns,
     *,
-    settings: BlockingSettings,
+    settings: BlockParams,
     same_source_ok: dict[str, bool],
     parallel: Parallel,
 ) -> pd.DataFrame:
@@ -212,6 +216,7 @@ def _compare(
     *,
     em_sample_pairs: int,
     seed: int,
+    parallel: Parallel,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, np.ndarray | None]:
     """The candidates' levels in every comparison but the deferred ones (``levels``), the
     strongest level each pair can reach in those (``reach``), and the levels of the
@@ -228,12 +233,13 @@ def _compare(
         lpos,
         rpos,
         [c for c in comparisons if c not in pending] + [Strongest(c) for c in pending],
+        parallel,
     )
     reach = {c.name: levels.pop(c.name).to_numpy() for c in pending}
     if sample is None:
         return levels, reach, levels, sample
     em_levels = levels.take(sample).reset_index(drop=True)
-    sampled = compare_positions(columns, lpos[sample], rpos[sample], pending)
+    sampled = compare_positions(columns, lpos[sample], rpos[sample], pending, parallel)
     for c in pending:
         em_levels[c.name] = sampled[c.name].to_numpy()
     return levels, reach, em_levels[[c.name for c in comparisons]], sample
@@ -250,6 +256,7 @@ def _fit(
     *,
     settings: ModelSettings,
     within: frozenset[str],
+    parallel: Parallel,
 ) -> Model:
     """The model: m by EM on the sample's primary comparisons (the stand-ins' m weighted
     by its match probability), or from the labelled pairs when there are 20 or more."""
@@ -280,7 +287,8 @@ def _fit(
     if len(label_pos) >= 20:
         la = np.array([a for a, _ in label_pos])
         lb = np.array([b for _, b in label_pos])
-        m = m_from_labels(compare_positions(columns, la, lb, comparisons), comparisons)
+        levels = compare_positions(columns, la, lb, comparisons, parallel)
+        m = m_from_labels(levels, comparisons)
         trained_on = f"labels ({len(label_pos)} pairs)"
     return build_model(comparisons, m, u, lam, n_candidates, n_cross, iterations, trained_on)
 
@@ -315,6 +323,7 @@ def _prune(
     decisions: Decisions,
     *,
     floor: float,
+    parallel: Parallel,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The candidate pairs that can reach the probability ``floor``, with every comparison's
     levels: the deferred comparisons missing from ``levels`` are made for them, or taken
@@ -347,7 +356,7 @@ def _prune(
         reuse = sampled[kept]
         del sampled
         fresh = compare_positions(
-            columns, pairs["l"].to_numpy()[~reuse], pairs["r"].to_numpy()[~reuse], todo
+            columns, pairs["l"].to_numpy()[~reuse], pairs["r"].to_numpy()[~reuse], todo, parallel
         )
         at = np.searchsorted(sample, kept[reuse])
         for c in todo:
@@ -493,6 +502,7 @@ def link_plan(config: Config) -> Plan:
                 ("u",),
                 _u,
                 params={"sample_pairs": m.u_sample_pairs, "seed": m.seed, "within": within},
+                parallel=True,
             ),
             Stage(
                 "term_counts", ("normalized", "comparisons", "converted"), ("terms",), _term_counts
@@ -504,7 +514,7 @@ def link_plan(config: Config) -> Plan:
                 ("candidates",),
                 _block,
                 params={
-                    "settings": config.blocking,
+                    "settings": BlockParams.of(config.blocking),
                     "same_source_ok": {k: v != 1 for k, v in limits.items()},
                 },
                 step="blocking",
@@ -518,6 +528,7 @@ def link_plan(config: Config) -> Plan:
                 _compare,
                 params={"em_sample_pairs": m.em_sample_pairs, "seed": m.seed},
                 step="comparing",
+                parallel=True,
             ),
             Stage(
                 "fit",
@@ -534,6 +545,7 @@ def link_plan(config: Config) -> Plan:
                 _fit,
                 params={"settings": m, "within": within},
                 step="estimating the model",
+                parallel=True,
             ),
             Stage("decisions", ("normalized", "constraints"), ("decisions",), _decisions),
             Stage(
@@ -553,6 +565,7 @@ def link_plan(config: Config) -> Plan:
                 _prune,
                 params={"floor": _floor(config)},
                 step="comparing names",
+                parallel=True,
             ),
             Stage(
                 "score",

@@ -22,7 +22,6 @@ import math
 import re
 import warnings as pywarnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -36,8 +35,8 @@ import pyarrow.compute as pc
 from crosswalk import readahead
 from crosswalk.config import Config, SourceConfig
 from crosswalk.errors import Problem, SourceError
-from crosswalk.internals.threads import THREADS
 from crosswalk.readahead import Sheet, parse_sheet
+from crosswalk.runners.local import THREADS, parallel
 from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX
 
 _AUTO_ENCODINGS = ("utf-8", "cp1252")
@@ -72,10 +71,11 @@ def load_sources(config: Config) -> LoadedSources:
     infos: list[SourceInfo] = []
     warned: list[Problem] = list(config.warnings)
     # The sources are read and checked on threads at once (mostly Arrow's work and
-    # hashing, outside the GIL); their problems and records are gathered in config order.
+    # hashing, outside the GIL), through the runner's handle; their problems and records
+    # are gathered in config order.
     workers = max(min(len(config.sources), THREADS), 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        reading = [pool.submit(read_source, src, config.base_dir) for src in config.sources]
+    with parallel(workers, "sources") as handle:
+        reading = [handle.submit(read_source, src, config.base_dir) for src in config.sources]
         for done in reading:
             try:
                 frame, info, found = done.result()

@@ -17,28 +17,14 @@ implements the same :class:`Runner` protocol, relying on the plan's guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
-from concurrent.futures import Future
-from typing import Any, Protocol, TypeVar
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol
 
 from crosswalk.plan import Plan
 from crosswalk.progress import Steps
+from crosswalk.stages.kernel.parallel import Parallel
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-class Parallel(Protocol):
-    """What a ``global`` stage that fans out (``Stage.parallel``) is given to do so: the
-    subset of an executor it may use. A serial handle runs each call at once."""
-
-    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
-        """Start ``fn(*args, **kwargs)``; its future."""
-        ...
-
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """``[fn(x) for x in items]``, the calls possibly at once; in the items' order."""
-        ...
+__all__ = ["Parallel", "Runner"]
 
 
 class Runner(Protocol):

@@ -30,6 +30,7 @@ from crosswalk.errors import PlanError
 from crosswalk.plan import Plan, Stage
 from crosswalk.progress import Steps
 from crosswalk.stages.kernel.columns import Columns
+from crosswalk.stages.kernel.parallel import SerialParallel
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,8 +81,11 @@ LOCAL: dict[str, tuple[str, str | None]] = {
 #: Row-wise stages' batches: normalizing splits a large batch over the threads.
 BATCHES: dict[str, tuple[int, int] | Parts] = {"normalize": Parts(THREADS, 100_000)}
 
-#: Threads of the ``parallel`` handle of the stages that fan out: blocking's rules.
-FANOUT = {"block": 2}
+#: Threads of the ``parallel`` handle of the stages that fan out: blocking's rules on two;
+#: the stages that compare pairs (the u estimate's sample, the candidates, the labelled
+#: pairs, the pairs left after pruning) their batches of
+#: :data:`~crosswalk.stages.compare.COMPARE_BATCH` pairs on :data:`THREADS`.
+FANOUT = {"block": 2, "u": THREADS, "compare": THREADS, "fit": THREADS, "prune": THREADS}
 
 
 class LazyColumns(Columns):
@@ -148,21 +152,6 @@ class Trace:
 
     def __getitem__(self, stage: str) -> TraceEvent:
         return next(e for e in self.events if e.stage == stage)
-
-
-class SerialParallel:
-    """A :class:`~crosswalk.runners.Parallel` handle that runs each call at once, here."""
-
-    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
-        done: Future[R] = Future()
-        try:
-            done.set_result(fn(*args, **kwargs))
-        except BaseException as e:  # delivered through the future, as a pool does
-            done.set_exception(e)
-        return done
-
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        return [fn(x) for x in items]
 
 
 class PoolParallel:

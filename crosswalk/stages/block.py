@@ -19,19 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from itertools import chain
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crosswalk.config import BlockingSettings
 from crosswalk.stages.kernel.codes import pack, ranks, renumbered_in_order, run_starts, sorted_codes
 from crosswalk.stages.kernel.columns import Columns
+from crosswalk.stages.kernel.parallel import Parallel
 from crosswalk.vocabulary import BLOCKING_RULES, NID_PREFIX
 from matchers._text import as_string
 
@@ -40,6 +40,33 @@ RULE_BITS = {name: 1 << i for i, name in enumerate(BLOCKING_RULES)}
 _RULE_INDEX = {name: i for i, name in enumerate(BLOCKING_RULES)}
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class BlockParams:
+    """Blocking's settings, as plain data: the plan fills them from the config's
+    ``[blocking]`` table (:meth:`of`), the matcher from a published build's."""
+
+    #: The rules that make keys (names of :data:`~crosswalk.vocabulary.BLOCKING_RULES`).
+    rules: tuple[str, ...]
+    #: Blocks with more candidate pairs than this are not paired all-to-all: each record is
+    #: paired with its ``window`` nearest neighbours by name.
+    max_block_pairs: int
+    window: int
+    #: ``zip_name_token`` keys each record by its ZIP with this many of its core-name
+    #: tokens, the rarest first (0: with every token).
+    zip_name_tokens: int
+    #: A name token is "rare" when at most this many records carry it.
+    rare_token_max_records: int
+    #: Side of a geographic cell, in metres.
+    geo_cell_metres: float
+
+    @classmethod
+    def of(cls, settings: Any) -> BlockParams:
+        """The params of anything that has them as attributes (the config's settings)."""
+        values = {f.name: getattr(settings, f.name) for f in fields(cls)}
+        values["rules"] = tuple(values["rules"])
+        return cls(**values)
 
 
 @dataclass
@@ -233,13 +260,6 @@ def _rarest(tokens: _Tokens, per_token: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-class Parallel(Protocol):
-    """What blocking needs of the ``parallel`` handle a runner gives it: ``submit``, as an
-    executor's (a serial handle runs the call at once)."""
-
-    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]: ...
-
-
 def _now_or_on(pool: Parallel | None, fn: Callable[[], _T]) -> Future[_T]:
     """``fn()`` submitted to ``pool``, or run now when there is none."""
     if pool is not None:
@@ -259,7 +279,7 @@ class _Shared:
     def __init__(
         self,
         frame: pd.DataFrame,
-        settings: BlockingSettings,
+        settings: BlockParams,
         counts: pd.Series | None,
         pool: Parallel | None = None,
         columns: Columns | None = None,
@@ -448,14 +468,14 @@ _RULE_KEYS: dict[str, Callable[[_Shared], _RuleKeys | None]] = {
 assert tuple(_RULE_KEYS) == BLOCKING_RULES
 
 
-def _configured(settings: BlockingSettings) -> list[str]:
+def _configured(settings: BlockParams) -> list[str]:
     """The configured rules, in :data:`BLOCKING_RULES` order."""
     wanted = set(settings.rules)
     return [r for r in BLOCKING_RULES if r in wanted]
 
 
 def _rule_keys(
-    frame: pd.DataFrame, settings: BlockingSettings, counts: pd.Series | None
+    frame: pd.DataFrame, settings: BlockParams, counts: pd.Series | None
 ) -> list[_RuleKeys]:
     """The keys of every configured rule, in rule order; within a rule, in record order."""
     shared = _Shared(frame, settings, counts)
@@ -464,7 +484,7 @@ def _rule_keys(
 
 
 def block_keys(
-    frame: pd.DataFrame, settings: BlockingSettings, counts: pd.Series | None = None
+    frame: pd.DataFrame, settings: BlockParams, counts: pd.Series | None = None
 ) -> BlockingKeys:
     """Blocking keys of every record of ``frame`` (positions 0..len-1) under the configured rules.
 
@@ -493,7 +513,7 @@ def _block_pairs(
     rows: np.ndarray,
     rank: np.ndarray,
     by_rank: np.ndarray,
-    settings: BlockingSettings,
+    settings: BlockParams,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Pairs (left, right record positions) of the records sharing a key code, in batches:
     batch ``d`` pairs each record with the one ``d`` places after it in its key's order.
@@ -578,7 +598,7 @@ def _sorted(parts: list[np.ndarray], pool: Parallel | None) -> np.ndarray:
 
 def candidate_pairs(
     frame: pd.DataFrame,
-    settings: BlockingSettings,
+    settings: BlockParams,
     same_source_ok: dict[str, bool] | None = None,
     columns: Columns | None = None,
     *,

@@ -13,13 +13,11 @@ module each; a config chooses and tunes them (``[[comparison]]`` tables).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from crosswalk.internals.threads import THREADS
 from crosswalk.stages.comparisons import (
     MISSING,
     Comparison,
@@ -31,6 +29,7 @@ from crosswalk.stages.comparisons import (
     spec_name,
 )
 from crosswalk.stages.kernel.columns import Columns
+from crosswalk.stages.kernel.parallel import SERIAL, Parallel
 from crosswalk.vocabulary import NID_PREFIX
 
 __all__ = [
@@ -97,8 +96,6 @@ def compared_columns(frame: pd.DataFrame, settings: Sequence[Settings] | None = 
 #: Pairs compared per batch by :func:`compare_positions`: memory stays bounded whatever
 #: the number of pairs.
 COMPARE_BATCH = 100_000
-#: Batches compared at once by :func:`compare_positions`.
-COMPARE_WORKERS = THREADS
 
 
 def record_columns(frame: pd.DataFrame, settings: Sequence[Settings] | None = None) -> Columns:
@@ -113,8 +110,12 @@ def compare_positions(
     left: np.ndarray,
     right: np.ndarray,
     comparisons: Sequence[Comparison | Strongest],
+    parallel: Parallel = SERIAL,
 ) -> pd.DataFrame:
-    """Levels of the pairs of records of ``frame`` at positions ``left``/``right``, in batches.
+    """Levels of the pairs of records of ``frame`` at positions ``left``/``right``, in
+    batches of :data:`COMPARE_BATCH` pairs, run through the ``parallel`` handle (the
+    runner gives the stages that compare one thread per core, up to four: much of a
+    batch's time is spent in rapidfuzz and numpy outside the GIL).
 
     Each compared column is converted once for the whole frame (pass the
     :func:`record_columns` of the frame to share that conversion between calls); a batch
@@ -134,11 +135,7 @@ def compare_positions(
         end = start + COMPARE_BATCH
         return compare(records.take(left[start:end]), records.take(right[start:end]), comparisons)
 
-    # Batches run on threads, one per core up to four: much of a batch's time is spent in
-    # rapidfuzz and numpy outside the GIL.
-    with ThreadPoolExecutor(max_workers=COMPARE_WORKERS) as pool:
-        parts = list(pool.map(batch, starts))
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parallel.map(batch, starts), ignore_index=True)
 
 
 def _of(c: Comparison | Strongest) -> Comparison:

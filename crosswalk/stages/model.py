@@ -28,6 +28,7 @@ from crosswalk.stages.comparisons import spec
 from crosswalk.stages.kernel.codes import pack, run_starts
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import EPS, FieldParams, Model
+from crosswalk.stages.kernel.parallel import SERIAL, Parallel
 from matchers._text import as_string
 from matchers.compare import Texts
 
@@ -116,12 +117,16 @@ def estimate_u(
     seed: int,
     within: frozenset[str] = frozenset(),
     columns: Columns | None = None,
+    parallel: Parallel = SERIAL,
 ) -> dict[str, np.ndarray]:
     """Level frequencies of each comparison among ``n_samples`` random pairs of ``frame``'s
-    records (``columns``: the frame's converted :func:`record_columns`, when at hand)."""
+    records (``columns``: the frame's converted :func:`record_columns`, when at hand),
+    compared through the ``parallel`` handle."""
     n_samples = int(min(n_samples, max(cross_pair_count(frame["source"], within) // 2, 1)))
     left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed, within)
-    levels = compare_positions(frame if columns is None else columns, left, right, comparisons)
+    levels = compare_positions(
+        frame if columns is None else columns, left, right, comparisons, parallel
+    )
     return {
         c.name: level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
     }

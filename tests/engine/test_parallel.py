@@ -15,7 +15,7 @@ from crosswalk.sources import load_sources
 from crosswalk.stages import block as blocking
 from crosswalk.stages import compare as compare_stage
 from crosswalk.stages import normalize as normalize_stage
-from crosswalk.stages.block import candidate_pairs
+from crosswalk.stages.block import BlockParams, candidate_pairs
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +46,19 @@ def test_comparing_batches_on_threads_equals_one_batch(
     records: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frame = normalize_stage.normalize_batch(records)
-    pairs = candidate_pairs(frame, BlockingSettings())
+    pairs = candidate_pairs(frame, BlockParams.of(BlockingSettings()))
     left, right = pairs["l"].to_numpy(), pairs["r"].to_numpy()
     comparisons = compare_stage.comparisons_for(frame)
     monkeypatch.setattr(compare_stage, "COMPARE_BATCH", 10**12)
     whole = compare_stage.compare_positions(frame, left, right, comparisons)
     monkeypatch.setattr(compare_stage, "COMPARE_BATCH", 7_001)
-    monkeypatch.setattr(compare_stage, "COMPARE_WORKERS", 3)
-    batched = compare_stage.compare_positions(frame, left, right, comparisons)
+    # The batches through the runner's handle, three at once, and serially.
+    with parallel(3) as handle:
+        batched = compare_stage.compare_positions(frame, left, right, comparisons, handle)
+    serial = compare_stage.compare_positions(frame, left, right, comparisons)
     assert len(pairs) > 5 * 7_001
     pd.testing.assert_frame_equal(batched, whole)
+    pd.testing.assert_frame_equal(serial, whole)
 
 
 @pytest.mark.parametrize("same_source", [False, True])
@@ -64,16 +67,16 @@ def test_blocking_on_threads_equals_one_thread(
 ) -> None:
     frame = normalize_stage.normalize_batch(records)
     within = {str(s): same_source for s in frame["source"].unique()}
-    one = candidate_pairs(frame, BlockingSettings(), within)
+    one = candidate_pairs(frame, BlockParams.of(BlockingSettings()), within)
     # The union of the rules' pairs is sorted in two halves once it is this large.
     monkeypatch.setattr(blocking, "_PARALLEL_SORT_MIN", 1_000)
     with parallel(3) as handle:
-        three = candidate_pairs(frame, BlockingSettings(), within, parallel=handle)
+        three = candidate_pairs(frame, BlockParams.of(BlockingSettings()), within, parallel=handle)
     assert len(one) > 10_000
     pd.testing.assert_frame_equal(three, one)
     # Reading the shared columns from the comparisons' conversion changes nothing.
     converted = compare_stage.record_columns(frame)
-    shared = candidate_pairs(frame, BlockingSettings(), within, columns=converted)
+    shared = candidate_pairs(frame, BlockParams.of(BlockingSettings()), within, columns=converted)
     pd.testing.assert_frame_equal(shared, one)
     pairs = set(zip(one["l"].tolist(), one["r"].tolist(), strict=True))
     source = frame["source"].to_numpy()

@@ -17,7 +17,7 @@ from crosswalk.pipeline import Linkage, link
 from crosswalk.review import Constraints
 from crosswalk.sources import load_sources
 from crosswalk.stages import prune as prune_stage
-from crosswalk.stages.block import candidate_pairs
+from crosswalk.stages.block import BlockParams, candidate_pairs
 from crosswalk.stages.compare import (
     Strongest,
     compare_positions,
@@ -73,7 +73,7 @@ def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Confi
     frequencies included, and it leaves a share of the real candidates under the floor."""
     frame, model = whole.records, whole.model
     comparisons = comparisons_for(frame)
-    pairs = candidate_pairs(frame, config.blocking)
+    pairs = candidate_pairs(frame, BlockParams.of(config.blocking))
     lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
     levels = compare_positions(frame, lpos, rpos, comparisons)
     counted = own_frequencies(frame, [c.tf_column for c in comparisons if c.tf_column])

@@ -10,7 +10,13 @@ import pytest
 
 from crosswalk.config import BlockingSettings, load_config
 from crosswalk.sources import load_sources
-from crosswalk.stages.block import RULE_BITS, block_keys, candidate_pairs, token_counts
+from crosswalk.stages.block import (
+    RULE_BITS,
+    BlockParams,
+    block_keys,
+    candidate_pairs,
+    token_counts,
+)
 from crosswalk.stages.cluster import CUT, LINKED, MUST, cluster
 from crosswalk.stages.compare import compare, comparisons_for
 from crosswalk.stages.model import fit_em, monotone
@@ -38,7 +44,7 @@ def _one_building(records: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def test_a_crowded_building_is_not_paired_all_to_all(slice_records: pd.DataFrame) -> None:
-    settings = BlockingSettings()
+    settings = BlockParams.of(BlockingSettings())
     counts = {}
     for n in (100, 200, 400):
         frame = normalize_records(_one_building(slice_records, n))
@@ -51,7 +57,7 @@ def test_a_crowded_building_is_not_paired_all_to_all(slice_records: pd.DataFrame
 
 def test_blocking_finds_the_true_pairs_of_the_slice(slice_records: pd.DataFrame) -> None:
     frame = normalize_records(slice_records)
-    pairs = candidate_pairs(frame, BlockingSettings())
+    pairs = candidate_pairs(frame, BlockParams.of(BlockingSettings()))
     src, rid = frame["source"].to_numpy(), frame["record_id"].to_numpy()
     found = {
         (rid[a], rid[b]) if src[a] == "cdph" else (rid[b], rid[a])
@@ -69,7 +75,7 @@ def test_a_record_has_the_same_keys_alone_as_in_its_frame(
 ) -> None:
     """The matcher looks a one-record query's keys up among a whole crosswalk's keys."""
     frame = normalize_records(slice_records)
-    settings = BlockingSettings(zip_name_tokens=zip_name_tokens)
+    settings = BlockParams.of(BlockingSettings(zip_name_tokens=zip_name_tokens))
     counts = token_counts(frame)
     everyone = block_keys(frame, settings, counts=counts)
     for i in (0, 7, len(frame) // 2, len(frame) - 1):
@@ -105,7 +111,7 @@ def test_zip_name_token_keys_a_record_by_its_rarest_tokens(slice_records: pd.Dat
     )
 
     def pairs(k: int) -> set[tuple[int, int]]:
-        settings = BlockingSettings(rules=["zip_name_token"], zip_name_tokens=k)
+        settings = BlockParams.of(BlockingSettings(rules=["zip_name_token"], zip_name_tokens=k))
         found = candidate_pairs(frame, settings)
         return set(zip(found["l"].tolist(), found["r"].tolist(), strict=True))
 
@@ -113,7 +119,9 @@ def test_zip_name_token_keys_a_record_by_its_rarest_tokens(slice_records: pd.Dat
     assert pairs(2) == {(0, 1), (0, 2)}  # two-word names: both tokens key them
     assert pairs(1) == set()  # SUNRISE (3 records) against VISTA (1), the other's rarest
     for k in (1, 2):
-        keys = block_keys(frame, BlockingSettings(rules=["zip_name_token"], zip_name_tokens=k))
+        keys = block_keys(
+            frame, BlockParams.of(BlockingSettings(rules=["zip_name_token"], zip_name_tokens=k))
+        )
         assert np.bincount(keys.rows, minlength=len(frame)).tolist() == [k] * len(frame)
 
 
@@ -121,8 +129,12 @@ def test_rarest_tokens_tie_in_the_order_of_the_words(slice_records: pd.DataFrame
     # ALPHA and BRAVO are carried by both records: each keeps its first word, whatever
     # order the frame's vocabulary numbers them in.
     frame = _named(slice_records, [("a", "ALPHA BRAVO", "90001"), ("b", "BRAVO ALPHA", "90001")])
-    one = candidate_pairs(frame, BlockingSettings(rules=["zip_name_token"], zip_name_tokens=1))
-    two = candidate_pairs(frame, BlockingSettings(rules=["zip_name_token"], zip_name_tokens=2))
+    one = candidate_pairs(
+        frame, BlockParams.of(BlockingSettings(rules=["zip_name_token"], zip_name_tokens=1))
+    )
+    two = candidate_pairs(
+        frame, BlockParams.of(BlockingSettings(rules=["zip_name_token"], zip_name_tokens=2))
+    )
     assert len(one) == 0 and len(two) == 1
 
 
@@ -134,7 +146,7 @@ def test_a_query_word_the_crosswalk_lacks_takes_no_rarest_token_slot(
         [("a", "SUNRISE PACIFIC", "90001"), ("a", "MOONLIGHT PACIFIC", "90001")],
     )
     counts = token_counts(published)
-    settings = BlockingSettings(rules=["zip_name_token"], zip_name_tokens=1)
+    settings = BlockParams.of(BlockingSettings(rules=["zip_name_token"], zip_name_tokens=1))
     query = _named(slice_records, [("q", "SUNRISE XYZZY PACIFIC", "90001")])
     assert block_keys(query, settings, counts).keys.tolist() == [
         block_keys(published, settings, counts).keys[0]
@@ -142,19 +154,19 @@ def test_a_query_word_the_crosswalk_lacks_takes_no_rarest_token_slot(
     # A crosswalk without a single name token still gives keys by ZIP and city.
     none = token_counts(published.iloc[0:0])
     for rules in (["zip_name_token"], ["city_name"]):
-        assert len(block_keys(query, BlockingSettings(rules=rules), none).keys) > 0
+        assert len(block_keys(query, BlockParams.of(BlockingSettings(rules=rules)), none).keys) > 0
 
 
 def test_candidate_pairs_are_sorted_unique_with_the_rules_that_found_them(
     slice_records: pd.DataFrame,
 ) -> None:
     frame = normalize_records(slice_records)
-    pairs = candidate_pairs(frame, BlockingSettings())
+    pairs = candidate_pairs(frame, BlockParams.of(BlockingSettings()))
     code = pairs["l"].to_numpy() * len(frame) + pairs["r"].to_numpy()
     assert (np.diff(code) > 0).all()
     assert (pairs["l"] < pairs["r"]).all()
     assert (pairs["rules"] > 0).all()
-    street_only = candidate_pairs(frame, BlockingSettings(rules=["street"]))
+    street_only = candidate_pairs(frame, BlockParams.of(BlockingSettings(rules=["street"])))
     assert set(street_only["rules"].tolist()) == {RULE_BITS["street"]}
     found = set(zip(pairs["l"], pairs["r"], strict=True))
     assert set(zip(street_only["l"], street_only["r"], strict=True)) <= found
@@ -233,7 +245,7 @@ def test_monotone_levels_never_let_a_weaker_level_weigh_more() -> None:
 
 def test_em_finds_the_matches_of_the_slice(slice_records: pd.DataFrame) -> None:
     frame = normalize_records(slice_records)
-    pairs = candidate_pairs(frame, BlockingSettings())
+    pairs = candidate_pairs(frame, BlockParams.of(BlockingSettings()))
     left = frame.iloc[pairs["l"]].reset_index(drop=True)
     right = frame.iloc[pairs["r"]].reset_index(drop=True)
     comparisons = comparisons_for(frame)

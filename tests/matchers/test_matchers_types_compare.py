@@ -16,7 +16,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from crosswalk.config import load_config
 from crosswalk.sources import load_sources
-from crosswalk.stages.block import candidate_pairs
+from crosswalk.stages.block import BlockParams, candidate_pairs
 from crosswalk.stages.compare import compare, compared_columns, comparisons_for
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.model import random_pairs
@@ -356,7 +356,9 @@ def test_cascade_gives_the_levels_of_the_full_computation(embedded_config_path: 
     config = load_config(embedded_config_path)
     frame = normalize_records(load_sources(config).records.reset_index(drop=True))
     limits = {s.name: s.max_per_entity for s in config.sources}
-    pairs = candidate_pairs(frame, config.blocking, {k: v != 1 for k, v in limits.items()})
+    pairs = candidate_pairs(
+        frame, BlockParams.of(config.blocking), {k: v != 1 for k, v in limits.items()}
+    )
     within = frozenset(k for k, v in limits.items() if v != 1)
     rl, rr = random_pairs(frame["source"].to_numpy(), 50_000, config.model.seed, within)
     sub = frame[compared_columns(frame)]
