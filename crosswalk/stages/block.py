@@ -677,3 +677,22 @@ def candidate_pairs(
             "rules": rules.astype(np.min_scalar_type(max(RULE_BITS.values()) * 2 - 1)),
         }
     )
+
+
+def block(
+    frame: pd.DataFrame,
+    columns: Columns,
+    *,
+    settings: BlockParams,
+    same_source_ok: dict[str, bool],
+    parallel: Parallel,
+) -> pd.DataFrame:
+    """The plan's blocking stage: :func:`candidate_pairs`, reading the columns it shares
+    with the comparisons from their conversion (under way on another lane), not
+    factorizing them again."""
+    return candidate_pairs(frame, settings, same_source_ok, columns, parallel=parallel)
+
+
+def pair_count(pairs: pd.DataFrame) -> int:
+    """The number of candidate pairs (recorded in the build's counts)."""
+    return len(pairs)

@@ -25,7 +25,9 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from crosswalk.stages.conflicts import split_conflicts
 from crosswalk.stages.kernel.codes import run_starts
+from crosswalk.stages.keys import Decisions
 from crosswalk.vocabulary import LINK_STATUSES
 
 #: The statuses a link can have; ``ClusterResult.codes`` index this tuple.
@@ -192,3 +194,32 @@ def cluster(
         if cut_edges:
             result.splits.append({"members": members, "parts": len(roots), "cut_links": cut_edges})
     return result
+
+
+def cluster_records(
+    scored: pd.DataFrame,
+    frame: pd.DataFrame,
+    conflicts: pd.DataFrame,
+    decisions: Decisions,
+    *,
+    limits: dict[str, int],
+    threshold: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The pairs with their ``status``, the records with their ``cluster``, and the
+    conflicts with the clusters' splits: new frames sharing their inputs' columns."""
+    result = cluster(
+        len(frame),
+        frame["source"].to_numpy(),
+        limits,
+        scored,
+        threshold,
+        must_link=decisions.must,
+        cannot_link=decisions.cannot,
+    )
+    pairs = scored.assign(status=result.status)
+    records = frame.assign(cluster=result.labels)
+    conflicts = pd.concat(
+        [conflicts, split_conflicts(result.splits, result.decision_conflicts, pairs, records)],
+        ignore_index=True,
+    )
+    return pairs, records, conflicts

@@ -37,6 +37,7 @@ __all__ = [
     "Comparison",
     "Strongest",
     "compare",
+    "compare_candidates",
     "compare_positions",
     "compared_columns",
     "comparison_by_name",
@@ -164,3 +165,65 @@ def comparison_by_name(name: str, recorded: Sequence[Settings] | None = None) ->
         if s.name == wanted:
             return instance(s, name)
     return instance(Settings(spec(wanted).name), name)
+
+
+# --------------------------------------------------------------------------- the plan's stages
+
+
+def columns_of(frame: pd.DataFrame, *, settings: Sequence[Settings]) -> Columns:
+    """The columns the chosen comparisons read, not converted yet."""
+    return Columns(frame[compared_columns(frame, settings)])
+
+
+def convert(columns: Columns) -> Columns:
+    """The compared columns, converted once for every comparison (and read by blocking)."""
+    return columns.prepared(columns.names())
+
+
+def em_sample(n: int, size: int, seed: int) -> np.ndarray | None:
+    """Sorted positions of a uniform random sample of ``size`` of ``n`` candidate pairs to
+    fit the EM on, or ``None`` to fit it on every pair (``size`` 0, or at least ``n``).
+
+    The EM works on the distinct comparison vectors with their counts: a uniform sample
+    holds the same mixture, so the fit, the match share among the candidates included,
+    is that of all the pairs up to sampling error (a million pairs hold tens of
+    thousands of matches)."""
+    if size <= 0 or n <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def compare_candidates(
+    columns: Columns,
+    pairs: pd.DataFrame,
+    comparisons: list[Comparison],
+    *,
+    em_sample_pairs: int,
+    seed: int,
+    parallel: Parallel,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, np.ndarray | None]:
+    """The candidates' levels in every comparison but the deferred ones (``levels``), the
+    strongest level each pair can reach in those (``reach``), and the levels of the
+    EM's sample (``em_levels``, every comparison; all pairs when ``sample`` is None)."""
+    lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+    # The EM is fitted on a sample of the candidates when there are many; the costly
+    # comparisons of the other pairs wait for the fitted model (see stages.prune.prune).
+    sample = em_sample(len(pairs), em_sample_pairs, seed)
+    pending = [c for c in comparisons if c.deferred] if sample is not None else []
+    # A costly comparison waits, but its cheap part gives the strongest level each pair
+    # can reach in it.
+    levels = compare_positions(
+        columns,
+        lpos,
+        rpos,
+        [c for c in comparisons if c not in pending] + [Strongest(c) for c in pending],
+        parallel,
+    )
+    reach = {c.name: levels.pop(c.name).to_numpy() for c in pending}
+    if sample is None:
+        return levels, reach, levels, sample
+    em_levels = levels.take(sample).reset_index(drop=True)
+    sampled = compare_positions(columns, lpos[sample], rpos[sample], pending, parallel)
+    for c in pending:
+        em_levels[c.name] = sampled[c.name].to_numpy()
+    return levels, reach, em_levels[[c.name for c in comparisons]], sample

@@ -245,19 +245,6 @@ def _strong(G: np.ndarray, comparisons: list[Comparison], role: str) -> np.ndarr
     return np.ones(len(G), dtype=bool)
 
 
-def em_sample(n: int, size: int, seed: int) -> np.ndarray | None:
-    """Sorted positions of a uniform random sample of ``size`` of ``n`` candidate pairs to
-    fit the EM on, or ``None`` to fit it on every pair (``size`` 0, or at least ``n``).
-
-    The EM works on the distinct comparison vectors with their counts: a uniform sample
-    holds the same mixture, so the fit, the match share among the candidates included,
-    is that of all the pairs up to sampling error (a million pairs hold tens of
-    thousands of matches)."""
-    if size <= 0 or n <= size:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-
-
 def m_from_labels(levels: pd.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
     """``m`` estimated directly from the comparison vectors of labelled matching pairs."""
     return {

@@ -10,10 +10,14 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.stages.cluster import pair_codes
-from crosswalk.stages.compare import MISSING
+from crosswalk.stages.compare import MISSING, Comparison, compare_positions
 from crosswalk.stages.comparisons import is_identifier
+from crosswalk.stages.conflicts import CONFLICT_HIGH
 from crosswalk.stages.kernel.codes import pack
+from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import FieldParams, Model, probability_bits
+from crosswalk.stages.kernel.parallel import Parallel
+from crosswalk.stages.keys import Decisions
 from crosswalk.stages.model import TF_MAX_BOOST, score
 
 
@@ -170,3 +174,60 @@ def reachable(
         )
         keep[differ[near >= probability_bits(conflict_high) - 1e-9]] = True
     return np.flatnonzero(keep)
+
+
+def prune(
+    pairs: pd.DataFrame,
+    levels: pd.DataFrame,
+    reach: dict[str, np.ndarray],
+    em_levels: pd.DataFrame,
+    sample: np.ndarray | None,
+    columns: Columns,
+    comparisons: list[Comparison],
+    model: Model,
+    decisions: Decisions,
+    *,
+    floor: float,
+    parallel: Parallel,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidate pairs that can reach the probability ``floor``, with every comparison's
+    levels: the deferred comparisons missing from ``levels`` are made for them, or taken
+    from ``em_levels`` for the pairs of the EM's ``sample``.
+
+    The pairs whose ceiling is under the floor are dropped before they are compared (see
+    :func:`~crosswalk.stages.prune.reachable`).
+    """
+    present = [c.name for c in comparisons if c.name in levels]
+    todo = [c for c in comparisons if c.name not in levels]
+    kept = reachable(
+        pairs,
+        levels,
+        reach,
+        present,
+        [c.name for c in todo],
+        model,
+        floor,
+        len(columns),
+        decisions.constrained,
+        CONFLICT_HIGH,
+    )
+    pairs = pairs.take(kept).reset_index(drop=True)
+    out = {name: levels[name].to_numpy()[kept] for name in present}
+    if todo:
+        # The EM's sample was compared in full: its levels are reused.
+        assert sample is not None
+        sampled = np.zeros(len(levels), dtype=bool)
+        sampled[sample] = True
+        reuse = sampled[kept]
+        del sampled
+        fresh = compare_positions(
+            columns, pairs["l"].to_numpy()[~reuse], pairs["r"].to_numpy()[~reuse], todo, parallel
+        )
+        at = np.searchsorted(sample, kept[reuse])
+        for c in todo:
+            lv = np.empty(len(kept), dtype="int8")
+            lv[reuse] = em_levels[c.name].to_numpy()[at]
+            lv[~reuse] = fresh[c.name].to_numpy()
+            out[c.name] = lv
+        del fresh
+    return pairs, pd.DataFrame({c.name: out[c.name] for c in comparisons}, copy=False)

@@ -3,6 +3,7 @@ its entity, and each entity's canonical values chosen among its members."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -174,3 +175,19 @@ def survivorship(
     out["sources"] = srcs.to_numpy()
     out["method"] = np.array(RECORD_METHODS, dtype=object)[best]
     return out
+
+
+@dataclass
+class _Linked:
+    """What :func:`records_table` reads of a linkage, from the plan's datasets."""
+
+    records: pd.DataFrame
+    pairs: pd.DataFrame
+
+
+def records_table_of(
+    records: pd.DataFrame, pairs: pd.DataFrame, by_key: np.ndarray, columns: pd.DataFrame
+) -> pd.DataFrame:
+    """The plan's records-table stage: :func:`records_table` of the clustered ``records``
+    and their ``pairs``."""
+    return records_table(_Linked(records, pairs), by_key, columns)

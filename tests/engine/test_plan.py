@@ -15,14 +15,12 @@ import pandas as pd
 import pytest
 
 from crosswalk.config import Config, load_config
-from crosswalk.pipeline import (
+from crosswalk.pipeline import Linkage, build, link
+from crosswalk.plans import (
     LINKAGE_DATASETS,
     PREPARED_DATASETS,
-    Linkage,
-    _link_inputs,
-    build,
     build_plan,
-    link,
+    link_inputs,
     link_plan,
 )
 from crosswalk.runners.local import (
@@ -51,7 +49,7 @@ def records(config: Config) -> pd.DataFrame:
 
 
 def _build_inputs(records: pd.DataFrame) -> dict[str, Any]:
-    return {**_link_inputs(records, None, None), "releases": None}
+    return {**link_inputs(records, None, None), "releases": None}
 
 
 def test_the_plans_fit_together(config: Config) -> None:

@@ -23,9 +23,9 @@ from crosswalk.stages.compare import (
     compare_positions,
     comparison_by_name,
     comparisons_for,
+    em_sample,
 )
 from crosswalk.stages.model import (
-    em_sample,
     own_frequencies,
     pair_frequencies,
     score,

@@ -17,16 +17,23 @@ STAGES = (
     "block",
     "compare",
     "model",
+    "fit",
+    "score",
     "cluster",
     "prune",
     "conflicts",
     "survivorship",
     "explain",
+    "keys",
 )
 
 #: Modules a stage must not load.
 FORBIDDEN = (
     "crosswalk.pipeline",
+    "crosswalk.plans",
+    "crosswalk.runners",
+    "crosswalk.review",
+    "crosswalk.artifact",
     "crosswalk.config",
     "crosswalk.sources",
     "crosswalk.artifact.writer",

@@ -1,0 +1,95 @@
+"""Score stage: the candidate pairs' match weights and probabilities under the fitted
+model (with term-frequency adjustment), the pairs worth keeping, how each was matched, and
+the identifier conflicts among them.
+
+The scoring itself is in :mod:`crosswalk.stages.model`; the conflicts' rules in
+:mod:`crosswalk.stages.conflicts`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crosswalk.stages.compare import Comparison
+from crosswalk.stages.conflicts import CONFLICT_HIGH, identifier_conflicts, identifier_evidence
+from crosswalk.stages.kernel.columns import Columns
+from crosswalk.stages.kernel.model import Model
+from crosswalk.stages.keys import Decisions
+from crosswalk.stages.model import RecordTerms, Scores, own_frequencies, pair_frequencies, score
+from crosswalk.stages.prune import always_kept
+
+
+def term_counts(
+    frame: pd.DataFrame, comparisons: list[Comparison], columns: Columns
+) -> dict[str, RecordTerms]:
+    """Each record's own term counts, on the converted columns' codes (not factorized again)."""
+    return own_frequencies(frame, [c.tf_column for c in comparisons if c.tf_column], columns)
+
+
+def score_pairs(
+    pairs: pd.DataFrame,
+    levels: pd.DataFrame,
+    per_record: dict[str, RecordTerms],
+    model: Model,
+    frame: pd.DataFrame,
+    comparisons: list[Comparison],
+    decisions: Decisions,
+    *,
+    floor: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The scored pairs (the rows of the linkage's ``pairs`` before clustering gives them
+    their status), the identifier conflicts, and the facility-unique identifier columns."""
+    lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+    frequencies = pair_frequencies(
+        {col: v.take(lpos) for col, v in per_record.items()},
+        {col: v.take(rpos) for col, v in per_record.items()},
+        len(frame),
+    )
+    scores = score(levels, model, frequencies=frequencies)
+    del frequencies
+    decisive, id_agree, id_disagree, maybe, fuzzy = identifier_evidence(
+        frame, [c.name for c in comparisons], levels, scores.bits, model.prior_bits
+    )
+    # The pairs at or above the floor, those always kept, and those whose identifiers
+    # differ where names and addresses agree (possible conflicts).
+    keep = scores.match_probability >= floor
+    keep |= always_kept(pairs, levels, len(frame), decisions.constrained)
+    keep[maybe[id_disagree[maybe] & (fuzzy > CONFLICT_HIGH)]] = True
+    if keep.all():
+        pairs = pairs.copy(deep=False)  # a new frame: the columns below are its own
+    else:
+        kept = np.flatnonzero(keep)
+        pairs = pairs.take(kept).reset_index(drop=True)
+        levels = levels.take(kept).reset_index(drop=True)
+        scores = Scores(
+            scores.bits.take(kept).reset_index(drop=True),
+            scores.match_weight[kept],
+            scores.match_probability[kept],
+        )
+        id_agree, id_disagree = id_agree[kept], id_disagree[kept]
+        fuzzy = fuzzy[keep[maybe]]
+        maybe = np.flatnonzero(id_agree | id_disagree)
+        del kept
+    del keep
+    # Columns are added one by one (no concatenated copy of the pairs); the levels and
+    # bits columns share the memory of the frames compare and score returned.
+    for col in levels.columns:
+        pairs[f"lvl:{col}"] = levels[col].to_numpy()
+    for col in scores.bits.columns:
+        pairs[f"bits:{col}"] = scores.bits[col].to_numpy()
+    del levels
+    pairs["match_weight"] = scores.match_weight
+    pairs["match_probability"] = scores.match_probability
+    del scores
+    pairs["method"] = labels(id_agree.astype("int8"), ["fuzzy", "identifier"])
+    conflicts = identifier_conflicts(
+        pairs, frame, maybe, fuzzy, id_agree[maybe], id_disagree[maybe], decisive
+    )
+    return pairs, conflicts, decisive
+
+
+def labels(codes: np.ndarray, names: list[str]) -> pd.Series:
+    """A categorical column of ``names`` from small integer codes: one byte per pair, where
+    text would take about twenty (13M candidate pairs at 1M records per side)."""
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(names)))
