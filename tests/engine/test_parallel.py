@@ -92,3 +92,24 @@ def test_the_halves_sort_equals_one_sort(monkeypatch: pytest.MonkeyPatch, size: 
     with parallel(2) as handle:
         assert blocking._sorted(parts, handle).tolist() == expected.tolist()
     assert parts == []
+
+
+def test_the_matcher_normalizes_a_published_crosswalk_in_the_runners_parts(
+    built_crosswalk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The matcher normalizes the published records in the build's normalize batches: a
+    large crosswalk in parts on threads, giving what one pass gives."""
+    from crosswalk import matching
+
+    monkeypatch.setitem(runner.BATCHES, "normalize", Parts(3, 1_000))
+    batches: list[int] = []
+
+    def counted(batch: pd.DataFrame) -> pd.DataFrame:
+        batches.append(len(batch))
+        return normalize_stage.normalize_batch(batch)
+
+    monkeypatch.setattr(matching, "normalize_batch", counted)
+    matcher = matching.Matcher.from_sqlite(built_crosswalk / "crosswalk.sqlite")
+    published = matcher.records.drop(columns=["entity_id"])
+    assert len(batches) == 3 and sum(batches) == len(published) > 3_000
+    pd.testing.assert_frame_equal(matcher.frame, normalize_stage.normalize_records(published))
