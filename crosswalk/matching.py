@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.artifact.reader import connect
-from crosswalk.config import FIELD_NAMES, BlockingSettings
+from crosswalk.config import BlockingSettings
 from crosswalk.errors import CrosswalkError, NotFoundError
 from crosswalk.runners.local import local_runner
-from crosswalk.sources import ID_PREFIX
 from crosswalk.stages.block import BlockParams, block_keys, candidate_pairs, ranges, token_counts
 from crosswalk.stages.compare import (
     MISSING,
@@ -41,6 +40,7 @@ from crosswalk.stages.model import (
     term_frequencies,
 )
 from crosswalk.stages.normalize import normalize_batch
+from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX
 from matchers.identifiers import normalize_identifier
 
 #: A blocking key shared by more published records than this is not used for queries.
