@@ -47,11 +47,12 @@ strace:
 test: $(STAMP) browser strace
 	$(PY) -m pytest -q
 
-## check: format check, lint and type check
+## check: format check, lint, type check and the import contracts in .importlinter
 check: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
