@@ -186,8 +186,16 @@ CONFLICT_KINDS: Final = MappingProxyType(
     }
 )
 
-#: The kinds of change between two editions of the entity ids (``changes.csv``).
-CHANGE_KINDS: Final = ("new", "merged_into", "split_from", "retired", "members_changed")
+#: The kinds of change between two editions of the entity ids (``changes.csv``), in the order
+#: the published enum and a release's change counts list them.
+CHANGE_KINDS: Final = (
+    "new",
+    "merged_into",
+    "split_from",
+    "retired",
+    "members_changed",
+    "revived",
+)
 
 # ---------------------------------------------------------------------- review
 

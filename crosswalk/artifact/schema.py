@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crosswalk.vocabulary import ENTITY_FIELDS, FIELDS_BY_NAME, PUBLISHED_FIELDS
+from crosswalk.vocabulary import CHANGE_KINDS, ENTITY_FIELDS, FIELDS_BY_NAME, PUBLISHED_FIELDS
 
 
 @dataclass(frozen=True)
@@ -216,9 +216,6 @@ SOURCES = Table(
 
 TABLES = (ENTITIES, RECORDS, IDENTIFIERS, LINKS, CONFLICTS, SOURCES)
 
-#: Change kinds written to ``changes.csv`` and the ``changes`` table.
-CHANGE_KINDS = ("new", "merged_into", "split_from", "retired", "members_changed", "revived")
-
 RETIRED_IDS = Table(
     "retired_ids",
     "Every entity id that no longer names an entity, with what happened to it. "
@@ -265,7 +262,7 @@ CHANGES = Table(
         Column(
             "change",
             "string",
-            "new, merged_into, split_from, retired, members_changed or revived.",
+            f"{', '.join(CHANGE_KINDS[:-1])} or {CHANGE_KINDS[-1]}.",
             True,
             CHANGE_KINDS,
         ),

@@ -92,3 +92,20 @@ def test_importing_the_vocabulary_loads_nothing_but_the_standard_library() -> No
     }
     assert not third_party
     assert "numpy" not in loaded and "pandas" not in loaded
+
+
+def test_change_kinds_are_defined_once_with_every_kind_ids_writes() -> None:
+    from crosswalk.artifact import schema
+
+    assert schema.CHANGE_KINDS is vocabulary.CHANGE_KINDS
+    # the published enum order (datapackage.json, the release's change counts)
+    assert vocabulary.CHANGE_KINDS == (
+        "new",
+        "merged_into",
+        "split_from",
+        "retired",
+        "members_changed",
+        "revived",
+    )
+    enum = next(c for c in schema.CHANGES.columns if c.name == "change")
+    assert enum.enum == vocabulary.CHANGE_KINDS
