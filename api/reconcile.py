@@ -43,7 +43,7 @@ from api.spec import operation
 from api.store import Release, dumps
 from api.v1 import finite, has_text, normalized_identifier, summaries
 from crosswalk import __version__
-from crosswalk.vocabulary import SCHEMES
+from crosswalk.vocabulary import FIELDS_BY_NAME, SCHEMES
 
 bp = Blueprint("reconcile", __name__, url_prefix="/reconcile")
 
@@ -68,27 +68,23 @@ RUNNER_UP_MAX = 0.5
 IDENTIFIER_SPACE = "urn:crosswalk:entity"
 SCHEMA_SPACE = "urn:crosswalk:schema"
 
-#: Facility fields a query may give as properties (pid -> engine query key).
+
+def _labelled(*names: str) -> dict[str, str]:
+    """Facility fields with their labels in the vocabulary."""
+    return {n: FIELDS_BY_NAME[n].label for n in names}
+
+
+#: Facility fields a query may give as properties (pid -> label).
 TEXT_PROPERTIES = {
-    "city": "City",
-    "zip": "ZIP code",
-    "address": "Street address",
-    "state": "State",
-    "phone": "Phone number",
+    **_labelled("city", "zip", "address", "state", "phone"),
     "facility_type": "Facility type (as a department writes it)",
 }
 #: Entity fields data extension can return, beyond the department ids.
 EXTEND_FIELDS = {
     "name": "Canonical name",
-    "address": "Street address",
-    "city": "City",
-    "zip": "ZIP code",
-    "county": "County",
-    "state": "State",
+    **_labelled("address", "city", "zip", "county", "state"),
     "facility_class": "Facility class",
-    "facility_type": "Facility type",
-    "latitude": "Latitude",
-    "longitude": "Longitude",
+    **_labelled("facility_type", "latitude", "longitude"),
     "member_count": "Number of member records",
     "sources": "Sources holding a member",
 }
