@@ -247,9 +247,16 @@ def build_plan(config: Config) -> Plan:
                 params={"sources": [s.name for s in config.sources]},
             ),
             Stage(
+                "previous",
+                ("releases",),
+                ("previous_state", "previous_db"),
+                read_previous_release,
+                step="assigning ids",
+            ),
+            Stage(
                 "ids",
-                ("clustered", "by_key", "releases"),
-                ("assignment", "previous_db"),
+                ("clustered", "by_key", "previous_state"),
+                ("assignment",),
                 assign_ids,
                 step="assigning ids",
             ),
@@ -258,16 +265,21 @@ def build_plan(config: Config) -> Plan:
     )
 
 
-def assign_ids(
-    records: pd.DataFrame, by_key: np.ndarray, releases: Path | None
-) -> tuple[ids.IdAssignment, Path | None]:
-    """The entity ids of the records' clusters, carried over from the latest release under
-    ``releases`` (when given), and that release's database: the plan's one stage that
-    reads a file (the previous release's id state)."""
+def read_previous_release(releases: Path | None) -> tuple[ids.IdState | None, Path | None]:
+    """The id state of the latest release under ``releases`` (when given), and that
+    release's database: the plan's one stage that reads a file."""
     previous_db = None
     if releases is not None:
         from crosswalk.release import latest_release_db
 
         previous_db = latest_release_db(releases)
+    return ids.load_state(previous_db), previous_db
+
+
+def assign_ids(
+    records: pd.DataFrame, by_key: np.ndarray, previous: ids.IdState | None
+) -> ids.IdAssignment:
+    """The entity ids of the records' clusters, carried over from the previous release's
+    id state (``None`` for a first build)."""
     members = records[["cluster", "source", "record_id"]]
-    return ids.assign_ids(members, ids.load_state(previous_db), by_key), previous_db
+    return ids.assign_ids(members, previous, by_key)

@@ -66,6 +66,8 @@ LANES = {"side": 1, "prepare": 2}
 #:   from the moment its inputs are known: the records' columns (once comparing ends),
 #:   the links' explanations (once scored), then the links, the records table and the
 #:   entities (once clustered) while the ids are assigned.
+#: - ``previous`` (the previous release's id state) is read on ``main`` once the records
+#:   are clustered, just before the ids are assigned, so that it is not held any longer.
 LOCAL: dict[str, tuple[str, str | None]] = {
     "convert": ("side", None),
     "u": ("side", None),
@@ -76,6 +78,7 @@ LOCAL: dict[str, tuple[str, str | None]] = {
     "links": ("prepare", "cluster"),
     "records_table": ("prepare", "cluster"),
     "entities": ("prepare", "cluster"),
+    "previous": (MAIN, "cluster"),
 }
 
 #: Row-wise stages' batches: normalizing splits a large batch over the threads.

@@ -26,6 +26,7 @@ from crosswalk.plans import (
 from crosswalk.runners.local import (
     LANES,
     LOCAL,
+    MAIN,
     LocalRunner,
     Trace,
     local_runner,
@@ -62,7 +63,7 @@ def test_the_plans_fit_together(config: Config) -> None:
     # The schedule names only stages of the build plan, and lanes the runner has.
     names = {s.name for s in build_plan(config).stages}
     assert set(LOCAL) <= names
-    assert {lane for lane, _ in LOCAL.values()} <= set(LANES)
+    assert {lane for lane, _ in LOCAL.values()} <= {*LANES, MAIN}
     assert "lane" in build_plan(config).describe(LOCAL)
 
 
@@ -194,3 +195,15 @@ def test_no_pools_outside_runner() -> None:
     assert found == allowed, sorted(found ^ allowed)
     # The runner has them.
     assert pool.search((runners / "local.py").read_text("utf-8"))
+
+
+def test_only_the_previous_stage_reads_the_previous_release(config: Config) -> None:
+    plan = build_plan(config)
+    readers = [s.name for s in plan.stages if "releases" in s.inputs]
+    assert readers == ["previous"]
+    ids_stage = next(s for s in plan.stages if s.name == "ids")
+    assert "previous_state" in ids_stage.inputs and "releases" not in ids_stage.inputs
+    # read just before the ids are assigned, once the records are clustered
+    assert LOCAL["previous"] == (MAIN, "cluster")
+    order = [s.name for s in plan.order({"previous": ["cluster"]})]
+    assert order.index("cluster") < order.index("previous") < order.index("ids")
