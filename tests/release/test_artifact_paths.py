@@ -30,7 +30,8 @@ from crosswalk.release import diff_releases, list_releases
 ROOT = Path(__file__).resolve().parents[2]
 SLICE = ROOT / "tests" / "data" / "slice.toml"
 TRUTH = ROOT / "tests" / "data" / "truth_slice.csv"
-FOLDERS = ["dir#1", "a?b%c"]
+#: One folder holds all three: a path quoted for one of them and not another still breaks.
+FOLDERS = ["dir#1?b%c"]
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -51,7 +52,7 @@ def ok(*args: str | Path) -> str:
 
 @pytest.fixture(scope="module")
 def tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``tmp/dir#1`` and ``tmp/a?b%c``, each holding a build of the test slice."""
+    """``tmp/dir#1?b%c``, holding a build of the test slice."""
     root = tmp_path_factory.mktemp("paths")
     for folder in FOLDERS:
         ok("build", "--config", SLICE, "--out", root / folder)
@@ -83,7 +84,7 @@ def test_connect_reads_the_file_named(tmp: Path, folder: str) -> None:
 
 
 def test_connect_names_a_missing_file(tmp: Path) -> None:
-    missing = tmp / "dir#1" / "nothing.sqlite"
+    missing = tmp / FOLDERS[0] / "nothing.sqlite"
     with pytest.raises(NotFoundError, match=r"nothing\.sqlite does not exist"):
         connect(missing)
     assert not missing.exists()
@@ -122,8 +123,8 @@ def test_reviewers_queue_reads_the_db(tmp: Path, folder: str) -> None:
 
 def test_release_build_on_it_and_diff(tmp: Path) -> None:
     releases = tmp / "rel#2?x%41"
-    ok("release", "--build", tmp / "dir#1", "--releases", releases, "--version", "v1")
-    rebuilt = tmp / "dir#1" / "again#3"
+    ok("release", "--build", tmp / FOLDERS[0], "--releases", releases, "--version", "v1")
+    rebuilt = tmp / FOLDERS[0] / "again#3"
     ok("build", "--config", SLICE, "--out", rebuilt, "--releases", releases)
     with closing(connect(rebuilt / "crosswalk.sqlite")) as conn:
         carried = dict(conn.execute("SELECT key, value FROM id_state").fetchall())
@@ -144,7 +145,7 @@ def test_release_reads_immutable(tmp: Path, tmp_path: Path) -> None:
     """A release is read immutable: an exclusive lock on its file does not stop ``diff``;
     a ``--db``, which can be rebuilt in place, is read with locking and reports it."""
     releases = tmp_path / "rel#4"
-    ok("release", "--build", tmp / "a?b%c", "--releases", releases, "--version", "v1")
+    ok("release", "--build", tmp / FOLDERS[0], "--releases", releases, "--version", "v1")
     shutil.copytree(releases / "v1", releases / "v2")
     db = releases / "v2" / "crosswalk.sqlite"
     db.chmod(db.stat().st_mode | stat.S_IWUSR)
