@@ -195,6 +195,13 @@ _STATE_ROUTE_CODES = alternation(
     # NE is a directional and FL a floor designator far more often than a state route
     sorted(STATE_CODES - {"NE", "FL"}) + [name for name in STATE_NAMES if " " not in name]
 )
+#: State codes read as a route right after the house number (3376 N CA 59): not those that
+#: the street words map to (MOUNT -> MT, COURT -> CT), which that rule runs before, so that
+#: normalizing an address twice changes nothing (0 MOUNT 9 -> 0 MT 9, never 0 HWY 9).
+_NUMBERED_ROUTE_CODES = alternation(
+    sorted(STATE_CODES - {"NE", "FL"} - set(_STREET_MAP.values()))
+    + [name for name in STATE_NAMES if " " not in name]
+)
 _SUFFIX_RE = alternation(sorted(SUFFIX_ABBREVIATIONS))
 _DIRECTION_RE = r"(?:N|S|E|W|NE|NW|SE|SW)"
 
@@ -352,7 +359,7 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
         rest,
         pc.and_(pc.is_valid(number), pc.match_substring_regex(rest, pattern=r"\d")),
         lambda a: sub(
-            a, r"^((?:" + _DIRECTION_RE + r" )?)" + _STATE_ROUTE_CODES + r" (\d+)\b", r"\1HWY \2"
+            a, r"^((?:" + _DIRECTION_RE + r" )?)" + _NUMBERED_ROUTE_CODES + r" (\d+)\b", r"\1HWY \2"
         ),
     )
     rest = squash(sub(rest, r"[-/&]", " "))

@@ -270,3 +270,13 @@ def test_zip5_reads_numbers_written_as_text() -> None:
         "<NA>",
         "<NA>",
     ]
+
+
+@pytest.mark.parametrize("address", ["0 MOUNT 0", "12 COURT 5", "7 KEY 2", "9 PRAIRIE 4"])
+def test_a_street_word_that_abbreviates_to_a_state_code_is_no_route(address: str) -> None:
+    # MOUNT -> MT, COURT -> CT, KEY -> KY, PRAIRIE -> PR: the abbreviation, normalized
+    # again, is the same address, not a state route (0 MT 0 -> 0 HWY 0)
+    once = parse_addresses(pd.Series([address], dtype=object))["address_full"]
+    again = parse_addresses(once)["address_full"]
+    assert again.tolist() == once.tolist()
+    assert "HWY" not in once.iloc[0]
