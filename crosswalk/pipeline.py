@@ -50,6 +50,7 @@ from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canoni
 from crosswalk.stages.compare import Comparison
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.keys import NamedPair
+from crosswalk.vocabulary import CSV_FIELDS
 
 
 @dataclass
@@ -78,7 +79,7 @@ class Linkage:
         """One row per record: ``entity_id`` (or the cluster label before ids are assigned),
         ``source``, ``record_id``, ``name``, ``address``, ``city``, ``zip``."""
         key = "entity_id" if "entity_id" in self.records else "cluster"
-        cols = [key, "source", "record_id", "name", "address", "city", "zip"]
+        cols = [key, "source", "record_id", *CSV_FIELDS]
         return self.records[cols].rename(columns={key: "entity_id"}).reset_index(drop=True)
 
     def same_entity_pairs(self, left_source: str, right_source: str) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import pyarrow as pa
 from crosswalk.stages.cluster import LINKED, MUST
 from crosswalk.stages.kernel.codes import pack, run_starts
 from crosswalk.stages.kernel.text import json_objects
-from crosswalk.vocabulary import NID_PREFIX, RECORD_METHODS
+from crosswalk.vocabulary import ENTITY_FIELDS, NID_PREFIX, RECORD_METHODS
 
 
 class LinkedRecords(Protocol):
@@ -120,18 +120,7 @@ def survivorship(
     by (source, record id). ``records`` are in (source, record_id) order; ``entity_codes``:
     each record's entity, numbered ``0..n_ent-1``: the rows of the result (without the
     entity id)."""
-    fields = [
-        "name",
-        "address",
-        "city",
-        "state",
-        "zip",
-        "county",
-        "facility_type",
-        "latitude",
-        "longitude",
-        "n_class",
-    ]
+    fields = [*ENTITY_FIELDS, "n_class"]
     # The members' order as integer keys: entity, source rank, fewest missing fields, then
     # (source, record id); the same lexicographic string order as sorting the text.
     source_codes, source_names = pd.factorize(records["source"])
