@@ -88,7 +88,6 @@ EXTEND_FIELDS = {
     "member_count": "Number of member records",
     "sources": "Sources holding a member",
 }
-SCHEME_LABELS = SCHEMES
 
 _CALLBACK = re.compile(r"^[A-Za-z_$][\w$.]{0,63}$")
 
@@ -127,7 +126,7 @@ def _types(release: Release) -> list[dict[str, str]]:
 def _property_catalog(release: Release) -> list[dict[str, str]]:
     """Every property a query may use or an extension may fetch."""
     out = [
-        {"id": s, "name": SCHEME_LABELS.get(s, f"{s} identifier"), "description": "Department id"}
+        {"id": s, "name": SCHEMES.get(s, f"{s} identifier"), "description": "Department id"}
         for s in release.schemes
     ]
     columns = release.id_columns()
@@ -719,7 +718,7 @@ def preview() -> Response:
         raise EntityNotFound(f"no entity {entity_id!r} in release {release.version!r}.")
     e = html.escape
     rows = "".join(
-        f"<tr><th>{e(SCHEME_LABELS.get(s, s))}</th><td>{e(', '.join(v))}</td></tr>"
+        f"<tr><th>{e(SCHEMES.get(s, s))}</th><td>{e(', '.join(v))}</td></tr>"
         for s, v in doc["identifiers"].items()
     )
     members = "".join(
