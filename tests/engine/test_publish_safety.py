@@ -63,6 +63,11 @@ def _strace(*options: str) -> list[str]:
     return [STRACE, "-f", "-qq", *options]
 
 
+def _inject(syscalls: str, fault: str) -> list[str]:
+    """strace, silent, injecting ``fault`` (e.g. ``signal=SIGKILL:when=2``) into ``syscalls``."""
+    return _strace("-o", os.devnull, "-e", f"trace={syscalls}", "-e", f"inject={syscalls}:{fault}")
+
+
 def _tree(folder: Path) -> dict[str, str]:
     """Every file and directory under ``folder``, files with the digest of their bytes."""
     return {
@@ -121,15 +126,7 @@ def _kill_once(config: Path, out: Path, syscall: str, n: int, exchange: bool, lo
     before = _tree(out)
     old_id = _whole_build(out, files, tables)
     killed = subprocess.run(
-        _strace(
-            "-o",
-            os.devnull,
-            "-e",
-            f"trace={syscall}",
-            "-e",
-            f"inject={syscall}:signal=SIGKILL:when={n}",
-        )
-        + _build_command(config, out),
+        _inject(syscall, f"signal=SIGKILL:when={n}") + _build_command(config, out),
         env=_env(exchange),
         capture_output=True,
         text=True,
@@ -209,15 +206,7 @@ def test_a_kill_while_removing_the_old_build_leaves_the_new_one(
 def test_a_first_build_killed_at_its_rename(slice_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "work" / "out"
     killed = subprocess.run(
-        _strace(
-            "-o",
-            os.devnull,
-            "-e",
-            f"trace={RENAMES}",
-            "-e",
-            f"inject={RENAMES}:signal=SIGKILL:when=1",
-        )
-        + _build_command(slice_dir / "slice.toml", out),
+        _inject(RENAMES, "signal=SIGKILL:when=1") + _build_command(slice_dir / "slice.toml", out),
         env=_env(True),
         capture_output=True,
         timeout=300,
@@ -255,15 +244,7 @@ def test_a_second_build_into_the_same_out_is_refused(slice_dir: Path, previous_b
     tables = _tables(previous_build)
     old_id = _whole_build(previous_build, files, tables)
     first = subprocess.Popen(
-        _strace(
-            "-o",
-            os.devnull,
-            "-e",
-            f"trace={RENAMES}",
-            "-e",
-            f"inject={RENAMES}:delay_enter=10s:when=1",
-        )
-        + _build_command(config, previous_build),
+        _inject(RENAMES, "delay_enter=10s:when=1") + _build_command(config, previous_build),
         env=_env(True),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -15,26 +15,22 @@ import pandas as pd
 HCAI = "hcai_slice.csv"
 
 
-def _build(slice_dir: Path) -> tuple[str, list[str]]:
-    """Build the slice with the CLI: its stderr and the warnings of its summary, which
-    must be those recorded in the output's meta."""
-    out = slice_dir / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "crosswalk.cli",
-            "build",
-            "--config",
-            str(slice_dir / "slice.toml"),
-            "--out",
-            str(out),
-            "--json",
-        ],
+def _run_build(slice_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``crosswalk build`` of the slice into ``slice_dir/out``, through the CLI."""
+    config, out = str(slice_dir / "slice.toml"), str(slice_dir / "out")
+    return subprocess.run(
+        [sys.executable, "-m", "crosswalk.cli", "build", "--config", config, "--out", out, *extra],
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def _build(slice_dir: Path) -> tuple[str, list[str]]:
+    """Build the slice with the CLI: its stderr and the warnings of its summary, which
+    must be those recorded in the output's meta."""
+    out = slice_dir / "out"
+    proc = _run_build(slice_dir, "--json")
     assert proc.returncode == 0, proc.stderr
     warnings: list[str] = json.loads(proc.stdout)["warnings"]
     with sqlite3.connect(out / "crosswalk.sqlite") as db:
@@ -104,21 +100,7 @@ def test_a_repeated_column_that_is_read_is_refused(slice_dir: Path) -> None:
     lines = csv.read_text(encoding="utf-8").split("\n")
     lines[0] = lines[0].replace("COUNTY_CODE", "DBA_CITY")  # the config reads DBA_CITY
     csv.write_text("\n".join(lines), encoding="utf-8")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "crosswalk.cli",
-            "build",
-            "--config",
-            str(slice_dir / "slice.toml"),
-            "--out",
-            str(slice_dir / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _run_build(slice_dir)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     for text in (HCAI, "'DBA_CITY'", "2 times", "ambiguous", "rename"):
