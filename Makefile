@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# the build's output directory (not build/, where `pip install .` puts setuptools' build/lib)
+OUT    ?= out
 
 .PHONY: run build release test check format bench browser strace clean
 
@@ -19,17 +21,17 @@ REVIEW_STORE ?= review/review.sqlite
 
 ## run: install, build the crosswalk of the embedded data, then serve it on http://$(HOST):$(PORT)
 run: build
-	$(VENV)/bin/crosswalk serve --db build/crosswalk.sqlite --review-store $(REVIEW_STORE) --host $(HOST) --port $(PORT)
+	$(VENV)/bin/crosswalk serve --db $(OUT)/crosswalk.sqlite --review-store $(REVIEW_STORE) --host $(HOST) --port $(PORT)
 
-## build: install and build the crosswalk of the embedded data into build/ (ids carried over from releases/,
+## build: install and build the crosswalk of the embedded data into $(OUT)/ (ids carried over from releases/,
 ## review decisions from $(REVIEW_STORE) binding)
 build: $(STAMP)
 	mkdir -p $(dir $(REVIEW_STORE))
-	$(VENV)/bin/crosswalk build --config data/sources.toml --out build/ --releases releases/ --review-store $(REVIEW_STORE)
+	$(VENV)/bin/crosswalk build --config data/sources.toml --out $(OUT)/ --releases releases/ --review-store $(REVIEW_STORE)
 
-## release: publish build/ as a dated, immutable release in releases/
+## release: publish $(OUT)/ as a dated, immutable release in releases/
 release: build
-	$(VENV)/bin/crosswalk release --build build/ --releases releases/
+	$(VENV)/bin/crosswalk release --build $(OUT)/ --releases releases/
 
 # apt-get as root, or through sudo; $(call apt_install,COMMAND,PACKAGE) installs PACKAGE when COMMAND is missing
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
@@ -74,4 +76,4 @@ bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(PY) bench/scale.py
 
 clean:
-	rm -rf build releases .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(OUT) releases .pytest_cache .mypy_cache .ruff_cache

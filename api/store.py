@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crosswalk.artifact import schema
+from crosswalk.artifact import DEFAULT_OUT, schema
 from crosswalk.artifact.reader import connect
 from crosswalk.errors import CrosswalkError, NotFoundError
 
@@ -100,7 +100,7 @@ class Release:
         if missing:
             raise CrosswalkError(
                 f"{self.path} is not a published crosswalk: tables {missing} are missing. "
-                "Fix: run `crosswalk build --config data/sources.toml --out build/` and serve its "
+                f"Fix: run `crosswalk build --config data/sources.toml --out {DEFAULT_OUT}/` and serve its "
                 "crosswalk.sqlite."
             )
         self.has_retired = "retired_ids" in tables

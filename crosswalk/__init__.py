@@ -4,11 +4,11 @@ The public Python API::
 
     import crosswalk
     config = crosswalk.load_config("data/sources.toml")
-    result = crosswalk.build(config, "build/")          # read, link, publish
+    result = crosswalk.build(config, "out/")            # read, link, publish
     linkage = crosswalk.link({"cdph": df1, "hcai": df2}, config)   # DataFrames in memory
     linkage.crosswalk()                                 # entity_id, source, record_id, ...
-    crosswalk.evaluate("build/crosswalk.sqlite", "truth.csv", ("cdph", "FACID"), ("hcai", "OSHPD_ID"))
-    crosswalk.Matcher.from_sqlite("build/crosswalk.sqlite").match([{"name": "...", "zip": "94501"}])
+    crosswalk.evaluate("out/crosswalk.sqlite", "truth.csv", ("cdph", "FACID"), ("hcai", "OSHPD_ID"))
+    crosswalk.Matcher.from_sqlite("out/crosswalk.sqlite").match([{"name": "...", "zip": "94501"}])
 
 The names are imported on first use, so that ``import crosswalk`` (and the
 command line's ``--help``) does not pay for pandas and the engine up front.

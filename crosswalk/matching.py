@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crosswalk.artifact import DEFAULT_DB
 from crosswalk.artifact.reader import connect
 from crosswalk.config import BlockingSettings
 from crosswalk.errors import CrosswalkError, NotFoundError
@@ -84,7 +85,7 @@ def read_published_records(db_path: str | Path) -> tuple[pd.DataFrame, dict[str,
         meta_rows = conn.execute("SELECT key, value FROM meta").fetchall()
     except sqlite3.DatabaseError as exc:
         raise CrosswalkError(
-            f"{db_path} is not a crosswalk database ({exc}). Fix: point at build/crosswalk.sqlite."
+            f"{db_path} is not a crosswalk database ({exc}). Fix: point at {DEFAULT_DB}."
         ) from exc
     finally:
         conn.close()

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from crosswalk.artifact import DEFAULT_OUT
 from crosswalk.config import load_config
 
 if TYPE_CHECKING:
@@ -36,7 +37,10 @@ def register(sub: Any) -> None:
         help="sources config (TOML or JSON), e.g. data/sources.toml",
     )
     p.add_argument(
-        "--out", default="build", metavar="DIR", help="output directory (default: build)"
+        "--out",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"output directory (default: {DEFAULT_OUT})",
     )
     p.add_argument(
         "--releases",

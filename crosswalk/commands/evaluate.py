@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from crosswalk.artifact import DEFAULT_DB
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -18,9 +20,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--db",
-        default="build/crosswalk.sqlite",
+        default=DEFAULT_DB,
         metavar="FILE",
-        help="published crosswalk (default: build/crosswalk.sqlite)",
+        help=f"published crosswalk (default: {DEFAULT_DB})",
     )
     p.add_argument(
         "--truth", required=True, metavar="FILE", help="CSV of pairs that are the same facility"

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from crosswalk.artifact import DEFAULT_DB
 from crosswalk.errors import CrosswalkError
 
 
@@ -30,9 +31,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--db",
-        default="build/crosswalk.sqlite",
+        default=DEFAULT_DB,
         metavar="FILE",
-        help="published crosswalk (default: build/crosswalk.sqlite)",
+        help=f"published crosswalk (default: {DEFAULT_DB})",
     )
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
     p.set_defaults(func=run)

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from crosswalk.artifact import DEFAULT_OUT
+
 
 def register(sub: Any) -> None:
     """Add the ``release`` subcommand."""
@@ -22,7 +24,10 @@ def register(sub: Any) -> None:
         ),
     )
     p.add_argument(
-        "--build", default="build", metavar="DIR", help="build output directory (default: build)"
+        "--build",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"build output directory (default: {DEFAULT_OUT})",
     )
     p.add_argument(
         "--releases",

@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crosswalk.artifact import DEFAULT_DB
 from crosswalk.errors import ReviewError
 
 DEFAULT_STORE = Path("review/review.sqlite")
@@ -156,7 +157,13 @@ def register(sub: Any) -> None:
         help="raise a built crosswalk's disputes into the store",
         description="Raise the disputes of a published crosswalk.sqlite into the review store.",
     )
-    queue.add_argument("--db", type=Path, default=Path("build/crosswalk.sqlite"))
+    queue.add_argument(
+        "--db",
+        type=Path,
+        default=Path(DEFAULT_DB),
+        metavar="FILE",
+        help=f"the published crosswalk.sqlite whose disputes to raise (default: {DEFAULT_DB})",
+    )
     queue.set_defaults(func=run_queue)
 
 

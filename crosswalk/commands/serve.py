@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from crosswalk.artifact import DEFAULT_DB
 from crosswalk.errors import CrosswalkError
 
 
@@ -26,7 +27,7 @@ def register(sub: Any) -> None:
     what.add_argument(
         "--db",
         type=Path,
-        help="a published crosswalk.sqlite (default: build/crosswalk.sqlite)",
+        help=f"a published crosswalk.sqlite (default: {DEFAULT_DB})",
     )
     what.add_argument("--releases", type=Path, help="a releases directory (releases/<version>/)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         )
     db = args.db if args.releases is None else None
     if db is None and args.releases is None:
-        db = Path("build/crosswalk.sqlite")
+        db = Path(DEFAULT_DB)
     app = create_app(
         ApiConfig(
             db=db,

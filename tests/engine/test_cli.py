@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,38 @@ def test_a_query_by_name_and_city_alone_finds_its_entity(built_crosswalk: Path) 
         top.explanation["locality"]["level"] == "same_town"
         and top.explanation["locality"]["weight"] > 3
     )
+
+
+def test_the_default_output_directory_is_out_not_setuptools_build(tmp_path: Path) -> None:
+    """``pip install .`` writes setuptools' ``build/lib``: the default build goes to ``out/``,
+    and every command that reads a build looks there by default."""
+    config = ROOT / "tests" / "data" / "slice.toml"
+    (tmp_path / "build" / "lib").mkdir(parents=True)  # as `pip install .` leaves it
+    cli = [sys.executable, "-m", "crosswalk.cli"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cli, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+        )
+
+    built = run("build", "--config", str(config), "--quiet")
+    assert built.returncode == 0, built.stderr
+    assert (tmp_path / "out" / "crosswalk.sqlite").is_file()
+    assert [p.name for p in (tmp_path / "build").iterdir()] == ["lib"]
+    explained = run("explain", "cdph:010000096", "hcai:406480927", "--json")
+    assert explained.returncode == 0, explained.stderr
+    truth = str(ROOT / "tests" / "data" / "truth_slice.csv")
+    evaluated = run("evaluate", "--truth", truth, "--no-blocking", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    for command in (
+        ["build"],
+        ["evaluate"],
+        ["explain"],
+        ["serve"],
+        ["release"],
+        ["reviewers", "queue"],
+    ):
+        text = run(*command, "--help").stdout
+        assert "(default: out" in " ".join(text.split()), (command, text)
+        assert "default: build" not in " ".join(text.split()), (command, text)

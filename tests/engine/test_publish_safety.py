@@ -284,7 +284,7 @@ def test_a_build_writes_only_the_files_it_declares(previous_build: Path) -> None
 
 def test_a_users_files_in_out_stop_the_build(slice_dir: Path, previous_build: Path) -> None:
     (previous_build / "notes.txt").write_text("my notes\n", encoding="utf-8")
-    # As `pip install .` leaves setuptools' build/lib in the default build/.
+    # As `pip install .` leaves setuptools' build/lib in a build/ directory.
     package = previous_build / "lib" / "crosswalk"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("", encoding="utf-8")
