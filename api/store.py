@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from crosswalk.artifact import DEFAULT_OUT, schema
-from crosswalk.artifact.reader import connect
+from crosswalk.artifact.reader import connect, kv
 from crosswalk.errors import CrosswalkError, NotFoundError
 
 #: How often (seconds) the registry checks its files for a new build or release.
@@ -115,7 +115,9 @@ class Release:
             or (f"{self.path.stat().st_mtime_ns:x}")
         )
         if not self.version:
-            self.version = self.meta.get("release") or self.meta.get("version") or self.build_id
+            # `crosswalk release` records its version in the id state (which the next build's
+            # ids carry on from); a build has none and goes by its build id.
+            self.version = str(kv(con, schema.ID_STATE.name).get("release") or self.build_id)
         tag = hashlib.sha256(f"{self.version}\x1f{self.build_id}".encode()).hexdigest()[:20]
         self._etag_prefix = f'"{tag}-'
         self.entity_json = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._render_entity)

@@ -278,7 +278,12 @@ ID_STATE = Table(
     "id_state",
     "What the next build needs to keep ids stable (key/value text).",
     (
-        Column("key", "string", "counter (last id number minted), prefix, or previous_release."),
+        Column(
+            "key",
+            "string",
+            "counter (last id number minted), prefix, previous_release, or release (the version "
+            "of a release's own crosswalk.sqlite).",
+        ),
         Column("value", "string", "The value, as text."),
     ),
     ("key",),

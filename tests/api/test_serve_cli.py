@@ -64,3 +64,33 @@ def test_serve_prints_its_url_and_answers(crosswalk_db: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_serving_one_release_by_its_db_reports_its_version(tmp_path: Path) -> None:
+    """`serve --db releases/V/crosswalk.sqlite` names release V, not the build's hash."""
+    slice_config = Path(__file__).resolve().parents[1] / "data" / "slice.toml"
+    build, releases = tmp_path / "out", tmp_path / "releases"
+    for args in (
+        ("build", "--config", str(slice_config), "--out", str(build), "--quiet"),
+        ("release", "--build", str(build), "--releases", str(releases), "--version", "2026-12-01"),
+    ):
+        done = subprocess.run(_crosswalk(*args), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    proc = subprocess.Popen(
+        _crosswalk(
+            "serve", "--db", str(releases / "2026-12-01" / "crosswalk.sqlite"), "--port", "0"
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "(release 2026-12-01," in line, line
+        url = line.split()[2].rstrip("/")
+        answer = requests.get(url + "/v1/releases", timeout=10)
+        assert [r["version"] for r in answer.json()["releases"]] == ["2026-12-01"], answer.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
