@@ -131,6 +131,7 @@ def link_plan(config: Config) -> Plan:
                     "converted",
                     "n_candidates",
                     "labels",
+                    "decisions",
                 ),
                 ("model",),
                 fit,

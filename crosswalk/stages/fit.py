@@ -1,5 +1,5 @@
 """Fit stage: the u probabilities from random pairs, and the model from counts of level
-patterns (EM on the sample's primary comparisons) or from labelled pairs.
+patterns (EM on the sample's primary comparisons, labelled pairs weighing in beside them).
 
 The estimation itself is in :mod:`crosswalk.stages.model`.
 """
@@ -15,7 +15,7 @@ from crosswalk.stages.compare import Comparison, compare_positions
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.kernel.parallel import Parallel
-from crosswalk.stages.keys import NamedPair, positions
+from crosswalk.stages.keys import Decisions, NamedPair, positions
 from crosswalk.stages.model import (
     build_model,
     cross_pair_count,
@@ -23,12 +23,8 @@ from crosswalk.stages.model import (
     fit_em,
     level_frequencies,
     level_patterns,
-    m_from_labels,
     score,
 )
-
-#: Labelled pairs needed to count m from them instead of fitting it by EM.
-MIN_LABELLED_PAIRS = 20
 
 
 def u_probabilities(
@@ -56,6 +52,7 @@ def fit(
     columns: Columns,
     n_candidates: int,
     labels: Sequence[NamedPair],
+    decisions: Decisions,
     *,
     em_max_iterations: int,
     em_tolerance: float,
@@ -63,9 +60,20 @@ def fit(
     parallel: Parallel,
 ) -> Model:
     """The model: m by EM on the sample's primary comparisons (the stand-ins' m weighted
-    by its match probability), or from the labelled pairs when there are
-    :data:`MIN_LABELLED_PAIRS` or more."""
+    by its match probability), with the labelled pairs weighing in beside the candidates:
+    ``labels`` (training pairs and must-link decisions) as matches, the cannot-link
+    ``decisions`` as non-matches (see :func:`~crosswalk.stages.model.fit_em`)."""
     primary = [c for c in comparisons if c.stands_in_for is None]
+    matches = list(dict.fromkeys(positions(frame, labels)))
+    known = set(matches)
+    non_matches = [p for p in dict.fromkeys(decisions.cannot) if p not in known]
+    labelled_pairs = matches + non_matches
+    labelled: pd.DataFrame | None = None
+    is_match = np.array([True] * len(matches) + [False] * len(non_matches), dtype=bool)
+    if labelled_pairs:
+        la = np.array([a for a, _ in labelled_pairs], dtype="int64")
+        lb = np.array([b for _, b in labelled_pairs], dtype="int64")
+        labelled = compare_positions(columns, la, lb, comparisons, parallel)
     patterns = level_patterns(em_levels, [c.name for c in primary])
     m, lam, iterations = fit_em(
         em_levels,
@@ -73,26 +81,38 @@ def fit(
         max_iterations=em_max_iterations,
         tolerance=em_tolerance,
         patterns=patterns,
+        labelled=labelled,
+        labelled_match=is_match,
     )
     n_cross = cross_pair_count(frame["source"], within)
     stand_ins = [c for c in comparisons if c.stands_in_for is not None]
     if stand_ins:
         # A stand-in is not part of the EM (it would count the place twice): its m is the
-        # level distribution among the candidates, weighted by the fitted match probability.
+        # level distribution among the candidates, weighted by the fitted match probability
+        # (and among the labelled pairs, by their label).
         # That probability depends on the primary levels only: score each distinct vector once.
         first = build_model(primary, m, u, lam, n_candidates, n_cross, iterations, "em")
         vectors = pd.DataFrame(patterns.levels, columns=[c.name for c in primary])
         posterior = score(vectors, first).match_probability[patterns.index]
         for c in stand_ins:
-            m[c.name] = level_frequencies(em_levels[c.name].to_numpy(), len(c.levels), posterior)
+            lv = em_levels[c.name].to_numpy()
+            weights = posterior
+            if labelled is not None:
+                lv = np.concatenate([lv, labelled[c.name].to_numpy()])
+                weights = np.concatenate([posterior, is_match.astype("float64")])
+            m[c.name] = level_frequencies(lv, len(c.levels), weights)
         del posterior
     del patterns
     trained_on = "em"
-    label_pos = positions(frame, labels)
-    if len(label_pos) >= MIN_LABELLED_PAIRS:
-        la = np.array([a for a, _ in label_pos])
-        lb = np.array([b for _, b in label_pos])
-        levels = compare_positions(columns, la, lb, comparisons, parallel)
-        m = m_from_labels(levels, comparisons)
-        trained_on = f"labels ({len(label_pos)} pairs)"
-    return build_model(comparisons, m, u, lam, n_candidates, n_cross, iterations, trained_on)
+    learned_from: dict[str, int] = {}
+    if labelled_pairs:
+        must = len(set(decisions.must) & set(matches))
+        learned_from = {
+            "training_pairs": len(matches) - must,
+            "must_link": must,
+            "cannot_link": len(non_matches),
+        }
+        trained_on = f"em and {len(labelled_pairs)} labelled pairs"
+    return build_model(
+        comparisons, m, u, lam, n_candidates, n_cross, iterations, trained_on, learned_from
+    )

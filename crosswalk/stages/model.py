@@ -4,8 +4,9 @@
   the same facility — is estimated from random cross-source pairs, which are
   almost all non-matches.
 * ``m`` — the probability of each level among true matches — is estimated
-  without labels by expectation–maximisation over the candidate pairs (a
-  two-class mixture), or from labelled pairs when they are given.
+  by expectation–maximisation over the candidate pairs (a three-class
+  mixture), with labelled pairs (review decisions, training pairs) weighing in
+  beside them as pairs of known class.
 * The prior is the share of all cross-source pairs that match, derived from
   the EM's match share among candidates (every true match is assumed to be a
   candidate).
@@ -173,6 +174,8 @@ def fit_em(
     max_iterations: int = 200,
     tolerance: float = 1e-6,
     patterns: Patterns | None = None,
+    labelled: pd.DataFrame | None = None,
+    labelled_match: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], float, int]:
     """Latent-class EM over the candidates' comparison vectors: returns ``m``, the match share, iterations.
 
@@ -189,12 +192,29 @@ def fit_em(
     Works on the distinct comparison vectors with their counts (``patterns``,
     see :func:`level_patterns`, computed when not given), so its cost does
     not grow with the number of candidate pairs.
+
+    ``labelled``: the levels of labelled pairs (review decisions, training
+    pairs), and ``labelled_match`` whether each is a match. They weigh in
+    beside the candidates, each as one more pair whose class is known: a match
+    counts wholly in the match class, a non-match in the two others (shared as
+    the EM shares it). So a few labels move ``m`` a little and many move it
+    more, by their number against the candidates' expected matches. The match
+    share is the candidates' own: labels are not a sample of them.
     """
     names = [c.name for c in comparisons]
     if patterns is None:
         patterns = level_patterns(levels, names)
     counts = patterns.counts.astype("float64")
     G = patterns.levels
+    n_free = len(G)  # rows whose class the EM infers; the labelled rows follow them
+    match_rows = np.empty(0, dtype="int64")
+    other_rows = np.empty(0, dtype="int64")
+    if labelled is not None and len(labelled):
+        is_match = np.asarray(labelled_match, dtype=bool)
+        G = np.vstack([G, labelled[names].to_numpy(dtype="int64").reshape(len(labelled), -1)])
+        counts = np.concatenate([counts, np.ones(len(labelled))])
+        match_rows = n_free + np.flatnonzero(is_match)
+        other_rows = n_free + np.flatnonzero(~is_match)
     n_levels = [len(c.levels) for c in comparisons]
     # Initial responsibilities from the levels of the comparisons whose role is name and
     # place (level 0 is the strongest): strong agreement up to their ``strong_through``.
@@ -205,6 +225,7 @@ def fit_em(
     resp[~strong_name & strong_place, 1] = 0.9
     resp[~strong_place, 2] = 0.9
     resp /= resp.sum(axis=1, keepdims=True)
+    _clamp(resp, match_rows, other_rows)
     params: list[list[np.ndarray]] = [[np.ones(k) / k for k in n_levels] for _ in range(3)]
     shares = np.full(3, 1 / 3)
     iteration = 0
@@ -213,7 +234,7 @@ def fit_em(
         iteration += 1
         # M-step.
         weighted = resp * counts[:, None]
-        shares = np.clip(weighted.sum(axis=0) / counts.sum(), EPS, 1.0)
+        shares = np.clip(weighted[:n_free].sum(axis=0) / counts[:n_free].sum(), EPS, 1.0)
         for k in range(3):
             for j in range(len(names)):
                 params[k][j] = level_frequencies(G[:, j], n_levels[j], weighted[:, k])
@@ -228,11 +249,25 @@ def fit_em(
         resp = np.exp(log_like - top)
         total = resp.sum(axis=1, keepdims=True)
         resp /= total
-        ll = float(((np.log(total[:, 0]) + top[:, 0]) * counts).sum())
+        _clamp(resp, match_rows, other_rows)
+        ll = float(((np.log(total[:n_free, 0]) + top[:n_free, 0]) * counts[:n_free]).sum())
         if abs(ll - previous) < tolerance * max(abs(ll), 1.0):
             break
         previous = ll
     return {n: params[0][j] for j, n in enumerate(names)}, float(shares[0]), iteration
+
+
+def _clamp(resp: np.ndarray, match_rows: np.ndarray, other_rows: np.ndarray) -> None:
+    """Fix the responsibilities of labelled rows: a match wholly in the match class, a
+    non-match in the two non-match classes (in the proportion the EM gives them)."""
+    if len(match_rows):
+        resp[match_rows] = (1.0, 0.0, 0.0)
+    if len(other_rows):
+        rest = resp[other_rows, 1:]
+        total = rest.sum(axis=1, keepdims=True)
+        rest = np.where(total > 0, rest / np.where(total > 0, total, 1.0), 0.5)
+        resp[other_rows, 0] = 0.0
+        resp[other_rows, 1:] = rest
 
 
 def _strong(G: np.ndarray, comparisons: list[Comparison], role: str) -> np.ndarray:
@@ -243,13 +278,6 @@ def _strong(G: np.ndarray, comparisons: list[Comparison], role: str) -> np.ndarr
         if c.role == role and through is not None:
             return (G[:, j] >= 0) & (G[:, j] <= through)
     return np.ones(len(G), dtype=bool)
-
-
-def m_from_labels(levels: pd.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
-    """``m`` estimated directly from the comparison vectors of labelled matching pairs."""
-    return {
-        c.name: level_frequencies(levels[c.name].to_numpy(), len(c.levels)) for c in comparisons
-    }
 
 
 def monotone(m: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,6 +320,7 @@ def build_model(
     n_cross_pairs: float,
     iterations: int,
     trained_on: str,
+    learned_from: dict[str, int] | None = None,
 ) -> Model:
     expected_matches = lambda_candidates * n_candidates
     prior = expected_matches / max(n_cross_pairs, 1.0)
@@ -311,7 +340,7 @@ def build_model(
                 c.stands_in_for,
             )
         )
-    return Model(fields, prior, lambda_candidates, iterations, trained_on)
+    return Model(fields, prior, lambda_candidates, iterations, trained_on, learned_from or {})
 
 
 # --------------------------------------------------------------------------- scoring

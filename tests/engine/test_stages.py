@@ -257,7 +257,7 @@ def test_em_finds_the_matches_of_the_slice(slice_records: pd.DataFrame) -> None:
     assert 0.5 * truth_pairs < share * len(pairs) < 1.6 * truth_pairs
 
 
-def test_training_from_a_truth_file_counts_m_from_the_labels(
+def test_training_from_a_truth_file_weighs_the_labels_in_beside_the_em(
     slice_dir: Path, tmp_path: Path
 ) -> None:
     from crosswalk.pipeline import build
@@ -270,8 +270,9 @@ def test_training_from_a_truth_file_counts_m_from_the_labels(
     trained = build(config, tmp_path / "trained", progress=False).linkage.model
     truth = pd.read_csv(slice_dir / "truth_slice.csv", dtype=str)
     assert em.trained_on == "em"
-    assert trained.trained_on == f"labels ({len(truth)} pairs)"
-    # m is counted from the labelled pairs: the share of labelled pairs whose names agree exactly.
+    assert trained.trained_on == f"em and {len(truth)} labelled pairs"
+    assert trained.learned_from["training_pairs"] == len(truth)
+    # The labelled pairs move m, and most of them agree exactly on the name.
     assert trained.field("name").m != em.field("name").m
     assert 0.8 < trained.field("name").m[0] < 1.0
 

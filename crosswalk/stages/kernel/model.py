@@ -42,6 +42,9 @@ class Model:
     lambda_candidates: float = 0.0
     em_iterations: int = 0
     trained_on: str = "em"
+    #: The labelled pairs the fit weighed in, by kind (``training_pairs``, ``must_link``,
+    #: ``cannot_link``); empty for a model fitted by the EM alone.
+    learned_from: dict[str, int] = field(default_factory=dict)
 
     @property
     def prior_bits(self) -> float:
@@ -54,12 +57,14 @@ class Model:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
+        learned = {"learned_from": dict(self.learned_from)} if self.learned_from else {}
         return {
             "prior": self.prior,
             "prior_bits": self.prior_bits,
             "lambda_candidates": self.lambda_candidates,
             "em_iterations": self.em_iterations,
             "trained_on": self.trained_on,
+            **learned,
             "fields": [
                 {
                     "name": f.name,
@@ -95,4 +100,5 @@ class Model:
             float(data.get("lambda_candidates", 0.0)),
             int(data.get("em_iterations", 0)),
             str(data.get("trained_on", "em")),
+            {str(k): int(v) for k, v in (data.get("learned_from") or {}).items()},
         )
