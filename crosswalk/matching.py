@@ -41,7 +41,8 @@ from crosswalk.stages.model import (
     term_frequencies,
 )
 from crosswalk.stages.normalize import normalize_batch
-from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX
+from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX, NID_PREFIX
+from matchers.compare import haversine_m
 from matchers.identifiers import normalize_identifier
 
 #: A blocking key shared by more published records than this is not used for queries.
@@ -70,6 +71,66 @@ def normalized_identifier(scheme: str, value: str) -> str | None:
     if norm is None or norm is pd.NA or (isinstance(norm, float) and np.isnan(norm)):
         return None
     return str(norm)
+
+
+#: A record's fields and the engine's normalized column of each: the values its
+#: comparisons read (identifiers are normalized per scheme, as ``id:<scheme>``).
+NORMALIZED_COLUMNS = {
+    "name": "n_name",
+    "address": "n_address",
+    "city": "n_city",
+    "state": "n_state",
+    "zip": "n_zip",
+    "phone": "n_phone",
+}
+
+
+@dataclass(frozen=True)
+class NormalizedPair:
+    """Two records as the engine compares them (see :func:`normalize_pair`)."""
+
+    #: Per side: field (a key of :data:`NORMALIZED_COLUMNS`, or ``id:<scheme>``) → its
+    #: normalized value, ``None`` when it has none.
+    left: dict[str, str | None]
+    right: dict[str, str | None]
+    #: The great-circle distance between the two records' coordinates, in metres;
+    #: ``None`` unless both have valid coordinates.
+    distance_m: float | None
+
+
+def normalize_pair(left: dict[str, Any], right: dict[str, Any]) -> NormalizedPair:
+    """Two records (published record dicts: the fields, ``identifiers`` a dict or its
+    JSON) normalized by the build's own normalizers, and the distance between them."""
+    ids = [_identifiers(r) for r in (left, right)]
+    schemes = sorted({s for d in ids for s in d})
+    queries = [{**r, "identifiers": d} for r, d in zip((left, right), ids, strict=True)]
+    frame = normalize_batch(query_frame(queries, schemes))
+    columns = {**NORMALIZED_COLUMNS, **{ID_PREFIX + s: NID_PREFIX + s for s in schemes}}
+    sides = [
+        {
+            k: None if pd.isna(v := frame[col].iloc[i]) else str(v)
+            for k, col in columns.items()
+            if col in frame
+        }
+        for i in (0, 1)
+    ]
+    lat, lon = frame["n_lat"].to_numpy(), frame["n_lon"].to_numpy()
+    metres = float(haversine_m(lat[:1], lon[:1], lat[1:], lon[1:])[0])
+    return NormalizedPair(sides[0], sides[1], None if np.isnan(metres) else metres)
+
+
+def _identifiers(record: dict[str, Any]) -> dict[str, str]:
+    value = record.get("identifiers") or {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = {}
+    return (
+        {str(k): str(v) for k, v in value.items() if v not in (None, "")}
+        if isinstance(value, dict)
+        else {}
+    )
 
 
 def read_published_records(db_path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 from flask import current_app, g
 from werkzeug.exceptions import Forbidden, NotFound, ServiceUnavailable
 
-from crosswalk.artifact.reader import connect
+from crosswalk.artifact.reader import connect, meta
 from crosswalk.review.store import Dispute, Reviewer, ReviewStore
 
 #: Config key naming the review store; absent means review is disabled.
@@ -92,6 +92,49 @@ def data_sources() -> list[SourceInfo]:
     except sqlite3.Error:
         return []
     return [SourceInfo(*(str(v or "") for v in row)) for row in rows]
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """What the review pages show of the published crosswalk's fitted model."""
+
+    build_id: str | None
+    prior_bits: float | None
+    #: The labelled pairs the fit weighed in, by kind (``training_pairs``,
+    #: ``must_link``, ``cannot_link``); empty when it had none.
+    learned_from: dict[str, int]
+
+    @property
+    def decisions(self) -> int:
+        """The review decisions the model learned from (must-links and cannot-links)."""
+        return self.learned_from.get("must_link", 0) + self.learned_from.get("cannot_link", 0)
+
+
+def published_model() -> PublishedModel | None:
+    """The published crosswalk's model (its ``meta`` table), or none if it cannot be read."""
+    path = current_app.config.get(DB_KEY)
+    if not path or not Path(path).exists():
+        return None
+    try:
+        conn = connect(Path(path))
+        try:
+            found = meta(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    model = found.get("model")
+    if not isinstance(model, dict):
+        return None
+    prior = model.get("prior_bits")
+    learned = model.get("learned_from")
+    return PublishedModel(
+        build_id=str(found["build_id"]) if found.get("build_id") is not None else None,
+        prior_bits=float(prior) if isinstance(prior, int | float) else None,
+        learned_from={str(k): int(v) for k, v in learned.items() if isinstance(v, int)}
+        if isinstance(learned, dict)
+        else {},
+    )
 
 
 Segment = tuple[str, bool]

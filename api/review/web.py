@@ -2,8 +2,9 @@
 
 Pages: the login form, the queue of disputes (most pressing first, filtered
 by department, reason, facility type and status) and the pair page (both
-records side by side, differing characters highlighted, each field's
-contribution, the decision form and the history with Undo).
+records side by side, what differs between their normalized values marked, the
+distance between them, the waterfall from the prior to the match weight, the
+decision form and the history with Undo).
 
 Security: a signed session cookie (HttpOnly, SameSite, Secure when
 configured) carrying a random session id that must name a live session of the
@@ -42,13 +43,16 @@ from api.review.common import (
     data_sources,
     diff_segments,
     dispute_for,
+    published_model,
     store,
 )
 from crosswalk.errors import ReviewError
+from crosswalk.matching import NORMALIZED_COLUMNS, NormalizedPair, normalize_pair
 from crosswalk.review.auth import end_session, reviewer_for_session, start_session
 from crosswalk.review.auth import login as check_login
 from crosswalk.review.disputes import REASON_LABELS
 from crosswalk.review.store import VERDICTS, Reviewer
+from crosswalk.vocabulary import ID_PREFIX
 
 bp = Blueprint(
     "review",
@@ -314,6 +318,7 @@ def queue() -> str:
         total=total,
         left_open=db.count_disputes(reviewer=reviewer, status="open"),
         left_unsure=db.count_disputes(reviewer=reviewer, status="unsure"),
+        model=published_model(),
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
         query=_query(filters),
@@ -353,47 +358,138 @@ def _redirect_next(
 # ---------------------------------------------------------------------- pair page
 
 
-def _contributions(explanation: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each field's contribution with its bar: side (pos/neg) and width step 0..10."""
+#: Bits within this of each other are the same weight (the explanation's rounding).
+ROUNDING_BITS = 0.01
+#: Width of the waterfall's bars, in SVG units.
+WATERFALL_WIDTH = 320
+
+
+def _waterfall(explanation: dict[str, Any], prior_bits: float | None) -> dict[str, Any] | None:
+    """The pair's weight as a waterfall, as Splink draws it: the prior first, then each
+    field's contribution, each bar starting where the one before it ended, so that the
+    bars add up to the match weight (the last bar, from zero).
+
+    ``prior_bits`` is the prior of the model that scored the pair; when it is not known
+    the prior bar is the weight less the fields. Any rest beyond the rounding of the
+    explanation (a weight the fields do not account for) is a bar of its own.
+    """
+    link = explanation.get("link") or {}
     fields = explanation.get("fields") or {}
-    weights: list[tuple[str, dict[str, Any], float]] = []
+    if link.get("match_weight") is None or not fields:
+        return None
+    weight = float(link["match_weight"])
+    items: list[tuple[str, str | None, float]] = []
     for name, item in fields.items():
         try:
-            weight = float(item.get("weight") or 0.0)
+            bits = float(item.get("weight") or 0.0)
         except (TypeError, ValueError):
-            weight = 0.0
-        weights.append((name, item, weight))
-    scale = max([abs(w) for _, _, w in weights] + [1.0])
-    out = []
-    for name, item, weight in weights:
-        out.append(
-            {
-                "field": name,
-                "level": item.get("level"),
-                "left": item.get("left"),
-                "right": item.get("right"),
-                "weight": weight,
-                "side": "pos" if weight >= 0 else "neg",
-                "step": round(abs(weight) / scale * 10),
-            }
-        )
-    return out
+            bits = 0.0
+        items.append((name, item.get("level"), bits))
+    itemized = sum(b for _, _, b in items)
+    estimated = prior_bits is None
+    prior = weight - itemized if prior_bits is None else float(prior_bits)
+    steps = [("prior", None, prior), *items]
+    rest = weight - prior - itemized
+    if abs(rest) > ROUNDING_BITS:
+        steps.append(("other terms", None, rest))
+    bars: list[dict[str, Any]] = []
+    at = 0.0
+    for name, level, bits in steps:
+        bars.append({"label": name, "level": level, "bits": bits, "start": at, "end": at + bits})
+        at += bits
+    ends = [0.0, weight, *(b["end"] for b in bars)]
+    lo, hi = min(ends), max(ends)
+    span = max(hi - lo, 1e-9)
+
+    def x(v: float) -> float:
+        return round((v - lo) / span * WATERFALL_WIDTH, 1)
+
+    for b in [*bars]:
+        b["x"] = x(min(b["start"], b["end"]))
+        b["width"] = max(round(abs(b["end"] - b["start"]) / span * WATERFALL_WIDTH, 1), 1.0)
+        b["side"] = "pos" if b["bits"] >= 0 else "neg"
+    total = {
+        "bits": weight,
+        "x": x(min(0.0, weight)),
+        "width": max(round(abs(weight) / span * WATERFALL_WIDTH, 1), 1.0),
+        "side": "pos" if weight >= 0 else "neg",
+    }
+    return {
+        "bars": bars,
+        "total": total,
+        "zero": x(0.0),
+        "width": WATERFALL_WIDTH,
+        "estimated_prior": estimated,
+    }
 
 
-def _rows(left: dict[str, Any], right: dict[str, Any]) -> list[dict[str, Any]]:
+def _listed(raw: Any, normalized: str | None) -> str | None:
+    """The value as listed, when it reads otherwise than its normalized form."""
+    text = "" if raw is None else " ".join(str(raw).split())
+    if not text or normalized is None or text.upper() == normalized.upper():
+        return None
+    return text
+
+
+def _row(
+    label: str, a: Any, b: Any, na: str | None, nb: str | None, *, normalized: bool
+) -> dict[str, Any]:
+    """One row of the comparison: the values compared as the engine compares them when
+    ``normalized`` (and both sides have a normalized value), else as listed."""
+    if normalized and na is not None and nb is not None:
+        if na == nb:  # the same value to the engine: shown as listed, nothing marked
+            return {
+                "label": label, "left": [(str(a), False)], "right": [(str(b), False)],
+                "same": True, "listed": (None, None),
+            }  # fmt: skip
+        segs_a, segs_b = diff_segments(na, nb)
+        return {
+            "label": label, "left": segs_a, "right": segs_b, "same": False,
+            "listed": (_listed(a, na), _listed(b, nb)),
+        }  # fmt: skip
+    segs_a, segs_b = diff_segments(a, b)
+    return {
+        "label": label, "left": segs_a, "right": segs_b,
+        "same": not any(changed for _, changed in segs_a + segs_b), "listed": (None, None),
+    }  # fmt: skip
+
+
+def _rows(
+    left: dict[str, Any], right: dict[str, Any], pair: NormalizedPair
+) -> list[dict[str, Any]]:
+    """The fields side by side, differences marked between the values the engine
+    compares (its normalized values, where it normalizes the field)."""
     rows = []
     for key, label in FIELDS:
         a, b = left.get(key), right.get(key)
         if a in (None, "") and b in (None, ""):
             continue
-        segs_a, segs_b = diff_segments(a, b)
-        rows.append({"label": label, "left": segs_a, "right": segs_b, "same": segs_a == segs_b})
+        rows.append(
+            _row(
+                label, a, b, pair.left.get(key), pair.right.get(key),
+                normalized=key in NORMALIZED_COLUMNS,
+            )
+        )  # fmt: skip
     ids_a = left.get("identifiers") or {}
     ids_b = right.get("identifiers") or {}
     for scheme in sorted(set(ids_a) | set(ids_b)):
-        segs_a, segs_b = diff_segments(ids_a.get(scheme), ids_b.get(scheme))
-        rows.append({"label": scheme, "left": segs_a, "right": segs_b, "same": segs_a == segs_b})
+        key = ID_PREFIX + scheme
+        rows.append(
+            _row(
+                scheme, ids_a.get(scheme), ids_b.get(scheme), pair.left.get(key),
+                pair.right.get(key), normalized=True,
+            )
+        )  # fmt: skip
     return rows
+
+
+def _distance(metres: float | None) -> str | None:
+    """A distance as a reviewer reads it: metres up to a kilometre, then kilometres."""
+    if metres is None:
+        return None
+    if metres < 1000:
+        return f"{metres:.0f} m"
+    return f"{metres / 1000:.1f} km" if metres < 100_000 else f"{metres / 1000:.0f} km"
 
 
 @bp.get("/disputes/<int:dispute_id>")
@@ -404,11 +500,21 @@ def pair(dispute_id: int) -> str:
     filters = _filters(request.args)
     db = store()
     history = db.events(dispute.pair)
+    model = published_model()
+    # The published model's prior is the one that scored the pair if it is of the
+    # build that last raised the dispute.
+    prior = model.prior_bits if model and model.build_id == dispute.build_id else None
+    normalized = normalize_pair(dispute.left, dispute.right)
+    together = bool(dispute.left.get("entity_id")) and dispute.left.get(
+        "entity_id"
+    ) == dispute.right.get("entity_id")
     return render_template(
         "review/pair.html",
         d=dispute,
-        rows=_rows(dispute.left, dispute.right),
-        contributions=_contributions(dispute.explanation),
+        rows=_rows(dispute.left, dispute.right, normalized),
+        distance=_distance(normalized.distance_m),
+        waterfall=_waterfall(dispute.explanation, prior),
+        together=together,
         link=dispute.explanation.get("link"),
         history=list(reversed(history)),
         filters=filters,

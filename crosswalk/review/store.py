@@ -760,10 +760,18 @@ class ReviewStore:
             types.update(t for t in (r[3], r[4]) if t)
         if reviewer is not None and not reviewer.is_admin:
             departments = {reviewer.department}
+        # One entry per facility type, however each source capitalizes it (HOSPICE and
+        # Hospice): the one in mixed case where there is one. The filter ignores case.
+        spellings: dict[str, list[str]] = {}
+        for t in types:
+            spellings.setdefault(t.casefold(), []).append(t)
         return {
             "department": sorted(departments),
             "reason": sorted(reasons),
-            "facility_type": sorted(types),
+            "facility_type": sorted(
+                (min(v, key=lambda t: (t.isupper(), t)) for v in spellings.values()),
+                key=str.casefold,
+            ),
         }
 
 
@@ -805,7 +813,9 @@ def _filters(
         )
         params.append(reason)
     if facility_type:
-        clauses.append("(d.facility_type_l = ? OR d.facility_type_r = ?)")
+        clauses.append(
+            "(d.facility_type_l = ? COLLATE NOCASE OR d.facility_type_r = ? COLLATE NOCASE)"
+        )
         params += [facility_type, facility_type]
     if status == "open":
         clauses.append("d.status = 'open' AND d.active = 1")

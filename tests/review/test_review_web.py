@@ -184,9 +184,12 @@ def test_pair_page_highlights_differences_and_skip_moves_on(
 ) -> None:
     _login(client)
     html = client.get(f"/review/disputes/{CDPH_HCAI}").text
-    # "MEDICAL CENTER" vs "MED CTR": the differing characters are marked, case is ignored
-    assert "<mark>" in html and "Each field's contribution" in html
-    assert html.count('class="fill ') == 5
+    # "MEDICAL CENTER" vs "MED CTR", "AVENUE" vs "Ave": the same to the engine, not marked
+    assert re.search(r'<tr class="same">\s*<th scope="row">Name</th>', html)
+    assert re.search(r'<tr class="same">\s*<th scope="row">Address</th>', html)
+    assert "How the weight adds up" in html
+    # the prior, then the five fields of the explanation
+    assert html.count('class="step"') == 6
     first = client.get("/review/next")
     page = client.get(first.headers["Location"])
     dispute_id = int(re.search(r"/review/disputes/(\d+)", first.headers["Location"]).group(1))
