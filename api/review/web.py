@@ -404,7 +404,7 @@ def _waterfall(explanation: dict[str, Any], prior_bits: float | None) -> dict[st
     def x(v: float) -> float:
         return round((v - lo) / span * WATERFALL_WIDTH, 1)
 
-    for b in [*bars]:
+    for b in bars:
         b["x"] = x(min(b["start"], b["end"]))
         b["width"] = max(round(abs(b["end"] - b["start"]) / span * WATERFALL_WIDTH, 1), 1.0)
         b["side"] = "pos" if b["bits"] >= 0 else "neg"
