@@ -220,6 +220,7 @@ REVIEW_REASONS: Final = MappingProxyType(
         "cluster_split": Reason("Cluster was split", 1),
         "one_per_source": Reason("Link cut: two records of one source", 1),
         "uncertain": Reason("Uncertain match probability", 0),
+        "second_candidate": Reason("A close second candidate", 0),
         "large_cluster": Reason("Unusually large cluster", 0),
     }
 )

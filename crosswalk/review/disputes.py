@@ -21,15 +21,20 @@ already settled by a decision in force stays settled; only a
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from crosswalk.artifact.reader import connect, kv
 from crosswalk.artifact.schema import RECORD_SUMMARY
 from crosswalk.errors import ReviewError
 from crosswalk.review.store import Pair, RecordKey, ReviewStore, canonical_pair, pair_key, utcnow
+from crosswalk.stages.conflicts import MARGIN_BITS, decision_margins, probability_wrong
 from crosswalk.vocabulary import REVIEW_DEFAULTS, REVIEW_REASONS
 
 #: What each reason means, for the UI and the docs (kind -> label).
@@ -39,25 +44,10 @@ REASON_LABELS = {k: r.label for k, r in REVIEW_REASONS.items()}
 CLUSTER_MEMBERS_KEPT = 40
 
 
-def uncertainty(probability: float | None) -> float:
-    """1 for a coin flip (p = 0.5), 0 for a certain answer (p = 0 or 1).
-
-    A pair without a probability counts as fully uncertain.
-    """
-    if probability is None:
-        return 1.0
-    return max(0.0, 1.0 - 2.0 * abs(float(probability) - 0.5))
-
-
-def priority(reason_kinds: list[str], probability: float | None) -> float:
-    """The queue order, highest first.
-
-    Contradicting decisions come first (+2), then conflicts of evidence (+1),
-    then everything else (the reasons' tiers, :data:`crosswalk.vocabulary.REVIEW_REASONS`);
-    within a tier, the pair closest to p = 0.5 first.
-    """
-    tier = max((REVIEW_REASONS[k].tier for k in reason_kinds if k in REVIEW_REASONS), default=0)
-    return tier + uncertainty(probability)
+def expected_value(p_wrong: float, moved: int) -> float:
+    """A dispute's place in the queue, highest first: the chance that the engine's
+    decision on it is wrong times the records a decision on it moves."""
+    return float(p_wrong) * max(int(moved), 1)
 
 
 @dataclass
@@ -65,12 +55,17 @@ class _Raised:
     pair: Pair
     reasons: list[dict[str, Any]] = field(default_factory=list)
     probability: float | None = None
+    #: The chance that the engine's decision on the pair is wrong.
+    p_wrong: float = 0.0
 
-    def add(self, reason: dict[str, Any], probability: float | None = None) -> None:
+    def add(
+        self, reason: dict[str, Any], probability: float | None = None, p_wrong: float = 0.0
+    ) -> None:
         if reason not in self.reasons:
             self.reasons.append(reason)
         if self.probability is None and probability is not None:
             self.probability = float(probability)
+        self.p_wrong = max(self.p_wrong, float(p_wrong))
 
 
 def _json(value: Any, default: Any) -> Any:
@@ -185,12 +180,73 @@ def _cluster(cw: _Crosswalk, left: dict[str, Any], right: dict[str, Any]) -> lis
     return out
 
 
-def _collect(
-    cw: _Crosswalk, low: float, high: float, large: int
-) -> tuple[dict[str, _Raised], dict[str, sqlite3.Row]]:
+@dataclass(frozen=True)
+class _Rules:
+    """What a build's config says of its queue."""
+
+    low: float
+    high: float
+    large: int
+    threshold_bits: float
+    #: Sources that allow one record per entity (none when the config does not say).
+    limited: frozenset[str]
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> _Rules:
+        low, high, large = review_band(config)
+        model = config.get("model") or {}
+        threshold = min(max(_float(model.get("link_threshold"), 0.5), 1e-12), 1 - 1e-12)
+        sources = config.get("sources")
+        limited = (
+            frozenset(
+                str(x.get("name"))
+                for x in sources
+                if isinstance(x, dict) and int(_float(x.get("max_per_entity"), 1)) == 1
+            )
+            if isinstance(sources, list)
+            else frozenset()
+        )
+        return cls(low, high, large, math.log2(threshold / (1 - threshold)), limited)
+
+
+def _links(cw: _Crosswalk, rules: _Rules) -> pd.DataFrame:
+    """The published links with how clearly the engine decided each (``margin``, ``rival``
+    in bits, ``p_wrong``; :func:`crosswalk.stages.conflicts.decision_margins`)."""
+    try:
+        frame = pd.read_sql_query(
+            "SELECT link_id, source_l, record_id_l, source_r, record_id_r, match_probability, "
+            "match_weight, status FROM links ORDER BY link_id",
+            cw.conn,
+        )
+    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+        raise ReviewError(f"{cw.path}: not a published crosswalk ({exc}).") from exc
+    for col in ("source_l", "record_id_l", "source_r", "record_id_r"):
+        frame[col] = frame[col].astype(str)
+    keys = pd.concat(
+        [
+            frame["source_l"] + "\x1f" + frame["record_id_l"],
+            frame["source_r"] + "\x1f" + frame["record_id_r"],
+        ]
+    )
+    codes, _ = pd.factorize(keys)
+    n = len(frame)
+    src_l = frame["source_l"].to_numpy(dtype=object)
+    src_r = frame["source_r"].to_numpy(dtype=object)
+    margin, rival = decision_margins(
+        codes[:n],
+        codes[n:],
+        src_l,
+        src_r,
+        frame["match_weight"].to_numpy(dtype="float64"),
+        frame["status"].to_numpy(dtype=object),
+        rules.threshold_bits,
+        rules.limited,
+    )
+    return frame.assign(margin=margin, rival=rival, p_wrong=probability_wrong(margin))
+
+
+def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[str, sqlite3.Row]]:
     raised: dict[str, _Raised] = {}
-    links: dict[str, sqlite3.Row] = {}
-    by_record: dict[RecordKey, list[sqlite3.Row]] = {}
 
     def raise_pair(a: RecordKey, b: RecordKey) -> _Raised:
         key = pair_key(a, b)
@@ -198,59 +254,95 @@ def _collect(
             raised[key] = _Raised(canonical_pair(a, b))
         return raised[key]
 
-    for link in cw.rows("SELECT * FROM links ORDER BY link_id"):
-        a = (str(link["source_l"]), str(link["record_id_l"]))
-        b = (str(link["source_r"]), str(link["record_id_r"]))
-        key = pair_key(a, b)
-        p = link["match_probability"]
-        if key not in links or (p or 0) > (links[key]["match_probability"] or 0):
-            links[key] = link
-        by_record.setdefault(a, []).append(link)
-        by_record.setdefault(b, []).append(link)
-        status = link["status"]
-        if status in ("must_link", "cannot_link"):
-            continue  # a decision already governs this pair
-        if status == "cut":
-            raise_pair(a, b).add({"kind": "one_per_source"}, p)
-        if p is not None and low <= float(p) < high:
-            raise_pair(a, b).add({"kind": "uncertain"}, p)
+    frame = _links(cw, rules)
+    unclear = frame["margin"].to_numpy() < MARGIN_BITS
+    status = frame["status"].to_numpy(dtype=object)
+    p = frame["match_probability"].to_numpy(dtype="float64")
+    w = frame["match_weight"].to_numpy(dtype="float64")
+    near = (
+        (p >= rules.low)
+        & (p < rules.high)
+        & (np.abs(w - rules.threshold_bits) < MARGIN_BITS)
+        & ((status == "below_threshold") | (w - frame["rival"].to_numpy() >= MARGIN_BITS))
+    )
+    # The pair's margin, by key, for the conflicts below.
+    pair_keys = [
+        pair_key((a, b), (c, d))
+        for a, b, c, d in zip(
+            frame["source_l"], frame["record_id_l"], frame["source_r"], frame["record_id_r"],
+            strict=True,
+        )
+    ]  # fmt: skip
+    margin_of = dict(zip(pair_keys, frame["margin"].tolist(), strict=True))
+    for i in np.flatnonzero(unclear).tolist():
+        row = frame.iloc[i]
+        a = (row["source_l"], row["record_id_l"])
+        b = (row["source_r"], row["record_id_r"])
+        item = raise_pair(a, b)
+        pw = float(row["p_wrong"])
+        if status[i] == "below_threshold" and not near[i]:
+            continue  # outside the configured uncertain band
+        if status[i] == "cut":
+            item.add({"kind": "one_per_source"}, p[i], pw)
+        elif near[i] and status[i] in ("linked", "below_threshold"):
+            item.add({"kind": "uncertain"}, p[i], pw)
+        else:  # a rival within the margin decided it
+            item.add({"kind": "second_candidate"}, p[i], pw)
+        item.reasons[-1]["margin_bits"] = _round(row["margin"])
+    by_record: dict[RecordKey, tuple[float, RecordKey]] = {}
+    for a, b, q in zip(
+        zip(frame["source_l"], frame["record_id_l"], strict=True),
+        zip(frame["source_r"], frame["record_id_r"], strict=True),
+        p.tolist(),
+        strict=True,
+    ):
+        for x, y in ((a, b), (b, a)):
+            if x not in by_record or q > by_record[x][0]:
+                by_record[x] = (q, y)
 
     for c in cw.rows("SELECT * FROM conflicts ORDER BY conflict_id"):
         a = (str(c["source_l"]), str(c["record_id_l"]))
         details = _json(c["details"], {})
-        reason: dict[str, Any] = {"kind": str(c["kind"]), "details": details}
+        kind = str(c["kind"])
+        reason: dict[str, Any] = {"kind": kind, "details": details}
         if c["scheme"]:
             reason["scheme"] = c["scheme"]
         if c["match_probability"] is not None:
             reason["match_probability"] = c["match_probability"]
         if c["source_r"] and c["record_id_r"]:
             b = (str(c["source_r"]), str(c["record_id_r"]))
-        else:
+        elif a in by_record:
             # A conflict about one record: put its strongest link up for review.
-            candidates = sorted(
-                by_record.get(a, []), key=lambda r: -(r["match_probability"] or 0.0)
-            )
-            if not candidates:
-                continue
-            best = candidates[0]
-            other = (str(best["source_l"]), str(best["record_id_l"]))
-            b = other if other != a else (str(best["source_r"]), str(best["record_id_r"]))
-        raise_pair(a, b).add(reason, c["match_probability"])
+            b = by_record[a][1]
+        else:
+            continue
+        margin = margin_of.get(pair_key(a, b))
+        if kind == "cluster_split":
+            if margin is not None and margin >= MARGIN_BITS:
+                continue  # the one-record-per-source rule decided it with a clear margin
+            reason["margin_bits"] = _round(margin if margin is not None else 0.0)
+        # Contradicting decisions: one is wrong. Evidence that disagrees: a coin flip.
+        pw = 1.0 if kind == "decision_conflict" else 0.5
+        if margin is not None and kind == "cluster_split":
+            pw = float(probability_wrong(np.array([margin]))[0])
+        raise_pair(a, b).add(reason, c["match_probability"], pw)
 
     for e in cw.rows(
         "SELECT entity_id, member_count FROM entities WHERE member_count > ? ORDER BY entity_id",
-        (large,),
+        (rules.large,),
     ):
         weakest = cw.rows(
             "SELECT * FROM links WHERE entity_id = ? AND status IN ('linked', 'must_link') "
             "ORDER BY match_probability, link_id LIMIT 1",
             (e["entity_id"],),
         )
+        pw = 0.5
         if weakest:
-            w = weakest[0]
-            a = (str(w["source_l"]), str(w["record_id_l"]))
-            b = (str(w["source_r"]), str(w["record_id_r"]))
-            p = w["match_probability"]
+            wk = weakest[0]
+            a = (str(wk["source_l"]), str(wk["record_id_l"]))
+            b = (str(wk["source_r"]), str(wk["record_id_r"]))
+            q = wk["match_probability"]
+            pw = max(1.0 - float(q), 0.0) if q is not None else 0.5
         else:
             members = cw.rows(
                 "SELECT source, record_id FROM records WHERE entity_id = ? "
@@ -260,16 +352,62 @@ def _collect(
             if len(members) < 2:
                 continue
             a, b = (members[0][0], members[0][1]), (members[1][0], members[1][1])
-            p = None
+            q = None
         raise_pair(a, b).add(
             {
                 "kind": "large_cluster",
                 "entity_id": e["entity_id"],
                 "member_count": e["member_count"],
             },
-            p,
+            q,
+            pw,
         )
+    links: dict[str, sqlite3.Row] = {}
+    wanted = set(raised)
+    ids = [int(i) for k, i in zip(pair_keys, frame["link_id"].tolist(), strict=True) if k in wanted]
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk : chunk + 500]
+        for link in cw.rows(
+            f"SELECT * FROM links WHERE link_id IN ({','.join('?' * len(part))})", tuple(part)
+        ):
+            a = (str(link["source_l"]), str(link["record_id_l"]))
+            b = (str(link["source_r"]), str(link["record_id_r"]))
+            key = pair_key(a, b)
+            q = link["match_probability"]
+            if key not in links or (q or 0) > (links[key]["match_probability"] or 0):
+                links[key] = link
     return raised, links
+
+
+def _group(left: tuple[str, int] | None, right: tuple[str, int] | None) -> tuple[str | None, int]:
+    """The group of a dispute between records of the entities ``left`` and ``right``
+    (entity id, size), and how many records a decision on it moves.
+
+    Every dispute between the same two entities asks one question, whether they are one
+    facility, so one decision settles them all: their group is the pair of entities.
+    Merging moves the smaller entity's records; a dispute inside one entity (no group)
+    moves one record out."""
+    if left is None or right is None or left[0] == right[0]:
+        return None, 1
+    ids = sorted((left[0], right[0]))
+    return json.dumps(ids, separators=(",", ":")), min(left[1], right[1])
+
+
+def _round(value: float) -> float | None:
+    return round(float(value), 3) if math.isfinite(float(value)) else None
+
+
+def _entities(cw: _Crosswalk, keys: set[RecordKey]) -> dict[RecordKey, tuple[str, int]]:
+    """The entity and its size of each record in ``keys``."""
+    out: dict[RecordKey, tuple[str, int]] = {}
+    for r in cw.rows(
+        "SELECT r.source, r.record_id, r.entity_id, e.member_count FROM records r "
+        "JOIN entities e ON e.entity_id = r.entity_id"
+    ):
+        key = (str(r[0]), str(r[1]))
+        if key in keys:
+            out[key] = (str(r[2]), int(r[3] or 1))
+    return out
 
 
 def queue_disputes(crosswalk_db: Path, store: Path) -> int:
@@ -283,20 +421,21 @@ def queue_disputes(crosswalk_db: Path, store: Path) -> int:
     try:
         meta = _meta(cw.conn)
         config = _json(meta.get("config"), {})
-        low, high, large = review_band(config if isinstance(config, dict) else {})
+        rules = _Rules.of(config if isinstance(config, dict) else {})
         build_id = meta.get("build_id")
-        raised, links = _collect(cw, low, high, large)
+        raised, links = _collect(cw, rules)
+        entity = _entities(cw, {k for item in raised.values() for k in item.pair})
         rows = []
         for key, item in raised.items():
             left = cw.record(item.pair[0])
             right = cw.record(item.pair[1])
             link = links.get(key)
             probability = link["match_probability"] if link is not None else item.probability
-            kinds = [r["kind"] for r in item.reasons]
+            group, moved = _group(entity.get(item.pair[0]), entity.get(item.pair[1]))
             rows.append(
                 (
-                    key, item, left, right, probability, priority(kinds, probability),
-                    _link_explanation(link, item.pair), _cluster(cw, left, right),
+                    key, item, left, right, probability, expected_value(item.p_wrong, moved),
+                    _link_explanation(link, item.pair), _cluster(cw, left, right), group,
                 )
             )  # fmt: skip
     finally:
@@ -308,7 +447,7 @@ def queue_disputes(crosswalk_db: Path, store: Path) -> int:
         with db.transaction() as conn:
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS raised_now (pair_key TEXT PRIMARY KEY)")
             conn.execute("DELETE FROM raised_now")
-            for key, item, left, right, probability, prio, explanation, cluster in rows:
+            for key, item, left, right, probability, prio, explanation, cluster, group in rows:
                 (sl, il), (sr, ir) = item.pair
                 reopen = "decision_conflict" in [r["kind"] for r in item.reasons]
                 values = (
@@ -323,13 +462,14 @@ def queue_disputes(crosswalk_db: Path, store: Path) -> int:
                     json.dumps(cluster, ensure_ascii=False, default=str),
                     build_id,
                     now,
+                    group,
                 )
                 conn.execute(
                     "INSERT INTO disputes (reasons, priority, match_probability, facility_type_l, "
                     "facility_type_r, left_record, right_record, explanation, cluster, build_id, "
-                    "last_raised_at, pair_key, source_l, record_id_l, source_r, record_id_r, "
+                    "last_raised_at, group_key, pair_key, source_l, record_id_l, source_r, record_id_r, "
                     "first_raised_at, active, reopened_after) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
                     "ON CONFLICT (pair_key) DO UPDATE SET reasons = excluded.reasons, "
                     "priority = excluded.priority, match_probability = excluded.match_probability, "
                     "facility_type_l = excluded.facility_type_l, "
@@ -337,6 +477,7 @@ def queue_disputes(crosswalk_db: Path, store: Path) -> int:
                     "left_record = excluded.left_record, right_record = excluded.right_record, "
                     "explanation = excluded.explanation, cluster = excluded.cluster, "
                     "build_id = excluded.build_id, last_raised_at = excluded.last_raised_at, "
+                    "group_key = excluded.group_key, "
                     "active = 1, reopened_after = MAX(disputes.reopened_after, excluded.reopened_after)",
                     (*values, key, sl, il, sr, ir, now, last_event if reopen else 0),
                 )

@@ -43,9 +43,9 @@ from typing import Any
 
 from crosswalk.errors import ReviewError
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 #: Versions an existing store may have that :meth:`ReviewStore._migrate` upgrades.
-_UPGRADABLE = ("1",)
+_UPGRADABLE = ("1", "2")
 
 #: Verdicts a reviewer can give on a pair.
 VERDICTS = ("same", "different", "unsure")
@@ -96,8 +96,10 @@ CREATE TABLE IF NOT EXISTS disputes (
     first_raised_at TEXT NOT NULL,
     last_raised_at TEXT NOT NULL,
     active INTEGER NOT NULL DEFAULT 1,
-    reopened_after INTEGER NOT NULL DEFAULT 0
+    reopened_after INTEGER NOT NULL DEFAULT 0,
+    group_key TEXT
 );
+CREATE INDEX IF NOT EXISTS disputes_group ON disputes(group_key);
 CREATE INDEX IF NOT EXISTS disputes_source_l ON disputes(source_l);
 CREATE INDEX IF NOT EXISTS disputes_source_r ON disputes(source_r);
 CREATE TABLE IF NOT EXISTS events (
@@ -137,6 +139,25 @@ BEGIN
         WHERE d.event_id = NEW.undoes AND d.kind = 'decision' AND d.pair_key = NEW.pair_key
     );
 END;
+CREATE TABLE IF NOT EXISTS event_pairs (
+    event_id INTEGER NOT NULL REFERENCES events(event_id),
+    pair_key TEXT NOT NULL,
+    source_l TEXT NOT NULL,
+    record_id_l TEXT NOT NULL,
+    source_r TEXT NOT NULL,
+    record_id_r TEXT NOT NULL,
+    dispute_id INTEGER REFERENCES disputes(dispute_id),
+    PRIMARY KEY (event_id, pair_key)
+);
+CREATE INDEX IF NOT EXISTS event_pairs_pair ON event_pairs(pair_key);
+CREATE TRIGGER IF NOT EXISTS event_pairs_no_update BEFORE UPDATE ON event_pairs
+BEGIN
+    SELECT RAISE(ABORT, 'the review audit log is append-only: events cannot be updated');
+END;
+CREATE TRIGGER IF NOT EXISTS event_pairs_no_delete BEFORE DELETE ON event_pairs
+BEGIN
+    SELECT RAISE(ABORT, 'the review audit log is append-only: events cannot be deleted');
+END;
 CREATE TABLE IF NOT EXISTS login_attempts (
     attempt_id INTEGER PRIMARY KEY,
     username TEXT NOT NULL,
@@ -155,6 +176,16 @@ CREATE TABLE IF NOT EXISTS sessions (
     revoked_at TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_reviewer ON sessions(reviewer_id);
+"""
+
+
+#: Gives every event written before ``event_pairs`` existed the one pair it named.
+_BACKFILL_EVENT_PAIRS = """
+INSERT INTO event_pairs (event_id, pair_key, source_l, record_id_l, source_r, record_id_r,
+                         dispute_id)
+SELECT e.event_id, e.pair_key, e.source_l, e.record_id_l, e.source_r, e.record_id_r,
+       e.dispute_id
+FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_pairs p WHERE p.event_id = e.event_id);
 """
 
 
@@ -222,6 +253,8 @@ class Event:
     comment: str
     undoes: int | None
     undone_by: int | None = None
+    #: Every pair the event covers (a grouped decision covers several), ``pair`` first.
+    pairs: tuple[Pair, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -237,6 +270,13 @@ class Event:
             "comment": self.comment,
             "undoes": self.undoes,
             "undone_by": self.undone_by,
+            "pairs": [
+                {
+                    "left": {"source": p[0][0], "record_id": p[0][1]},
+                    "right": {"source": p[1][0], "record_id": p[1][1]},
+                }
+                for p in (self.pairs or (self.pair,))
+            ],
         }
 
 
@@ -251,12 +291,13 @@ def _create_private(path: Path) -> None:
         raise ReviewError(f"{path}: cannot create the review store ({exc}).") from exc
 
 
-def _event(row: sqlite3.Row) -> Event:
+def _event(row: sqlite3.Row, pairs: Sequence[Pair] = ()) -> Event:
     keys = row.keys()
+    pair: Pair = ((row["source_l"], row["record_id_l"]), (row["source_r"], row["record_id_r"]))
     return Event(
         event_id=row["event_id"],
         kind=row["kind"],
-        pair=((row["source_l"], row["record_id_l"]), (row["source_r"], row["record_id_r"])),
+        pair=pair,
         dispute_id=row["dispute_id"],
         username=row["username"],
         department=row["department"],
@@ -265,6 +306,7 @@ def _event(row: sqlite3.Row) -> Event:
         comment=row["comment"],
         undoes=row["undoes"],
         undone_by=row["undone_by"] if "undone_by" in keys else None,
+        pairs=tuple(pairs) or (pair,),
     )
 
 
@@ -285,14 +327,23 @@ SELECT e.*, u.event_id AS undone_by
 FROM events e LEFT JOIN events u ON u.undoes = e.event_id
 """
 
-#: Decisions still in force: not undone, the latest of their pair.
-STANDING_SQL = """
-SELECT e.* FROM events e
+#: Each event once per pair it covers, with that pair's columns.
+_EVENT_PAIRS_SQL = """
+SELECT e.event_id, e.kind, p.pair_key, p.source_l, p.record_id_l, p.source_r, p.record_id_r,
+       COALESCE(p.dispute_id, e.dispute_id) AS dispute_id, e.reviewer_id, e.username,
+       e.department, e.created_at, e.verdict, e.comment, e.undoes
+FROM event_pairs p JOIN events e ON e.event_id = p.event_id
+"""
+
+#: Decisions still in force, one row per pair: the latest decision covering the pair
+#: that was not undone.
+STANDING_SQL = f"""
+SELECT e.* FROM ({_EVENT_PAIRS_SQL}) e
 WHERE e.kind = 'decision'
   AND NOT EXISTS (SELECT 1 FROM events u WHERE u.undoes = e.event_id)
   AND e.event_id = (
-      SELECT MAX(d.event_id) FROM events d
-      WHERE d.pair_key = e.pair_key AND d.kind = 'decision'
+      SELECT MAX(d.event_id) FROM event_pairs dp JOIN events d ON d.event_id = dp.event_id
+      WHERE dp.pair_key = e.pair_key AND d.kind = 'decision'
         AND NOT EXISTS (SELECT 1 FROM events u2 WHERE u2.undoes = d.event_id)
   )
 """
@@ -367,6 +418,11 @@ class ReviewStore:
         ``sessions`` table and deletes that key, in one transaction; the key is
         not carried over (anyone who read the store may know it), and sessions
         signed with it end, as every session without a ``sessions`` row does.
+
+        Version 2 kept one pair per event. Upgrading adds ``event_pairs`` (the
+        pairs each event covers, so that one decision can cover a group of
+        disputes) with one row for each existing event, its own pair, and the
+        disputes' ``group_key``; every decision keeps its pair, verdict and order.
         """
         version = self._version()
         if version == SCHEMA_VERSION:
@@ -381,9 +437,15 @@ class ReviewStore:
         upgrading = version is not None
         if upgrading:  # the deleted key's bytes are overwritten, not left in free pages
             self.conn.execute("PRAGMA secure_delete = ON")
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(disputes)").fetchall()}
+        add_group = "ALTER TABLE disputes ADD COLUMN group_key TEXT;" if columns else ""
+        if "group_key" in columns:
+            add_group = ""
         self.conn.executescript(
             "BEGIN IMMEDIATE;"
+            + add_group
             + _SCHEMA
+            + _BACKFILL_EVENT_PAIRS
             + "DELETE FROM meta WHERE key = 'secret_key';"
             + "INSERT INTO meta (key, value) VALUES ('schema_version', "
             + f"'{SCHEMA_VERSION}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;"
@@ -615,18 +677,37 @@ class ReviewStore:
     # ------------------------------------------------------------------ events
 
     def events(self, pair: Pair | None = None) -> list[Event]:
-        """The audit log, oldest first; only the pair's events if ``pair`` is given."""
+        """The audit log, oldest first; only the events covering ``pair`` if given."""
         if pair is None:
             rows = self.conn.execute(_EVENTS_SQL + " ORDER BY e.event_id").fetchall()
         else:
             rows = self.conn.execute(
-                _EVENTS_SQL + " WHERE e.pair_key = ? ORDER BY e.event_id", (pair_key(*pair),)
+                _EVENTS_SQL + " WHERE e.event_id IN "
+                "(SELECT event_id FROM event_pairs WHERE pair_key = ?) ORDER BY e.event_id",
+                (pair_key(*pair),),
             ).fetchall()
-        return [_event(r) for r in rows]
+        pairs = self._pairs_of([int(r["event_id"]) for r in rows])
+        return [_event(r, pairs.get(int(r["event_id"]), ())) for r in rows]
 
     def event(self, event_id: int) -> Event | None:
         row = self.conn.execute(_EVENTS_SQL + " WHERE e.event_id = ?", (event_id,)).fetchone()
-        return None if row is None else _event(row)
+        return None if row is None else _event(row, self._pairs_of([event_id]).get(event_id, ()))
+
+    def _pairs_of(self, event_ids: list[int]) -> dict[int, list[Pair]]:
+        """The pairs each event covers, the event's own pair first."""
+        out: dict[int, list[Pair]] = {}
+        for start in range(0, len(event_ids), 500):
+            part = event_ids[start : start + 500]
+            rows = self.conn.execute(
+                "SELECT p.event_id, p.source_l, p.record_id_l, p.source_r, p.record_id_r "
+                "FROM event_pairs p JOIN events e ON e.event_id = p.event_id "
+                f"WHERE p.event_id IN ({','.join('?' * len(part))}) "
+                "ORDER BY p.event_id, p.pair_key != e.pair_key, p.pair_key",
+                part,
+            ).fetchall()
+            for r in rows:
+                out.setdefault(int(r[0]), []).append(((r[1], r[2]), (r[3], r[4])))
+        return out
 
     def standing_decisions(self) -> list[Event]:
         """The decision in force for each pair: its latest decision not undone."""
@@ -647,53 +728,89 @@ class ReviewStore:
         dispute_id: int | None = None,
     ) -> Event:
         """Append a decision on ``pair`` by ``reviewer``."""
+        return self.decide_pairs(reviewer, [(pair, dispute_id)], verdict, comment)
+
+    def decide_pairs(
+        self,
+        reviewer: Reviewer,
+        pairs: Sequence[tuple[Pair, int | None]],
+        verdict: str,
+        comment: str = "",
+    ) -> Event:
+        """Append one decision by ``reviewer`` covering every pair of ``pairs`` (each with
+        its dispute id, or None): the verdict binds each pair, and one undo undoes them all."""
         if verdict not in VERDICTS:
             raise ReviewError(f"invalid verdict {verdict!r}: use one of {', '.join(VERDICTS)}.")
-        (sl, il), (sr, ir) = canonical_pair(*pair)
-        if not reviewer.may_see(sl, sr):
-            raise ReviewError(
-                f"{reviewer.username} ({reviewer.department}) may not decide a pair of {sl} and {sr}."
-            )
+        if not pairs:
+            raise ReviewError("a decision needs at least one pair of records.")
+        covered: dict[str, tuple[Pair, int | None]] = {}
+        for pair, dispute_id in pairs:
+            left, right = canonical_pair(*pair)
+            if not reviewer.may_see(left[0], right[0]):
+                raise ReviewError(
+                    f"{reviewer.username} ({reviewer.department}) may not decide a pair of "
+                    f"{left[0]} and {right[0]}."
+                )
+            covered.setdefault(pair_key(left, right), ((left, right), dispute_id))
         with self.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO events (kind, pair_key, source_l, record_id_l, source_r, record_id_r, "
-                "dispute_id, reviewer_id, username, department, created_at, verdict, comment) "
-                "VALUES ('decision', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    pair_key(*pair), sl, il, sr, ir, dispute_id, reviewer.reviewer_id,
-                    reviewer.username, reviewer.department, utcnow(), verdict, comment,
-                ),
-            )  # fmt: skip
-            event_id = int(cur.lastrowid or 0)
+            event_id = self._append(conn, "decision", reviewer, covered, verdict, comment, None)
         event = self.event(event_id)
         assert event is not None
         return event
 
+    @staticmethod
+    def _append(
+        conn: sqlite3.Connection,
+        kind: str,
+        reviewer: Reviewer,
+        covered: dict[str, tuple[Pair, int | None]],
+        verdict: str | None,
+        comment: str,
+        undoes: int | None,
+    ) -> int:
+        """Insert one event covering the ``covered`` pairs (by key; the first is the
+        event's own pair) and its ``event_pairs`` rows; return its id."""
+        first_key, ((first_l, first_r), first_dispute) = next(iter(covered.items()))
+        cur = conn.execute(
+            "INSERT INTO events (kind, pair_key, source_l, record_id_l, source_r, record_id_r, "
+            "dispute_id, reviewer_id, username, department, created_at, verdict, comment, "
+            "undoes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind, first_key, *first_l, *first_r, first_dispute, reviewer.reviewer_id,
+                reviewer.username, reviewer.department, utcnow(), verdict, comment, undoes,
+            ),
+        )  # fmt: skip
+        event_id = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO event_pairs (event_id, pair_key, source_l, record_id_l, source_r, "
+            "record_id_r, dispute_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(event_id, k, *lp, *rp, d) for k, ((lp, rp), d) in covered.items()],
+        )
+        return event_id
+
     def undo(self, reviewer: Reviewer, event_id: int, comment: str = "") -> Event:
-        """Append an undo of decision ``event_id`` by ``reviewer``."""
+        """Append an undo of decision ``event_id`` by ``reviewer``: one event that undoes
+        the decision on every pair it covers."""
         target = self.event(event_id)
         if target is None or target.kind != "decision":
             raise ReviewError(f"there is no decision {event_id} to undo.")
         if target.undone_by is not None:
             raise ReviewError(f"decision {event_id} was already undone (event {target.undone_by}).")
-        (sl, il), (sr, ir) = target.pair
-        if not reviewer.may_see(sl, sr):
-            raise ReviewError(
-                f"{reviewer.username} ({reviewer.department}) may not undo a decision on {sl} and {sr}."
-            )
+        for left, right in target.pairs:
+            if not reviewer.may_see(left[0], right[0]):
+                raise ReviewError(
+                    f"{reviewer.username} ({reviewer.department}) may not undo a decision on "
+                    f"{left[0]} and {right[0]}."
+                )
+        dispute_of = dict(
+            self.conn.execute(
+                "SELECT pair_key, dispute_id FROM event_pairs WHERE event_id = ?", (event_id,)
+            ).fetchall()
+        )
+        covered = {pair_key(*p): (p, dispute_of.get(pair_key(*p))) for p in target.pairs}
         try:
             with self.transaction() as conn:
-                cur = conn.execute(
-                    "INSERT INTO events (kind, pair_key, source_l, record_id_l, source_r, "
-                    "record_id_r, dispute_id, reviewer_id, username, department, created_at, "
-                    "comment, undoes) VALUES ('undo', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        pair_key(*target.pair), sl, il, sr, ir, target.dispute_id,
-                        reviewer.reviewer_id, reviewer.username, reviewer.department, utcnow(),
-                        comment, event_id,
-                    ),
-                )  # fmt: skip
-                new_id = int(cur.lastrowid or 0)
+                new_id = self._append(conn, "undo", reviewer, covered, None, comment, event_id)
         except sqlite3.IntegrityError as exc:
             raise ReviewError(f"decision {event_id} was already undone.") from exc
         event = self.event(new_id)
@@ -720,10 +837,15 @@ class ReviewStore:
         exclude: Sequence[int] = (),
         limit: int | None = None,
         offset: int = 0,
+        group: str | None = None,
     ) -> list[Dispute]:
-        """Disputes visible to ``reviewer`` (everything if None) matching the filters,
-        most pressing first (see :func:`crosswalk.review.disputes.priority`)."""
+        """Disputes visible to ``reviewer`` (everything if None) matching the filters (and
+        of the group ``group``, if given), most pressing first (see
+        :func:`crosswalk.review.disputes.expected_value`)."""
         where, params = _filters(reviewer, department, reason, facility_type, status, exclude)
+        if group is not None:
+            where += (" AND " if where else "WHERE ") + "d.group_key = ?"
+            params.append(group)
         sql = f"SELECT * FROM ({_DISPUTES_SQL}) d {where} ORDER BY d.priority DESC, d.dispute_id"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -856,6 +978,8 @@ class Dispute:
     decision_verdict: str | None
     decision_username: str | None
     decision_at: str | None
+    #: The disputes between the same two entities share it: one decision settles them.
+    group_key: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Dispute:
@@ -878,6 +1002,7 @@ class Dispute:
             decision_verdict=row["decision_verdict"],
             decision_username=row["decision_username"],
             decision_at=row["decision_at"],
+            group_key=row["group_key"],
         )
 
     @property

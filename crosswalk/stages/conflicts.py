@@ -22,6 +22,96 @@ CONFLICT_HIGH = 0.999
 #: several sites) and agreement on it is evidence of affiliation, not of sameness.
 UNIQUE_SHARE = 0.98
 
+#: The margin, in bits, under which the engine's decision on a pair is not clear: a
+#: decision whose evidence beats the alternative by this much or more has at most
+#: 1 / (1 + 2**MARGIN_BITS) (10%) chance of being wrong under the model, and is not queued.
+MARGIN_BITS = 3.17
+
+
+def probability_wrong(margin: np.ndarray) -> np.ndarray:
+    """The chance that a decision made with ``margin`` bits to spare is wrong: the odds
+    ``2**-margin`` read as a probability (0.5 for a tie, 0.1 at 3.17 bits)."""
+    return 1.0 / (1.0 + np.exp2(np.clip(margin, -1000, 1000)))
+
+
+def _rivals(group: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """For each row (a record's candidate link, in ``group``: the record and the other
+    end's source), the weight of the best *other* link of its group (-inf for none)."""
+    out = np.full(len(weight), -np.inf)
+    if not len(weight):
+        return out
+    order = np.lexsort((-weight, group))
+    g = group[order]
+    w = weight[order]
+    starts = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
+    sizes = np.diff(np.append(starts, len(g)))
+    of = np.repeat(np.arange(len(starts)), sizes)
+    top1 = w[starts][of]
+    second = np.where(sizes > 1, w[np.minimum(starts + 1, len(w) - 1)], -np.inf)[of]
+    first = np.arange(len(g)) == starts[of]
+    out[order] = np.where(first, second, top1)
+    return out
+
+
+def decision_margins(
+    left: np.ndarray,
+    right: np.ndarray,
+    source_left: np.ndarray,
+    source_right: np.ndarray,
+    weight: np.ndarray,
+    status: np.ndarray,
+    threshold_bits: float,
+    limited: frozenset[str] | set[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """How clearly the engine decided each candidate link: ``(margin, rival)`` in bits.
+
+    ``left``/``right`` are integer record codes, ``source_*`` the records' sources,
+    ``status`` the links' statuses (:data:`crosswalk.vocabulary.LINK_STATUSES`) and
+    ``limited`` the sources that allow one record per entity. A link's *rival* is the
+    strongest other link of either record to a record of the other end's source,
+    when that source is limited (the one-record-per-source rule makes the two compete);
+    a must-link rival is infinitely strong and cannot-links compete with nothing.
+
+    The *margin* is what the decision has to spare:
+
+    * linked: ``min(w - threshold, w - rival)``: above the threshold and above its rival;
+    * cut: ``rival - w``: how much the link kept beats it (0 when cut without a direct
+      rival, by the rule alone);
+    * below the threshold: ``max(threshold - w, rival - w)``: under the threshold, or
+      beaten by a rival, whichever is the clearer;
+    * decided by a review decision: infinite.
+    """
+    n = len(weight)
+    w = np.asarray(weight, dtype="float64")
+    status = np.asarray(status, dtype=object)
+    must = status == "must_link"
+    competes = status != "cannot_link"
+    strength = np.where(must, np.inf, w)
+    codes, _ = pd.factorize(np.concatenate([source_left, source_right]).astype(str))
+    src_l, src_r = codes[:n], codes[n:]
+    n_src = int(codes.max()) + 1 if len(codes) else 1
+    is_limited = np.isin(np.concatenate([source_left, source_right]).astype(str), list(limited))
+    lim_l, lim_r = is_limited[:n], is_limited[n:]
+    rows = np.arange(n)
+    # Each link once from each end: (record, the other end's source), when that source is limited.
+    side_l = competes & lim_r
+    side_r = competes & lim_l
+    record = np.concatenate([np.asarray(left)[side_l], np.asarray(right)[side_r]]).astype("int64")
+    other = np.concatenate([src_r[side_l], src_l[side_r]]).astype("int64")
+    which = np.concatenate([rows[side_l], rows[side_r]])
+    rival_rows = _rivals(record * n_src + other, strength[which])
+    rival = np.full(n, -np.inf)
+    np.maximum.at(rival, which, rival_rows)
+    t = float(threshold_bits)
+    margin = np.full(n, np.inf)
+    linked = status == "linked"
+    cut = status == "cut"
+    below = status == "below_threshold"
+    margin[linked] = np.minimum(w[linked] - t, w[linked] - rival[linked])
+    margin[cut] = np.where(np.isfinite(rival[cut]), rival[cut] - w[cut], 0.0)
+    margin[below] = np.maximum(t - w[below], rival[below] - w[below])
+    return margin, rival
+
 
 def facility_unique(frame: pd.DataFrame, column: str) -> bool:
     """Whether the identifier in ``column`` names one record per source (measured, not assumed)."""

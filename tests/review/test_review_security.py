@@ -28,6 +28,7 @@ from crosswalk.errors import ReviewError
 from crosswalk.review import ReviewStore
 from crosswalk.review.auth import MAX_ADDRESS_FAILURES, MAX_FAILURES, create_reviewer, login
 from crosswalk.review.keys import KEY_ENV, KEY_FILE_ENV, default_key_file, session_key
+from crosswalk.review.store import SCHEMA_VERSION
 
 CDPH_HCAI = (("hcai", "106010739"), ("cdph", "140000004"))
 
@@ -144,7 +145,7 @@ def test_version_1_store_is_upgraded_and_its_key_removed(
     assert old_key.encode() in store_path.read_bytes()
     app = review_app(store_path, mini_db)
     with ReviewStore(store_path) as s:
-        assert s.get_meta("schema_version") == "2" and s.get_meta("secret_key") is None
+        assert s.get_meta("schema_version") == SCHEMA_VERSION and s.get_meta("secret_key") is None
         assert [(e.username, e.verdict, e.comment) for e in s.events()] == [
             ("alice", "same", "kept")
         ]
