@@ -51,7 +51,7 @@ from crosswalk.matching import NORMALIZED_COLUMNS, NormalizedPair, normalize_pai
 from crosswalk.review.auth import end_session, reviewer_for_session, start_session
 from crosswalk.review.auth import login as check_login
 from crosswalk.review.disputes import REASON_LABELS
-from crosswalk.review.store import VERDICTS, Reviewer
+from crosswalk.review.store import VERDICTS, Dispute, Reviewer, ReviewStore
 from crosswalk.vocabulary import ID_PREFIX
 
 bp = Blueprint(
@@ -312,6 +312,7 @@ def queue() -> str:
     )
     return render_template(
         "review/queue.html",
+        groups=_groups(db, reviewer, items, filters["status"]),
         filters=filters,
         facets=db.facets(reviewer),
         items=items,
@@ -325,6 +326,53 @@ def queue() -> str:
         page_query=lambda p: _query(filters, page=p if p > 1 else None),
         statuses=STATUSES,
     )
+
+
+def _groups(
+    db: ReviewStore, reviewer: Reviewer, items: list[Dispute], status: str
+) -> dict[str, list[Dispute]]:
+    """The groups of the listed disputes that hold more than one dispute of this status
+    (one decision settles each), by group key."""
+    out: dict[str, list[Dispute]] = {}
+    for key in dict.fromkeys(d.group_key for d in items if d.group_key):
+        assert key is not None
+        members = db.disputes(reviewer=reviewer, status=status, group=key)
+        if len(members) > 1:
+            out[key] = members
+    return out
+
+
+@bp.post("/groups/decision")
+def decide_group() -> Response:
+    """Record one verdict covering every open (or unsure) dispute of a group that the
+    reviewer may decide: one event, undone as one."""
+    reviewer = current_reviewer()
+    filters = _filters(request.form)
+    key = str(request.form.get("group", ""))[:500]
+    verdict = request.form.get("verdict", "")
+    comment = request.form.get("comment", "")
+    if len(comment) > MAX_COMMENT:
+        raise BadRequest(description=f"comment: at most {MAX_COMMENT} characters.")
+    if verdict not in VERDICTS:
+        raise BadRequest(description=f"verdict: must be one of {', '.join(VERDICTS)}.")
+    db = store()
+    members = [
+        d
+        for status in ("open", "unsure")
+        for d in db.disputes(reviewer=reviewer, status=status, group=key)
+    ]
+    if not key or not members:
+        raise BadRequest(description=f"group: no open dispute of group {key!r} to decide.")
+    try:
+        event = db.decide_pairs(
+            reviewer, [(d.pair, d.dispute_id) for d in members], verdict, comment
+        )
+    except ReviewError as exc:
+        raise Forbidden(description=str(exc)) from exc
+    flash(
+        f"{len(members)} disputes of one group: recorded '{verdict}' (decision {event.event_id})."
+    )
+    return redirect(url_for("review.queue") + _query(filters))
 
 
 @bp.get("/next")

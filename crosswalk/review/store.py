@@ -846,7 +846,13 @@ class ReviewStore:
         if group is not None:
             where += (" AND " if where else "WHERE ") + "d.group_key = ?"
             params.append(group)
-        sql = f"SELECT * FROM ({_DISPUTES_SQL}) d {where} ORDER BY d.priority DESC, d.dispute_id"
+        # A group's disputes side by side, at the place of its most pressing one.
+        sql = (
+            "SELECT * FROM (SELECT d.*, MAX(d.priority) OVER (PARTITION BY "
+            "COALESCE(d.group_key, 'dispute ' || d.dispute_id)) AS group_priority "
+            f"FROM ({_DISPUTES_SQL}) d {where}) d ORDER BY d.group_priority DESC, "
+            "COALESCE(d.group_key, ''), d.priority DESC, d.dispute_id"
+        )
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params += [limit, offset]

@@ -108,7 +108,7 @@ def decision_margins(
     cut = status == "cut"
     below = status == "below_threshold"
     margin[linked] = np.minimum(w[linked] - t, w[linked] - rival[linked])
-    margin[cut] = np.where(np.isfinite(rival[cut]), rival[cut] - w[cut], 0.0)
+    margin[cut] = np.where(rival[cut] > -np.inf, rival[cut] - w[cut], 0.0)
     margin[below] = np.maximum(t - w[below], rival[below] - w[below])
     return margin, rival
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from markupsafe import escape
+from review_minixwalk import PASSWORDS, csrf, review_app, sign_in
 
+from api.review.web import PAGE_SIZE
 from crosswalk.errors import ReviewError
 from crosswalk.review import ReviewStore, load_constraints
+from crosswalk.review.auth import create_reviewer
 from crosswalk.review.store import SCHEMA_VERSION, Reviewer, pair_key
+from crosswalk.stages.conflicts import MARGIN_BITS, decision_margins, probability_wrong
 
 DATA = Path(__file__).parent / "data"
 
@@ -126,3 +135,137 @@ def test_grouped_decision_is_scoped_to_every_pair(store: ReviewStore) -> None:
             "same",
         )
     assert not store.events()
+
+
+# ---------------------------------------------------------------------- margins
+
+
+def test_decision_margins_read_ties_clear_splits_and_rivals() -> None:
+    """Records 0..7 of sources a (even) and b (odd), each allowing one record per entity."""
+    left = np.array([0, 0, 2, 2, 4, 6])
+    right = np.array([1, 3, 1, 3, 3, 7])
+    src_l = np.array(["a"] * 6, dtype=object)
+    src_r = np.array(["b"] * 6, dtype=object)
+    weight = np.array([15.0, 15.0, 9.0, 2.0, 1.0, -1.0])
+    status = np.array(["linked", "cut", "cut", "linked", "linked", "below_threshold"], dtype=object)
+    margin, rival = decision_margins(left, right, src_l, src_r, weight, status, 0.0, {"a", "b"})
+    # A tie: record 0 keeps 1 and loses 3 at the same 15 bits; neither has a margin.
+    assert margin[0] == 0.0 and margin[1] == 0.0
+    # A split decided by 6 bits: record 1 is held by 0 at 15 bits against 2 at 9.
+    assert margin[2] == 6.0 and rival[2] == 15.0
+    # Linked at 2 bits while record 3's link to 0 weighs 15: a rival beats it.
+    assert margin[3] == -13.0
+    # Linked 1 bit above the threshold, but 14 bits behind the same rival.
+    assert margin[4] == -14.0 and rival[4] == 15.0
+    # Below the threshold by 1 bit, no rival: 1 bit.
+    assert margin[5] == 1.0 and rival[5] == -np.inf
+    assert probability_wrong(np.array([0.0]))[0] == 0.5
+    assert abs(probability_wrong(np.array([MARGIN_BITS]))[0] - 0.1) < 0.001
+
+
+def test_decisions_and_unlimited_sources_make_no_rivals() -> None:
+    left, right = np.array([0, 0]), np.array([1, 2])
+    src = np.array(["a", "a"], dtype=object)
+    other = np.array(["b", "b"], dtype=object)
+    status = np.array(["must_link", "cut"], dtype=object)
+    weight = np.array([-5.0, 10.0])
+    margin, _ = decision_margins(left, right, src, other, weight, status, 0.0, {"a", "b"})
+    assert margin[0] == np.inf  # decided by a reviewer
+    assert margin[1] == np.inf  # the must-link beats it by any margin
+    status = np.array(["linked", "linked"], dtype=object)
+    margin, rival = decision_margins(left, right, src, other, weight, status, 0.0, set())
+    assert np.all(rival == -np.inf) and margin[1] == 10.0
+
+
+# ---------------------------------------------------------------------- the real build
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The embedded pair built with identifiers and a fresh review store, by the CLI."""
+    tmp = tmp_path_factory.mktemp("queue")
+    store = tmp / "review.sqlite"
+    done = subprocess.run(
+        [sys.executable, "-m", "crosswalk.cli", "build", "--config", "data/sources.toml",
+         "--out", str(tmp / "build"), "--review-store", str(store)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return {"db": tmp / "build" / "crosswalk.sqlite", "store": store, "tmp": tmp}
+
+
+def test_clear_splits_are_published_but_not_queued(built: dict[str, Path]) -> None:
+    published = _rows(built["db"], "SELECT COUNT(*) FROM conflicts WHERE kind = 'cluster_split'")
+    with ReviewStore(built["store"]) as store:
+        disputes = store.disputes(status="all")
+    splits = [r for d in disputes for r in d.reasons if r["kind"] == "cluster_split"]
+    # Every split is in the published conflicts; only those without a clear margin queue.
+    assert int(published[0][0]) > 10 * max(len(splits), 1)
+    assert splits and all(r["margin_bits"] < MARGIN_BITS for r in splits)
+    for d in disputes:
+        for r in d.reasons:
+            if r["kind"] in ("uncertain", "second_candidate", "one_per_source"):
+                assert r["margin_bits"] is not None and r["margin_bits"] < MARGIN_BITS
+
+
+def test_queue_is_ordered_by_expected_value_with_groups_together(built: dict[str, Path]) -> None:
+    with ReviewStore(built["store"]) as store:
+        disputes = store.disputes(status="open")
+    assert disputes
+    seen: list[str] = []
+    for d in disputes:
+        key = d.group_key or f"dispute {d.dispute_id}"
+        if seen and seen[-1] != key:
+            assert key not in seen, "a group's disputes are listed together"
+        seen.append(key)
+    best: dict[str, float] = {}
+    for d in disputes:
+        key = d.group_key or f"dispute {d.dispute_id}"
+        best[key] = max(best.get(key, 0.0), d.priority)
+    firsts = list(dict.fromkeys(seen))
+    assert [best[k] for k in firsts] == sorted((best[k] for k in firsts), reverse=True)
+    # A grouped dispute lies between two entities, each of its records in one of them.
+    grouped = [d for d in disputes if d.group_key]
+    assert len({d.group_key for d in grouped}) < len(grouped)
+    for d in grouped:
+        assert {d.left["entity_id"], d.right["entity_id"]} == set(json.loads(d.group_key or ""))
+
+
+def test_group_decision_in_the_web_queue_and_its_undo(built: dict[str, Path]) -> None:
+    with ReviewStore(built["store"]) as store:
+        if store.reviewer_by_name("root") is None:
+            create_reviewer(store, "root", "cdph", PASSWORDS["root"], admin=True)
+        listed = [d.group_key for d in store.disputes(status="open")]
+        group = next(g for g in listed if g and listed.count(g) > 1)
+        members = {d.dispute_id for d in store.disputes(status="open", group=group)}
+    assert len(members) > 1
+    client = review_app(built["store"], built["db"]).test_client()
+    assert sign_in(client, "root").status_code == 302
+    queue = client.get(f"/review/?page={listed.index(group) // PAGE_SIZE + 1}")
+    assert (
+        queue.status_code == 200
+        and f'class="group-head" data-group="{escape(group)}"' in queue.text
+    )
+    response = client.post(
+        "/review/groups/decision",
+        data={"csrf_token": csrf(queue.text), "group": group, "verdict": "different"},
+    )
+    assert response.status_code == 302
+    with ReviewStore(built["store"]) as store:
+        events = store.events()
+        assert len(events) == 1 and events[0].verdict == "different"
+        assert len(events[0].pairs) == len(members)
+        assert {d.dispute_id for d in store.disputes(status="decided")} == members
+    page = client.get(f"/review/disputes/{min(members)}")
+    assert (
+        client.post(
+            f"/review/events/{events[0].event_id}/undo", data={"csrf_token": csrf(page.text)}
+        ).status_code
+        == 302
+    )
+    with ReviewStore(built["store"]) as store:
+        assert [e.kind for e in store.events()] == ["decision", "undo"]
+        assert not store.standing_decisions()
+        assert members <= {d.dispute_id for d in store.disputes(status="open")}
