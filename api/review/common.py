@@ -66,6 +66,16 @@ def dispute_for(reviewer: Reviewer, dispute_id: int) -> Dispute:
     return dispute
 
 
+def undecided_in_group(db: ReviewStore, reviewer: Reviewer, group: str) -> list[Dispute]:
+    """The disputes of ``group`` still awaiting a binding decision (open or unsure) that
+    ``reviewer`` may decide: what one grouped decision covers."""
+    return [
+        d
+        for status in ("open", "unsure")
+        for d in db.disputes(reviewer=reviewer, status=status, group=group)
+    ]
+
+
 @dataclass(frozen=True)
 class SourceInfo:
     """A department listing the crosswalk was built from, for the page footer."""

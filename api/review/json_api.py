@@ -18,7 +18,7 @@ from werkzeug.exceptions import BadRequest, Conflict, Forbidden, NotFound, Unaut
 
 from api.http import MAX_INT, int_arg
 from api.problems import InvalidField
-from api.review.common import MAX_COMMENT, STATUSES, dispute_for, store
+from api.review.common import MAX_COMMENT, STATUSES, dispute_for, store, undecided_in_group
 from api.spec import operation
 from crosswalk.errors import ReviewError
 from crosswalk.review.auth import reviewer_for_token
@@ -79,6 +79,14 @@ _EVENT = {
         "comment": {"type": "string"},
         "undoes": {"type": ["integer", "null"]},
         "undone_by": {"type": ["integer", "null"]},
+        "pairs": {
+            "type": "array",
+            "description": "Every pair the event covers (a grouped decision covers several).",
+            "items": {
+                "type": "object",
+                "properties": {"left": _RECORD_REF, "right": _RECORD_REF},
+            },
+        },
     },
     "required": ["event_id", "kind", "username", "department", "created_at"],
 }
@@ -90,6 +98,11 @@ _DISPUTE = {
         "status": {"type": "string", "enum": ["open", "unsure", "decided"]},
         "left": _RECORD_REF,
         "right": _RECORD_REF,
+        "group": {
+            "type": ["string", "null"],
+            "description": "The disputes between the same two entities share it; "
+            "one decision (decide with group: true) settles them all.",
+        },
         "reasons": {
             "type": "array",
             "items": {
@@ -294,6 +307,12 @@ def get_dispute(dispute_id: int) -> Response:
                     "properties": {
                         "verdict": {"type": "string", "enum": list(VERDICTS)},
                         "comment": {"type": "string", "maxLength": MAX_COMMENT},
+                        "group": {
+                            "type": "boolean",
+                            "description": "Decide every open or unsure dispute of the "
+                            "dispute's group (the disputes between the same two entities) "
+                            "with one event.",
+                        },
                     },
                     "required": ["verdict"],
                     "additionalProperties": False,
@@ -316,7 +335,7 @@ def decide(dispute_id: int) -> tuple[Response, int]:
     who = reviewer()
     dispute = dispute_for(who, dispute_id)
     body = _body()
-    unknown = set(body) - {"verdict", "comment"}
+    unknown = set(body) - {"verdict", "comment", "group"}
     if unknown:
         raise BadRequest(description=f"unknown body member(s): {', '.join(sorted(unknown))}.")
     verdict = body.get("verdict")
@@ -325,8 +344,18 @@ def decide(dispute_id: int) -> tuple[Response, int]:
         raise BadRequest(description=f"verdict: must be one of {', '.join(VERDICTS)}.")
     if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
         raise BadRequest(description=f"comment: a string of at most {MAX_COMMENT} characters.")
+    grouped = body.get("group", False)
+    if not isinstance(grouped, bool):
+        raise BadRequest(description="group: true or false.")
+    covered = [(dispute.pair, dispute_id)]
+    if grouped and dispute.group_key:
+        covered += [
+            (d.pair, d.dispute_id)
+            for d in undecided_in_group(store(), who, dispute.group_key)
+            if d.dispute_id != dispute_id
+        ]
     try:
-        event = store().decide(who, dispute.pair, verdict, comment, dispute_id=dispute_id)
+        event = store().decide_pairs(who, covered, verdict, comment)
     except ReviewError as exc:
         raise Forbidden(description=str(exc)) from exc
     updated = store().dispute(dispute_id)

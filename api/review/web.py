@@ -45,6 +45,7 @@ from api.review.common import (
     dispute_for,
     published_model,
     store,
+    undecided_in_group,
 )
 from crosswalk.errors import ReviewError
 from crosswalk.matching import NORMALIZED_COLUMNS, NormalizedPair, normalize_pair
@@ -356,11 +357,7 @@ def decide_group() -> Response:
     if verdict not in VERDICTS:
         raise BadRequest(description=f"verdict: must be one of {', '.join(VERDICTS)}.")
     db = store()
-    members = [
-        d
-        for status in ("open", "unsure")
-        for d in db.disputes(reviewer=reviewer, status=status, group=key)
-    ]
+    members = undecided_in_group(db, reviewer, key)
     if not key or not members:
         raise BadRequest(description=f"group: no open dispute of group {key!r} to decide.")
     try:

@@ -1029,6 +1029,7 @@ class Dispute:
             "reasons": self.reasons,
             "match_probability": self.match_probability,
             "priority": self.priority,
+            "group": self.group_key,
             "decision": None
             if self.decision_event_id is None
             else {

@@ -16,7 +16,7 @@ from review_minixwalk import PASSWORDS, csrf, review_app, sign_in
 from api.review.web import PAGE_SIZE
 from crosswalk.errors import ReviewError
 from crosswalk.review import ReviewStore, load_constraints
-from crosswalk.review.auth import create_reviewer
+from crosswalk.review.auth import create_reviewer, issue_token
 from crosswalk.review.store import SCHEMA_VERSION, Reviewer, pair_key
 from crosswalk.stages.conflicts import MARGIN_BITS, decision_margins, probability_wrong
 
@@ -268,4 +268,39 @@ def test_group_decision_in_the_web_queue_and_its_undo(built: dict[str, Path]) ->
     with ReviewStore(built["store"]) as store:
         assert [e.kind for e in store.events()] == ["decision", "undo"]
         assert not store.standing_decisions()
+        assert members <= {d.dispute_id for d in store.disputes(status="open")}
+
+
+def test_group_decision_through_the_json_api(built: dict[str, Path]) -> None:
+    with ReviewStore(built["store"]) as store:
+        root = store.reviewer_by_name("root") or create_reviewer(
+            store, "root", "cdph", PASSWORDS["root"], admin=True
+        )
+        token = issue_token(store, root)
+        listed = [d for d in store.disputes(status="open") if d.group_key]
+        keys = [d.group_key for d in listed]
+        first = next(d for d in listed if keys.count(d.group_key) > 1)
+        members = {d.dispute_id for d in store.disputes(status="open", group=first.group_key)}
+        before = len(store.events())
+    client = review_app(built["store"], built["db"]).test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    shown = client.get(f"/v1/disputes/{first.dispute_id}", headers=auth).get_json()
+    assert shown["group"] == first.group_key
+    response = client.post(
+        f"/v1/disputes/{first.dispute_id}/decision",
+        json={"verdict": "same", "group": True},
+        headers=auth,
+    )
+    assert response.status_code == 201, response.text
+    event = response.get_json()["event"]
+    assert len(event["pairs"]) == len(members)
+    refused = client.post(
+        f"/v1/disputes/{first.dispute_id}/decision", json={"verdict": "same", "group": "yes"},
+        headers=auth,
+    )  # fmt: skip
+    assert refused.status_code == 400 and "group" in refused.text
+    undo = client.post(f"/v1/decisions/{event['event_id']}/undo", json={}, headers=auth)
+    assert undo.status_code in (200, 201), undo.text
+    with ReviewStore(built["store"]) as store:
+        assert len(store.events()) == before + 2
         assert members <= {d.dispute_id for d in store.disputes(status="open")}
