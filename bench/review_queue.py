@@ -74,6 +74,9 @@ class Table:
     errors: int
     total: Row
     by_reason: dict[str, Row] = field(default_factory=dict)
+    #: The engine errors not in the queue, by why: no published link (never a candidate
+    #: pair, or scored under the floor), or a link the engine decided with a clear margin.
+    uncaught: dict[str, int] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -89,7 +92,21 @@ class Table:
             "coverage": self.coverage,
             "total": row(self.total),
             "by_reason": {k: row(v) for k, v in self.by_reason.items()},
+            "uncaught": self.uncaught,
         }
+
+
+def published_pairs(db: Path) -> set[tuple[str, str]]:
+    """The (CDPH, HCAI) record pairs with a published link."""
+    with connect(db) as con:
+        rows = con.execute(
+            "SELECT source_l, record_id_l, source_r, record_id_r FROM links"
+        ).fetchall()
+    out = set()
+    for sl, il, sr, ir in rows:
+        if {sl, sr} == {LEFT, RIGHT}:
+            out.add((str(il), str(ir)) if sl == LEFT else (str(ir), str(il)))
+    return out
 
 
 def entity_of(db: Path) -> dict[tuple[str, str], str]:
@@ -127,6 +144,7 @@ def measure(name: str, config: Path, work: Path, truth: PairSet) -> Table:
     false = {(c, h) for c, h in linked - truth if c in truth_l or h in truth_r}
     errors = missed | false
 
+    queued: set[tuple[str, str]] = set()
     total = Row()
     by_reason: dict[str, Row] = {}
     groups: set[Any] = set()
@@ -147,6 +165,7 @@ def measure(name: str, config: Path, work: Path, truth: PairSet) -> Table:
         if {sl, sr} != {LEFT, RIGHT}:
             continue
         c, h = (il, ir) if sl == LEFT else (ir, il)
+        queued.add((c, h))
         if c not in truth_l and h not in truth_r:
             continue
         wrong = same(c, h) != ((c, h) in truth)
@@ -157,7 +176,13 @@ def measure(name: str, config: Path, work: Path, truth: PairSet) -> Table:
     total.decisions = len(groups)
     for k, r in by_reason.items():
         r.decisions = len(reason_groups[k])
-    return Table(name, len(errors), total, dict(sorted(by_reason.items())))
+    linked_pairs = published_pairs(out / "crosswalk.sqlite")
+    missing = errors - queued
+    uncaught = {
+        "no published link": len(missing - linked_pairs),
+        "published link, clear margin": len(missing & linked_pairs),
+    }
+    return Table(name, len(errors), total, dict(sorted(by_reason.items())), uncaught)
 
 
 def _groups(db: ReviewStore) -> dict[int, Any]:
@@ -220,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps([t.to_dict() for t in tables], indent=2))
     else:
         print(render(tables))
+        print()
+        for t in tables:
+            why = ", ".join(f"{k} {v}" for k, v in t.uncaught.items())
+            print(f"{t.build}: engine errors not in the queue: {why}")
         print()
         for line in verdicts(tables):
             print(line)
