@@ -265,42 +265,38 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
         & (np.abs(w - rules.threshold_bits) < MARGIN_BITS)
         & ((status == "below_threshold") | (w - frame["rival"].to_numpy() >= MARGIN_BITS))
     )
-    # The pair's margin, by key, for the conflicts below.
-    pair_keys = [
-        pair_key((a, b), (c, d))
-        for a, b, c, d in zip(
-            frame["source_l"], frame["record_id_l"], frame["source_r"], frame["record_id_r"],
-            strict=True,
-        )
-    ]  # fmt: skip
-    margin_of = dict(zip(pair_keys, frame["margin"].tolist(), strict=True))
-    for i in np.flatnonzero(unclear).tolist():
-        row = frame.iloc[i]
-        a = (row["source_l"], row["record_id_l"])
-        b = (row["source_r"], row["record_id_r"])
+    raise_at = np.flatnonzero(unclear & ((status != "below_threshold") | near))
+    sl, il, sr, ir = (
+        frame[c].to_numpy(dtype=object)
+        for c in ("source_l", "record_id_l", "source_r", "record_id_r")
+    )
+    margins = frame["margin"].to_numpy(dtype="float64")
+    p_wrong = frame["p_wrong"].to_numpy(dtype="float64")
+    for i in raise_at.tolist():
+        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
         item = raise_pair(a, b)
-        pw = float(row["p_wrong"])
-        if status[i] == "below_threshold" and not near[i]:
-            continue  # outside the configured uncertain band
+        pw = float(p_wrong[i])
         if status[i] == "cut":
             item.add({"kind": "one_per_source"}, p[i], pw)
-        elif near[i] and status[i] in ("linked", "below_threshold"):
+        elif near[i]:
             item.add({"kind": "uncertain"}, p[i], pw)
         else:  # a rival within the margin decided it
             item.add({"kind": "second_candidate"}, p[i], pw)
-        item.reasons[-1]["margin_bits"] = _round(row["margin"])
+        item.reasons[-1]["margin_bits"] = _round(margins[i])
+    conflicts = cw.rows("SELECT * FROM conflicts ORDER BY conflict_id")
+    # The links of the records the conflicts name, to find their margins.
+    named = {(str(c["source_l"]), str(c["record_id_l"])) for c in conflicts}
+    named |= {(str(c["source_r"]), str(c["record_id_r"])) for c in conflicts if c["source_r"]}
+    margin_of: dict[str, float] = {}
     by_record: dict[RecordKey, tuple[float, RecordKey]] = {}
-    for a, b, q in zip(
-        zip(frame["source_l"], frame["record_id_l"], strict=True),
-        zip(frame["source_r"], frame["record_id_r"], strict=True),
-        p.tolist(),
-        strict=True,
-    ):
+    for i in _touching(frame, named).tolist():
+        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        margin_of[pair_key(a, b)] = float(margins[i])
         for x, y in ((a, b), (b, a)):
-            if x not in by_record or q > by_record[x][0]:
-                by_record[x] = (q, y)
+            if x not in by_record or p[i] > by_record[x][0]:
+                by_record[x] = (float(p[i]), y)
 
-    for c in cw.rows("SELECT * FROM conflicts ORDER BY conflict_id"):
+    for c in conflicts:
         a = (str(c["source_l"]), str(c["record_id_l"]))
         details = _json(c["details"], {})
         kind = str(c["kind"])
@@ -363,8 +359,8 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
             pw,
         )
     links: dict[str, sqlite3.Row] = {}
-    wanted = set(raised)
-    ids = [int(i) for k, i in zip(pair_keys, frame["link_id"].tolist(), strict=True) if k in wanted]
+    wanted = {k for item in raised.values() for k in item.pair}
+    ids = frame["link_id"].to_numpy()[_touching(frame, wanted)].tolist()
     for chunk in range(0, len(ids), 500):
         part = ids[chunk : chunk + 500]
         for link in cw.rows(
@@ -374,6 +370,8 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
             b = (str(link["source_r"]), str(link["record_id_r"]))
             key = pair_key(a, b)
             q = link["match_probability"]
+            if key not in raised:
+                continue
             if key not in links or (q or 0) > (links[key]["match_probability"] or 0):
                 links[key] = link
     return raised, links
@@ -391,6 +389,16 @@ def _group(left: tuple[str, int] | None, right: tuple[str, int] | None) -> tuple
         return None, 1
     ids = sorted((left[0], right[0]))
     return json.dumps(ids, separators=(",", ":")), min(left[1], right[1])
+
+
+def _touching(frame: pd.DataFrame, records: set[RecordKey]) -> np.ndarray:
+    """Rows of the links ``frame`` with a record of ``records`` at either end."""
+    if not records:
+        return np.empty(0, dtype="int64")
+    wanted = pd.MultiIndex.from_tuples(sorted(records))
+    left = pd.MultiIndex.from_arrays([frame["source_l"], frame["record_id_l"]]).isin(wanted)
+    right = pd.MultiIndex.from_arrays([frame["source_r"], frame["record_id_r"]]).isin(wanted)
+    return np.flatnonzero(left | right)
 
 
 def _round(value: float) -> float | None:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import review_minixwalk as minixwalk
 from markupsafe import escape
 from review_minixwalk import PASSWORDS, csrf, review_app, sign_in
 
 from api.review.web import PAGE_SIZE
 from crosswalk.errors import ReviewError
-from crosswalk.review import ReviewStore, load_constraints
+from crosswalk.review import ReviewStore, load_constraints, queue_disputes
 from crosswalk.review.auth import create_reviewer, issue_token
 from crosswalk.review.store import SCHEMA_VERSION, Reviewer, pair_key
 from crosswalk.stages.conflicts import MARGIN_BITS, decision_margins, probability_wrong
@@ -304,3 +305,21 @@ def test_group_decision_through_the_json_api(built: dict[str, Path]) -> None:
     with ReviewStore(built["store"]) as store:
         assert len(store.events()) == before + 2
         assert members <= {d.dispute_id for d in store.disputes(status="open")}
+
+
+def test_a_narrower_uncertain_band_raises_nothing_outside_it(tmp_path: Path) -> None:
+    """A pair under the threshold outside the configured band is not raised at all (it
+    was raised with no reason)."""
+    db = minixwalk.build(tmp_path / "crosswalk.sqlite")
+    conn = sqlite3.connect(db)
+    config = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+    config["review"]["uncertain_low"] = 0.4
+    with conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+    conn.close()
+    queue_disputes(db, tmp_path / "review.sqlite")
+    with ReviewStore(tmp_path / "review.sqlite") as store:
+        disputes = store.disputes(status="all")
+    assert disputes and all(d.reasons for d in disputes)
+    below = (("cdph", "140000006"), ("hcai", "106010844"))  # p = 0.35, below the threshold
+    assert below not in [d.pair for d in disputes]
