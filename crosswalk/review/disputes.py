@@ -405,16 +405,18 @@ def _round(value: float) -> float | None:
     return round(float(value), 3) if math.isfinite(float(value)) else None
 
 
-def _entities(cw: _Crosswalk, keys: set[RecordKey]) -> dict[RecordKey, tuple[str, int]]:
-    """The entity and its size of each record in ``keys``."""
-    out: dict[RecordKey, tuple[str, int]] = {}
-    for r in cw.rows(
-        "SELECT r.source, r.record_id, r.entity_id, e.member_count FROM records r "
-        "JOIN entities e ON e.entity_id = r.entity_id"
-    ):
-        key = (str(r[0]), str(r[1]))
-        if key in keys:
-            out[key] = (str(r[2]), int(r[3] or 1))
+def _sizes(cw: _Crosswalk, entity_ids: set[str]) -> dict[str, int]:
+    """The member count of each entity of ``entity_ids``."""
+    ids = sorted(entity_ids)
+    out: dict[str, int] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        for r in cw.rows(
+            "SELECT entity_id, member_count FROM entities "
+            f"WHERE entity_id IN ({','.join('?' * len(part))})",
+            tuple(part),
+        ):
+            out[str(r[0])] = int(r[1] or 1)
     return out
 
 
@@ -432,14 +434,23 @@ def queue_disputes(crosswalk_db: Path, store: Path) -> int:
         rules = _Rules.of(config if isinstance(config, dict) else {})
         build_id = meta.get("build_id")
         raised, links = _collect(cw, rules)
-        entity = _entities(cw, {k for item in raised.values() for k in item.pair})
+        snapshots = {
+            key: (cw.record(it.pair[0]), cw.record(it.pair[1])) for key, it in raised.items()
+        }
+        size = _sizes(
+            cw, {str(r["entity_id"]) for lr in snapshots.values() for r in lr if r.get("entity_id")}
+        )
+
+        def entity(record: dict[str, Any]) -> tuple[str, int] | None:
+            e = record.get("entity_id")
+            return None if not e else (str(e), size.get(str(e), 1))
+
         rows = []
         for key, item in raised.items():
-            left = cw.record(item.pair[0])
-            right = cw.record(item.pair[1])
+            left, right = snapshots[key]
             link = links.get(key)
             probability = link["match_probability"] if link is not None else item.probability
-            group, moved = _group(entity.get(item.pair[0]), entity.get(item.pair[1]))
+            group, moved = _group(entity(left), entity(right))
             rows.append(
                 (
                     key, item, left, right, probability, expected_value(item.p_wrong, moved),
