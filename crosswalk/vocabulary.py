@@ -206,22 +206,19 @@ class Reason:
 
     #: What it means, for the review UI and the docs.
     label: str
-    #: Its place in the queue: 2 decisions contradict each other, 1 the evidence conflicts
-    #: outright, 0 it is only weak or unusual.
-    tier: int
 
 
 #: The reasons a pair goes to review, by kind.
 REVIEW_REASONS: Final = MappingProxyType(
     {
-        "decision_conflict": Reason("Decisions contradict each other", 2),
-        "identifier_disagrees": Reason("Shared identifier, different name/address", 1),
-        "identifier_differs": Reason("Same name/address, different identifier", 1),
-        "cluster_split": Reason("Cluster was split", 1),
-        "one_per_source": Reason("Link cut: two records of one source", 1),
-        "uncertain": Reason("Uncertain match probability", 0),
-        "second_candidate": Reason("A close second candidate", 0),
-        "large_cluster": Reason("Unusually large cluster", 0),
+        "decision_conflict": Reason("Decisions contradict each other"),
+        "identifier_disagrees": Reason("Shared identifier, different name/address"),
+        "identifier_differs": Reason("Same name/address, different identifier"),
+        "cluster_split": Reason("Cluster was split"),
+        "one_per_source": Reason("Link cut: two records of one source"),
+        "uncertain": Reason("Near the threshold"),
+        "second_candidate": Reason("A close second candidate"),
+        "large_cluster": Reason("Unusually large cluster"),
     }
 )
 

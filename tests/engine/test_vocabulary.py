@@ -9,7 +9,7 @@ import sys
 
 from crosswalk import vocabulary
 from crosswalk.config import ClusteringSettings, FieldMap, ReviewSettings
-from crosswalk.review.disputes import REASON_LABELS, priority, review_band
+from crosswalk.review.disputes import REASON_LABELS, expected_value, review_band
 from matchers import identifiers
 
 
@@ -49,18 +49,14 @@ def test_every_conflict_kind_has_a_review_reason_and_every_reason_a_label() -> N
     assert all(text.strip() for text in vocabulary.CONFLICT_KINDS.values())
     for kind, reason in vocabulary.REVIEW_REASONS.items():
         assert reason.label.strip(), kind
-        assert reason.tier in (0, 1, 2), kind
         assert REASON_LABELS[kind] == reason.label
     assert set(REASON_LABELS) == set(vocabulary.REVIEW_REASONS)
 
 
-def test_queue_tiers_follow_the_reasons() -> None:
-    # Contradicting decisions first, then conflicting evidence, then the rest; an unknown
-    # reason counts as the rest.
-    assert priority(["uncertain", "decision_conflict"], 0.5) == 3.0
-    for kind in ("identifier_disagrees", "identifier_differs", "cluster_split", "one_per_source"):
-        assert priority(["large_cluster", kind], 1.0) == 1.0
-    assert priority(["uncertain", "large_cluster", "no_such_reason"], 0.25) == 0.5
+def test_queue_order_is_the_chance_of_an_error_times_the_records_moved() -> None:
+    assert expected_value(0.5, 3) == 1.5
+    assert expected_value(1.0, 1) > expected_value(0.1, 5) > expected_value(0.1, 4)
+    assert expected_value(0.2, 0) == 0.2  # a decision moves at least one record
 
 
 def test_review_defaults_are_the_configs_and_the_queues() -> None:
