@@ -1,21 +1,29 @@
 """Raise the disputes of a published build into the review store.
 
-A build raises a dispute, keyed by the unordered record pair, for:
+The queue holds what a steward's decision can change. Each published link has a
+*margin*, in bits, by which the engine decided it (over the threshold and over its
+rival, :func:`crosswalk.stages.conflicts.decision_margins`); a decision with a clear
+margin (:data:`~crosswalk.stages.conflicts.MARGIN_BITS`) is not queued. A build
+raises a dispute, keyed by the unordered record pair, for:
 
 ``uncertain``
-    a scored pair whose match probability falls in the uncertain band
-    ``[review.uncertain_low, review.uncertain_high)`` of the build's config;
-``identifier_disagrees``, ``identifier_differs``, ``cluster_split``, ``decision_conflict``
-    every row of the published ``conflicts`` table;
-``one_per_source``
-    a link cut so that a cluster keeps one record per source;
+    a link within the margin of the threshold, not decided by a rival, whose
+    probability falls in the band ``[review.uncertain_low, review.uncertain_high)``;
+``second_candidate``
+    a link whose rival (a record's next-best candidate) is within the margin;
+``one_per_source``, ``cluster_split``
+    a cut link, and the published split it belongs to, without a clear margin;
+``identifier_disagrees``, ``identifier_differs``, ``decision_conflict``
+    every such row of the published ``conflicts`` table;
 ``large_cluster``
     an entity with more members than ``clustering.large_cluster_size``: the
     dispute is its weakest kept link.
 
-One pair raised for several reasons is one dispute listing them all. A pair
-already settled by a decision in force stays settled; only a
-``decision_conflict`` reopens it, since its decision contradicts another.
+One pair raised for several reasons is one dispute listing them all. Its priority is
+its expected value, the chance the engine is wrong times the records a decision moves
+(:func:`expected_value`), and its group the two entities it lies between: one decision
+settles every dispute of a group. A pair already settled by a decision in force stays
+settled; only a ``decision_conflict`` reopens it, since its decision contradicts another.
 """
 
 from __future__ import annotations
