@@ -16,11 +16,15 @@ crosswalk so that decisions survive every rebuild. Its tables:
 ``disputes``
     What the last builds raised for review, keyed by the unordered record
     pair, with a snapshot of both records, each field's contribution and the
-    rest of the cluster. Snapshots are refreshed by each build.
+    rest of the cluster, the priority (expected value) and the group (the two
+    entities the pair lies between). Snapshots are refreshed by each build.
 ``events``
     The audit log. A decision records who, their department, when (UTC), the
     verdict and a comment; an undo is a new event naming the decision it
     undoes. Triggers refuse every UPDATE and DELETE on this table.
+``event_pairs``
+    The pairs each event covers: one, or every dispute of a group for a grouped
+    decision (and its undo). Append-only like ``events``.
 ``login_attempts``
     Logins, kept to rate-limit password guessing.
 
