@@ -216,7 +216,7 @@ REVIEW_REASONS: Final = MappingProxyType(
         "identifier_differs": Reason("Same name/address, different identifier"),
         "cluster_split": Reason("Cluster was split"),
         "one_per_source": Reason("Link cut: two records of one source"),
-        "uncertain": Reason("Near the threshold"),
+        "uncertain": Reason("Uncertain: near the threshold"),
         "second_candidate": Reason("A close second candidate"),
         "large_cluster": Reason("Unusually large cluster"),
     }
