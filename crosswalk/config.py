@@ -148,6 +148,9 @@ class ReviewSettings:
     #: Pairs whose match probability falls in [low, high) go to review.
     uncertain_low: float = REVIEW_DEFAULTS.uncertain_low
     uncertain_high: float = REVIEW_DEFAULTS.uncertain_high
+    #: A decision with at least this many bits to spare is clear and not queued; raise it
+    #: to queue more (a tie is 0 bits).
+    clear_margin_bits: float = REVIEW_DEFAULTS.clear_margin_bits
     #: The review store. Relative paths are relative to the config file.
     store: str | None = None
 
@@ -679,6 +682,14 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                 "the uncertain band must satisfy 0 <= uncertain_low < uncertain_high <= 1.",
                 f"use e.g. uncertain_low = {REVIEW_DEFAULTS.uncertain_low} and "
                 f"uncertain_high = {REVIEW_DEFAULTS.uncertain_high}.",
+            )
+        )
+    if not review.clear_margin_bits >= 0.0:
+        problems.append(
+            Problem(
+                loc.where("review.clear_margin_bits", "clear_margin_bits"),
+                "clear_margin_bits must be a number of bits, 0 or more.",
+                f"use e.g. clear_margin_bits = {REVIEW_DEFAULTS.clear_margin_bits}.",
             )
         )
 

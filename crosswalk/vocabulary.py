@@ -230,6 +230,9 @@ class ReviewDefaults:
     #: Pairs whose match probability falls in [low, high) go to review.
     uncertain_low: float = 0.2
     uncertain_high: float = 0.9
+    #: A decision with at least this many bits to spare (at most 1 / (1 + 2**3.17), 10%,
+    #: chance of being wrong under the model) is clear and not queued.
+    clear_margin_bits: float = 3.17
     #: Clusters larger than this are flagged for review.
     large_cluster_size: int = 6
 

@@ -3,7 +3,8 @@
 The queue holds what a steward's decision can change. Each published link has a
 *margin*, in bits, by which the engine decided it (over the threshold and over its
 rival, :func:`crosswalk.stages.conflicts.decision_margins`); a decision with a clear
-margin (:data:`~crosswalk.stages.conflicts.MARGIN_BITS`) is not queued. A build
+margin (``[review] clear_margin_bits``, default
+:data:`~crosswalk.stages.conflicts.MARGIN_BITS`) is not queued. A build
 raises a dispute, keyed by the unordered record pair, for:
 
 ``uncertain``
@@ -198,6 +199,8 @@ class _Rules:
     threshold_bits: float
     #: Sources that allow one record per entity (none when the config does not say).
     limited: frozenset[str]
+    #: A decision with this many bits to spare is clear, and not queued.
+    margin: float = MARGIN_BITS
 
     @classmethod
     def of(cls, config: dict[str, Any]) -> _Rules:
@@ -214,7 +217,8 @@ class _Rules:
             if isinstance(sources, list)
             else frozenset()
         )
-        return cls(low, high, large, math.log2(threshold / (1 - threshold)), limited)
+        margin = _float((config.get("review") or {}).get("clear_margin_bits"), MARGIN_BITS)
+        return cls(low, high, large, math.log2(threshold / (1 - threshold)), limited, margin)
 
 
 def _links(cw: _Crosswalk, rules: _Rules) -> pd.DataFrame:
@@ -263,15 +267,15 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
         return raised[key]
 
     frame = _links(cw, rules)
-    unclear = frame["margin"].to_numpy() < MARGIN_BITS
+    unclear = frame["margin"].to_numpy() < rules.margin
     status = frame["status"].to_numpy(dtype=object)
     p = frame["match_probability"].to_numpy(dtype="float64")
     w = frame["match_weight"].to_numpy(dtype="float64")
     near = (
         (p >= rules.low)
         & (p < rules.high)
-        & (np.abs(w - rules.threshold_bits) < MARGIN_BITS)
-        & ((status == "below_threshold") | (w - frame["rival"].to_numpy() >= MARGIN_BITS))
+        & (np.abs(w - rules.threshold_bits) < rules.margin)
+        & ((status == "below_threshold") | (w - frame["rival"].to_numpy() >= rules.margin))
     )
     raise_at = np.flatnonzero(unclear & ((status != "below_threshold") | near))
     sl, il, sr, ir = (
@@ -322,7 +326,7 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
             continue
         margin = margin_of.get(pair_key(a, b))
         if kind == "cluster_split":
-            if margin is not None and margin >= MARGIN_BITS:
+            if margin is not None and margin >= rules.margin:
                 continue  # the one-record-per-source rule decided it with a clear margin
             reason["margin_bits"] = _round(margin if margin is not None else 0.0)
         # Contradicting decisions: one is wrong. Evidence that disagrees: a coin flip.

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.stages.comparisons import is_identifier, place_comparison
-from crosswalk.vocabulary import CONFLICT_KINDS, NID_PREFIX
+from crosswalk.vocabulary import CONFLICT_KINDS, NID_PREFIX, REVIEW_DEFAULTS
 
 #: A pair sharing an identifier is an *identifier conflict* when its name and
 #: address evidence alone gives it less than this probability ...
@@ -22,10 +22,11 @@ CONFLICT_HIGH = 0.999
 #: several sites) and agreement on it is evidence of affiliation, not of sameness.
 UNIQUE_SHARE = 0.98
 
-#: The margin, in bits, under which the engine's decision on a pair is not clear: a
-#: decision whose evidence beats the alternative by this much or more has at most
-#: 1 / (1 + 2**MARGIN_BITS) (10%) chance of being wrong under the model, and is not queued.
-MARGIN_BITS = 3.17
+#: The default margin, in bits, under which the engine's decision on a pair is not clear
+#: (``[review] clear_margin_bits``): a decision whose evidence beats the alternative by this
+#: much or more has at most 1 / (1 + 2**MARGIN_BITS) (10%) chance of being wrong under the
+#: model, and is not queued.
+MARGIN_BITS = REVIEW_DEFAULTS.clear_margin_bits
 
 
 def probability_wrong(margin: np.ndarray) -> np.ndarray:

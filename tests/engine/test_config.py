@@ -72,3 +72,23 @@ def test_toml_syntax_error_names_the_position(tmp_path: Path) -> None:
 def test_missing_config_file_says_what_to_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--config"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_a_negative_clear_margin_is_refused_naming_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[source]]\nname = "cdph"\npath = "x.csv"\nid_column = "ID"\n'
+        '[source.fields]\nname = "NAME"\n'
+        "[review]\nclear_margin_bits = -1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert "line 8 (review.clear_margin_bits): clear_margin_bits must be" in str(info.value)
+
+
+def test_the_clear_margin_is_read_from_the_builds_config() -> None:
+    from crosswalk.review.disputes import _Rules
+
+    assert _Rules.of({}).margin == pytest.approx(3.17)
+    assert _Rules.of({"review": {"clear_margin_bits": 100}}).margin == 100
