@@ -4,6 +4,13 @@ A *predicted pair* is a record of the left source and a record of the right
 source that share an entity. Precision, recall and F1 compare predicted pairs
 with the truth pairs. Blocking recall is the share of truth pairs that the
 blocking rules (re-run on the published records) make candidates.
+
+Two scopes are measured. *All pairs* counts every predicted pair missing from the
+truth as false; *labelled* counts only the predicted pairs that touch a record the
+truth labels. The headline (:attr:`Evaluation.scope`) is the labelled scope unless the
+truth is declared complete (it lists every pair of the two sources that is the same
+facility): then every predicted pair is judged, and a false link between two records
+the truth does not name is not hidden.
 """
 
 from __future__ import annotations
@@ -42,9 +49,29 @@ class Evaluation:
     labelled_f1: float = 0.0
     blocking_recall: float | None = None
     candidate_pairs: int | None = None
+    #: The scope of the headline: ``"all"`` (every predicted pair: the truth is declared
+    #: complete) or ``"labelled"`` (pairs touching a labelled record).
+    scope: str = "labelled"
+
+    @property
+    def headline(self) -> dict[str, Any]:
+        """Precision, recall, F1, predicted pairs and false positives in :attr:`scope`."""
+        everything = self.scope == "all"
+        return {
+            "scope": self.scope,
+            "predicted_pairs": (
+                self.predicted_pairs if everything else self.labelled_predicted_pairs
+            ),
+            "false_positives": (
+                self.false_positives if everything else self.labelled_false_positives
+            ),
+            "precision": self.precision if everything else self.labelled_precision,
+            "recall": self.recall,
+            "f1": self.f1 if everything else self.labelled_f1,
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "headline": self.headline}
 
 
 def parse_side(text: str) -> tuple[str, str]:
@@ -141,7 +168,11 @@ def evaluate(
     *,
     errors_csv: str | Path | None = None,
     blocking: bool = True,
+    complete_truth: bool = False,
 ) -> Evaluation:
+    """Evaluate the crosswalk at ``db_path`` against a truth file. ``complete_truth``: the
+    truth lists every pair that is the same facility, so the headline judges every
+    predicted pair (scope ``"all"``); otherwise only those touching a labelled record."""
     db_path, truth_path = Path(db_path), Path(truth_path)
     if not db_path.exists():
         raise NotFoundError(
@@ -178,6 +209,7 @@ def evaluate(
         lfp,
         round(lprecision, 5),
         round(lf1, 5),
+        scope="all" if complete_truth else "labelled",
     )
     if blocking:
         from crosswalk.matching import blocking_candidates

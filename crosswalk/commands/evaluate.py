@@ -42,6 +42,15 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--errors", metavar="FILE", help="write the false positives and false negatives to this CSV"
     )
+    p.add_argument(
+        "--complete-truth",
+        action="store_true",
+        help=(
+            "the truth file lists every pair of the two sources that is the same facility: "
+            "the headline then judges every predicted pair (without it, only the pairs "
+            "touching a record the truth labels, since the others are unknown)"
+        ),
+    )
     p.add_argument("--no-blocking", action="store_true", help="skip computing the blocking recall")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=run)
@@ -57,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         parse_side(args.right),
         errors_csv=args.errors,
         blocking=not args.no_blocking,
+        complete_truth=args.complete_truth,
     )
     if args.json:
         print(json.dumps(ev.to_dict(), indent=2))
@@ -64,13 +74,24 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{ev.left} ↔ {ev.right}: {ev.truth_pairs:,} truth pairs, {ev.predicted_pairs:,} predicted pairs"
     )
-    print(f"  precision {ev.precision:.4f}  recall {ev.recall:.4f}  F1 {ev.f1:.4f}")
+    head = ev.headline
+    scope = (
+        "every predicted pair (the truth is declared complete)"
+        if ev.scope == "all"
+        else "pairs touching a labelled record (--complete-truth judges every pair)"
+    )
+    print(f"  headline, on {scope}:")
     print(
-        f"  true positives {ev.true_positives:,}  false positives {ev.false_positives:,}  "
-        f"false negatives {ev.false_negatives:,}"
+        f"    precision {head['precision']:.4f}  recall {head['recall']:.4f}  F1 {head['f1']:.4f}"
+        f"  false positives {head['false_positives']:,} of {head['predicted_pairs']:,}"
     )
     print(
-        f"  on pairs touching a labelled record ({ev.labelled_predicted_pairs:,}): precision "
+        f"  every predicted pair ({ev.predicted_pairs:,}): precision {ev.precision:.4f}  "
+        f"F1 {ev.f1:.4f}  true positives {ev.true_positives:,}  false positives "
+        f"{ev.false_positives:,}  false negatives {ev.false_negatives:,}"
+    )
+    print(
+        f"  pairs touching a labelled record ({ev.labelled_predicted_pairs:,}): precision "
         f"{ev.labelled_precision:.4f}  F1 {ev.labelled_f1:.4f}  false positives {ev.labelled_false_positives:,}"
     )
     if ev.blocking_recall is not None:
