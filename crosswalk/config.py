@@ -27,7 +27,9 @@ from crosswalk.errors import ConfigError, Problem
 from crosswalk.stages.comparisons import Settings as ComparisonSettings
 from crosswalk.stages.comparisons import available as available_comparisons
 from crosswalk.stages.comparisons import default_settings, spec
+from crosswalk.stages.normalize import NormalizeRules, SourceRules
 from crosswalk.vocabulary import BLOCKING_RULES, FIELD_NAMES, REVIEW_DEFAULTS, SCHEMES
+from matchers.facility_types import FACILITY_CLASSES
 
 #: Identifier schemes with a dedicated normalizer (see ``matchers.identifiers``).
 #: Other scheme names are accepted and normalized generically.
@@ -94,6 +96,15 @@ class SourceConfig:
     fields: FieldMap = field(default_factory=FieldMap)
     defaults: dict[str, str] = field(default_factory=dict)
     identifiers: list[IdentifierColumn] = field(default_factory=list)
+    #: The source's own facility-type wordings that the common vocabulary does not know,
+    #: each mapped to a class (matched ignoring case and surrounding spaces).
+    facility_types: dict[str, str] = field(default_factory=dict)
+
+    def rules(self) -> SourceRules:
+        """How this source's records are normalized."""
+        return SourceRules(
+            facility_types=tuple((k.strip().upper(), v) for k, v in self.facility_types.items())
+        )
 
     def resolved_path(self, base_dir: Path) -> Path:
         path = Path(self.path)
@@ -185,6 +196,14 @@ class Config:
 
     def source_names(self) -> list[str]:
         return [s.name for s in self.sources]
+
+    def normalize_rules(self) -> NormalizeRules:
+        """How the normalize stage treats each source's records."""
+        default = SourceRules()
+        return NormalizeRules(
+            default,
+            {s.name: r for s in self.sources if (r := s.rules()) != default},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _to_plain(self)
@@ -627,6 +646,19 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                         else f"use one of {list(FIELD_NAMES)}.",
                     )
                 )
+        for wording, fclass in src.facility_types.items():
+            if fclass not in FACILITY_CLASSES:
+                close = difflib.get_close_matches(fclass, FACILITY_CLASSES, n=1)
+                problems.append(
+                    Problem(
+                        loc.where(f"{p}.facility_types.{wording}", wording),
+                        f"facility type {wording!r} is mapped to {fclass!r}, which is not a "
+                        "class of the common vocabulary.",
+                        f"did you mean {close[0]!r}?"
+                        if close
+                        else f"use one of {list(FACILITY_CLASSES)} (docs/sources.md).",
+                    )
+                )
         for j, ident in enumerate(src.identifiers):
             if ident is not None and not _SCHEME_RE.match(ident.scheme):
                 problems.append(
@@ -744,3 +776,27 @@ def _drop_none(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_drop_none(v) for v in obj]
     return obj
+
+
+def normalize_rules_of(recorded: Any) -> NormalizeRules:
+    """The normalize rules of a build, from the config it recorded (:meth:`Config.to_dict`);
+    the default rules for what it did not record."""
+    sources = recorded.get("sources") if isinstance(recorded, dict) else None
+    if not isinstance(sources, list):
+        return NormalizeRules()
+    known = {f.name for f in dataclasses.fields(SourceConfig)}
+    out: list[SourceConfig] = []
+    for table in sources:
+        try:
+            out.append(
+                SourceConfig(
+                    **{
+                        k: v
+                        for k, v in table.items()
+                        if k in known and k not in ("fields", "identifiers")
+                    }
+                )
+            )
+        except (TypeError, AttributeError):
+            continue
+    return Config(out).normalize_rules() if out else NormalizeRules()

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pandas as pd
 
 from crosswalk.artifact import DEFAULT_DB
 from crosswalk.artifact.reader import connect
-from crosswalk.config import BlockingSettings
+from crosswalk.config import BlockingSettings, normalize_rules_of
 from crosswalk.errors import CrosswalkError, NotFoundError
 from crosswalk.runners.local import local_runner
 from crosswalk.stages.block import BlockParams, block_keys, candidate_pairs, ranges, token_counts
@@ -40,7 +41,7 @@ from crosswalk.stages.model import (
     score,
     term_frequencies,
 )
-from crosswalk.stages.normalize import normalize_batch
+from crosswalk.stages.normalize import NormalizeRules, normalize_batch
 from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX, NID_PREFIX
 from matchers.compare import haversine_m
 from matchers.identifiers import normalize_identifier
@@ -167,11 +168,16 @@ def read_published_records(db_path: str | Path) -> tuple[pd.DataFrame, dict[str,
     return recs[keep].astype("string"), meta
 
 
-def _normalized(records: pd.DataFrame) -> pd.DataFrame:
-    """The records normalized as the build normalizes them: a large batch (a published
-    crosswalk) split over the runner's threads, as its ``normalize`` stage is."""
+def _normalized(records: pd.DataFrame, rules: NormalizeRules | None = None) -> pd.DataFrame:
+    """The records normalized as the build normalizes them (with its ``rules``): a large
+    batch (a published crosswalk) split over the runner's threads, as its ``normalize``
+    stage is."""
     runner = local_runner()
-    return runner.map_batches(normalize_batch, records, *runner.batch_of("normalize", len(records)))
+    return runner.map_batches(
+        partial(normalize_batch, rules=rules),
+        records,
+        *runner.batch_of("normalize", len(records)),
+    )
 
 
 def _blocking_of(meta: dict[str, Any]) -> BlockParams:
@@ -215,14 +221,17 @@ class Matcher:
         model: Model,
         blocking: BlockParams,
         comparisons: list[ComparisonSettings] | None = None,
+        rules: NormalizeRules | None = None,
     ) -> None:
         """``comparisons``: how the build chose and tuned its comparisons (the defaults
-        when not given); the model's fields name those it fitted."""
+        when not given); the model's fields name those it fitted. ``rules``: how the build
+        normalized each source's records (the defaults when not given)."""
         self.records = records.reset_index(drop=True)
         self.model = model
         self.blocking = blocking
         self.settings = settings_from(None) if comparisons is None else comparisons
-        self.frame = _normalized(self.records.drop(columns=["entity_id"]))
+        self.rules = rules or NormalizeRules()
+        self.frame = _normalized(self.records.drop(columns=["entity_id"]), self.rules)
         self.comparisons: list[Comparison] = [
             comparison_by_name(f.name, self.settings) for f in model.fields
         ]
@@ -260,7 +269,11 @@ class Matcher:
                 f"{path} holds no fitted model. Fix: rebuild it with `crosswalk build`."
             )
         return cls(
-            records, Model.from_dict(meta["model"]), _blocking_of(meta), _comparisons_of(meta)
+            records,
+            Model.from_dict(meta["model"]),
+            _blocking_of(meta),
+            _comparisons_of(meta),
+            normalize_rules_of(meta.get("config")),
         )
 
     def _candidates(self, qframe: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -319,7 +332,7 @@ class Matcher:
         """For each query, up to ``limit`` candidate entities, best first (one per entity)."""
         if not queries:
             return []
-        qframe = _normalized(query_frame(queries, self.schemes))
+        qframe = _normalized(query_frame(queries, self.schemes), self.rules)
         q, r = self._candidates(qframe)
         results: list[list[Candidate]] = [[] for _ in queries]
         if len(q) == 0:
@@ -422,7 +435,7 @@ def blocking_candidates(db_path: str | Path, left: str, right: str) -> pd.DataFr
     """Candidate pairs the configured blocking rules make between two sources of a published crosswalk."""
     records, meta = read_published_records(db_path)
     sub = records[records["source"].isin([left, right])].reset_index(drop=True)
-    frame = _normalized(sub.drop(columns=["entity_id"]))
+    frame = _normalized(sub.drop(columns=["entity_id"]), normalize_rules_of(meta.get("config")))
     pairs = candidate_pairs(frame, _blocking_of(meta))
     src = frame["source"].to_numpy()
     rid = frame["record_id"].to_numpy()

@@ -69,6 +69,7 @@ def link_plan(config: Config) -> Plan:
                 ("normalized",),
                 normalize_batch,
                 "rowwise",
+                params={"rules": config.normalize_rules()},
                 step="normalizing",
             ),
             Stage(

@@ -37,6 +37,7 @@ from crosswalk.config import Config, SourceConfig
 from crosswalk.errors import Problem, SourceError
 from crosswalk.readahead import Sheet, parse_sheet
 from crosswalk.runners.local import THREADS, parallel
+from crosswalk.stages.normalize import facility_classes
 from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX
 
 _AUTO_ENCODINGS = ("utf-8", "cp1252")
@@ -103,6 +104,7 @@ def read_source(
     raw = _read_file(src, base_dir)
     found = list(raw.warnings)
     frame = to_canonical(raw.frame, src, _where(src, raw.path), raw.rows, found)
+    found.extend(unknown_type_warnings(frame, src, _where(src, raw.path)))
     sha256 = hashlib.sha256(raw.data).hexdigest()
     info = SourceInfo(
         src.name,
@@ -812,6 +814,39 @@ def _repeated_columns(
                     "rename the columns in the file so that each name is written once.",
                 )
             )
+
+
+def unknown_type_warnings(frame: pd.DataFrame, src: SourceConfig, where: str) -> list[Problem]:
+    """A warning when records of a source have a facility-type wording that neither the
+    common vocabulary nor the source's ``facility_types`` map knows: they are read as
+    ``other``, which adds no evidence. With the count, and the commonest wordings. A
+    wording that says "other" itself, or that the config maps, is no surprise."""
+    if "facility_type" not in frame or not frame["facility_type"].notna().any():
+        return []
+    wording = frame["facility_type"].astype("string")
+    mapping = src.rules().facility_types
+    said = wording.str.strip().str.upper()
+    expected = said.isin([k for k, _ in mapping] + ["OTHER"])  # mapped, or "other" itself
+    unknown = ((facility_classes(wording, mapping) == "other") & ~expected).fillna(False)
+    n = int(unknown.sum())
+    if not n:
+        return []
+    counts = wording[unknown.to_numpy(dtype=bool)].value_counts()
+    shown = ", ".join(f"{w!r} ({c:,})" for w, c in counts.head(5).items())
+    more = f" and {len(counts) - 5:,} more" if len(counts) > 5 else ""
+    column = src.fields.facility_type
+    first = str(counts.index[0]).strip()
+    return [
+        Problem(
+            f"{where} column {column!r}" if column else f"{where} (defaults.facility_type)",
+            f"{n:,} of {len(frame):,} record(s) ({n / len(frame):.0%}) have a facility type the "
+            f"common vocabulary does not know, in {len(counts):,} wording(s): {shown}{more}. "
+            "They are read as 'other', which adds no evidence for or against a link.",
+            "map each wording to a class under [source.facility_types] of "
+            f'{src.name!r}, e.g. "{first}" = "general_acute_hospital" (the classes are '
+            'listed in docs/sources.md, "Facility types").',
+        )
+    ]
 
 
 #: The fields a record is compared on besides its name (see ``crosswalk.stages.compare``),

@@ -47,6 +47,9 @@ FACILITY_CLASSES: tuple[str, ...] = (
     "alternative_birthing",
     "correctional_treatment",
     "referral_agency",
+    "childrens_hospital",
+    "long_term_care_hospital",
+    "assisted_living",
     "other",
 )
 
@@ -77,7 +80,12 @@ _RULES: tuple[tuple[str, str], ...] = (
     (
         "skilled_nursing",
         r"\bSKILLED NURSING\b|\bSNF\b|\bNURSING (?:FACILITY|HOME|CENTER)\b|\bNF\b|"
-        r"\bLONG TERM CARE FACILITY\b|\bCONVALESCENT\b",
+        r"\bLONG TERM CARE FACILITY\b|\bCONVALESCENT\b|\bPOST ACUTE\b",
+    ),
+    (
+        "assisted_living",
+        r"\bASSISTED LIVING\b|\bRESIDENTIAL CARE\b|\bRCFE\b|\bBOARD (?:AND )?CARE\b|"
+        r"\bADULT FOSTER\b|\bPERSONAL CARE HOME\b",
     ),
     (
         "chemical_dependency_hospital",
@@ -93,8 +101,17 @@ _RULES: tuple[tuple[str, str], ...] = (
         r"\bREHABILITATION (?:HOSPITAL|FACILITY|UNIT)\b|\bINPATIENT REHAB|\bIRF\b",
     ),
     (
+        "childrens_hospital",
+        r"\bCHILDREN(?: ?S)?\b.*\bHOSPITAL\b|\bPEDIATRIC HOSPITAL\b",
+    ),
+    (
+        "long_term_care_hospital",
+        r"\bLONG TERM (?:CARE |ACUTE (?:CARE )?)?HOSPITAL\b|\bLTCH\b|\bLTACH?\b|"
+        r"\bHOSPITAL LONG TERM\b|\bCHRONIC DISEASE HOSPITAL\b",
+    ),
+    (
         "general_acute_hospital",
-        r"\bHOSPITAL\b|\bGACH\b|\bACUTE CARE\b|\bCRITICAL ACCESS\b|\bCAH\b|\bLTCH\b",
+        r"\bHOSPITAL\b|\bGACH\b|\bACUTE CARE\b|\bCRITICAL ACCESS\b|\bCAH\b",
     ),
     (
         "surgical_clinic",
@@ -106,12 +123,28 @@ _RULES: tuple[tuple[str, str], ...] = (
         r"\bREHABILITATION CLINIC\b|\bCORF\b|\bCOMPREHENSIVE OUTPATIENT REHAB|"
         r"\bOUTPATIENT (?:PHYSICAL THERAPY|REHAB)|\bPHYSICAL THERAPY\b|\bOPT\b",
     ),
-    ("psychology_clinic", r"\bPSYCHOLOGY CLINIC\b|\bPSYCHOLOGICAL CLINIC\b"),
+    (
+        "psychology_clinic",
+        r"\bPSYCHOLOGY CLINIC\b|\bPSYCHOLOGICAL CLINIC\b|\bCOMMUNITY MENTAL HEALTH\b|"
+        r"\bCMHC\b|\bMENTAL HEALTH (?:CLINIC|CENTER)\b",
+    ),
     (
         "primary_care_clinic",
-        r"\bPRIMARY CARE\b|\bCOMMUNITY (?:HEALTH )?CLINIC\b|\bFREE CLINIC\b|\bFQHC\b|"
+        r"\bPRIMARY CARE\b|\bURGENT CARE\b|\bCOMMUNITY (?:HEALTH )?CLINIC\b|\bFREE CLINIC\b|\bFQHC\b|"
         r"\bFEDERALLY QUALIFIED\b|\bRURAL HEALTH (?:CLINIC|CENTER)\b|\bRHC\b|"
         r"\bCOMMUNITY HEALTH CENTER\b|\bHEALTH CENTER\b|\bCLINIC\b",
+    ),
+    # Bare wordings of national hospital listings ("PSYCHIATRIC", "CHILDREN", "LONG TERM
+    # CARE", "MILITARY"): only when no rule above names a kind of facility.
+    ("skilled_nursing", r"\bNURSING\b"),
+    ("psychiatric_hospital", r"\bPSYCHIATRIC\b|\bPSYCH\b"),
+    ("rehabilitation_hospital", r"\bREHABILITATION\b"),
+    ("childrens_hospital", r"\bCHILDREN(?: ?S)?\b|\bPEDIATRIC\b"),
+    ("long_term_care_hospital", r"\bLONG TERM\b|\bCHRONIC DISEASE\b"),
+    (
+        "general_acute_hospital",
+        r"\bMILITARY\b|\bDEPARTMENT OF DEFENSE\b|\bDOD\b|\bVETERANS (?:AFFAIRS|ADMINISTRATION)\b|"
+        r"\bWOMEN(?: ?S)?\b|\bSHORT TERM\b|\bGENERAL\b|\bACUTE\b",
     ),
 )
 
@@ -163,8 +196,12 @@ _RELATED: tuple[tuple[str, ...], ...] = (
         "psychiatric_hospital",
         "rehabilitation_hospital",
         "chemical_dependency_hospital",
+        "childrens_hospital",
+        "long_term_care_hospital",
     ),
-    ("skilled_nursing", "intermediate_care", "congregate_living"),
+    ("skilled_nursing", "intermediate_care", "congregate_living", "assisted_living"),
+    # "long term care" names a long-term care hospital or a nursing facility
+    ("long_term_care_hospital", "skilled_nursing"),
     ("primary_care_clinic", "surgical_clinic", "rehabilitation_clinic", "psychology_clinic"),
     ("adult_day_health", "pediatric_day_health"),
     ("alternative_birthing", "primary_care_clinic"),

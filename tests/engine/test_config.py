@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crosswalk.config import Config, load_config
+from crosswalk.config import Config, load_config, normalize_rules_of
 from crosswalk.errors import ConfigError
 
 
@@ -26,6 +26,24 @@ def test_config_round_trips_through_toml_and_json(embedded_config_path: Path) ->
     again = Config.from_dict(tomllib.loads(cfg.to_toml()))
     assert again == cfg
     assert Config.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+def test_source_options_round_trip_through_toml_and_json(embedded_config_path: Path) -> None:
+    """Every option of a source, set away from its default, survives TOML and JSON; the
+    normalize rules a build records are read back as they were."""
+    cfg = load_config(embedded_config_path)
+    hcai = cfg.source("hcai")
+    hcai.facility_types = {"Special Hospital": "general_acute_hospital", "TRIBAL": "other"}
+    again = Config.from_dict(tomllib.loads(cfg.to_toml()))
+    assert again == cfg and again.source("hcai").facility_types == hcai.facility_types
+    assert Config.from_dict(json.loads(cfg.to_json())) == cfg
+    rules = cfg.normalize_rules()
+    assert rules.of("hcai").facility_types == (
+        ("SPECIAL HOSPITAL", "general_acute_hospital"),
+        ("TRIBAL", "other"),
+    )
+    assert rules.of("cdph") == rules.default
+    assert normalize_rules_of(json.loads(cfg.to_json())) == rules
 
 
 def test_every_problem_is_reported_at_once_with_lines_and_fixes(tmp_path: Path) -> None:

@@ -104,9 +104,11 @@ def test_the_matcher_normalizes_a_published_crosswalk_in_the_runners_parts(
     monkeypatch.setitem(runner.BATCHES, "normalize", Parts(3, 1_000))
     batches: list[int] = []
 
-    def counted(batch: pd.DataFrame) -> pd.DataFrame:
+    def counted(
+        batch: pd.DataFrame, rules: normalize_stage.NormalizeRules | None = None
+    ) -> pd.DataFrame:
         batches.append(len(batch))
-        return normalize_stage.normalize_batch(batch)
+        return normalize_stage.normalize_batch(batch, rules)
 
     monkeypatch.setattr(matching, "normalize_batch", counted)
     matcher = matching.Matcher.from_sqlite(built_crosswalk / "crosswalk.sqlite")

@@ -189,3 +189,53 @@ def test_a_dataframe_warns_as_python_does() -> None:
     with pytest.warns(UserWarning, match=r"DataFrame 'x' column 'other'.*2 times"):
         out = to_canonical(frame, src, "DataFrame 'x'")
     assert out["name"].tolist() == ["A"]
+
+
+def test_facility_types_the_vocabulary_does_not_know(slice_dir: Path) -> None:
+    """Wordings that fall to 'other' are counted in a warning; those of national hospital
+    listings (PSYCHIATRIC, CHILDREN, ...) are known; a config maps the rest."""
+    frame = _hcai(slice_dir)
+    frame.loc[0:3, "LICENSE_CATEGORY_DESC"] = "SPECIAL"
+    frame.loc[4:5, "LICENSE_CATEGORY_DESC"] = "Tribal Facility"
+    frame.loc[6:7, "LICENSE_CATEGORY_DESC"] = "OTHER"  # says "other" itself
+    for i, known in enumerate(
+        ("PSYCHIATRIC", "CHILDREN", "Childrens", "REHABILITATION", "LONG TERM CARE", "MILITARY")
+    ):
+        frame.loc[8 + i, "LICENSE_CATEGORY_DESC"] = known
+    frame.to_csv(slice_dir / HCAI, index=False)
+    text = _warned(
+        slice_dir,
+        f"{HCAI}) column 'LICENSE_CATEGORY_DESC'",
+        f"6 of {len(frame):,} record(s)",
+        "2 wording(s): 'SPECIAL' (4), 'Tribal Facility' (2)",
+        "[source.facility_types]",
+    )
+    assert "PSYCHIATRIC" not in text and "'OTHER'" not in text
+    config = slice_dir / "slice.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '\n[source.facility_types]\n" special " = "general_acute_hospital"\n',
+        encoding="utf-8",
+    )
+    _warned(slice_dir, "2 of", "1 wording(s): 'Tribal Facility' (2)")
+    _set_in_config(slice_dir, '" special "', '"tribal facility" = "other"\n" special "')
+    assert _build(slice_dir)[1] == []
+    special = frame.loc[0, "OSHPD_ID"]
+    rows = _db_rows(
+        slice_dir,
+        "SELECT e.facility_class FROM records r JOIN entities e USING (entity_id) "
+        f"WHERE r.source = 'hcai' AND r.record_id = '{special}'",
+    )
+    assert rows == [("general_acute_hospital",)]
+
+
+def test_a_facility_type_mapped_to_no_class_is_refused(slice_dir: Path) -> None:
+    config = slice_dir / "slice.toml"
+    text = config.read_text(encoding="utf-8") + '\n[source.facility_types]\nSPECIAL = "hospitl"\n'
+    config.write_text(text, encoding="utf-8")
+    proc = _run_build(slice_dir)
+    assert proc.returncode == 2
+    line = text.count("\n")
+    assert f"slice.toml line {line} (source[1].facility_types.SPECIAL)" in proc.stderr
+    assert "'hospitl', which is not a class" in proc.stderr
+    assert "Traceback" not in proc.stderr
