@@ -78,6 +78,77 @@ class IdentifierColumn:
     scheme: str
 
 
+#: A row filter: a column, an operator and a quoted value or a list of them.
+_FILTER_RE = re.compile(
+    r"^\s*(?P<column>`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*)\s*"
+    r"(?P<op>==|!=|\bnot\s+in\b|\bin\b)\s*(?P<value>.*?)\s*$",
+    re.DOTALL,
+)
+_QUOTED_RE = re.compile(r"\s*(?:\"((?:[^\"\\]|\\.)*)\"|'([^']*)')\s*")
+FILTER_SYNTAX = (
+    'COLUMN == "VALUE", COLUMN != "VALUE", COLUMN in ["A", "B"] or COLUMN not in ["A", "B"] '
+    "(a column name with spaces or other characters between backticks: `Facility Type`)"
+)
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """One condition of a source's ``filter``: a record is kept when its ``column``, trimmed,
+    equals one of ``values`` (``keep``) or none of them (not ``keep``)."""
+
+    column: str
+    keep: bool
+    values: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> RowFilter:
+        """Read ``COLUMN == "X"``, ``!=``, ``in [...]`` or ``not in [...]``; a
+        :class:`ValueError` saying what is wrong otherwise. Nothing is evaluated."""
+        m = _FILTER_RE.match(text)
+        if m is None:
+            raise ValueError(f"{text!r} is not a condition")
+        column, op, value = m["column"].strip("`"), " ".join(m["op"].split()), m["value"]
+        if op in ("==", "!="):
+            values = _quoted_list(value, f"{op} takes one quoted value")
+            if values is None or len(values) != 1 or value.lstrip().startswith("["):
+                raise ValueError(f"{op} takes one quoted value, got {value!r}")
+        else:
+            inner = value[1:-1] if value.startswith("[") and value.endswith("]") else None
+            values = _quoted_list(inner, "") if inner is not None else None
+            if not values:
+                raise ValueError(f"{op} takes a list of quoted values, got {value!r}")
+        return cls(column, op in ("==", "in"), tuple(v.strip() for v in values))
+
+
+def _quoted_list(text: str | None, what: str) -> list[str] | None:
+    """The quoted strings of a comma-separated list, or ``None`` when it is not one."""
+    if text is None:
+        return None
+    out: list[str] = []
+    for part in _split_commas(text):
+        m = _QUOTED_RE.fullmatch(part)
+        if m is None:
+            return None
+        out.append(m[1].replace('\\"', '"') if m[1] is not None else m[2])
+    return out
+
+
+def _split_commas(text: str) -> list[str]:
+    """``text`` split at the commas outside quotes."""
+    parts, start, quote = [], 0, ""
+    for i, c in enumerate(text):
+        if quote:
+            if c == quote and text[i - 1] != "\\":
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == ",":
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
 @dataclass
 class SourceConfig:
     """One department listing."""
@@ -90,6 +161,12 @@ class SourceConfig:
     title: str = ""
     extracted: str = ""
     sheet: str | None = None
+    #: The row holding the column names (1: the first; title rows above are skipped).
+    header_row: int = 1
+    #: Conditions a record must all meet to be read (see :class:`RowFilter`).
+    filter: list[str] = field(default_factory=list)
+    #: Record ids made of digits are zero-padded to this width (0: read as they are).
+    id_width: int = 0
     encoding: str = "auto"
     delimiter: str = ","
     max_per_entity: int = 1
@@ -99,6 +176,10 @@ class SourceConfig:
     #: The source's own facility-type wordings that the common vocabulary does not know,
     #: each mapped to a class (matched ignoring case and surrounding spaces).
     facility_types: dict[str, str] = field(default_factory=dict)
+
+    def row_filters(self) -> list[RowFilter]:
+        """The conditions of ``filter``, parsed (checked when the config is loaded)."""
+        return [RowFilter.parse(text) for text in self.filter]
 
     def rules(self) -> SourceRules:
         """How this source's records are normalized."""
@@ -618,6 +699,29 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                     f'use one of {list(ENCODINGS)} ("auto" detects it).',
                 )
             )
+        for key, value in (("header_row", src.header_row), ("id_width", src.id_width)):
+            least = 1 if key == "header_row" else 0
+            if value < least:
+                problems.append(
+                    Problem(
+                        loc.where(f"{p}.{key}", key),
+                        f"{key} must be at least {least}, not {value}.",
+                        "set header_row to the row holding the column names (1: the first)."
+                        if key == "header_row"
+                        else "set id_width to the ids' full width, e.g. 9, or 0 to read them as they are.",
+                    )
+                )
+        for j, text in enumerate(src.filter):
+            try:
+                RowFilter.parse(text)
+            except ValueError as exc:
+                problems.append(
+                    Problem(
+                        loc.where(f"{p}.filter[{j}]", "filter"),
+                        f"filter {text!r} cannot be read: {exc}.",
+                        f"write each condition as {FILTER_SYNTAX}.",
+                    )
+                )
         if src.max_per_entity < 0:
             problems.append(
                 Problem(

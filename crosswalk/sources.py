@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk import readahead
-from crosswalk.config import Config, SourceConfig
+from crosswalk.config import Config, RowFilter, SourceConfig
 from crosswalk.errors import Problem, SourceError
 from crosswalk.readahead import Sheet, parse_sheet
 from crosswalk.runners.local import THREADS, parallel
@@ -415,12 +415,17 @@ def _read_csv(
     _not_a_workbook(data, where)
     text, encoding = decode(data, src.encoding, where)
     text, found = _checked_text(data, text, src.encoding, encoding, src.delimiter, where)
+    # Title rows above the header: the table starts at header_row, and lines are named as
+    # the file numbers them.
+    above = src.header_row - 1
+    if above:
+        text = _below_title_rows(text, above, where)
 
     def rows(positions: Sequence[int]) -> str:
-        return f"file lines {_record_lines(text, src.delimiter, positions)}"
+        return f"file lines {[above + n for n in _record_lines(text, src.delimiter, positions)]}"
 
     # The bytes as read when they are the text's UTF-8 as it is (no mark or NUL dropped).
-    plain = encoding == "utf-8" and not found
+    plain = encoding == "utf-8" and not found and not above
     utf8 = data if plain else text.encode("utf-8")
     frame = _read_csv_arrow(utf8, src.delimiter)
     if frame is not None:
@@ -445,8 +450,8 @@ def _read_csv(
                 Problem(where, f"the CSV cannot be parsed: {exc}", _PARSE_FIX)
                 if ragged is None
                 else Problem(
-                    f"{where} line {ragged[0]}",
-                    f"the record starting on file line {ragged[0]} has {ragged[1]} fields; "
+                    f"{where} line {above + ragged[0]}",
+                    f"the record starting on file line {above + ragged[0]} has {ragged[1]} fields; "
                     f"the header has {ragged[2]}.",
                     _PARSE_FIX,
                 )
@@ -461,6 +466,31 @@ def _read_csv(
 
 
 _PARSE_FIX = "check quoting and the `delimiter` setting at the line named."
+
+
+def _below_title_rows(text: str, above: int, where: str) -> str:
+    """The text from file line ``above + 1`` on (the header row), or a :class:`SourceError`
+    when the file has no such line."""
+    at = 0
+    for _ in range(above):
+        nl = text.find("\n", at)
+        if nl < 0:
+            at = -1
+            break
+        at = nl + 1
+    if at < 0 or not text[at:].strip():
+        lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    f"header_row = {above + 1}, but the file has {lines} line(s) and none "
+                    "below them.",
+                    "set header_row to the file line holding the column names (1 for the first).",
+                )
+            ]
+        )
+    return text[at:]
 
 
 def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
@@ -612,6 +642,21 @@ def _read_xlsx(
                 )
             ]
         )
+    if src.header_row > 1:
+        # the header row as the sheet numbers it; the rows above are titles
+        header = src.header_row - 1
+        if header >= len(rows) or not present[header]:
+            raise SourceError(
+                [
+                    Problem(
+                        f"{where} sheet {sheet!r} row {src.header_row}",
+                        f"header_row = {src.header_row}, but that row of the sheet is "
+                        + ("blank." if header < len(rows) else f"past its end ({len(rows)} rows)."),
+                        "set header_row to the sheet row holding the column names.",
+                    )
+                ]
+            )
+        kept = kept[kept >= header]
     header, body = int(kept[0]), pa.array(kept[1:], type=pa.int64())
     names = [
         col[header].as_py() if col[header].is_valid else f"column_{i + 1}"
@@ -709,6 +754,9 @@ def to_canonical(
             need(column, f"fields.{field_name}")
     for ident in src.identifiers:
         need(ident.column, f"identifiers ({ident.scheme})")
+    filters = src.row_filters()
+    for cond in filters:
+        need(cond.column, "filter")
     _repeated_columns(raw.columns, src, where, problems, found)
     if problems:
         raise SourceError(problems)
@@ -723,7 +771,12 @@ def to_canonical(
             ]
         )
 
+    if filters:
+        raw, rows = _filtered(raw, filters, rows, where)
     ids = raw[src.id_column].astype("string").str.strip()
+    if src.id_width:
+        # ids that lost their leading zeros (a column once held as numbers)
+        ids = ids.where(~ids.str.fullmatch(r"[0-9]+").fillna(False), ids.str.zfill(src.id_width))
     blank = (ids.isna() | (ids == "")).to_numpy(dtype=bool)
     if blank.any():
         problems.append(
@@ -786,6 +839,38 @@ def to_canonical(
         for problem in found:
             pywarnings.warn(str(problem), stacklevel=2)
     return out.reset_index(drop=True)
+
+
+def _filtered(
+    raw: pd.DataFrame, filters: Sequence[RowFilter], rows: Rows, where: str
+) -> tuple[pd.DataFrame, Rows]:
+    """The records that meet every condition, and how they are named (as the file names
+    them); a :class:`SourceError` when none does."""
+    keep = np.ones(len(raw), dtype=bool)
+    for cond in filters:
+        value = raw[cond.column].astype("string").str.strip().fillna("")
+        hit = value.isin(cond.values).to_numpy(dtype=bool)
+        keep &= hit if cond.keep else ~hit
+    if not keep.any():
+        conds = "; ".join(
+            f"{c.column} {'in' if c.keep else 'not in'} {list(c.values)}" for c in filters
+        )
+        raise SourceError(
+            [
+                Problem(
+                    where,
+                    f"the filter keeps none of the {len(raw):,} records ({conds}).",
+                    "check the filter's column and values (compared with each cell as written, "
+                    "spaces around it removed, case counting).",
+                )
+            ]
+        )
+    at = np.flatnonzero(keep)
+
+    def named(positions: Sequence[int]) -> str:
+        return rows([int(at[p]) for p in positions])
+
+    return raw.iloc[at].reset_index(drop=True), named
 
 
 def _repeated_columns(

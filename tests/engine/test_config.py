@@ -34,8 +34,12 @@ def test_source_options_round_trip_through_toml_and_json(embedded_config_path: P
     cfg = load_config(embedded_config_path)
     hcai = cfg.source("hcai")
     hcai.facility_types = {"Special Hospital": "general_acute_hospital", "TRIBAL": "other"}
+    hcai.header_row = 3
+    hcai.filter = ['STATE == "CA"', "`Facility Type` not in ['LAB', 'PHARMACY']"]
+    hcai.id_width = 9
     again = Config.from_dict(tomllib.loads(cfg.to_toml()))
     assert again == cfg and again.source("hcai").facility_types == hcai.facility_types
+    assert again.source("hcai").filter == hcai.filter and again.source("hcai").id_width == 9
     assert Config.from_dict(json.loads(cfg.to_json())) == cfg
     rules = cfg.normalize_rules()
     assert rules.of("hcai").facility_types == (
