@@ -27,9 +27,8 @@ from crosswalk.errors import ConfigError, Problem
 from crosswalk.stages.comparisons import Settings as ComparisonSettings
 from crosswalk.stages.comparisons import available as available_comparisons
 from crosswalk.stages.comparisons import default_settings, spec
-from crosswalk.stages.normalize import NormalizeRules, SourceRules
+from crosswalk.stages.rules import NormalizeRules, SourceRules
 from crosswalk.vocabulary import BLOCKING_RULES, FIELD_NAMES, REVIEW_DEFAULTS, SCHEMES
-from matchers.facility_types import FACILITY_CLASSES
 
 #: Identifier schemes with a dedicated normalizer (see ``matchers.identifiers``).
 #: Other scheme names are accepted and normalized generically.
@@ -76,6 +75,51 @@ class IdentifierColumn:
 
     column: str
     scheme: str
+
+
+@dataclass
+class NameSettings:
+    """The name rules of a build (``[names]``): made for health-care facility names, each
+    can be switched off for listings of other fields (restaurants, schools, businesses)."""
+
+    #: ``ST`` at the start of a name or before a given name reads as ``SAINT``.
+    saint: bool = True
+    #: The core of a name (compared, and blocked on) drops the generic words of health
+    #: care (HOSPITAL, MEDICAL, CENTER, HEALTH, CARE, HOME, CLINIC, SERVICES, ...).
+    generic_words: bool = True
+    #: More words the core drops, e.g. ["RESTAURANT", "CAFE"] for a restaurant listing.
+    extra_generic_words: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SourceNameSettings:
+    """A source's own name rules (``[source.names]``); a key not given is the build's."""
+
+    saint: bool | None = None
+    generic_words: bool | None = None
+    extra_generic_words: list[str] | None = None
+
+    def over(self, build: NameSettings) -> NameSettings:
+        """The build's name rules with this source's keys instead."""
+        return NameSettings(
+            build.saint if self.saint is None else self.saint,
+            build.generic_words if self.generic_words is None else self.generic_words,
+            list(
+                build.extra_generic_words
+                if self.extra_generic_words is None
+                else self.extra_generic_words
+            ),
+        )
+
+
+def _name_rules(names: NameSettings) -> dict[str, Any]:
+    """The normalize stage's name rules (:class:`SourceRules` keys) of ``names``."""
+    extra = sorted({w.strip().upper() for w in names.extra_generic_words if w.strip()})
+    return {
+        "saint": names.saint,
+        "generic_words": names.generic_words,
+        "extra_generic_words": tuple(extra),
+    }
 
 
 #: A row filter: a column, an operator and a quoted value or a list of them.
@@ -176,15 +220,19 @@ class SourceConfig:
     #: The source's own facility-type wordings that the common vocabulary does not know,
     #: each mapped to a class (matched ignoring case and surrounding spaces).
     facility_types: dict[str, str] = field(default_factory=dict)
+    #: The source's own name rules, over the build's ``[names]``.
+    names: SourceNameSettings = field(default_factory=SourceNameSettings)
 
     def row_filters(self) -> list[RowFilter]:
         """The conditions of ``filter``, parsed (checked when the config is loaded)."""
         return [RowFilter.parse(text) for text in self.filter]
 
-    def rules(self) -> SourceRules:
-        """How this source's records are normalized."""
+    def rules(self, names: NameSettings | None = None) -> SourceRules:
+        """How this source's records are normalized, in a build with the name rules
+        ``names`` (the defaults when not given)."""
         return SourceRules(
-            facility_types=tuple((k.strip().upper(), v) for k, v in self.facility_types.items())
+            facility_types=tuple((k.strip().upper(), v) for k, v in self.facility_types.items()),
+            **_name_rules(self.names.over(names or NameSettings())),
         )
 
     def resolved_path(self, base_dir: Path) -> Path:
@@ -254,6 +302,8 @@ class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     clustering: ClusteringSettings = field(default_factory=ClusteringSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    #: The name rules of every source (``[names]``; a source's ``[source.names]`` over them).
+    names: NameSettings = field(default_factory=NameSettings)
     #: The comparisons, in order (``[[comparison]]`` tables; see ``docs/engine.md``).
     comparisons: list[ComparisonSettings] = field(default_factory=default_settings)
     #: Directory that relative paths are resolved against (not serialized).
@@ -280,10 +330,10 @@ class Config:
 
     def normalize_rules(self) -> NormalizeRules:
         """How the normalize stage treats each source's records."""
-        default = SourceRules()
+        default = SourceRules(**_name_rules(self.names))
         return NormalizeRules(
             default,
-            {s.name: r for s in self.sources if (r := s.rules()) != default},
+            {s.name: r for s in self.sources if (r := s.rules(self.names)) != default},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -751,6 +801,9 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                     )
                 )
         for wording, fclass in src.facility_types.items():
+            # only then: the vocabulary's module loads the engine's libraries
+            from matchers.facility_types import FACILITY_CLASSES
+
             if fclass not in FACILITY_CLASSES:
                 close = difflib.get_close_matches(fclass, FACILITY_CLASSES, n=1)
                 problems.append(
@@ -770,6 +823,21 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                         loc.where(f"{p}.identifiers[{j}].scheme", "scheme"),
                         f"scheme {ident.scheme!r} is not a lower-case name.",
                         f"use e.g. one of {list(KNOWN_SCHEMES)}.",
+                    )
+                )
+    word_lists = [("names", cfg.names.extra_generic_words if cfg.names else None)] + [
+        (f"source[{i}].names", src.names.extra_generic_words if src and src.names else None)
+        for i, src in enumerate(cfg.sources)
+    ]
+    for at, words in word_lists:
+        for word in words or []:
+            if not re.fullmatch(r"\s*[A-Za-z0-9]+\s*", word):
+                problems.append(
+                    Problem(
+                        loc.where(f"{at}.extra_generic_words", "extra_generic_words"),
+                        f"{word!r} is not one word of letters and digits: a name's core drops "
+                        "whole words.",
+                        'list each word on its own, e.g. extra_generic_words = ["FOOD", "COURT"].',
                     )
                 )
     if cfg.blocking is None or cfg.model is None or cfg.review is None:
@@ -885,22 +953,22 @@ def _drop_none(obj: Any) -> Any:
 def normalize_rules_of(recorded: Any) -> NormalizeRules:
     """The normalize rules of a build, from the config it recorded (:meth:`Config.to_dict`);
     the default rules for what it did not record."""
-    sources = recorded.get("sources") if isinstance(recorded, dict) else None
-    if not isinstance(sources, list):
+    if not isinstance(recorded, dict):
         return NormalizeRules()
+    try:
+        names = NameSettings(**recorded.get("names", {}))
+    except TypeError:
+        names = NameSettings()
     known = {f.name for f in dataclasses.fields(SourceConfig)}
     out: list[SourceConfig] = []
-    for table in sources:
+    sources = recorded.get("sources")
+    for table in sources if isinstance(sources, list) else []:
         try:
-            out.append(
-                SourceConfig(
-                    **{
-                        k: v
-                        for k, v in table.items()
-                        if k in known and k not in ("fields", "identifiers")
-                    }
-                )
-            )
+            kept = {k: v for k, v in table.items() if k in known}
+            kept.pop("fields", None)
+            kept.pop("identifiers", None)
+            kept["names"] = SourceNameSettings(**kept.get("names", {}))
+            out.append(SourceConfig(**kept))
         except (TypeError, AttributeError):
             continue
-    return Config(out).normalize_rules() if out else NormalizeRules()
+    return Config(out, names=names).normalize_rules()

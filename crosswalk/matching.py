@@ -41,7 +41,8 @@ from crosswalk.stages.model import (
     score,
     term_frequencies,
 )
-from crosswalk.stages.normalize import NormalizeRules, normalize_batch
+from crosswalk.stages.normalize import normalize_batch
+from crosswalk.stages.rules import NormalizeRules
 from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX, NID_PREFIX
 from matchers.compare import haversine_m
 from matchers.identifiers import normalize_identifier

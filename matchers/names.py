@@ -428,14 +428,15 @@ def _remove_legal(arr: pa.Array) -> pa.Array:
     return _join_letters(arr)
 
 
-def _normalize_arrow(arr: pa.Array) -> pa.Array:
+def _normalize_arrow(arr: pa.Array, saint: bool = True) -> pa.Array:
     arr = _clean(arr)
     arr = where(arr, pc.match_substring_regex(arr, pattern=_RARE_RE), _rare_rules)
     arr = map_tokens(arr, _TOKEN_MAP)
     phrases = pc.match_substring_regex(arr, pattern=_PHRASE_TEST)
     arr = where(arr, phrases, _phrase_rules)
-    arr = sub(arr, r"^ST ", "SAINT ")
-    arr = sub(arr, _SAINT_RE, r"SAINT \1", only_if="ST ")
+    if saint:
+        arr = sub(arr, r"^ST ", "SAINT ")
+        arr = sub(arr, _SAINT_RE, r"SAINT \1", only_if="ST ")
     return empty_to_null(arr)
 
 
@@ -457,19 +458,20 @@ def _phrase_rules(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def normalize_name(s: pd.Series) -> pd.Series:
+def normalize_name(s: pd.Series, *, saint: bool = True) -> pd.Series:
     """Canonical upper-case facility name (see module docstring); ``pd.NA`` when missing.
+    ``saint=False`` leaves ``ST`` as written (rule 5 is off).
 
     Returns a ``string[pyarrow]`` Series with the index of ``s``.
     """
-    return apply_unique(s, _normalize_arrow)
+    return apply_unique(s, lambda arr: _normalize_arrow(arr, saint))
 
 
 _GENERIC_MAP = dict.fromkeys(GENERIC_WORDS, "")
 
 
-def _drop_generic(normalized: pa.Array) -> pa.Array:
-    core = empty_to_null(map_tokens(normalized, _GENERIC_MAP))
+def _drop_generic(normalized: pa.Array, generic: dict[str, str] = _GENERIC_MAP) -> pa.Array:
+    core = empty_to_null(map_tokens(normalized, generic)) if generic else normalized
     return pc.if_else(pc.is_null(core), normalized, core)
 
 
@@ -477,12 +479,14 @@ def _core_arrow(arr: pa.Array) -> pa.Array:
     return _core_of_normalized(_normalize_arrow(arr))
 
 
-def _core_of_normalized(normalized: pa.Array) -> pa.Array:
-    core = _drop_generic(normalized)
+def _core_of_normalized(
+    normalized: pa.Array, saint: bool = True, generic: dict[str, str] = _GENERIC_MAP
+) -> pa.Array:
+    core = _drop_generic(normalized, generic)
     # removing words can bring new neighbours together (``THE ST X`` -> ``ST X``):
     # a second round, on the cores where a rule could now apply, makes it a fixed point
     risky = pc.match_substring_regex(core, pattern=_CORE_RISK_RE)
-    return where(core, risky, lambda a: _drop_generic(_normalize_arrow(a)))
+    return where(core, risky, lambda a: _drop_generic(_normalize_arrow(a, saint), generic))
 
 
 def name_core(s: pd.Series) -> pd.Series:
@@ -495,15 +499,21 @@ def name_core(s: pd.Series) -> pd.Series:
     return apply_unique(s, _core_arrow)
 
 
-def name_and_core(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+def name_and_core(
+    s: pd.Series, *, saint: bool = True, generic_words: frozenset[str] | None = None
+) -> tuple[pd.Series, pd.Series]:
     """:func:`normalize_name` and :func:`name_core` of ``s``, each distinct name normalized
-    once: the core of a name is that of its normalized form (normalizing is idempotent)."""
+    once: the core of a name is that of its normalized form (normalizing is idempotent).
+
+    ``saint=False`` turns rule 5 off; ``generic_words`` are the words the core drops
+    (default :data:`GENERIC_WORDS`; empty: the core is the normalized name)."""
     codes, uniques = unique_text(s)
     if len(uniques) == 0:  # nothing but missing values
         missing = pd.Series(pd.NA, index=s.index, name=s.name, dtype=STRING_DTYPE)
         return missing, missing.copy()
-    normalized = _normalize_arrow(uniques)
-    core = _core_of_normalized(normalized)
+    generic = _GENERIC_MAP if generic_words is None else dict.fromkeys(generic_words, "")
+    normalized = _normalize_arrow(uniques, saint)
+    core = _core_of_normalized(normalized, saint, generic)
     return broadcast(codes, normalized, s.index, s.name), broadcast(codes, core, s.index, s.name)
 
 

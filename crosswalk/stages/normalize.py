@@ -6,40 +6,38 @@ over whole Series. The input columns are kept unchanged; the stage only adds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from crosswalk.stages.rules import NormalizeRules, SourceRules
 from crosswalk.vocabulary import ID_PREFIX, NID_PREFIX
 from matchers._text import as_string
 from matchers.addresses import address_parts, normalize_city, normalize_state, zip5
 from matchers.facility_types import facility_class
 from matchers.identifiers import normalize_identifier
-from matchers.names import name_and_core, normalize_name
+from matchers.names import GENERIC_WORDS, name_and_core, normalize_name
 from matchers.phones import normalize_phone
 
+#: The words a name's core drops whatever the listing: articles, connectors and legal
+#: forms. With ``generic_words = false`` the other words of :data:`GENERIC_WORDS`
+#: (HOSPITAL, CENTER, HOME, CARE, ...) are kept.
+PLAIN_WORDS = frozenset(
+    {"A", "AN", "THE", "OF", "AND", "AT", "FOR", "INC", "INCORPORATED", "LLC", "CORPORATION"}
+    | {"COMPANY"}
+)
+assert PLAIN_WORDS <= GENERIC_WORDS
 
-@dataclass(frozen=True)
-class SourceRules:
-    """How the records of one source are normalized (plain data, from its config)."""
 
-    #: The source's own facility-type wordings, upper case and trimmed, each with the class
-    #: of :data:`matchers.facility_types.FACILITY_CLASSES` it maps to.
-    facility_types: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class NormalizeRules:
-    """The rules of every source: ``by_source`` for those that have their own, ``default``
-    for the others (and for queries)."""
-
-    default: SourceRules = SourceRules()
-    by_source: Mapping[str, SourceRules] = field(default_factory=dict)
-
-    def of(self, source: str) -> SourceRules:
-        return self.by_source.get(source, self.default)
+@functools.cache
+def dropped_words(rules: SourceRules) -> frozenset[str] | None:
+    """The words a name's core drops under ``rules`` (``None``: :data:`GENERIC_WORDS`)."""
+    if rules.generic_words and not rules.extra_generic_words:
+        return None
+    kept = GENERIC_WORDS if rules.generic_words else PLAIN_WORDS
+    return kept | frozenset(rules.extra_generic_words)
 
 
 def facility_classes(
@@ -75,12 +73,20 @@ def normalize_batch(records: pd.DataFrame, rules: NormalizeRules | None = None) 
         return as_string(records[col]) if col in records else empty
 
     new: dict[str, pd.Series | np.ndarray] = {}
-    new["n_name"], new["n_core"] = name_and_core(text("name"))
+    names = text("name")
+    new["n_name"], new["n_core"] = _per_source(
+        records,
+        rules,
+        names,
+        lambda part, r: name_and_core(part, saint=r.saint, generic_words=dropped_words(r)),
+    )
     other = text("other_names")
     first_other = (
         other if other.array.isna().all() else other.str.split(" | ", n=1, regex=False).str[0]
     )
-    new["n_other"] = normalize_name(first_other)
+    (new["n_other"],) = _per_source(
+        records, rules, first_other, lambda part, r: (normalize_name(part, saint=r.saint),)
+    )
     addr = address_parts(
         text("address"), ("street_number", "street", "street_name", "unit", "address_norm")
     )
@@ -93,11 +99,11 @@ def normalize_batch(records: pd.DataFrame, rules: NormalizeRules | None = None) 
     new["n_state"] = normalize_state(text("state"))
     new["n_zip"] = zip5(text("zip"))
     new["n_phone"] = normalize_phone(text("phone"))
-    new["n_class"] = _per_source(
+    (new["n_class"],) = _per_source(
         records,
         rules,
         text("facility_type"),
-        lambda part, r: facility_classes(part, r.facility_types),
+        lambda part, r: (facility_classes(part, r.facility_types),),
     )
     for axis in ("latitude", "longitude"):
         values = (
@@ -120,10 +126,10 @@ def _per_source(
     records: pd.DataFrame,
     rules: NormalizeRules,
     values: pd.Series,
-    fn: Callable[[pd.Series, SourceRules], pd.Series],
-) -> pd.Series:
-    """``fn`` of ``values``, each part of the rows whose sources share rules with those
-    rules (one call when every source has the default rules)."""
+    fn: Callable[[pd.Series, SourceRules], tuple[pd.Series, ...]],
+) -> tuple[pd.Series, ...]:
+    """The text Series ``fn`` gives of ``values``: for each part of the rows whose
+    sources share rules, with those rules (one call when they all share them)."""
     if not rules.by_source or "source" not in records:
         return fn(values, rules.default)
     source = records["source"].to_numpy(dtype=object)
@@ -132,8 +138,12 @@ def _per_source(
         parts.setdefault(rules.of(str(name)), []).append(name)
     if len(parts) == 1:
         return fn(values, next(iter(parts)))
-    out = pd.Series(pd.NA, index=values.index, dtype="string")
+    outs: list[pd.Series] = []
     for r, names in parts.items():
         rows = np.flatnonzero(np.isin(source, names))
-        out.iloc[rows] = fn(values.iloc[rows], r).array
-    return out
+        got = fn(values.iloc[rows], r)
+        if not outs:
+            outs = [pd.Series(pd.NA, index=values.index, dtype=g.dtype) for g in got]
+        for out, part in zip(outs, got, strict=True):
+            out.iloc[rows] = part.array
+    return tuple(outs)

@@ -16,6 +16,7 @@ from crosswalk.stages import block as blocking
 from crosswalk.stages import compare as compare_stage
 from crosswalk.stages import normalize as normalize_stage
 from crosswalk.stages.block import BlockParams, candidate_pairs
+from crosswalk.stages.rules import NormalizeRules
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +105,7 @@ def test_the_matcher_normalizes_a_published_crosswalk_in_the_runners_parts(
     monkeypatch.setitem(runner.BATCHES, "normalize", Parts(3, 1_000))
     batches: list[int] = []
 
-    def counted(
-        batch: pd.DataFrame, rules: normalize_stage.NormalizeRules | None = None
-    ) -> pd.DataFrame:
+    def counted(batch: pd.DataFrame, rules: NormalizeRules | None = None) -> pd.DataFrame:
         batches.append(len(batch))
         return normalize_stage.normalize_batch(batch, rules)
 
