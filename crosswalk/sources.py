@@ -104,7 +104,6 @@ def read_source(
     raw = _read_file(src, base_dir)
     found = list(raw.warnings)
     frame = to_canonical(raw.frame, src, _where(src, raw.path), raw.rows, found)
-    found.extend(unknown_type_warnings(frame, src, _where(src, raw.path)))
     sha256 = hashlib.sha256(raw.data).hexdigest()
     info = SourceInfo(
         src.name,
@@ -833,6 +832,7 @@ def to_canonical(
         stripped = raw[ident.column].astype("string").str.strip()
         values = stripped.mask(stripped == "")
         out[col] = values if col not in out else out[col].fillna(values)
+    found.extend(unknown_type_warnings(out, src, where))
     if warnings is not None:
         warnings.extend(found)
     else:

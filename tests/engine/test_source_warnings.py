@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 HCAI = "hcai_slice.csv"
 
@@ -239,3 +240,14 @@ def test_a_facility_type_mapped_to_no_class_is_refused(slice_dir: Path) -> None:
     assert f"slice.toml line {line} (source[1].facility_types.SPECIAL)" in proc.stderr
     assert "'hospitl', which is not a class" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_dataframe_with_unknown_facility_types_warns() -> None:
+    from crosswalk.config import SourceConfig
+    from crosswalk.sources import to_canonical
+
+    src = SourceConfig("x", "x.csv", "ID")
+    src.fields.name, src.fields.facility_type = "NAME", "TYPE"
+    raw = pd.DataFrame({"ID": ["1", "2", "3"], "NAME": list("abc"), "TYPE": ["SPECIAL"] * 3})
+    with pytest.warns(UserWarning, match="3 of 3 record"):
+        to_canonical(raw, src, "DataFrame 'x'")
