@@ -114,3 +114,16 @@ def test_the_clear_margin_is_read_from_the_builds_config() -> None:
 
     assert _Rules.of({}).margin == pytest.approx(3.17)
     assert _Rules.of({"review": {"clear_margin_bits": 100}}).margin == 100
+
+
+def test_the_facility_classes_are_listed_in_the_docs() -> None:
+    """docs/sources.md lists every class of the vocabulary, and no other."""
+    import re
+
+    from matchers.facility_types import FACILITY_CLASSES
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "sources.md").read_text("utf-8")
+    section = doc.split("## Facility types", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE)
+    assert listed == list(dict.fromkeys(listed))
+    assert sorted(listed) == sorted(FACILITY_CLASSES)
