@@ -16,7 +16,13 @@ from typing import Any
 from flask import Flask, Response, request
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    NotFound,
+    ServiceUnavailable,
+)
 
 from api.store import dumps
 from crosswalk.errors import CrosswalkError, NotFoundError
@@ -37,6 +43,25 @@ class InvalidField(BadRequest):
 
 class EntityNotFound(NotFound):
     """A 404 about a named entity, identifier or record."""
+
+
+class Unavailable(ServiceUnavailable):
+    """A 503 for a part of the service this server was started without: its description
+    says so and how to start the server with it, and is answered as written (other 5xx
+    answers carry no internals)."""
+
+
+#: The detail of a 5xx answer that is not an :class:`Unavailable`.
+SERVER_ERROR = "The server could not answer this request; it has been logged."
+
+
+def server_error_detail(exc: HTTPException) -> str:
+    """What a 5xx answer of ``exc`` says: an :class:`Unavailable`'s own description, else
+    :data:`SERVER_ERROR` (and then it is logged, as it says)."""
+    if isinstance(exc, Unavailable):
+        return str(exc.description)
+    log.error("%s %s answered %s: %s", request.method, request.path, exc.code, exc.description)
+    return SERVER_ERROR
 
 
 class Gone(HTTPException):
@@ -130,7 +155,7 @@ class ServerChannel(HTTPChannel):
 def _http_exception(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status >= 500:
-        return problem(status, "The server could not answer this request; it has been logged.")
+        return problem(status, server_error_detail(exc))
     headers: dict[str, str] = {}
     # keep the headers werkzeug sets (Allow on 405, Location on redirects)
     for key, value in exc.get_headers():
@@ -164,14 +189,14 @@ def _crosswalk_error(exc: CrosswalkError) -> Response:
             headers={"Retry-After": "60"},
         )
     log.error("crosswalk error answering %s %s: %s", request.method, request.path, exc)
-    return problem(500, "The server could not answer this request; it has been logged.")
+    return problem(500, SERVER_ERROR)
 
 
 def _unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _http_exception(exc)
     log.exception("unexpected error answering %s %s", request.method, request.path)
-    return problem(500, "The server could not answer this request; it has been logged.")
+    return problem(500, SERVER_ERROR)
 
 
 def register(app: Flask) -> None:

@@ -53,6 +53,21 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
+def _build_hint(db: Path) -> str:
+    """How to make the crosswalk ``db`` names: a build writes ``crosswalk.sqlite`` into its
+    ``--out``, a directory of its own (never the current one, which holds other files)."""
+    out = db.parent
+    if db.name != "crosswalk.sqlite" or out in (Path(), Path(out.anchor)):
+        return (
+            f"run `crosswalk build --config data/sources.toml --out {DEFAULT_OUT}/` and serve "
+            f"--db {DEFAULT_OUT}/crosswalk.sqlite, or pass the right --db."
+        )
+    return (
+        f"run `crosswalk build --config data/sources.toml --out {out}/` first, or pass the "
+        "right --db."
+    )
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     con = connect(path, check_same_thread=True)
     con.row_factory = sqlite3.Row
@@ -430,10 +445,7 @@ class Registry:
         key = _file_key(db)
         if key is None:
             if initial:
-                raise CrosswalkError(
-                    f"no crosswalk database at {db}. Fix: run `crosswalk build --config "
-                    f"data/sources.toml --out {db.parent}/` first, or pass the right --db."
-                )
+                raise CrosswalkError(f"no crosswalk database at {db}. Fix: {_build_hint(db)}")
             return  # being rebuilt: keep serving the open one
         if key == self._keys.get("db"):
             return

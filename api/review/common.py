@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, g
-from werkzeug.exceptions import Forbidden, NotFound, ServiceUnavailable
+from werkzeug.exceptions import Forbidden, NotFound
 
+from api.problems import Unavailable
 from crosswalk.artifact.reader import connect, meta
 from crosswalk.review.store import Dispute, Reviewer, ReviewStore
 
@@ -33,9 +34,12 @@ def store() -> ReviewStore:
     """The review store of this request, opened on first use and closed at teardown."""
     path = current_app.config.get(STORE_KEY)
     if not path:
-        raise ServiceUnavailable(
-            description="The review workflow is not configured on this server "
-            "(no review store was given)."
+        raise Unavailable(
+            description="This server was started without a review store, so the review pages "
+            "and /v1/disputes are off. Fix: create an account in a store with `crosswalk "
+            "reviewers add --store FILE --department SOURCE --username NAME`, then start the "
+            "server with `crosswalk serve --review-store FILE` (`make run` uses "
+            "review/review.sqlite)."
         )
     if "review_store" not in g:
         g.review_store = ReviewStore(Path(path))

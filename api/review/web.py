@@ -36,6 +36,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, HTTPException
 from werkzeug.wrappers import Response
 
 from api.http import MAX_INT, int_arg
+from api.problems import server_error_detail
 from api.review.common import (
     FILTERS,
     MAX_COMMENT,
@@ -161,7 +162,7 @@ def _error_page(exc: HTTPException) -> Response:
             "review/error.html",
             status=status,
             title=exc.name,
-            detail=exc.description if status < 500 else "The server could not answer.",
+            detail=exc.description if status < 500 else server_error_detail(exc),
         ),
         status,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import threading
 from pathlib import Path
@@ -91,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
     registry.warm()
     threading.Thread(target=_warm_matcher, args=(registry,), daemon=True).start()
 
-    server = make_server(app, args.host, args.port, args.threads)
+    try:
+        server = make_server(app, args.host, args.port, args.threads)
+    except OSError as exc:
+        raise CrosswalkError(_listen_error(args.host, args.port, exc)) from exc
     host = args.host if ":" not in args.host else f"[{args.host}]"
     port = server.effective_port
     latest = registry.latest()
@@ -107,6 +111,20 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.close()
     return 0
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> str:
+    """Why the server cannot listen on ``host:port``, and how to choose another port."""
+    where = f"{host if ':' not in host else f'[{host}]'}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        why = f"port {port} is in use by another program (or another crosswalk serve)"
+    else:
+        why = exc.strerror or str(exc)
+    other = port + 1 if 0 < port < 65535 else 8001
+    return (
+        f"cannot listen on {where}: {why}. Fix: choose another port with --port {other} "
+        f"(--port 0 picks a free one), or with `PORT={other} make run`."
+    )
 
 
 def _warm_matcher(registry: Any) -> None:
