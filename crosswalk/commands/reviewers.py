@@ -28,6 +28,7 @@ Passwords and tokens are printed once and stored only as hashes.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,14 @@ def register(sub: Any) -> None:
         required=True,
         help="the department (source name, e.g. cdph or hcai) whose records the reviewer decides",
     )
+    add.add_argument(
+        "--db",
+        type=Path,
+        default=Path(DEFAULT_DB),
+        metavar="FILE",
+        help="without --config: a built crosswalk.sqlite whose sources are the departments "
+        f"(default: {DEFAULT_DB})",
+    )
     add.add_argument("--admin", action="store_true", help="an admin sees every department")
     _password_option(add)
     add.add_argument("--token", action="store_true", help="also issue an API token")
@@ -75,7 +84,7 @@ def register(sub: Any) -> None:
     token = actions.add_parser(
         "token", parents=[common], help="issue an API token", description="Issue an API token."
     )
-    token.add_argument("--username", required=True)
+    token.add_argument("--username", required=True, help="the account the token acts as")
     token.set_defaults(func=run_token)
 
     ls = actions.add_parser("list", parents=[common], help="list accounts")
@@ -88,7 +97,7 @@ def register(sub: Any) -> None:
         description="Disable a review account: it can no longer sign in, every session it "
         "has ends at once, and its API tokens are refused until it is enabled again.",
     )
-    disable.add_argument("--username", required=True)
+    disable.add_argument("--username", required=True, help="the account to disable")
     disable.set_defaults(func=run_disable, disabled=True)
 
     enable = actions.add_parser(
@@ -98,7 +107,7 @@ def register(sub: Any) -> None:
         description="Enable a disabled review account: it may sign in again and its API "
         "tokens that were not revoked work again (the sessions that ended stay ended).",
     )
-    enable.add_argument("--username", required=True)
+    enable.add_argument("--username", required=True, help="the account to enable")
     enable.set_defaults(func=run_disable, disabled=False)
 
     password = actions.add_parser(
@@ -108,7 +117,7 @@ def register(sub: Any) -> None:
         description="Give a review account a new password (generated and printed once, or "
         "read with --password-stdin). Every session of the account ends.",
     )
-    password.add_argument("--username", required=True)
+    password.add_argument("--username", required=True, help="the account")
     _password_option(password)
     password.set_defaults(func=run_set_password)
 
@@ -129,7 +138,14 @@ def register(sub: Any) -> None:
         description="Revoke an API token: requests with it are refused (401) from now on. "
         "Find its id with 'crosswalk reviewers tokens'.",
     )
-    revoke.add_argument("--id", dest="token_id", type=int, required=True, metavar="TOKEN_ID")
+    revoke.add_argument(
+        "--id",
+        dest="token_id",
+        type=int,
+        required=True,
+        metavar="TOKEN_ID",
+        help="the token's id, as 'crosswalk reviewers tokens' lists it",
+    )
     revoke.set_defaults(func=run_revoke_token)
 
     rotate = actions.add_parser(
@@ -184,12 +200,33 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return generate_password(), True
 
 
-def _departments(args: argparse.Namespace) -> list[str] | None:
-    if args.config is None:
-        return None
-    from crosswalk.config import load_config
+def _departments(args: argparse.Namespace) -> tuple[list[str], str]:
+    """The departments a reviewer may belong to (the source names of ``--config``, else of
+    the build ``--db``), and where they were read."""
+    if args.config is not None:
+        from crosswalk.config import load_config
 
-    return load_config(args.config).source_names()
+        return load_config(args.config).source_names(), str(args.config)
+    db = Path(args.db)
+    if not db.is_file():
+        raise ReviewError(
+            f"cannot check department {args.department!r}: no sources config was given and "
+            f"there is no build at {db}. Fix: give --config FILE (e.g. --config "
+            "data/sources.toml), or --db the crosswalk.sqlite of a build."
+        )
+    from crosswalk.artifact.reader import connect
+
+    conn = connect(db)
+    try:
+        names = [str(r[0]) for r in conn.execute("SELECT name FROM sources ORDER BY name")]
+    except sqlite3.DatabaseError as exc:
+        raise ReviewError(
+            f"cannot read the sources of {db} ({exc}). Fix: give --config FILE, or --db the "
+            "crosswalk.sqlite of a build."
+        ) from exc
+    finally:
+        conn.close()
+    return names, str(db)
 
 
 def store_path(args: argparse.Namespace) -> Path:
@@ -210,11 +247,11 @@ def run_add(args: argparse.Namespace) -> int:
     from crosswalk.review.auth import create_reviewer, issue_token
     from crosswalk.review.store import ReviewStore
 
-    known = _departments(args)
-    if known is not None and args.department not in known:
+    known, where = _departments(args)
+    if args.department not in known:
         raise ReviewError(
             f"unknown department {args.department!r}. Fix: use a source name of "
-            f"{args.config}: {', '.join(known)}."
+            f"{where}: {', '.join(known)}."
         )
     password, generated = _password(args)
     path = store_path(args)
