@@ -7,9 +7,11 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crosswalk.artifact import DEFAULT_OUT
+from crosswalk.commands.reviewers import DEFAULT_STORE
 from crosswalk.config import load_config
 
 if TYPE_CHECKING:
@@ -97,6 +99,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.counts, indent=2, sort_keys=True))
     elif not args.quiet:
         print_summary(result.counts, str(result.out), result.sources)
+        store = (
+            args.review_store
+            or (config.base_dir / config.review.store if config.review.store else None)
+            or DEFAULT_STORE
+        )
+        print_next(result.out, args.releases or "releases/", Path(store), result.sources)
     return 0
 
 
@@ -104,6 +112,32 @@ def print_warnings(warnings: Sequence[str]) -> None:
     """The build's warnings about its input, on stderr (docs/sources.md lists them)."""
     for text in warnings:
         print(f"crosswalk build: warning: {text}", file=sys.stderr)
+
+
+def print_next(out: Path, releases: str, store: Path, sources: Sequence[SourceInfo] = ()) -> None:
+    """The files the build wrote, by absolute path, and the commands that use them."""
+    from crosswalk.formats import BUILD_OUTPUTS
+
+    out = out.resolve()
+    db = out / "crosswalk.sqlite"
+    store = store.resolve()
+    department = sources[0].name if sources else "SOURCE"
+    print(f"\nWrote {out}:")
+    for name in BUILD_OUTPUTS:
+        if (out / name).is_file():
+            print(f"  {out / name}")
+    print("\nNext:")
+    for command, what in (
+        (f"crosswalk serve --db {db} --review-store {store}", "the HTTP API and review pages"),
+        (f"crosswalk release --build {out} --releases {releases}", "a dated, immutable release"),
+        (
+            f"crosswalk reviewers add --store {store} --db {db} --department {department} "
+            "--username NAME",
+            "an account for the review pages",
+        ),
+        (f"datasette {db}", "browse the tables (pip install datasette)"),
+    ):
+        print(f"  {command}\n      {what}")
 
 
 def print_summary(counts: dict[str, Any], out: str, sources: Sequence[SourceInfo] = ()) -> None:

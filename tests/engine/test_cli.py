@@ -232,3 +232,23 @@ def test_the_default_output_directory_is_out_not_setuptools_build(tmp_path: Path
         text = run(*command, "--help").stdout
         assert "(default: out" in " ".join(text.split()), (command, text)
         assert "default: build" not in " ".join(text.split()), (command, text)
+
+
+def test_build_summary_names_the_files_written_and_what_to_do_next(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    store = tmp_path / "review" / "r.sqlite"
+    config = str(ROOT / "tests" / "data" / "slice.toml")
+    proc = _run("build", "--config", config, "--out", str(out), "--review-store", str(store))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    written = [p.name for p in sorted(out.iterdir())]
+    for name in written:
+        assert f"  {out / name}" in lines, (name, proc.stdout)
+    db = out / "crosswalk.sqlite"
+    for command in (
+        f"crosswalk serve --db {db} --review-store {store}",
+        f"crosswalk release --build {out} --releases releases/",
+        f"crosswalk reviewers add --store {store} --db {db} --department cdph --username NAME",
+        f"datasette {db}",
+    ):
+        assert any(line.strip().startswith(command) for line in lines), (command, proc.stdout)
