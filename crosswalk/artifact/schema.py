@@ -457,7 +457,10 @@ def data_dictionary() -> str:
         "",
         "Every build writes `crosswalk.sqlite` (the tables below, plus `meta` and the view",
         "`crosswalk_wide`: one row per entity, one column of record ids per source),",
-        "`crosswalk.csv` and `datapackage.json`.",
+        "`crosswalk.csv` and `datapackage.json`; and `changes.csv` when entity ids changed",
+        "since the release it carried them over from (every id is `new` in a first build).",
+        "A release adds `crosswalk.parquet`, Datasette's `metadata.json`, `report.html` and",
+        "`manifest.json` (docs/releases.md).",
         "",
         "## `crosswalk.csv`",
         "",
@@ -470,6 +473,15 @@ def data_dictionary() -> str:
         *(f"| `{c.name}` | {c.type} | {c.description} |" for c in CSV_COLUMNS),
         "",
         *_formula_rule(),
+        "",
+        "## `changes.csv`",
+        "",
+        "What happened to entity ids since the previous release, one row per id concerned:",
+        "the rows of the table `changes` below, in its columns "
+        + ", ".join(f"`{c}`" for c in CHANGE_COLUMNS)
+        + ".",
+        "A build writes it when ids changed, every release has one, and `crosswalk diff",
+        "--csv` writes the same rows between any two releases.",
     ]
     for t in (*TABLES, *ID_TABLES):
         key = ", ".join(f"`{k}`" for k in t.primary_key)

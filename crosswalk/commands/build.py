@@ -24,7 +24,9 @@ def register(sub: Any) -> None:
         help="link the declared sources and publish the crosswalk",
         description=(
             "Read every source declared in the config, link their records into canonical entities "
-            "and write crosswalk.sqlite, crosswalk.csv, datapackage.json and changes.csv into --out. "
+            "and write crosswalk.sqlite, crosswalk.csv and datapackage.json into --out, and "
+            "changes.csv (what happened to entity ids since the release of --releases; every id "
+            "is new in a first build) when ids changed (docs/data-dictionary.md). "
             "Writing is atomic: if the build fails or is killed, --out holds the previous output "
             "or the new one, whole, and the next build cleans up. One build at a time writes into "
             "--out (a second stops at once), and a build refuses to replace an --out holding files "
