@@ -5,8 +5,9 @@ The public Python API::
     import crosswalk
     config = crosswalk.load_config("data/sources.toml")
     result = crosswalk.build(config, "out/")            # read, link, publish
-    linkage = crosswalk.link({"cdph": df1, "hcai": df2}, config)   # DataFrames in memory
-    linkage.crosswalk()                                 # entity_id, source, record_id, ...
+    frames = crosswalk.read_sources(config)             # {"cdph": df, ...}, as a build reads them
+    linkage = crosswalk.link(frames, config)            # DataFrames in memory
+    linkage.crosswalk()                                 # crosswalk.csv's columns
     crosswalk.evaluate("out/crosswalk.sqlite", "truth.csv", ("cdph", "FACID"), ("hcai", "OSHPD_ID"))
     crosswalk.Matcher.from_sqlite("out/crosswalk.sqlite").match([{"name": "...", "zip": "94501"}])
 
@@ -37,6 +38,7 @@ _EXPORTS = {
     "evaluate": ("crosswalk.evaluate", "evaluate"),
     "link": ("crosswalk.pipeline", "link_frames"),
     "load_config": ("crosswalk.config", "load_config"),
+    "read_sources": ("crosswalk.pipeline", "read_sources"),
 }
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "evaluate",
     "link",
     "load_config",
+    "read_sources",
 ]
 
 if TYPE_CHECKING:
@@ -62,7 +65,7 @@ if TYPE_CHECKING:
     from crosswalk.errors import ConfigError, CrosswalkError, SourceError
     from crosswalk.evaluate import Evaluation, evaluate
     from crosswalk.matching import Candidate, Matcher
-    from crosswalk.pipeline import BuildResult, Linkage, build
+    from crosswalk.pipeline import BuildResult, Linkage, build, read_sources
     from crosswalk.pipeline import link_frames as link
 
 

@@ -12,6 +12,7 @@ are in :mod:`crosswalk.stages`, the published tables' shapes in
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -39,18 +40,19 @@ from crosswalk.artifact.writer import (
     stage_tables,
     write_state,
 )
-from crosswalk.config import Config
+from crosswalk.config import Config, SourceConfig
 from crosswalk.errors import Problem, SourceError
 from crosswalk.plans import LINKAGE_DATASETS, PREPARED_DATASETS, build_plan, link_inputs, link_plan
 from crosswalk.progress import Steps
 from crosswalk.review import Constraints, load_constraints
 from crosswalk.runners import Runner
 from crosswalk.runners.local import local_runner, parallel
-from crosswalk.sources import LoadedSources, SourceInfo, load_sources, to_canonical
+from crosswalk.sources import LoadedSources, SourceInfo, load_sources, read_raw, to_canonical
 from crosswalk.stages.compare import Comparison
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.keys import NamedPair
-from crosswalk.vocabulary import CSV_FIELDS
+from crosswalk.stages.survivorship import strongest_links
+from crosswalk.vocabulary import CSV_FIELDS, RECORD_METHODS
 
 
 @dataclass
@@ -76,11 +78,18 @@ class Linkage:
     by_key: np.ndarray | None = None
 
     def crosswalk(self) -> pd.DataFrame:
-        """One row per record: ``entity_id`` (or the cluster label before ids are assigned),
-        ``source``, ``record_id``, ``name``, ``address``, ``city``, ``zip``."""
+        """One row per record, in the records' order, with the columns of ``crosswalk.csv``:
+        ``entity_id`` (or the cluster label before ids are assigned), ``source``,
+        ``record_id``, ``name``, ``address``, ``city``, ``zip``, ``match_probability`` (of
+        the record's strongest kept link; NaN for singletons) and ``method`` (identifier,
+        fuzzy or singleton)."""
         key = "entity_id" if "entity_id" in self.records else "cluster"
         cols = [key, "source", "record_id", *CSV_FIELDS]
-        return self.records[cols].rename(columns={key: "entity_id"}).reset_index(drop=True)
+        table = self.records[cols].rename(columns={key: "entity_id"}).reset_index(drop=True)
+        probability, method = strongest_links(self.pairs, len(self.records))
+        table["match_probability"] = probability
+        table["method"] = np.asarray(RECORD_METHODS, dtype=object)[method]
+        return table[[c.name for c in schema.CSV_COLUMNS]]
 
     def same_entity_pairs(self, left_source: str, right_source: str) -> pd.DataFrame:
         """(record_id of left_source, record_id of right_source) for records that share a cluster."""
@@ -124,6 +133,23 @@ def link(
     return _linkage(data)
 
 
+def read_sources(config: Config) -> dict[str, pd.DataFrame]:
+    """Each source of ``config`` read as a build reads it, by source name: every column as
+    text, so that ids keep their leading zeros (``pd.read_csv``/``pd.read_excel`` without
+    ``dtype=str`` drop them). Pass the result, changed or not, to :func:`link_frames`.
+    Raises one :class:`SourceError` listing every problem."""
+    frames: dict[str, pd.DataFrame] = {}
+    problems: list[Problem] = []
+    for src in config.sources:
+        try:
+            frames[src.name] = read_raw(src, config.base_dir)
+        except SourceError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SourceError(problems)
+    return frames
+
+
 def link_frames(
     frames: Mapping[str, pd.DataFrame],
     config: Config,
@@ -134,6 +160,8 @@ def link_frames(
     Each frame is mapped to the common fields exactly as the source's file
     would be (``path`` and ``format`` are ignored), so a config written for
     files works unchanged for DataFrames. Entities get freshly minted ids.
+    :func:`read_sources` reads the frames as a build does; an id column read as
+    numbers (leading zeros lost) gives a warning.
     """
     problems: list[Problem] = []
     parts = []
@@ -147,6 +175,7 @@ def link_frames(
                 )
             )
             continue
+        _warn_numeric_ids(frames[src.name], src)
         try:
             parts.append(to_canonical(frames[src.name].copy(), src, f"DataFrame {src.name!r}"))
         except SourceError as exc:
@@ -169,6 +198,21 @@ def link_frames(
     linkage = link(records, config, constraints=constraints)
     members = linkage.records[["cluster", "source", "record_id"]]
     return _with_entity_ids(linkage, ids.assign_ids(members, None, linkage.by_key))
+
+
+def _warn_numeric_ids(frame: pd.DataFrame, src: SourceConfig) -> None:
+    """Warn when ``frame``'s record id column or an identifier column holds numbers: their
+    leading zeros are gone, so the ids differ from those of a build of the file."""
+    columns = [src.id_column, *(i.column for i in src.identifiers)]
+    for column in dict.fromkeys(columns):
+        if column in frame.columns and pd.api.types.is_numeric_dtype(frame[column].dtype):
+            problem = Problem(
+                f"DataFrame {src.name!r} column {column!r}",
+                f"holds numbers ({frame[column].dtype}), so ids have lost any leading zeros "
+                "and differ from those of a build of the file.",
+                "read the sources with crosswalk.read_sources(config), or pandas with dtype=str.",
+            )
+            warnings.warn(str(problem), UserWarning, stacklevel=3)
 
 
 def _with_entity_ids(linkage: Linkage, assignment: ids.IdAssignment) -> Linkage:

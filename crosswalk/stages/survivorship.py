@@ -84,7 +84,7 @@ def records_table(
     :func:`record_columns_in_key_order`, where the caller has them."""
     if columns is None:
         columns = record_columns_in_key_order(linkage.records, by_key)
-    rec_prob, method = _strongest_links(linkage.pairs, len(linkage.records))
+    rec_prob, method = strongest_links(linkage.pairs, len(linkage.records))
     records = columns.copy(deep=False)
     records["match_probability"] = rec_prob[by_key]
     codes = method[by_key]
@@ -94,7 +94,7 @@ def records_table(
     return records
 
 
-def _strongest_links(
+def strongest_links(
     pairs: pd.DataFrame, n: int
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Per record position: the probability of its strongest kept link (NaN without one) and

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -252,3 +253,32 @@ def test_build_summary_names_the_files_written_and_what_to_do_next(tmp_path: Pat
         f"datasette {db}",
     ):
         assert any(line.strip().startswith(command) for line in lines), (command, proc.stdout)
+
+
+def test_read_sources_then_link_gives_the_builds_crosswalk(tmp_path: Path) -> None:
+    """`crosswalk.read_sources` reads the frames as a build does (ids as text, leading zeros
+    kept), and `Linkage.crosswalk()` has crosswalk.csv's columns and values."""
+    config = crosswalk.load_config(ROOT / "tests" / "data" / "slice.toml")
+    frames = crosswalk.read_sources(config)
+    assert set(frames) == {"cdph", "hcai"}
+    assert frames["cdph"]["FACID"].str.startswith("0").any()
+    table = crosswalk.link(frames, config).crosswalk()
+    crosswalk.build(config, tmp_path / "out", progress=False)
+    published = pd.read_csv(tmp_path / "out" / "crosswalk.csv", dtype=str, keep_default_na=False)
+    assert list(table.columns) == list(published.columns)
+    key = ["source", "record_id"]
+    got = table.astype({"match_probability": float}).sort_values(key).reset_index(drop=True)
+    want = published.sort_values(key).reset_index(drop=True)
+    assert got["record_id"].tolist() == want["record_id"].tolist()
+    assert got["entity_id"].tolist() == want["entity_id"].tolist()
+    assert got["method"].tolist() == want["method"].tolist()
+    expected = pd.to_numeric(want["match_probability"].replace("", None)).to_numpy(float)
+    np.testing.assert_allclose(got["match_probability"].to_numpy(float), expected, rtol=1e-6)
+
+
+def test_link_warns_when_an_id_column_is_numeric() -> None:
+    config = crosswalk.load_config(ROOT / "tests" / "data" / "slice.toml")
+    frames = crosswalk.read_sources(config)
+    frames["cdph"] = frames["cdph"].assign(FACID=pd.to_numeric(frames["cdph"]["FACID"]))
+    with pytest.warns(UserWarning, match=r"'cdph'.*'FACID'.*leading zeros.*read_sources"):
+        crosswalk.link(frames, config)
