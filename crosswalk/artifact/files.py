@@ -1,5 +1,6 @@
-"""File-system steps that builds and releases share: an exclusive lock, syncing a
-directory, removing a tree, and swapping two directories atomically."""
+"""File-system steps that builds and releases share: an exclusive lock, a private-named
+directory to write into, syncing a directory, removing a tree, and swapping two
+directories atomically."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import secrets
 import shutil
 import stat
 from collections.abc import Iterator
@@ -34,6 +36,20 @@ def exclusive_lock(path: Path, busy: Exception) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def make_dir_beside(parent: Path, prefix: str) -> Path:
+    """A new directory in ``parent`` named ``prefix`` and a random suffix, created with the
+    mode the umask gives (``tempfile.mkdtemp`` makes it 0700, and a build directory swapped
+    into place would then be readable by its owner alone)."""
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "no free name for a new directory", str(parent))
 
 
 def fsync_dir(path: Path) -> None:

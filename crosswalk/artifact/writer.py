@@ -22,7 +22,6 @@ import io
 import json
 import os
 import sqlite3
-import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +37,13 @@ import pyarrow.compute as pc
 import sqlite_utils
 
 from crosswalk.artifact import schema
-from crosswalk.artifact.files import exchange, exclusive_lock, force_rmtree, fsync_dir
+from crosswalk.artifact.files import (
+    exchange,
+    exclusive_lock,
+    force_rmtree,
+    fsync_dir,
+    make_dir_beside,
+)
 from crosswalk.artifact.reader import connect
 from crosswalk.artifact.sqlite_load import CACHE_KIB, PAGE_SIZE, bulk_insert
 from crosswalk.errors import BuildError
@@ -557,7 +562,7 @@ def publish(out: Path, write: Any) -> None:
     with exclusive_lock(lock, busy):
         _recover(out)
         _check_replaceable(out)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        tmp = make_dir_beside(parent, f".{out.name}.tmp-")
         try:
             write(tmp)
             for name in os.listdir(tmp):
