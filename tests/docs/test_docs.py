@@ -121,3 +121,18 @@ def test_every_file_a_build_writes_is_documented(name: str) -> None:
         f"docs/data-dictionary.md does not describe {name}"
     )
     assert name in build_help.getvalue(), f"`crosswalk build --help` does not name {name}"
+
+
+def test_the_code_has_a_license_and_the_data_its_terms() -> None:
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["license"]
+    assert declared == "Apache-2.0"
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    terms = " ".join(readme.split()).split("## Terms", 1)
+    assert len(terms) == 2, "data/README.md has no Terms section"
+    for text in ("CHHS Open Data Portal", "unmodified", "LICENSE", "publisher"):
+        assert text in terms[1], text
