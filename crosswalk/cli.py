@@ -18,7 +18,7 @@ from crosswalk import __version__
 from crosswalk.errors import CrosswalkError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("build", "evaluate", "explain", "serve", "release", "diff", "reviewers")
+COMMANDS = ("init", "build", "evaluate", "explain", "serve", "release", "diff", "reviewers")
 
 
 def make_parser() -> argparse.ArgumentParser:
