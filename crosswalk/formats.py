@@ -292,6 +292,10 @@ def datasette_metadata(
         }
         for t in (*schema.TABLES, *schema.ID_TABLES, schema.META)
     }
+    tables[schema.WIDE_VIEW] = {
+        "description": schema.WIDE_VIEW_DESCRIPTION,
+        "columns": schema.wide_view_columns([str(n) for n in sources["name"]]),
+    }
     title = str(package.get("title") or "Facility crosswalk")
     return {
         "title": f"{title} — release {version}",

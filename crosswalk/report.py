@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from crosswalk.artifact.reader import connect
 from crosswalk.formats import RELEASE_FILES, REPORT
+from crosswalk.stages.kernel.model import probability_bits
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
@@ -70,38 +72,69 @@ def hbar_chart(labels: Sequence[str], values: Sequence[float], title: str) -> st
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A mark on a column chart's x axis, in columns (0 is the first column's left edge,
+    1.5 the middle of the second): a line where ``start == end``, else a shaded band.
+    ``name`` is its ``data-mark`` attribute."""
+
+    name: str
+    start: float
+    end: float
+    label: str
+
+
 def column_chart(
     labels: Sequence[str],
     series: Sequence[tuple[str, str, Sequence[float]]],
     title: str,
     x_title: str,
     y_title: str,
-    log: bool = False,
+    marks: Sequence[Mark] = (),
 ) -> str:
-    """A vertical (stacked) column chart: ``series`` is ``(name, colour, values)``."""
+    """A vertical (stacked) column chart on a linear axis, each column's total written
+    above it: ``series`` is ``(name, colour, values)``; ``marks`` are drawn behind."""
     if not labels:
         return "<p>(nothing to chart)</p>"
-    width, height = 760, 300
-    left, right, top, bottom = 64, 12, 12, 58
+    width, height = 760, 320
+    left, right, top, bottom = 64, 12, 52, 58
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(s[2][i] for s in series) for i in range(len(labels))]
     top_value = max(max(totals), 1)
 
     def y_of(v: float) -> float:
-        if log:
-            return plot_h * (math.log10(1 + v) / math.log10(1 + top_value))
         return plot_h * v / top_value
 
     col = min(plot_w / len(labels), 64.0)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{_esc(title)}"><title>{_esc(title)}</title>',
+    ]
+    for k, mark in enumerate(marks):
+        x0 = left + max(0.0, min(mark.start, len(labels))) * col
+        x1 = left + max(0.0, min(mark.end, len(labels))) * col
+        label_y = 14 + 14 * k
+        if mark.start == mark.end:
+            parts.append(
+                f'<line data-mark="{_esc(mark.name)}" x1="{x0:.1f}" y1="{label_y + 4}" '
+                f'x2="{x0:.1f}" y2="{top + plot_h}" stroke="#cf222e" stroke-width="1.5" '
+                'stroke-dasharray="4 3"/>'
+            )
+        else:
+            parts.append(
+                f'<rect data-mark="{_esc(mark.name)}" x="{x0:.1f}" y="{label_y + 4}" '
+                f'width="{x1 - x0:.1f}" height="{top + plot_h - label_y - 4}" fill="#fff1c2"/>'
+            )
+        anchor = "end" if x0 > left + plot_w / 2 else "start"
+        parts.append(
+            f'<text x="{x0 + (-4 if anchor == "end" else 4):.1f}" y="{label_y}" '
+            f'text-anchor="{anchor}">{_esc(mark.label)}</text>'
+        )
+    parts += [
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#57606a"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#57606a"/>',
     ]
     ticks = [0.0, top_value / 2, float(top_value)]
-    if log:
-        ticks = [0.0] + [10.0**k for k in range(0, int(math.log10(top_value)) + 1)]
     for t in ticks:
         y = top + plot_h - y_of(t)
         parts.append(
@@ -123,6 +156,13 @@ def column_chart(
                 f"<title>{_esc(label)} · {_esc(name)}: {_fmt(v)}</title></rect>"
             )
             base += v
+        if totals[i] > 0:  # the count as text: a short column's is readable too
+            parts.append(
+                f'<text x="{x + col / 2:.1f}" y="{top + plot_h - y_of(totals[i]) - 4:.1f}" '
+                f'text-anchor="start" font-size="10" '
+                f'transform="rotate(-90 {x + col / 2:.1f} {top + plot_h - y_of(totals[i]) - 4:.1f})"'
+                f' dy="3">{_fmt(totals[i])}</text>'
+            )
         if i % every == 0:
             parts.append(
                 f'<text x="{x + col / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{_esc(label)}</text>'
@@ -244,6 +284,30 @@ def render_report(db_path: Path, manifest: dict[str, Any], changes: pd.DataFrame
         kept_counts = bins[kept].value_counts().reindex(range(n_bins), fill_value=0)
         other_counts = bins[~kept].value_counts().reindex(range(n_bins), fill_value=0)
         labels = [str(edges[i]) for i in range(n_bins)]
+        settings = manifest.get("config") or {}
+        model, review = settings.get("model") or {}, settings.get("review") or {}
+        threshold = float(model.get("link_threshold", 0.5))
+        low = float(review.get("uncertain_low", threshold))
+        high = float(review.get("uncertain_high", threshold))
+
+        def column_of(probability: float) -> float:
+            return (probability_bits(probability) - lo) / step
+
+        marks = [
+            Mark(
+                "borderline",
+                column_of(low),
+                column_of(high),
+                f"borderline band, queued for review: p {low:g} to {high:g} "
+                f"({probability_bits(low):.1f} to {probability_bits(high):.1f} bits)",
+            ),
+            Mark(
+                "threshold",
+                column_of(threshold),
+                column_of(threshold),
+                f"link threshold: p {threshold:g} ({probability_bits(threshold):.1f} bits)",
+            ),
+        ]
         out.append("<figure>")
         out.append(
             column_chart(
@@ -255,6 +319,7 @@ def render_report(db_path: Path, manifest: dict[str, Any], changes: pd.DataFrame
                 "Histogram of match weights",
                 "match weight (bits, bin start)",
                 "pairs",
+                marks,
             )
         )
         out.append(
@@ -267,22 +332,23 @@ def render_report(db_path: Path, manifest: dict[str, Any], changes: pd.DataFrame
         )
         out.append(
             f"<figcaption>{len(weights):,} scored candidate pairs (links table), by match weight "
-            f"in bins of {step} bit{'s' if step > 1 else ''}.</figcaption></figure>"
+            f"in bins of {step} bit{'s' if step > 1 else ''}; each column's count is written above "
+            f"it. Pairs at or above the link threshold (p {threshold:g}) are linked unless a "
+            f"constraint cuts them; pairs in the shaded borderline band (p {low:g} to {high:g}) "
+            "are queued for review.</figcaption></figure>"
         )
 
     out.append("<h2>Cluster sizes</h2><figure>")
     out.append(
-        column_chart(
-            sizes["size"].astype(str).tolist(),
-            [("entities", _BLUE, sizes["n"].tolist())],
+        hbar_chart(
+            [f"{s} record{'s' if s != 1 else ''}" for s in sizes["size"].astype(int)],
+            sizes["n"].tolist(),
             "Entities by number of member records",
-            "member records per entity",
-            "entities (log scale)",
-            log=True,
         )
     )
     out.append(
-        "<figcaption>Entities by their number of member records (log scale).</figcaption></figure>"
+        "<figcaption>Entities by their number of member records, each count written out."
+        "</figcaption></figure>"
     )
 
     out.append("<h2>What changed since the previous release</h2>")

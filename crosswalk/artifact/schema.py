@@ -392,6 +392,24 @@ META = Table(
 #: Every table of ``crosswalk.sqlite``.
 ALL_TABLES = (*TABLES, META, *ID_TABLES)
 
+#: The view of one row per entity (written by :func:`crosswalk.artifact.writer.finish_sqlite`).
+WIDE_VIEW = "crosswalk_wide"
+WIDE_VIEW_DESCRIPTION = (
+    "One row per entity: its id, canonical name, city and ZIP, and one column per source "
+    "holding that source's record ids of the entity (';'-separated when it has several, "
+    "empty when it has none). Join a department's ids to the entity, or to another "
+    "department's, here."
+)
+
+
+def wide_view_columns(source_names: list[str]) -> dict[str, str]:
+    """The columns of :data:`WIDE_VIEW` for the sources ``source_names``, with descriptions."""
+    fixed = {c.name: c.description for c in ENTITIES.columns}
+    return {
+        **{name: fixed[name] for name in ("entity_id", "name", "city", "zip")},
+        **{s: f"Record ids of source {s} in this entity, ';'-separated." for s in source_names},
+    }
+
 
 def table(name: str) -> Table:
     for t in ALL_TABLES:
@@ -456,7 +474,7 @@ def data_dictionary() -> str:
         "a test fails when this file and the code disagree. Column names are a public contract.",
         "",
         "Every build writes `crosswalk.sqlite` (the tables below, plus `meta` and the view",
-        "`crosswalk_wide`: one row per entity, one column of record ids per source),",
+        f"`{WIDE_VIEW}`: one row per entity, one column of record ids per source),",
         "`crosswalk.csv` and `datapackage.json`; and `changes.csv` when entity ids changed",
         "since the release it carried them over from (every id is `new` in a first build).",
         "A release adds `crosswalk.parquet`, Datasette's `metadata.json`, `report.html` and",
@@ -498,6 +516,22 @@ def data_dictionary() -> str:
             f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {c.description} |"
             for c in t.columns
         ]
+    lines += [
+        "",
+        f"## View `{WIDE_VIEW}`",
+        "",
+        WIDE_VIEW_DESCRIPTION,
+        "",
+        "| column | description |",
+        "|---|---|",
+        *(
+            f"| `{name}` | {text} |"
+            for name, text in wide_view_columns(["SOURCE"]).items()
+            if name != "SOURCE"
+        ),
+        "| one per source, named as the source | Record ids of that source in this entity, "
+        "';'-separated. |",
+    ]
     lines += [
         "",
         "## Table `meta`",

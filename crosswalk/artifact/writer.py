@@ -253,7 +253,7 @@ def finish_sqlite(path: Path, meta: dict[str, Any], source_names: list[str]) -> 
             ],
         )
     db.conn.execute(
-        "CREATE VIEW crosswalk_wide AS SELECT e.entity_id, e.name, e.city, e.zip, "
+        f"CREATE VIEW {schema.WIDE_VIEW} AS SELECT e.entity_id, e.name, e.city, e.zip, "
         + ", ".join(
             f"(SELECT group_concat(r.record_id, ';') FROM records r WHERE r.entity_id = e.entity_id "
             f"AND r.source = '{name}') AS [{name}]"

@@ -18,7 +18,7 @@ from crosswalk.release import (
     next_version,
     resolve_release,
 )
-from crosswalk.report import column_chart, hbar_chart
+from crosswalk.report import Mark, column_chart, hbar_chart
 
 
 def fake_release(root: Path, name: str, sequence: int, version: str | None = None) -> Path:
@@ -86,8 +86,10 @@ def test_charts_are_well_formed_svg() -> None:
         "Histogram",
         "x",
         "y",
-        log=True,
+        [Mark("band", 10.0, 20.0, "a band"), Mark("line", 15.0, 15.0, "a line")],
     )
     root = ET.fromstring(col)
-    assert len(root.findall("{http://www.w3.org/2000/svg}rect")) == 119  # the first "a" bar is 0
+    # the first "a" bar is 0; the band is a rect too
+    assert len(root.findall("{http://www.w3.org/2000/svg}rect")) == 119 + 1
+    assert sorted(e.get("data-mark") for e in root.iter() if e.get("data-mark")) == ["band", "line"]
     assert hbar_chart([], [], "empty").startswith("<p>")
