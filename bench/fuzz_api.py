@@ -67,6 +67,8 @@ def review_store(db: Path, path: Path) -> str:
             "add",
             "--store",
             str(path),
+            "--db",
+            str(db),
             "--username",
             "fuzz",
             "--department",
