@@ -60,10 +60,12 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 5
 #: The default type: any facility class.
 ANY_TYPE = "facility"
-#: A fuzzy top candidate is a certain match when its probability reaches this ...
-CERTAIN_PROBABILITY = 0.99
-#: ... and no other candidate's probability reaches this.
-RUNNER_UP_MAX = 0.5
+#: A fuzzy top candidate is matched (``match: true``) when its probability reaches this
+#: (a score of 90) ...
+MATCH_PROBABILITY = 0.9
+#: ... and its match weight exceeds the runner-up's by at least this many bits: the
+#: runner-up's odds are then at most 1/8 of the top's (docs/api.md, "Scores and match").
+MATCH_MARGIN_BITS = 3.0
 
 IDENTIFIER_SPACE = "urn:crosswalk:entity"
 SCHEMA_SPACE = "urn:crosswalk:schema"
@@ -354,21 +356,25 @@ def _identifier_hits(release: Release, q: _Query) -> list[str]:
 
 
 def _certain(ranked: list[_Scored], id_hits: list[str]) -> bool:
-    """Whether the top candidate is a certain match.
+    """Whether the top candidate is a match (``match: true``).
 
-    Certain means: the query's department ids point to exactly one entity and
-    it is the top candidate; or, with no ids given, the engine's probability
-    for the top candidate is at least CERTAIN_PROBABILITY and no other
-    candidate reaches RUNNER_UP_MAX.
+    With department ids in the query: they point to exactly one entity and it is
+    the top candidate. Without: the top candidate's probability is at least
+    MATCH_PROBABILITY and its match weight exceeds the runner-up's by at least
+    MATCH_MARGIN_BITS (a lone candidate has no runner-up). ``ranked``: every
+    candidate of the query's types, best first, not only those returned.
     """
     if not ranked:
         return False
     top = ranked[0]
     if id_hits:
         return len(id_hits) == 1 and top.entity_id == id_hits[0]
-    if top.probability < CERTAIN_PROBABILITY:
+    if top.probability < MATCH_PROBABILITY or top.weight is None:
         return False
-    return all(c.probability < RUNNER_UP_MAX for c in ranked[1:])
+    if len(ranked) == 1:
+        return True
+    second = ranked[1].weight
+    return second is None or top.weight - second >= MATCH_MARGIN_BITS
 
 
 def _type_ok(q: _Query, facility_class: str | None) -> bool:
@@ -386,7 +392,8 @@ def reconcile(release: Release, queries: list[_Query]) -> dict[str, Any]:
     fuzzy: dict[int, list[Any]] = {}
     if fuzzy_index:
         engine_queries = [queries[i].engine_query() for i in fuzzy_index]
-        width = max(queries[i].limit for i in fuzzy_index)
+        # one more than asked: the runner-up decides whether the top is a match
+        width = max(queries[i].limit for i in fuzzy_index) + 1
         if any(queries[i].types for i in fuzzy_index):
             width = min(MAX_LIMIT, width * 4)
         results = release.matcher().match(engine_queries, limit=width)
@@ -426,8 +433,8 @@ def reconcile(release: Release, queries: list[_Query]) -> dict[str, Any]:
                     -s.probability,
                 )
             )
-        kept = kept[: q.limit]
         certain = _certain(kept, hits)
+        kept = kept[: q.limit]
         result = []
         for n, s in enumerate(kept):
             summary = found[s.entity_id]

@@ -49,6 +49,11 @@ from matchers.identifiers import normalize_identifier
 
 #: A blocking key shared by more published records than this is not used for queries.
 MAX_KEY_RECORDS = 400
+#: A query the build's blocking rules pair with no published record (a name given alone,
+#: whose words are all too common to be rare name tokens) falls back to the published
+#: records of exactly its normalized name, and to each word of its name that at most this
+#: many published records carry.
+FALLBACK_TOKEN_RECORDS = MAX_KEY_RECORDS
 
 
 @dataclass
@@ -247,10 +252,17 @@ class Matcher:
             if c.tf_column
         }
         self.token_counts = token_counts(self.frame)
-        keys = block_keys(self.frame, blocking, counts=self.token_counts)
-        order = np.argsort(keys.keys, kind="stable")
-        self._keys = keys.keys[order]
-        self._rows = keys.rows[order]
+        self._keys, self._rows = self._index(blocking)
+        # The fallback of a query its blocking pairs with nothing: its name's words.
+        self._fallback = dataclasses.replace(
+            blocking,
+            rules=("rare_name_token",),
+            rare_token_max_records=FALLBACK_TOKEN_RECORDS,
+        )
+        self._fallback_keys, self._fallback_rows = self._index(self._fallback)
+        names = self.frame["n_name"].fillna("").to_numpy(dtype=object)
+        self._name_order = np.argsort(names, kind="stable")
+        self._names = names[self._name_order]
         self._entity = self.records["entity_id"].to_numpy()
         # Everything that depends on the published records only is computed once here:
         # their columns as the comparisons read them, their term frequencies, the values
@@ -277,17 +289,54 @@ class Matcher:
             normalize_rules_of(meta.get("config")),
         )
 
+    def _index(self, blocking: BlockParams) -> tuple[np.ndarray, np.ndarray]:
+        """The published records' keys under ``blocking``, sorted, and their record positions."""
+        keys = block_keys(self.frame, blocking, counts=self.token_counts)
+        order = np.argsort(keys.keys, kind="stable")
+        return keys.keys[order], keys.rows[order]
+
     def _candidates(self, qframe: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        qkeys = block_keys(qframe, self.blocking, counts=self.token_counts)
-        lo = np.searchsorted(self._keys, qkeys.keys, side="left")
-        hi = np.searchsorted(self._keys, qkeys.keys, side="right")
+        q, r = self._pairs(qframe, self.blocking, self._keys, self._rows)
+        alone = np.setdiff1d(np.arange(len(qframe), dtype="int64"), q)
+        if len(alone):
+            fq, fr = self._pairs(
+                qframe.iloc[alone].reset_index(drop=True),
+                self._fallback,
+                self._fallback_keys,
+                self._fallback_rows,
+            )
+            nq, nr = self._same_names(qframe["n_name"].fillna("").to_numpy(dtype=object)[alone])
+            q = np.concatenate([q, alone[fq], alone[nq]])
+            r = np.concatenate([r, fr, nr])
+            _, first = np.unique(q * len(self.records) + r, return_index=True)
+            first.sort()
+            q, r = q[first], r[first]
+        return q, r
+
+    def _same_names(self, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query, published record) pairs of one normalized name, for names at most
+        MAX_KEY_RECORDS published records bear."""
+        lo = np.searchsorted(self._names, names, side="left")
+        size = np.searchsorted(self._names, names, side="right") - lo
+        ok = (names != "") & (size > 0) & (size <= MAX_KEY_RECORDS)
+        q = np.repeat(np.flatnonzero(ok).astype("int64"), size[ok])
+        return q, self._name_order[ranges(lo[ok], size[ok])].astype("int64")
+
+    def _pairs(
+        self, qframe: pd.DataFrame, blocking: BlockParams, keys: np.ndarray, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct (query, published record) pairs sharing a key of ``blocking``, in the
+        order of their first occurrence; ``keys``/``rows``: the published records' index."""
+        qkeys = block_keys(qframe, blocking, counts=self.token_counts)
+        lo = np.searchsorted(keys, qkeys.keys, side="left")
+        hi = np.searchsorted(keys, qkeys.keys, side="right")
         size = hi - lo
         ok = (size > 0) & (size <= MAX_KEY_RECORDS)
         q_rows, lo, size = qkeys.rows[ok], lo[ok], size[ok]
         if int(size.sum()) == 0:
             return np.empty(0, dtype="int64"), np.empty(0, dtype="int64")
         q = np.repeat(q_rows, size)
-        r = self._rows[ranges(lo, size)]
+        r = rows[ranges(lo, size)]
         # distinct pairs, in the order of their first occurrence
         _, first = np.unique(q * len(self.records) + r, return_index=True)
         first.sort()
