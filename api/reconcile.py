@@ -13,7 +13,8 @@
 
 Candidates come from the engine's matcher (its normalizers, blocking and
 model), plus exact identifier hits. ``score`` is the match probability scaled
-to 0-100; ``match`` is true only where the match is certain (see
+to 0-100; ``match`` is true for a top candidate that the query's ids name, or
+that scores at least 90 with a margin of weight over the runner-up (see
 :func:`_certain` and ``docs/api.md``).
 """
 

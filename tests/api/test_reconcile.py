@@ -149,7 +149,7 @@ def test_openrefine_batch_gets_the_right_entity_on_top(
             assert not any(c["match"] for c in result[1:])
             certain += top["match"]
         certain_counts[label] = certain
-    # a department id makes every match certain; a full address most; name and city alone, none
+    # a department id makes every match certain; a full address most; name and city alone, fewer
     assert certain_counts["name+id"] == len(sample)
     assert certain_counts["name+address"] >= 0.7 * len(sample)
     assert certain_counts["name+city"] <= certain_counts["name+address"]
