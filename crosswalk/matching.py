@@ -253,7 +253,8 @@ class Matcher:
         }
         self.token_counts = token_counts(self.frame)
         self._keys, self._rows = self._index(blocking)
-        # The fallback of a query its blocking pairs with nothing: its name's words.
+        # The fallback of a query its blocking pairs with nothing: its name's words, and
+        # its whole normalized name (the published names, sorted, for a binary search).
         self._fallback = dataclasses.replace(
             blocking,
             rules=("rare_name_token",),
