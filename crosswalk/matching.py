@@ -254,14 +254,14 @@ class Matcher:
         self.token_counts = token_counts(self.frame)
         self._keys, self._rows = self._index(blocking)
         # The fallback of a query its blocking pairs with nothing: its name's words, and
-        # its whole normalized name (the published names, sorted, for a binary search).
+        # its whole normalized name (the published names' 64-bit hashes, sorted).
         self._fallback = dataclasses.replace(
             blocking,
             rules=("rare_name_token",),
             rare_token_max_records=FALLBACK_TOKEN_RECORDS,
         )
         self._fallback_keys, self._fallback_rows = self._index(self._fallback)
-        names = self.frame["n_name"].fillna("").to_numpy(dtype=object)
+        names = _name_hashes(self.frame["n_name"])
         self._name_order = np.argsort(names, kind="stable")
         self._names = names[self._name_order]
         self._entity = self.records["entity_id"].to_numpy()
@@ -306,7 +306,7 @@ class Matcher:
                 self._fallback_keys,
                 self._fallback_rows,
             )
-            nq, nr = self._same_names(qframe["n_name"].fillna("").to_numpy(dtype=object)[alone])
+            nq, nr = self._same_names(_name_hashes(qframe["n_name"])[alone])
             q = np.concatenate([q, alone[fq], alone[nq]])
             r = np.concatenate([r, fr, nr])
             _, first = np.unique(q * len(self.records) + r, return_index=True)
@@ -319,7 +319,7 @@ class Matcher:
         MAX_KEY_RECORDS published records bear."""
         lo = np.searchsorted(self._names, names, side="left")
         size = np.searchsorted(self._names, names, side="right") - lo
-        ok = (names != "") & (size > 0) & (size <= MAX_KEY_RECORDS)
+        ok = (names != _NO_NAME) & (size > 0) & (size <= MAX_KEY_RECORDS)
         q = np.repeat(np.flatnonzero(ok).astype("int64"), size[ok])
         return q, self._name_order[ranges(lo[ok], size[ok])].astype("int64")
 
@@ -463,6 +463,14 @@ class Matcher:
             "same_entity": bool(self._entity[i] == self._entity[j]),
             "fields": self.explain(left, right, 0, levels, scores.bits),
         }
+
+
+def _name_hashes(names: pd.Series) -> np.ndarray:
+    """A 64-bit hash of each normalized name; a missing or empty name hashes to _NO_NAME."""
+    return pd.util.hash_array(names.fillna("").to_numpy(dtype=object), categorize=False)
+
+
+_NO_NAME = pd.util.hash_array(np.array([""], dtype=object), categorize=False)[0]
 
 
 def _object_indexed(table: pd.Series) -> pd.Series:
