@@ -19,6 +19,7 @@ from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.routing import Rule
 
 from api.http import json_response, registry
+from api.reconcile import MATCH_MARGIN_BITS, MATCH_PROBABILITY
 from api.schemas import COMPONENTS, ENUM_OF, problem_response
 from api.schemas import json_response as json_resp_spec
 from api.spec import operation, operation_of
@@ -259,7 +260,14 @@ def render_docs(spec: dict[str, Any], sources: list[dict[str, Any]] | None = Non
         nav.append(f"<h3>{_e(tag)}</h3>")
         body.append(f"<h2 id='tag-{_e(tag)}'>{_e(tag)}</h2><p>{_e(tag_desc.get(tag, ''))}</p>")
         if tag == "reconciliation":
-            body.append("<a id='reconciliation'></a>" + _RECONCILE_NOTE.format(server=_e(server)))
+            body.append(
+                "<a id='reconciliation'></a>"
+                + _RECONCILE_NOTE.format(
+                    server=_e(server),
+                    score=100 * MATCH_PROBABILITY,
+                    margin=MATCH_MARGIN_BITS,
+                )
+            )
         for method, path, op in ops:
             anchor = _anchor(method, path)
             nav.append(f"<a href='#{anchor}'>{_e(method.upper())} {_e(path)}</a>")
@@ -374,6 +382,7 @@ is the facility name; properties <code>city</code>, <code>zip</code>, <code>addr
 Types are facility classes (<code>facility</code> means any).
 <strong>Scores</strong> are the engine's match probability times 100 (0 to 100); a candidate
 found by a department id scores 100. <strong><code>match: true</code></strong> is set only on a
-certain top candidate: the ids given point to exactly that one entity, or (without ids) its
-probability is at least 0.99 and no other candidate reaches 0.5.</p>
+top candidate that the ids given point to (and only to), or (without ids) one that scores at
+least {score:g} with a match weight at least {margin:g} bits above the runner-up's. A name
+alone gets candidates too.</p>
 """
