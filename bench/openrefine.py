@@ -157,20 +157,28 @@ class OpenRefine:
             self.command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.session = requests.Session()
-        deadline = time.monotonic() + 180
+        try:
+            self.version = self._wait(time.monotonic() + 180)
+        except BaseException:
+            self.stop()  # whatever went wrong, OpenRefine does not outlive the run
+            raise
+        if not self.version:
+            self.stop()
+            raise SystemExit(f"bench/openrefine.py: OpenRefine did not come up; see {log}")
+
+    def _wait(self, deadline: float) -> str:
+        """OpenRefine's version once it answers; empty if it exits or the deadline passes."""
         while time.monotonic() < deadline:
             try:
                 r = self.session.get(self.url + "/command/core/get-version", timeout=30)
                 if r.status_code == 200:
-                    self.version = str(r.json()["full_version"])
-                    return
+                    return str(r.json()["full_version"])
             except (requests.ConnectionError, requests.Timeout):
                 pass  # still starting
             if self.proc.poll() is not None:
-                break
+                return ""
             time.sleep(1)
-        self.stop()
-        raise SystemExit(f"bench/openrefine.py: OpenRefine did not come up; see {log}")
+        return ""
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -397,7 +405,7 @@ def run_openrefine(api: Any, threads: int) -> tuple[list[tuple[str, str, str, bo
     workspace = Path(tempfile.mkdtemp(prefix="openrefine-", dir=OUT))
     refine = None
     try:
-        refine = OpenRefine(workspace, OUT / "openrefine.log")
+        refine = OpenRefine(workspace, OUT / "openrefine.log")  # stops itself if it fails
         print(f"{refine.version} at {refine.url}; crosswalk served at {server.url}", flush=True)
         service = refine.add_service(server.url + "/reconcile")
         project = refine.create_project(OUT / "hcai_hospitals.csv", "HCAI hospitals")
