@@ -274,12 +274,11 @@ def test_arrow_csv_reader_reads_as_pandas_or_leaves_the_file_to_it(data: bytes) 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "auto"])
 def test_csv_byte_order_mark_is_not_part_of_the_first_column(encoding: str) -> None:
-    from types import SimpleNamespace
-
+    from crosswalk.config import SourceConfig
     from crosswalk.sources import _read_csv
 
-    src = SimpleNamespace(encoding=encoding, delimiter=",")
-    frame = _read_csv(b"\xef\xbb\xbfid,name\n1,A\n", src, "test")[0]  # type: ignore[arg-type]
+    src = SourceConfig(name="s", path="s.csv", id_column="id", encoding=encoding)
+    frame = _read_csv(b"\xef\xbb\xbfid,name\n1,A\n", src, "test")[0]
     assert list(frame.columns) == ["id", "name"]
 
 
