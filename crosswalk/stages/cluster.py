@@ -5,8 +5,9 @@
    candidate entities.
 2. A component that breaks a constraint — more records of one source than
    the source allows (by default one), or a cannot-link pair inside — is
-   rebuilt greedily from its strongest links: must-links first, then links
-   by falling weight, each accepted only if the merge it makes breaks no
+   rebuilt by total weight: must-links first, then the links of the pairwise
+   maximum-weight matchings (:func:`_by_matchings`), then the other links by
+   falling weight, each accepted only if the merge it makes breaks no
    constraint. Refused links are *cut*, and the split is reported.
 
 Components come from ``scipy.sparse.csgraph`` (linear time) and the
@@ -129,7 +130,9 @@ def cluster(
     weight = np.full(len(edges), np.inf)  # must-links that were never candidates: strongest
     inner = edges < n_links
     weight[inner] = links["match_weight"].to_numpy(dtype="float64")[edges[inner]]
-    edges = edges[np.lexsort((-weight, ecodes[edges] != _MUST, edge_comp))]
+    order = np.lexsort((-weight, ecodes[edges] != _MUST, edge_comp))
+    edges, weight = edges[order], weight[order]
+    del order
     edge_comp = labels[el[edges]]
     edge_start = run_starts(edge_comp)
     comps = edge_comp[edge_start]
@@ -142,6 +145,11 @@ def cluster(
 
     from networkx.utils import UnionFind  # only builds with a component to split need it
 
+    # A link's worth in a matching: its weight above the threshold's (so every link the
+    # threshold keeps counts, however low the threshold).
+    p = min(max(threshold, 1e-12), 1 - 1e-12)
+    threshold_bits = float(np.log2(p / (1 - p)))
+
     next_label = n_comp
     partners: dict[int, set[int]] = {}
     for a, b in cannot:
@@ -153,7 +161,14 @@ def cluster(
     limit_list = limit_of.tolist()
     for c in range(len(comps)):
         members = members_all[member_start[c] : member_end[c]].tolist()
-        comp_edges = edges[edge_start[c] : edge_end[c]].tolist()
+        comp_edges = _by_matchings(
+            edges[edge_start[c] : edge_end[c]],
+            weight[edge_start[c] : edge_end[c]] - threshold_bits,
+            el,
+            er,
+            src_codes,
+            limit_of,
+        )
         uf = UnionFind(members)
         counts: dict[int, dict[int, int]] = {m: {src_list[m]: 1} for m in members}
         sets: dict[int, set[int]] = {m: {m} for m in members} if partners else {}
@@ -194,6 +209,58 @@ def cluster(
         if cut_edges:
             result.splits.append({"members": members, "parts": len(roots), "cut_links": cut_edges})
     return result
+
+
+def _by_matchings(
+    edges: np.ndarray,
+    worth: np.ndarray,
+    el: np.ndarray,
+    er: np.ndarray,
+    src: np.ndarray,
+    limit_of: np.ndarray,
+) -> list[int]:
+    """One component's links (``edges``, must-links first, then by falling weight; ``worth``:
+    each one's weight above the threshold, infinite for a must-link) in the order the split
+    tries them: must-links, then the links of the pairwise matchings, then the rest.
+
+    For each pair of sources that may each hold one record of an entity, the matching of
+    their records of largest total worth (``scipy.optimize.linear_sum_assignment``) is found;
+    the matchings are taken in falling order of their total, each one's links by falling
+    weight. With two such sources, the split is then that maximum-weight matching exactly;
+    with more, it is a heuristic: the heaviest pairwise matchings decide first.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    must = ~np.isfinite(worth)
+    a, b = src[el[edges]], src[er[edges]]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    one_each = (limit_of[lo] == 1) & (limit_of[hi] == 1) & (lo != hi) & ~must
+    matchings: list[tuple[float, list[int]]] = []
+    for s, t in sorted(set(zip(lo[one_each].tolist(), hi[one_each].tolist(), strict=True))):
+        at = np.flatnonzero(one_each & (lo == s) & (hi == t))
+        left = np.where(a[at] == s, el[edges[at]], er[edges[at]])
+        right = np.where(a[at] == s, er[edges[at]], el[edges[at]])
+        rows, row_of = np.unique(left, return_inverse=True)
+        cols, col_of = np.unique(right, return_inverse=True)
+        # 0 where there is no link, and a link of no worth still beats none.
+        matrix = np.zeros((len(rows), len(cols)))
+        np.maximum.at(matrix, (row_of, col_of), np.maximum(worth[at], 0.0) + 1e-6)
+        chosen_r, chosen_c = linear_sum_assignment(matrix, maximize=True)
+        chosen = set(zip(chosen_r.tolist(), chosen_c.tolist(), strict=True))
+        picked = [
+            i
+            for i, rc in zip(
+                at.tolist(), zip(row_of.tolist(), col_of.tolist(), strict=True), strict=True
+            )
+            if rc in chosen
+        ]
+        matchings.append((float(matrix[chosen_r, chosen_c].sum()), picked))
+    first = np.flatnonzero(must).tolist()
+    for _, picked in sorted(matchings, key=lambda m: -m[0]):
+        first.extend(picked)  # ``edges`` is by falling weight: so is each matching
+    taken = np.zeros(len(edges), dtype=bool)
+    taken[first] = True
+    return edges[first].tolist() + edges[~taken].tolist()
 
 
 def cluster_records(

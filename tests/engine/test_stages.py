@@ -200,6 +200,41 @@ def test_components_breaking_a_limit_are_split_each_on_its_own() -> None:
     assert [sp["cut_links"] for sp in res.splits] == [[0], [3]]
 
 
+def test_a_split_keeps_the_pairing_of_largest_total_weight() -> None:
+    # A hospital (a0, b0) and its distinct-part unit (a1, b1): the crossed link a0-b1 is the
+    # strongest, but the right pairs weigh more together (24.9 + 14.8 > 25.3 + 7.6).
+    sources = np.array(["a", "a", "b", "b"])
+    links = _links([(0, 2, 24.9), (0, 3, 25.3), (1, 2, 7.6), (1, 3, 14.8)])
+    res = cluster(4, sources, {"a": 1, "b": 1}, links, 0.5)
+    assert res.labels[0] == res.labels[2] != res.labels[1] == res.labels[3]
+    assert list(res.status) == [LINKED, CUT, CUT, LINKED]
+
+
+def test_with_three_sources_the_heaviest_pairwise_matchings_come_first() -> None:
+    # a0/a1, b0/b1, c0/c1: the a-b matching by total weight, then c joins each side by its
+    # own matching; no entity holds two records of one source.
+    sources = np.array(["a", "a", "b", "b", "c", "c"])
+    links = _links(
+        [
+            (0, 2, 24.9), (0, 3, 25.3), (1, 2, 7.6), (1, 3, 14.8),
+            (0, 4, 20.0), (1, 5, 19.0), (2, 5, 21.0), (3, 4, 9.0), (2, 4, 18.0),
+        ]
+    )  # fmt: skip
+    res = cluster(6, sources, {"a": 1, "b": 1, "c": 1}, links, 0.5)
+    assert res.labels[0] == res.labels[2] == res.labels[4]
+    assert res.labels[1] == res.labels[3] == res.labels[5]
+    assert res.labels[0] != res.labels[1]
+
+
+def test_a_split_by_total_weight_counts_weights_above_the_threshold() -> None:
+    # Under a threshold of 0.2 (-2 bits), a link of -1 bit is kept and worth 1 bit above
+    # it: two such links (2 bits) outweigh one link of -0.5 bits (1.5 bits).
+    sources = np.array(["a", "a", "b", "b"])
+    links = _links([(0, 2, -1.0), (0, 3, -0.5), (1, 3, -1.0)])
+    res = cluster(4, sources, {"a": 1, "b": 1}, links, 0.2)
+    assert res.labels[0] == res.labels[2] != res.labels[1] == res.labels[3]
+
+
 def test_a_must_link_that_was_no_candidate_wins_a_split() -> None:
     sources = np.array(["a", "b", "a"])
     res = cluster(3, sources, {"a": 1, "b": 1}, _links([(0, 1, 5.0)]), 0.5, must_link=[(2, 1)])
