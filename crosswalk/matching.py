@@ -36,6 +36,7 @@ from crosswalk.stages.comparisons import Settings as ComparisonSettings
 from crosswalk.stages.comparisons import settings_from
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.model import (
+    held_alone,
     pair_frequencies,
     record_frequencies,
     score,
@@ -347,12 +348,15 @@ class Matcher:
         """Levels and scores of published records ``i`` against published records ``j``,
         exactly as the build scored them (both records counted in the term frequencies)."""
         levels = compare(self._published.take(i), self._published.take(j), self.comparisons)
-        frequencies = pair_frequencies(
-            {col: v.take(i) for col, v in self._frequencies.items()},
-            {col: v.take(j) for col, v in self._frequencies.items()},
-            len(self.frame),
+        left = {col: v.take(i) for col, v in self._frequencies.items()}
+        right = {col: v.take(j) for col, v in self._frequencies.items()}
+        n = len(self.frame)
+        return levels, score(
+            levels,
+            self.model,
+            frequencies=pair_frequencies(left, right, n),
+            alone=held_alone(left, right, n),
         )
-        return levels, score(levels, self.model, frequencies=frequencies)
 
     def explain(
         self,
@@ -392,16 +396,14 @@ class Matcher:
         right = self._published.take(r)
         levels = compare(left, right, self.comparisons)
         qfreq = record_frequencies(qframe, self.tf_tables)
+        qterms = {col: v.take(q) for col, v in qfreq.items()}
+        pterms = {col: v.take(r) for col, v in self._frequencies.items()}
+        # the query is not among the records the term frequencies were counted over
         scores = score(
             levels,
             self.model,
-            # the query is not among the records the term frequencies were counted over
-            frequencies=pair_frequencies(
-                {col: v.take(q) for col, v in qfreq.items()},
-                {col: v.take(r) for col, v in self._frequencies.items()},
-                len(self.frame),
-                left_counted=False,
-            ),
+            frequencies=pair_frequencies(qterms, pterms, len(self.frame), left_counted=False),
+            alone=held_alone(qterms, pterms, len(self.frame), left_counted=False),
         )
         w = scores.match_weight
         # Best first within each query (ties in pair order), one pair per entity, ``limit``

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.stages.compare import MISSING, Comparison, compare_positions
-from crosswalk.stages.comparisons import spec
+from crosswalk.stages.comparisons import available, spec, spec_name
 from crosswalk.stages.kernel.codes import pack, run_starts
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import EPS, FieldParams, Model
@@ -470,12 +470,82 @@ def pair_frequencies(
         rt = right.get(col)
         if rt is None:
             continue
-        same = (lt.code == rt.code) & (lt.code >= 0)
-        lcount = np.rint(lt.share * n_records) - int(left_counted) - (right_counted & same)
-        rcount = np.rint(rt.share * n_records) - int(right_counted) - (left_counted & same)
-        # nan (a missing or unknown value) stays nan unless the other record has one
-        out[col] = np.maximum(np.fmax(lcount, rcount), 1.0) / max(n_records, 1)
+        others = _other_records(lt, rt, n_records, left_counted, right_counted)
+        out[col] = np.maximum(others, 1.0) / max(n_records, 1)
     return out
+
+
+def _other_records(
+    lt: RecordTerms, rt: RecordTerms, n_records: int, left_counted: bool, right_counted: bool
+) -> np.ndarray:
+    """Per pair, how many records other than the pair's own carry its value (the larger of
+    the two records' values; nan where neither has one)."""
+    same = (lt.code == rt.code) & (lt.code >= 0)
+    lcount = np.rint(lt.share * n_records) - int(left_counted) - (right_counted & same)
+    rcount = np.rint(rt.share * n_records) - int(right_counted) - (left_counted & same)
+    # nan (a missing or unknown value) stays nan unless the other record has one
+    return np.fmax(lcount, rcount)
+
+
+def held_alone(
+    left: dict[str, RecordTerms],
+    right: dict[str, RecordTerms],
+    n_records: int,
+    *,
+    left_counted: bool = True,
+    right_counted: bool = True,
+) -> dict[str, np.ndarray]:
+    """Per pair and term column (aligned arrays, as :func:`pair_frequencies`): whether the
+    two records carry the same value and no other record carries it (an address that the
+    pair's two records alone hold)."""
+    out = {}
+    for col, lt in left.items():
+        rt = right.get(col)
+        if rt is None:
+            continue
+        others = _other_records(lt, rt, n_records, left_counted, right_counted)
+        out[col] = (lt.code == rt.code) & (lt.code >= 0) & (others == 0)
+    return out
+
+
+#: The comparison whose incompatible level (its last) forbids a name change at one address.
+TYPE_COMPARISON = "facility_type"
+
+
+def renaming_allowed(
+    levels: pd.DataFrame, model: Model, alone: dict[str, np.ndarray] | None = None
+) -> np.ndarray | None:
+    """Per pair, whether a differing name is no evidence against it: a change of operator
+    keeps the address and changes the name completely. That is so where the pair agrees
+    on an address (a level of the place comparison that its term frequency adjusts), no
+    other record holds that address (``alone``, see :func:`held_alone`), and the facility
+    types are the same or compatible (where they are compared). ``alone`` None: whether
+    the levels leave it possible (pruning's ceiling). None where no pair can qualify."""
+    place = next(
+        (
+            f
+            for f in model.fields
+            if f.tf_column and f.tf_levels and f.name in levels and role_of(f.name) == "place"
+        ),
+        None,
+    )
+    if place is None or place.tf_column is None:
+        return None
+    ok = np.isin(levels[place.name].to_numpy(), place.tf_levels)
+    if alone is not None:
+        held = alone.get(place.tf_column)
+        if held is None:
+            return None
+        ok &= held
+    if TYPE_COMPARISON in levels:
+        kind = levels[TYPE_COMPARISON].to_numpy()
+        ok &= (kind != MISSING) & (kind < len(model.field(TYPE_COMPARISON).levels) - 1)
+    return ok
+
+
+def role_of(field: str) -> str:
+    """The role of a model field's comparison (``other`` for one the registry lacks)."""
+    return spec(spec_name(field)).role if spec_name(field) in available() else "other"
 
 
 def score(
@@ -483,20 +553,26 @@ def score(
     model: Model,
     *,
     frequencies: dict[str, np.ndarray] | None = None,
+    alone: dict[str, np.ndarray] | None = None,
 ) -> Scores:
     """Weights and probabilities of pairs whose comparison ``levels`` are given.
 
     Agreement on common values is down-weighted, and on rare values up-weighted, by
-    the per-pair value ``frequencies`` (see :func:`pair_frequencies`).
+    the per-pair value ``frequencies`` (see :func:`pair_frequencies`). Where ``alone``
+    (see :func:`held_alone`) lets a renamed facility keep its address
+    (:func:`renaming_allowed`), a differing name weighs nothing rather than against.
     """
     bits = {}
     total = np.full(len(levels), model.prior_bits, dtype="float64")
+    renamed = renaming_allowed(levels, model, alone) if alone else None
     for f in model.fields:
         if f.name not in levels:
             continue
         g = levels[f.name].to_numpy(dtype="int64")
         table = f.bits()
         b = np.where(g == MISSING, 0.0, table[np.clip(g, 0, len(table) - 1)])
+        if renamed is not None and role_of(f.name) == "name":
+            b = np.where(renamed, np.maximum(b, 0.0), b)
         if f.tf_column and f.tf_levels and frequencies is not None:
             tf = frequencies.get(f.tf_column)
             if tf is not None:

@@ -18,7 +18,7 @@ from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import FieldParams, Model, probability_bits
 from crosswalk.stages.kernel.parallel import Parallel
 from crosswalk.stages.keys import Decisions
-from crosswalk.stages.model import TF_MAX_BOOST, score
+from crosswalk.stages.model import TF_MAX_BOOST, renaming_allowed, role_of, score
 
 
 def ceiling_bits(f: FieldParams) -> np.ndarray:
@@ -96,6 +96,9 @@ def _weight_ceiling(
 ) -> np.ndarray:
     scores = score(levels, model)
     total = scores.match_weight
+    # A name change the address may allow (stages.model.renaming_allowed): its differing
+    # name may weigh nothing.
+    renamed = renaming_allowed(levels, model)
     for f in model.fields:
         if f.name in pending:
             most = ceiling_bits(f)
@@ -111,6 +114,8 @@ def _weight_ceiling(
                 )
             if f.stands_in_for in pending:
                 total -= np.minimum(scores.bits[f.name].to_numpy(), 0.0)
+            if renamed is not None and role_of(f.name) == "name":
+                total -= np.where(renamed, np.minimum(scores.bits[f.name].to_numpy(), 0.0), 0.0)
     return total
 
 

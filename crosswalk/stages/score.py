@@ -16,7 +16,14 @@ from crosswalk.stages.conflicts import CONFLICT_HIGH, identifier_conflicts, iden
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.keys import Decisions
-from crosswalk.stages.model import RecordTerms, Scores, own_frequencies, pair_frequencies, score
+from crosswalk.stages.model import (
+    RecordTerms,
+    Scores,
+    held_alone,
+    own_frequencies,
+    pair_frequencies,
+    score,
+)
 from crosswalk.stages.prune import always_kept
 
 
@@ -41,13 +48,13 @@ def score_pairs(
     """The scored pairs (the rows of the linkage's ``pairs`` before clustering gives them
     their status), the identifier conflicts, and the facility-unique identifier columns."""
     lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
-    frequencies = pair_frequencies(
-        {col: v.take(lpos) for col, v in per_record.items()},
-        {col: v.take(rpos) for col, v in per_record.items()},
-        len(frame),
-    )
-    scores = score(levels, model, frequencies=frequencies)
-    del frequencies
+    left = {col: v.take(lpos) for col, v in per_record.items()}
+    right = {col: v.take(rpos) for col, v in per_record.items()}
+    frequencies = pair_frequencies(left, right, len(frame))
+    alone = held_alone(left, right, len(frame))
+    del left, right
+    scores = score(levels, model, frequencies=frequencies, alone=alone)
+    del frequencies, alone
     decisive, id_agree, id_disagree, maybe, fuzzy = identifier_evidence(
         frame, [c.name for c in comparisons], levels, scores.bits, model.prior_bits
     )

@@ -1,0 +1,79 @@
+"""Matching rules that generalize beyond the embedded listings: a renamed facility at its
+own address, a shared phone, and the like, each on the real slice of the embedded data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crosswalk.config import Config, load_config
+from crosswalk.pipeline import Linkage, link
+from crosswalk.sources import load_sources
+
+SLICE = Path(__file__).resolve().parents[1] / "data" / "slice.toml"
+NEW_NAME = "ZEPHYR QUILLBY WELLNESS"  # a name no record of the slice carries
+
+
+@pytest.fixture(scope="module")
+def blind_slice() -> tuple[Config, pd.DataFrame]:
+    config = load_config(SLICE)
+    for src in config.sources:
+        src.identifiers = []
+    return config, load_sources(config).records
+
+
+def _together(linkage: Linkage, a: str, b: str) -> bool:
+    recs = linkage.records.set_index(["source", "record_id"])["cluster"]
+    return bool(recs[("cdph", a)] == recs[("hcai", b)])
+
+
+def _linked_at(linkage: Linkage, *, alone: bool) -> list[tuple[str, str]]:
+    """Linked CDPH–HCAI pairs of the same type whose address the two records hold alone
+    (``alone``), or that another record of a source holds too (not ``alone``)."""
+    recs = linkage.records
+    holders = recs.groupby("n_address")["source"].transform("size")
+    per_source = recs.groupby(["n_address", "source"])["source"].transform("size")
+    pairs = linkage.pairs[linkage.pairs["status"] == "linked"]
+    out = []
+    for i, j in zip(pairs["l"], pairs["r"], strict=True):
+        a, b = recs.iloc[i], recs.iloc[j]
+        if a["n_address"] != b["n_address"] or a["n_class"] != b["n_class"]:
+            continue
+        if alone and holders.iloc[i] == 2 and per_source.iloc[i] == per_source.iloc[j] == 1:
+            out.append((a["record_id"], b["record_id"]))
+        if not alone and per_source.iloc[i] > 1 and per_source.iloc[j] > 1:
+            out.append((a["record_id"], b["record_id"]))
+    return sorted(out)
+
+
+def _renamed(records: pd.DataFrame, hcai_id: str) -> pd.DataFrame:
+    out = records.copy()
+    at = (out["source"] == "hcai") & (out["record_id"] == hcai_id)
+    out.loc[at, "name"] = NEW_NAME
+    return out
+
+
+def test_a_facility_renamed_at_an_address_it_holds_alone_stays_linked(
+    blind_slice: tuple[Config, pd.DataFrame],
+) -> None:
+    config, records = blind_slice
+    before = link(records, config)
+    pairs = _linked_at(before, alone=True)
+    assert len(pairs) >= 20
+    for cdph_id, hcai_id in pairs[:: max(len(pairs) // 5, 1)][:5]:
+        after = link(_renamed(records, hcai_id), config)
+        assert _together(after, cdph_id, hcai_id), (cdph_id, hcai_id)
+
+
+def test_a_renamed_record_at_an_address_others_share_is_not_linked(
+    blind_slice: tuple[Config, pd.DataFrame],
+) -> None:
+    config, records = blind_slice
+    before = link(records, config)
+    pairs = _linked_at(before, alone=False)
+    assert pairs
+    for cdph_id, hcai_id in pairs[:3]:
+        after = link(_renamed(records, hcai_id), config)
+        assert not _together(after, cdph_id, hcai_id), (cdph_id, hcai_id)
