@@ -253,6 +253,9 @@ class BlockingSettings:
     zip_name_tokens: int = 0
     #: A name token is "rare" when at most this many records carry it.
     rare_token_max_records: int = 12
+    #: ``rare_name`` pairs the records of a full normalized name, statewide, when at most
+    #: this many records carry it.
+    rare_name_max_records: int = 4
     #: Side of a geographic cell, in metres.
     geo_cell_metres: float = 150.0
 
@@ -854,7 +857,7 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
         )
     # Counts that may be 0 but not negative.
     for section, names in (
-        ("blocking", ("max_block_pairs", "window", "zip_name_tokens")),
+        ("blocking", ("max_block_pairs", "window", "zip_name_tokens", "rare_name_max_records")),
         ("model", ("em_sample_pairs",)),
     ):
         settings = getattr(cfg, section)

@@ -161,6 +161,7 @@ BLOCKING_RULES: Final = (
     "geo_cell",
     "rare_name_token",
     "city_name",
+    "rare_name",
 )
 
 #: How a record joined its entity (the records' ``method``), strongest first.

@@ -58,6 +58,8 @@ class BlockParams:
     zip_name_tokens: int
     #: A name token is "rare" when at most this many records carry it.
     rare_token_max_records: int
+    #: ``rare_name`` keeps a full name's block only when at most this many records carry it.
+    rare_name_max_records: int
     #: Side of a geographic cell, in metres.
     geo_cell_metres: float
 
@@ -455,6 +457,22 @@ def _city_name_keys(shared: _Shared) -> _RuleKeys | None:
     )
 
 
+def _rare_name_keys(shared: _Shared) -> _RuleKeys | None:
+    """The full normalized name, statewide, where few records carry it (a facility that
+    moved to another city keeps its name). A per-block rule: a name's block is kept only
+    when it holds at most ``rare_name_max_records`` records (a group count)."""
+    codes, uniques = shared.factorized("n_name")
+    carried = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    small = np.append(carried <= shared.settings.rare_name_max_records, False)
+    blank = np.append(uniques == "", True)  # code -1 (missing) reads the appended entries
+    return _keys(
+        "rare_name",
+        np.arange(len(codes), dtype="int64"),
+        [_text_column(codes, uniques)],
+        small[codes] & ~blank[codes],
+    )
+
+
 #: How each rule makes its keys, in :data:`BLOCKING_RULES` order.
 _RULE_KEYS: dict[str, Callable[[_Shared], _RuleKeys | None]] = {
     "zip_name_token": _zip_name_token_keys,
@@ -464,6 +482,7 @@ _RULE_KEYS: dict[str, Callable[[_Shared], _RuleKeys | None]] = {
     "geo_cell": _geo_cell_keys,
     "rare_name_token": _rare_name_token_keys,
     "city_name": _city_name_keys,
+    "rare_name": _rare_name_keys,
 }
 assert tuple(_RULE_KEYS) == BLOCKING_RULES
 

@@ -3,14 +3,18 @@ own address, a shared phone, and the like, each on the real slice of the embedde
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from crosswalk.config import Config, load_config
 from crosswalk.pipeline import Linkage, link
 from crosswalk.sources import load_sources
+from crosswalk.stages.block import RULE_BITS, BlockParams, block_keys, candidate_pairs
+from crosswalk.stages.normalize import normalize_records
 
 SLICE = Path(__file__).resolve().parents[1] / "data" / "slice.toml"
 NEW_NAME = "ZEPHYR QUILLBY WELLNESS"  # a name no record of the slice carries
@@ -77,3 +81,34 @@ def test_a_renamed_record_at_an_address_others_share_is_not_linked(
     for cdph_id, hcai_id in pairs[:3]:
         after = link(_renamed(records, hcai_id), config)
         assert not _together(after, cdph_id, hcai_id), (cdph_id, hcai_id)
+
+
+def _moved(records: pd.DataFrame, name: str, city: str) -> pd.DataFrame:
+    """``records`` with one record of each source named ``name`` (made of words the slice's
+    names share), the HCAI one at an address in another city, far away."""
+    cdph = records[records["source"] == "cdph"].iloc[[0]].copy()
+    hcai = records[records["source"] == "hcai"].iloc[[-1]].copy()
+    cdph["record_id"], hcai["record_id"] = "moved-c", "moved-h"
+    cdph["name"] = hcai["name"] = name
+    hcai["city"], hcai["zip"] = city, "96161"
+    hcai["address"] = "10100 DONNER PASS RD"
+    hcai["latitude"], hcai["longitude"] = 39.33, -120.18
+    return pd.concat([records, cdph, hcai], ignore_index=True)
+
+
+def test_a_rare_full_name_is_a_statewide_block(blind_slice: tuple[Config, pd.DataFrame]) -> None:
+    config, records = blind_slice
+    settings = BlockParams.of(config.blocking)
+    # Every word is common in the slice; the whole name is carried by no other record.
+    name = "VALLEY HOME HEALTH CARE SERVICES"
+    frame = normalize_records(_moved(records, name, "TRUCKEE"))
+    pairs = candidate_pairs(frame, settings)
+    c, h = (int(np.flatnonzero(frame["record_id"] == rid)[0]) for rid in ("moved-c", "moved-h"))
+    found = pairs[(pairs["l"] == min(c, h)) & (pairs["r"] == max(c, h))]
+    assert len(found) == 1
+    assert int(found["rules"].iloc[0]) == RULE_BITS["rare_name"]
+    # A name carried by more records than rare_name_max_records makes no block.
+    common = frame["n_name"].value_counts()
+    common = common[common > settings.rare_name_max_records].index[0]
+    keys = block_keys(frame, dataclasses.replace(settings, rules=("rare_name",)))
+    assert not set(keys.rows.tolist()) & set(np.flatnonzero(frame["n_name"] == common).tolist())
