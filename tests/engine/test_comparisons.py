@@ -69,7 +69,8 @@ FACILITY_TYPE = (
     None,
     False,
 )
-PHONE = ("phone", ("exact", "different"), (), None, ("phone",), None, False)
+# The phone's agreement weighs by how many other records carry the number.
+PHONE = ("phone", ("exact", "different"), (0,), "n_phone", ("phone",), None, False)
 
 
 def _identifier(col: str) -> tuple[object, ...]:
@@ -179,9 +180,9 @@ def _config_with(slice_dir: Path, tables: str) -> tuple[Path, int]:
             "did you mean 'thresholds'?",
         ),
         (
-            '[[comparison]]\nname = "phone"\nlevels = 3\n',
+            '[[comparison]]\nname = "facility_type"\nlevels = 3\n',
             3,
-            "unknown parameter 'levels' of comparison 'phone'.",
+            "unknown parameter 'levels' of comparison 'facility_type'.",
             "remove levels: it takes none.",
         ),
         (
@@ -225,9 +226,9 @@ def _config_with(slice_dir: Path, tables: str) -> tuple[Path, int]:
             "add a [[comparison]] table with name = \"location\", or remove 'locality'.",
         ),
         (
-            '[[comparison]]\nname = "phone"\nterm_frequency = true\n',
+            '[[comparison]]\nname = "facility_type"\nterm_frequency = true\n',
             3,
-            "comparison 'phone' has no term-frequency adjustment.",
+            "comparison 'facility_type' has no term-frequency adjustment.",
             "remove term_frequency from this table.",
         ),
         (

@@ -112,3 +112,32 @@ def test_a_rare_full_name_is_a_statewide_block(blind_slice: tuple[Config, pd.Dat
     common = common[common > settings.rare_name_max_records].index[0]
     keys = block_keys(frame, dataclasses.replace(settings, rules=("rare_name",)))
     assert not set(keys.rows.tolist()) & set(np.flatnonzero(frame["n_name"] == common).tolist())
+
+
+def _with_partner_phones(records: pd.DataFrame) -> pd.DataFrame:
+    """The slice with each HCAI record given the phone of its CDPH truth partner: a
+    hospital's distinct-part units carry its main number in both listings."""
+    truth = pd.read_csv(SLICE.parent / "truth_slice.csv", dtype=str)
+    cdph = records[records["source"] == "cdph"].set_index("record_id")["phone"]
+    phone_of = dict(zip(truth["OSHPD_ID"], truth["FACID"].map(cdph), strict=True))
+    out = records.copy()
+    hcai = out["source"] == "hcai"
+    out.loc[hcai, "phone"] = out.loc[hcai, "record_id"].map(phone_of)
+    return out
+
+
+def test_a_phone_several_records_share_weighs_less(
+    blind_slice: tuple[Config, pd.DataFrame],
+) -> None:
+    config, records = blind_slice
+    linkage = link(_with_partner_phones(records), config)
+    recs, pairs = linkage.records, linkage.pairs
+    agree = pairs[pairs["lvl:phone"] == 0]
+    carried = recs["n_phone"].map(recs["n_phone"].value_counts())
+    shared = carried.to_numpy()[agree["l"].to_numpy()]
+    bits = agree["bits:phone"].to_numpy()
+    assert (shared == 2).any() and (shared >= 4).any()
+    # The pair's own two records alone: the rarest a number can be; each other record
+    # that carries it lowers its weight.
+    assert bits[shared >= 4].max() < bits[shared == 2].min()
+    assert bits[shared >= 6].max() < bits[shared == 4].min()

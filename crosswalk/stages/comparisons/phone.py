@@ -1,4 +1,7 @@
-"""``phone``: the same normalized phone number."""
+"""``phone``: the same normalized phone number. Agreement weighs by how many other records
+carry the number (term frequency): a hospital's distinct-part units, or the restaurants of
+one hotel, often carry one main number, and agreeing on it says less than agreeing on a
+number that only the pair's two records carry."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ SPEC = Spec(
     levels=("exact", "different"),
     compute="crosswalk.stages.comparisons.phone:levels",
     columns=("n_phone",),
+    tf_levels=(0,),
+    tf_column="n_phone",
     show=("phone",),
     needs="n_phone",
 )
