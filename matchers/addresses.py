@@ -45,6 +45,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from matchers._numbers import (
+    CARDINAL_WORDS,
+    COMPOUND_HINT,
+    COMPOUND_RE,
+    NUMBER_WORDS,
+    ORDINAL_WORDS,
+)
 from matchers._text import (
     STRING_DTYPE,
     alternation,
@@ -90,89 +97,9 @@ ADDRESS_COLUMNS = (
     "address_full",
 )
 
-_UNITS = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
-_TEENS = (
-    "TEN",
-    "ELEVEN",
-    "TWELVE",
-    "THIRTEEN",
-    "FOURTEEN",
-    "FIFTEEN",
-    "SIXTEEN",
-    "SEVENTEEN",
-    "EIGHTEEN",
-    "NINETEEN",
-)
-_TENS = ("", "", "TWENTY", "THIRTY", "FORTY", "FIFTY", "SIXTY", "SEVENTY", "EIGHTY", "NINETY")
-_ORD_UNITS = (
-    "",
-    "FIRST",
-    "SECOND",
-    "THIRD",
-    "FOURTH",
-    "FIFTH",
-    "SIXTH",
-    "SEVENTH",
-    "EIGHTH",
-    "NINTH",
-)
-_ORD_TEENS = (
-    "TENTH",
-    "ELEVENTH",
-    "TWELFTH",
-    "THIRTEENTH",
-    "FOURTEENTH",
-    "FIFTEENTH",
-    "SIXTEENTH",
-    "SEVENTEENTH",
-    "EIGHTEENTH",
-    "NINETEENTH",
-)
-_ORD_TENS = (
-    "",
-    "",
-    "TWENTIETH",
-    "THIRTIETH",
-    "FORTIETH",
-    "FIFTIETH",
-    "SIXTIETH",
-    "SEVENTIETH",
-    "EIGHTIETH",
-    "NINETIETH",
-)
-
-
-def _ordinal(n: int) -> str:
-    if 10 <= n % 100 <= 20:
-        return f"{n}TH"
-    return f"{n}" + {1: "ST", 2: "ND", 3: "RD"}.get(n % 10, "TH")
-
-
-def _ordinal_words() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for i in range(1, 10):
-        out[_ORD_UNITS[i]] = _ordinal(i)
-    for i in range(10):
-        out[_ORD_TEENS[i]] = _ordinal(10 + i)
-    for t in range(2, 10):
-        out[_ORD_TENS[t]] = _ordinal(10 * t)
-        for u in range(1, 10):
-            # compounds are joined by a regex first: TWENTY FIRST / TWENTY-FIRST -> TWENTYFIRST
-            out[_TENS[t] + _ORD_UNITS[u]] = _ordinal(10 * t + u)
-    return out
-
-
-def _cardinal_words() -> dict[str, str]:
-    out = {word: str(i) for i, word in enumerate(_UNITS) if i}
-    out.update({word: str(10 + i) for i, word in enumerate(_TEENS)})
-    for t in range(2, 10):
-        out[_TENS[t]] = str(10 * t)
-    return {"~" + k: v for k, v in out.items()}
-
-
-_ORDINAL_WORDS = _ordinal_words()
-_CARDINAL_MARKED = _cardinal_words()
-_COMPOUND_ORD_RE = r"\b(" + alternation(_TENS[2:]) + r") (" + alternation(_ORD_UNITS[1:]) + r")\b"
+_ORDINAL_WORDS = ORDINAL_WORDS
+#: Cardinal words at the start of an address (a house number written out), marked.
+_CARDINAL_MARKED = {"~" + k: v for k, v in CARDINAL_WORDS.items()}
 _LEADING_CARDINAL_RE = r"^(" + alternation([k[1:] for k in _CARDINAL_MARKED]) + r") ([A-Z])"
 
 _STREET_MAP: dict[str, str] = {
@@ -189,6 +116,7 @@ _STREET_MAP: dict[str, str] = {
     "CAM": "CAMINO",
     "MLK": "MARTIN LUTHER KING",
 }
+_REST_MAP = {**DIRECTIONALS, **CARDINAL_WORDS}
 _DESIGNATOR_RE = alternation([d for d in UNIT_DESIGNATORS if d != "#"])
 _UNIT_MAP = dict(UNIT_DESIGNATORS)
 _STATE_ROUTE_CODES = alternation(
@@ -330,7 +258,7 @@ def _join(left: pa.Array, right: pa.Array) -> pa.Array:
 def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     arr = _clean_address(raw)
 
-    arr = sub(arr, _COMPOUND_ORD_RE, r"\1\2")
+    arr = sub(arr, COMPOUND_RE, r"\1\2", only_if=COMPOUND_HINT)
     arr = map_tokens(arr, _ORDINAL_WORDS)
 
     # PO box (every spelling has a B or DRAWER: without them, there is no box to look for)
@@ -366,8 +294,9 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     # route numbers written together with their type: HIGHWAY166, SR1, I5
     rest = sub(rest, r"\b(HWY|HIGHWAY|HY|RTE|ROUTE|SR|US|I|IH|CR)(\d+)\b", r"\1 \2")
 
-    # directionals first: a unit like STE N must look the same before and after
-    rest = map_tokens(rest, DIRECTIONALS)
+    # directionals first: a unit like STE N must look the same before and after; and
+    # number words after the house number as digits (FIFTEEN MILE RD, STE ONE)
+    rest = map_tokens(rest, _REST_MAP)
     maybe_unit = fill_null(pc.match_substring_regex(rest, pattern=_UNIT_HINT_RE), False)
     street = rest
     unit_raw = pa.nulls(len(rest), pa.large_string())
@@ -639,7 +568,11 @@ def _city_arrow(arr: pa.Array) -> pa.Array:
     arr = squash(sub(arr, r"[^A-Z0-9]+", " "))
     arr = sub(arr, r"^CITY OF (\S)", r"\1")
     arr = sub(arr, r"^TOWN OF (\S)", r"\1")
-    arr = map_tokens(arr, _CITY_MAP)
+    # a city and its "... City" form are one place (CULVER CITY, CULVER)
+    arr = sub(arr, r"^(\S.*?)(?: CITY)+$", r"\1", only_if=" CITY")
+    # numbers as digits: TWENTYNINE PALMS, TWENTY-NINE PALMS -> 29 PALMS
+    arr = sub(arr, COMPOUND_RE, r"\1\2", only_if=COMPOUND_HINT)
+    arr = map_tokens(arr, {**_CITY_MAP, **NUMBER_WORDS})
     arr = sub(arr, r"^N (\S)", r"NORTH \1")
     arr = sub(arr, r"^S (\S)", r"SOUTH \1")
     arr = sub(arr, r"^E (\S)", r"EAST \1")
@@ -652,7 +585,8 @@ def normalize_city(s: pd.Series) -> pd.Series:
     """Upper-case city name: punctuation removed, ``ST``/``MT``/``FT`` spelled out
     (``SAINT``, ``MOUNT``, ``FORT``), common abbreviations expanded (``HTS`` → ``HEIGHTS``),
     a leading single-letter directional spelled out (``N HOLLYWOOD`` → ``NORTH HOLLYWOOD``),
-    ``CITY OF`` dropped.  Idempotent; ``pd.NA`` when missing or empty.
+    ``CITY OF`` and a trailing ``CITY`` dropped (``CULVER CITY`` and ``CULVER`` are one
+    place), number words as digits (``TWENTYNINE PALMS`` → ``29 PALMS``).  Idempotent; ``pd.NA`` when missing or empty.
     """
     return apply_unique(s, _city_arrow)
 

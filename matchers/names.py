@@ -16,7 +16,8 @@ Rules, in order:
    ``X FKA Y`` keep ``X``;
 4. abbreviations are expanded to one canonical word (``HOSP`` → ``HOSPITAL``, ``CTR`` →
    ``CENTER``, ``SNF`` → ``SKILLED NURSING FACILITY``, ``MT`` → ``MOUNT`` ...), number
-   words become digits (``ONE`` → ``1``, ``FIRST`` → ``1ST``);
+   words from 1 to 99 become digits (``ONE`` → ``1``, ``NINTH`` → ``9TH``,
+   ``TWENTY-FIRST`` → ``21ST``, ``TWENTY NINE`` → ``29``; :mod:`matchers._numbers`);
 5. ``ST`` at the start of a name or before a common given name becomes ``SAINT``;
 6. legal-form words are removed (``INC``, ``LLC``, ``L L C``, ``CORPORATION``,
    ``A MEDICAL CORPORATION`` ...; ``CO``, ``LP``, ``PC`` only at the end). If that would
@@ -30,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from matchers._numbers import COMPOUND_HINT, COMPOUND_RE, NUMBER_WORDS
 from matchers._text import (
     STRING_DTYPE,
     alternation,
@@ -180,33 +182,6 @@ ABBREVIATIONS: dict[str, str] = {
     "CALIF": "CALIFORNIA",
     "SAINTE": "SAINT",
     "STE": "SAINT",
-}
-
-_NUMBER_WORDS: dict[str, str] = {
-    "ONE": "1",
-    "TWO": "2",
-    "THREE": "3",
-    "FOUR": "4",
-    "FIVE": "5",
-    "SIX": "6",
-    "SEVEN": "7",
-    "EIGHT": "8",
-    "NINE": "9",
-    "TEN": "10",
-    "ELEVEN": "11",
-    "TWELVE": "12",
-    "FIRST": "1ST",
-    "SECOND": "2ND",
-    "THIRD": "3RD",
-    "FOURTH": "4TH",
-    "FIFTH": "5TH",
-    "SIXTH": "6TH",
-    "SEVENTH": "7TH",
-    "EIGHTH": "8TH",
-    "NINTH": "9TH",
-    "TENTH": "10TH",
-    "ELEVENTH": "11TH",
-    "TWELFTH": "12TH",
 }
 
 #: Legal-form tokens removed anywhere in a name.
@@ -380,7 +355,7 @@ _PHRASES = (
 _LEGAL_TRAILING_RE = r"(?: " + alternation(_LEGAL_TRAILING) + r")+$"
 _LEGAL_TRAILING_TEST = r" " + alternation(_LEGAL_TRAILING) + r"$"
 _LEGAL_ANYWHERE_MAP = dict.fromkeys(_LEGAL_ANYWHERE, "")
-_TOKEN_MAP = {**ABBREVIATIONS, **_NUMBER_WORDS}
+_TOKEN_MAP = {**ABBREVIATIONS, **NUMBER_WORDS}
 # ``ST`` → ``SAINT`` before given names; ``STE`` in a name is ``SAINTE`` (map above).
 _SAINT_RE = r"\bST (" + alternation(_SAINT_NAMES) + r")\b"
 _LETTER_RUN_RE = r"(?:^| )[A-Z] [A-Z](?: |$)"
@@ -431,6 +406,7 @@ def _remove_legal(arr: pa.Array) -> pa.Array:
 def _normalize_arrow(arr: pa.Array, saint: bool = True) -> pa.Array:
     arr = _clean(arr)
     arr = where(arr, pc.match_substring_regex(arr, pattern=_RARE_RE), _rare_rules)
+    arr = sub(arr, COMPOUND_RE, r"\1\2", only_if=COMPOUND_HINT)  # TWENTY FIRST -> 21ST below
     arr = map_tokens(arr, _TOKEN_MAP)
     phrases = pc.match_substring_regex(arr, pattern=_PHRASE_TEST)
     arr = where(arr, phrases, _phrase_rules)

@@ -177,6 +177,10 @@ def test_real_addresses_parse_as_each_would_alone(hcai: pd.DataFrame) -> None:
         ("N Hollywood", "North Hollywood"),
         ("So. San Francisco", "SOUTH SAN FRANCISCO"),
         ("La Cañada Flintridge", "LA CANADA FLINTRIDGE"),
+        ("Culver", "CULVER CITY"),
+        ("Daly City", "DALY"),
+        ("Twentynine Palms", "29 PALMS"),
+        ("Twenty-Nine Palms", "29 Palms"),
     ],
 )
 def test_city_variants_agree(a: str, b: str) -> None:
@@ -280,3 +284,18 @@ def test_a_street_word_that_abbreviates_to_a_state_code_is_no_route(address: str
     again = parse_addresses(once)["address_full"]
     assert again.tolist() == once.tolist()
     assert "HWY" not in once.iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("100 NINTH ST", "100 9th St"),
+        ("12 TWENTY-FIRST AVE", "12 21st Ave"),
+        ("72250 TWENTYNINE PALMS HWY", "72250 29 Palms Hwy"),
+        ("72250 TWENTY NINE PALMS HWY", "72250 29 Palms Hwy"),
+        ("5 FIFTEEN MILE RD", "5 15 Mile Rd"),
+    ],
+)
+def test_spelled_out_numbers_in_streets_read_as_digits(a: str, b: str) -> None:
+    parsed = parse_addresses(pd.Series([a, b]))
+    assert parsed["address_norm"][0] == parsed["address_norm"][1]
