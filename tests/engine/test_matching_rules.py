@@ -141,3 +141,79 @@ def test_a_phone_several_records_share_weighs_less(
     # that carries it lowers its weight.
     assert bits[shared >= 4].max() < bits[shared == 2].min()
     assert bits[shared >= 6].max() < bits[shared == 4].min()
+
+
+# ------------------------------------------------------------------ a three-department build
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+#: How the derived third listing spells what HCAI spells out.
+_RESPELL = {
+    r"\bHOSPITAL\b": "HOSP",
+    r"\bCENTER\b": "CTR",
+    r"\bMEDICAL\b": "MED",
+    r"\bSAINT\b": "ST.",
+    r"\bAVENUE\b|\bAve\b": "AVENUE",
+    r"\bStreet\b|\bSt\b": "STREET",
+    r"\bBlvd\b": "BOULEVARD",
+}
+
+
+def _third_department(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    """A third listing derived from HCAI's: every third record, re-spelled, with ids of its
+    own, and the HCAI record each one was derived from."""
+    hcai = pd.read_csv(DATA / "hcai_current_healthcare_facility_listing_2020-10.csv", dtype=str)
+    part = hcai.iloc[::3].reset_index(drop=True)
+    third = pd.DataFrame(
+        {
+            "LIC": [f"T{i:05d}" for i in range(len(part))],
+            "NAME": part["FACILITY_NAME"].str.upper().replace(_RESPELL, regex=True),
+            "STREET": part["DBA_ADDRESS1"].replace(_RESPELL, regex=True).str.upper(),
+            "TOWN": part["DBA_CITY"].str.upper(),
+            "POSTAL": part["DBA_ZIP_CODE"],
+            "KIND": part["LICENSE_CATEGORY_DESC"],
+        }
+    )
+    path = tmp_path / "third.csv"
+    third.to_csv(path, index=False)
+    return path, pd.DataFrame({"third": third["LIC"], "hcai": part["OSHPD_ID"]})
+
+
+def _three_department_config(tmp_path: Path, third: Path) -> Config:
+    config = load_config(DATA / "sources.toml")
+    for src in config.sources:
+        src.identifiers = []
+        src.path = str(DATA / src.path)
+    text = (
+        '[[source]]\nname = "third"\npath = "PATH"\nformat = "csv"\nid_column = "LIC"\n'
+        'max_per_entity = 1\n\n[source.fields]\nname = "NAME"\naddress = "STREET"\n'
+        'city = "TOWN"\nzip = "POSTAL"\nfacility_type = "KIND"\n\n'
+        '[source.defaults]\nstate = "CA"\n'
+    ).replace("PATH", str(third))
+    (tmp_path / "third.toml").write_text(text)
+    config.sources.append(load_config(tmp_path / "third.toml").sources[0])
+    return config
+
+
+def test_a_three_department_build_keeps_one_record_per_source_and_no_chains(
+    tmp_path: Path,
+) -> None:
+    third, origin = _third_department(tmp_path)
+    config = _three_department_config(tmp_path, third)
+    linkage = link(load_sources(config).records, config)
+    recs = linkage.records
+    # No entity holds two records of one source.
+    assert not recs.duplicated(["cluster", "source"]).any()
+    # No chain joins different facilities: an entity that holds a derived record and an
+    # HCAI record holds the one it was derived from, or one that HCAI lists twice (the
+    # same name at the same address: nothing tells the two apart).
+    cluster = recs.set_index(["source", "record_id"])["cluster"]
+    of_third = cluster.loc["third"].reindex(origin["third"]).to_numpy()
+    hcai = recs[recs["source"] == "hcai"]
+    partner = hcai.set_index("cluster")["record_id"].reindex(of_third).to_numpy()
+    joined = pd.notna(partner)
+    assert joined.mean() > 0.97
+    facility = hcai.set_index("record_id")[["n_name", "n_address", "n_city"]]
+    got = facility.loc[partner[joined]].to_numpy()
+    want = facility.loc[origin["hcai"].to_numpy()[joined]].to_numpy()
+    assert (got == want).all(axis=1).all()
+    assert (partner[joined] != origin["hcai"].to_numpy()[joined]).sum() < 5
