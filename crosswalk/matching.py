@@ -248,9 +248,8 @@ class Matcher:
         # Indexed by plain Python strings: the index's hash table is then built once and
         # kept, where an Arrow-backed index would convert its values on every lookup.
         self.tf_tables = {
-            c.tf_column: _object_indexed(term_frequencies(self.frame, c.tf_column))
-            for c in self.comparisons
-            if c.tf_column
+            col: _object_indexed(term_frequencies(self.frame, col))
+            for col in dict.fromkeys(col for c in self.comparisons for col in c.tf_columns())
         }
         self.token_counts = token_counts(self.frame)
         self._keys, self._rows = self._index(blocking)

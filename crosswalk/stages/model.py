@@ -338,6 +338,7 @@ def build_model(
                 list(c.tf_levels),
                 c.tf_column,
                 c.stands_in_for,
+                list(c.tf_level_columns),
             )
         )
     return Model(fields, prior, lambda_candidates, iterations, trained_on, learned_from or {})
@@ -574,14 +575,16 @@ def score(
         if renamed is not None and role_of(f.name) == "name":
             b = np.where(renamed, np.maximum(b, 0.0), b)
         if f.tf_column and f.tf_levels and frequencies is not None:
-            tf = frequencies.get(f.tf_column)
-            if tf is not None:
-                u = np.clip(np.asarray(f.u, dtype="float64"), EPS, 1.0)
-                in_tf = np.isin(g, f.tf_levels) & ~np.isnan(tf)
-                adj = np.zeros(len(g))
-                ulev = u[np.clip(g, 0, len(u) - 1)]
-                adj[in_tf] = np.clip(np.log2(ulev[in_tf] / tf[in_tf]), TF_MAX_PENALTY, TF_MAX_BOOST)
-                b = b + adj
+            u = np.clip(np.asarray(f.u, dtype="float64"), EPS, 1.0)
+            ulev = u[np.clip(g, 0, len(u) - 1)]
+            adj = np.zeros(len(g))
+            for level in f.tf_levels:
+                tf = frequencies.get(f.tf_column_of(level) or "")
+                if tf is None:
+                    continue
+                at = (g == level) & ~np.isnan(tf)
+                adj[at] = np.clip(np.log2(ulev[at] / tf[at]), TF_MAX_PENALTY, TF_MAX_BOOST)
+            b = b + adj
         if f.stands_in_for is not None and f.stands_in_for in levels:
             # Only where the field it stands in for is missing.
             b = np.where(levels[f.stands_in_for].to_numpy() == MISSING, b, 0.0)

@@ -31,7 +31,8 @@ def term_counts(
     frame: pd.DataFrame, comparisons: list[Comparison], columns: Columns
 ) -> dict[str, RecordTerms]:
     """Each record's own term counts, on the converted columns' codes (not factorized again)."""
-    return own_frequencies(frame, [c.tf_column for c in comparisons if c.tf_column], columns)
+    wanted = dict.fromkeys(col for c in comparisons for col in c.tf_columns())
+    return own_frequencies(frame, list(wanted), columns)
 
 
 def score_pairs(

@@ -217,3 +217,22 @@ def test_a_three_department_build_keeps_one_record_per_source_and_no_chains(
     want = facility.loc[origin["hcai"].to_numpy()[joined]].to_numpy()
     assert (got == want).all(axis=1).all()
     assert (partner[joined] != origin["hcai"].to_numpy()[joined]).sum() < 5
+
+
+def test_an_exact_name_weighs_by_the_whole_names_frequency(
+    blind_slice: tuple[Config, pd.DataFrame],
+) -> None:
+    """Agreeing on DIAMOND HOME HEALTH, carried by the pair alone, is as rare as agreement
+    gets, though other records' names share its core (DIAMOND HOSPICE)."""
+    config, records = blind_slice
+    linkage = link(records, config)
+    recs, pairs = linkage.records, linkage.pairs
+    exact = pairs[pairs["lvl:name"] == 0]
+    whole = recs["n_name"].map(recs["n_name"].value_counts()).to_numpy()[exact["l"]]
+    core = recs["n_core"].map(recs["n_core"].value_counts()).to_numpy()[exact["l"]]
+    bits = exact["bits:name"].to_numpy()
+    alone = whole == 2
+    assert (alone & (core > 2)).any()
+    assert np.allclose(bits[alone & (core > 2)], bits[alone & (core == 2)].max())
+    # A whole name that two other records carry too weighs less (one other is floored).
+    assert bits[whole > 3].max() < bits[alone].min()

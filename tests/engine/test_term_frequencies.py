@@ -75,11 +75,12 @@ def test_explain_scores_a_pair_as_the_build_linked_it(blind_build: BuildResult) 
 
 def test_a_name_only_the_pair_carries_outweighs_a_shared_one(blind_build: BuildResult) -> None:
     """On the real listings, an exact name that no other record carries weighs more than an
-    exact name that other records carry too (a chain's)."""
+    exact name that other records carry too (a chain's). The exact level agrees on the
+    whole name: its frequency is the whole name's."""
     pairs = blind_build.linkage.pairs
     frame = blind_build.linkage.records
     exact = pairs[pairs["lvl:name"].to_numpy() == 0]
-    counts = frame["n_core"].map(frame["n_core"].value_counts()).to_numpy()
+    counts = frame["n_name"].map(frame["n_name"].value_counts()).to_numpy()
     carried = counts[exact["l"].to_numpy()]
     bits = exact["bits:name"].to_numpy()
     assert (carried == 2).any() and (carried >= 6).any()

@@ -113,6 +113,9 @@ class Spec:
     tf_levels: tuple[int, ...] = ()
     #: The column whose value's frequency adjusts them.
     tf_column: str | None = None
+    #: Where levels agree on different values: the column of each of ``tf_levels`` (the
+    #: name's ``exact`` level agrees on the whole name, ``core_exact`` on its core).
+    tf_level_columns: tuple[str, ...] = ()
     #: Columns shown as left/right values in explanations.
     show: tuple[str, ...] = ()
     #: A comparison that counts only where the named one is missing (a coarser stand-in).
@@ -148,6 +151,7 @@ class Comparison:
     levels: tuple[str, ...]
     tf_levels: tuple[int, ...] = ()
     tf_column: str | None = None
+    tf_level_columns: tuple[str, ...] = ()
     show: tuple[str, ...] = ()
     stands_in_for: str | None = None
     deferred: bool = False
@@ -160,6 +164,10 @@ class Comparison:
 
     def param(self, name: str) -> Any:
         return dict(self.params)[name]
+
+    def tf_columns(self) -> list[str]:
+        """The columns whose values' frequencies adjust this comparison's weights."""
+        return term_columns(self.tf_column, self.tf_level_columns)
 
     def compute(self, left: Any, right: Any) -> Any:
         """Each pair's level (int8; :data:`MISSING` where a value is missing)."""
@@ -224,6 +232,13 @@ def load(ref: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), fn)
 
 
+def term_columns(column: str | None, per_level: Iterable[str] = ()) -> list[str]:
+    """The distinct term-frequency columns of a comparison (or model field): its
+    ``tf_column`` and its levels' own columns."""
+    out = [column] if column else []
+    return out + [c for c in dict.fromkeys(per_level) if c not in out]
+
+
 def is_identifier(name: str) -> bool:
     """Whether the comparison (or model field) ``name`` compares an identifier scheme."""
     return name.startswith(NID_PREFIX)
@@ -251,6 +266,7 @@ def instance(settings: Settings, name: str | None = None) -> Comparison:
         s.levels,
         tf_levels=s.tf_levels if tf else (),
         tf_column=tf_column,
+        tf_level_columns=s.tf_level_columns if tf and s.role != "identifier" else (),
         show=show,
         stands_in_for=s.stands_in_for,
         deferred=s.deferred,

@@ -17,6 +17,9 @@ SPEC = Spec(
     role="name",
     tf_levels=(0, 1),
     tf_column="n_core",
+    # exact agrees on the whole name (DIAMOND HOME HEALTH is rare though DIAMOND is not),
+    # core_exact on the core
+    tf_level_columns=("n_name", "n_core"),
     show=("name",),
     deferred=True,  # most of the comparing time: several similarity scorings per pair
     bound="crosswalk.stages.comparisons.name:strongest",

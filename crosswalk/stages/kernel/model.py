@@ -28,6 +28,14 @@ class FieldParams:
     tf_column: str | None = None
     #: Counts only where the named field is missing (see ``Comparison.stands_in_for``).
     stands_in_for: str | None = None
+    #: The column of each of ``tf_levels``, where they differ (else ``tf_column`` for all).
+    tf_level_columns: list[str] = field(default_factory=list)
+
+    def tf_column_of(self, level: int) -> str | None:
+        """The column whose value's frequency adjusts agreement at ``level``."""
+        if self.tf_level_columns and level in self.tf_levels:
+            return self.tf_level_columns[self.tf_levels.index(level)]
+        return self.tf_column
 
     def bits(self) -> np.ndarray:
         m = np.clip(np.asarray(self.m, dtype="float64"), EPS, 1.0)
@@ -75,6 +83,7 @@ class Model:
                     "tf_levels": f.tf_levels,
                     "tf_column": f.tf_column,
                     "stands_in_for": f.stands_in_for,
+                    "tf_level_columns": f.tf_level_columns,
                 }
                 for f in self.fields
             ],
@@ -91,6 +100,7 @@ class Model:
                 list(f.get("tf_levels", [])),
                 f.get("tf_column"),
                 f.get("stands_in_for"),
+                list(f.get("tf_level_columns", [])),
             )
             for f in data["fields"]
         ]
