@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
 from crosswalk.stages.conflicts import split_conflicts
 from crosswalk.stages.kernel.codes import run_starts
@@ -130,9 +130,22 @@ def cluster(
     weight = np.full(len(edges), np.inf)  # must-links that were never candidates: strongest
     inner = edges < n_links
     weight[inner] = links["match_weight"].to_numpy(dtype="float64")[edges[inner]]
-    order = np.lexsort((-weight, ecodes[edges] != _MUST, edge_comp))
-    edges, weight = edges[order], weight[order]
-    del order
+    # A link's worth in a matching: its weight above the threshold's (so every link the
+    # threshold keeps counts, however low the threshold).
+    p = min(max(threshold, 1e-12), 1 - 1e-12)
+    worth = weight - float(np.log2(p / (1 - p)))
+    worth[ecodes[edges] == _MUST] = np.inf
+    # Only where two sources that allow one record each both hold several can the pairing
+    # of largest total weight differ from taking the strongest link first (with one
+    # record on a side, the matching is its strongest link).
+    crossed = ((per_source >= 2) & (limit_of[None, :] == 1)).sum(axis=1) >= 2
+    step = np.where(ecodes[edges] == _MUST, 0, 1)
+    in_crossed = crossed[edge_comp]
+    if in_crossed.any():
+        step[in_crossed] = _matching_ranks(
+            edges[in_crossed], worth[in_crossed], edge_comp[in_crossed], el, er, src_codes, limit_of
+        )
+    edges = edges[np.lexsort((-weight, step, edge_comp))]
     edge_comp = labels[el[edges]]
     edge_start = run_starts(edge_comp)
     comps = edge_comp[edge_start]
@@ -145,11 +158,6 @@ def cluster(
 
     from networkx.utils import UnionFind  # only builds with a component to split need it
 
-    # A link's worth in a matching: its weight above the threshold's (so every link the
-    # threshold keeps counts, however low the threshold).
-    p = min(max(threshold, 1e-12), 1 - 1e-12)
-    threshold_bits = float(np.log2(p / (1 - p)))
-
     next_label = n_comp
     partners: dict[int, set[int]] = {}
     for a, b in cannot:
@@ -161,14 +169,7 @@ def cluster(
     limit_list = limit_of.tolist()
     for c in range(len(comps)):
         members = members_all[member_start[c] : member_end[c]].tolist()
-        comp_edges = _by_matchings(
-            edges[edge_start[c] : edge_end[c]],
-            weight[edge_start[c] : edge_end[c]] - threshold_bits,
-            el,
-            er,
-            src_codes,
-            limit_of,
-        )
+        comp_edges = edges[edge_start[c] : edge_end[c]].tolist()
         uf = UnionFind(members)
         counts: dict[int, dict[int, int]] = {m: {src_list[m]: 1} for m in members}
         sets: dict[int, set[int]] = {m: {m} for m in members} if partners else {}
@@ -211,56 +212,80 @@ def cluster(
     return result
 
 
-def _by_matchings(
+def _max_weight_matching(rows: np.ndarray, cols: np.ndarray, worth: np.ndarray) -> np.ndarray:
+    """Positions of the links (``rows[i]``–``cols[i]``, each worth ``worth[i] > 0``) that
+    make the matching of largest total worth, exactly: a full minimum-cost matching
+    (``scipy.sparse.csgraph.min_weight_full_bipartite_matching``, loaded with the
+    components' module; ``scipy.optimize`` would take half a second to import) in which
+    each row may instead take a column of its own, worth nothing."""
+    n_rows, n_cols = int(rows.max()) + 1, int(cols.max()) + 1
+    # Of parallel links, the most worth.
+    order = np.lexsort((-worth, cols, rows))
+    first = order[np.concatenate([[True], np.diff(rows[order] * n_cols + cols[order]) != 0])]
+    top = float(worth.max()) + 1.0  # costs stay positive: a zero would read as no link
+    graph = csr_matrix(
+        (
+            np.concatenate([top - worth[first], np.full(n_rows, top)]),
+            (
+                np.concatenate([rows[first], np.arange(n_rows)]),
+                np.concatenate([cols[first], n_cols + np.arange(n_rows)]),
+            ),
+        ),
+        shape=(n_rows, n_cols + n_rows),
+    )
+    match = min_weight_full_bipartite_matching(graph)[1]  # the column of each row
+    real = match < n_cols
+    chosen = set((np.flatnonzero(real) * n_cols + match[real]).tolist())
+    return first[np.isin(rows[first] * n_cols + cols[first], list(chosen))]
+
+
+def _matching_ranks(
     edges: np.ndarray,
     worth: np.ndarray,
+    comp: np.ndarray,
     el: np.ndarray,
     er: np.ndarray,
     src: np.ndarray,
     limit_of: np.ndarray,
-) -> list[int]:
-    """One component's links (``edges``, must-links first, then by falling weight; ``worth``:
-    each one's weight above the threshold, infinite for a must-link) in the order the split
-    tries them: must-links, then the links of the pairwise matchings, then the rest.
+) -> np.ndarray:
+    """Per link of the components to rebuild (``edges``; ``worth``: each one's weight above
+    the threshold, infinite for a must-link; ``comp``: its component), the rank of the
+    step that tries it: 0 for a must-link, then 1, 2, … for the pairwise matchings of its
+    component by falling total, and the largest for the other links.
 
     For each pair of sources that may each hold one record of an entity, the matching of
-    their records of largest total worth (``scipy.optimize.linear_sum_assignment``) is found;
-    the matchings are taken in falling order of their total, each one's links by falling
-    weight. With two such sources, the split is then that maximum-weight matching exactly;
-    with more, it is a heuristic: the heaviest pairwise matchings decide first.
+    their records of largest total worth is found, for every component at once (they are
+    disjoint: one matching of their union is each one's, :func:`_max_weight_matching`).
+    With two such sources, the split is then that maximum-weight matching exactly; with
+    more, it is a heuristic: the heaviest pairwise matchings decide first.
     """
-    from scipy.optimize import linear_sum_assignment
-
     must = ~np.isfinite(worth)
     a, b = src[el[edges]], src[er[edges]]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     one_each = (limit_of[lo] == 1) & (limit_of[hi] == 1) & (lo != hi) & ~must
-    matchings: list[tuple[float, list[int]]] = []
-    for s, t in sorted(set(zip(lo[one_each].tolist(), hi[one_each].tolist(), strict=True))):
-        at = np.flatnonzero(one_each & (lo == s) & (hi == t))
-        left = np.where(a[at] == s, el[edges[at]], er[edges[at]])
-        right = np.where(a[at] == s, er[edges[at]], el[edges[at]])
-        rows, row_of = np.unique(left, return_inverse=True)
-        cols, col_of = np.unique(right, return_inverse=True)
-        # 0 where there is no link, and a link of no worth still beats none.
-        matrix = np.zeros((len(rows), len(cols)))
-        np.maximum.at(matrix, (row_of, col_of), np.maximum(worth[at], 0.0) + 1e-6)
-        chosen_r, chosen_c = linear_sum_assignment(matrix, maximize=True)
-        chosen = set(zip(chosen_r.tolist(), chosen_c.tolist(), strict=True))
-        picked = [
-            i
-            for i, rc in zip(
-                at.tolist(), zip(row_of.tolist(), col_of.tolist(), strict=True), strict=True
-            )
-            if rc in chosen
-        ]
-        matchings.append((float(matrix[chosen_r, chosen_c].sum()), picked))
-    first = np.flatnonzero(must).tolist()
-    for _, picked in sorted(matchings, key=lambda m: -m[0]):
-        first.extend(picked)  # ``edges`` is by falling weight: so is each matching
-    taken = np.zeros(len(edges), dtype=bool)
-    taken[first] = True
-    return edges[first].tolist() + edges[~taken].tolist()
+    n_src = len(limit_of)
+    pair = np.where(one_each, lo * n_src + hi, -1)
+    chosen = np.zeros(len(edges), dtype=bool)
+    for p in np.unique(pair[one_each]).tolist():
+        at = np.flatnonzero(pair == p)
+        left = np.where(a[at] == p // n_src, el[edges[at]], er[edges[at]])
+        right = np.where(a[at] == p // n_src, er[edges[at]], el[edges[at]])
+        row_of = np.unique(left, return_inverse=True)[1]
+        col_of = np.unique(right, return_inverse=True)[1]
+        # A link of no worth still beats none.
+        chosen[at[_max_weight_matching(row_of, col_of, np.maximum(worth[at], 0.0) + 1e-6)]] = True
+    # Each component's matchings, heaviest first.
+    at = np.flatnonzero(chosen)
+    groups, group_of = np.unique(comp[at] * (n_src * n_src) + pair[at], return_inverse=True)
+    total = np.bincount(group_of, weights=worth[at], minlength=len(groups))
+    by_total = np.lexsort((-total, groups // (n_src * n_src)))
+    first_of_comp = np.searchsorted(groups[by_total] // (n_src * n_src), groups[by_total])
+    step = np.empty(len(groups), dtype=np.int64)
+    step[by_total] = np.arange(len(groups)) - first_of_comp + 1
+    ranks = np.full(len(edges), n_src * n_src + 1, dtype=np.int64)
+    ranks[must] = 0
+    ranks[at] = step[group_of]
+    return ranks
 
 
 def cluster_records(
