@@ -210,6 +210,23 @@ def test_a_split_keeps_the_pairing_of_largest_total_weight() -> None:
     assert list(res.status) == [LINKED, CUT, CUT, LINKED]
 
 
+def test_several_components_are_each_split_by_their_own_total_weight() -> None:
+    # Two hospital/D/P components, resolved in one matching of their union, and a third
+    # component with one record on a side (its strongest link wins).
+    sources = np.array(["a", "a", "b", "b", "a", "a", "b", "b", "a", "a", "b"])
+    links = _links(
+        [
+            (0, 2, 24.9), (0, 3, 25.3), (1, 2, 7.6), (1, 3, 14.8),
+            (4, 6, 30.0), (4, 7, 12.0), (5, 6, 29.0), (5, 7, 3.0),
+            (8, 10, 5.0), (9, 10, 6.0),
+        ]
+    )  # fmt: skip
+    res = cluster(11, sources, {"a": 1, "b": 1}, links, 0.5)
+    assert res.labels[0] == res.labels[2] != res.labels[1] == res.labels[3]
+    assert res.labels[4] == res.labels[7] != res.labels[5] == res.labels[6]  # 12 + 29 > 30 + 3
+    assert res.labels[9] == res.labels[10] != res.labels[8]
+
+
 def test_with_three_sources_the_heaviest_pairwise_matchings_come_first() -> None:
     # a0/a1, b0/b1, c0/c1: the a-b matching by total weight, then c joins each side by its
     # own matching; no entity holds two records of one source.
