@@ -45,13 +45,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from matchers._numbers import (
-    CARDINAL_WORDS,
-    COMPOUND_HINT,
-    COMPOUND_RE,
-    NUMBER_WORDS,
-    ORDINAL_WORDS,
-)
+from matchers._numbers import CARDINAL_WORDS, NUMBER_WORDS, ORDINAL_WORDS, compound_numbers
 from matchers._text import (
     STRING_DTYPE,
     alternation,
@@ -258,7 +252,7 @@ def _join(left: pa.Array, right: pa.Array) -> pa.Array:
 def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     arr = _clean_address(raw)
 
-    arr = sub(arr, COMPOUND_RE, r"\1\2", only_if=COMPOUND_HINT)
+    arr = compound_numbers(arr)  # TWENTY FIRST -> 21ST, TWENTY NINE -> 29
     arr = map_tokens(arr, _ORDINAL_WORDS)
 
     # PO box (every spelling has a B or DRAWER: without them, there is no box to look for)
@@ -562,6 +556,9 @@ _CITY_MAP: dict[str, str] = {
 }
 
 
+_CITY_TOKENS = {**_CITY_MAP, **NUMBER_WORDS}
+
+
 def _city_arrow(arr: pa.Array) -> pa.Array:
     arr = ascii_upper(arr)
     arr = sub(arr, r"'", "")
@@ -571,8 +568,8 @@ def _city_arrow(arr: pa.Array) -> pa.Array:
     # a city and its "... City" form are one place (CULVER CITY, CULVER)
     arr = sub(arr, r"^(\S.*?)(?: CITY)+$", r"\1", only_if=" CITY")
     # numbers as digits: TWENTYNINE PALMS, TWENTY-NINE PALMS -> 29 PALMS
-    arr = sub(arr, COMPOUND_RE, r"\1\2", only_if=COMPOUND_HINT)
-    arr = map_tokens(arr, {**_CITY_MAP, **NUMBER_WORDS})
+    arr = compound_numbers(arr)
+    arr = map_tokens(arr, _CITY_TOKENS)
     arr = sub(arr, r"^N (\S)", r"NORTH \1")
     arr = sub(arr, r"^S (\S)", r"SOUTH \1")
     arr = sub(arr, r"^E (\S)", r"EAST \1")

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from matchers._numbers import COMPOUND_HINT, COMPOUND_RE, NUMBER_WORDS
+from matchers._numbers import NUMBER_WORDS, compound_numbers
 from matchers._text import (
     STRING_DTYPE,
     alternation,
@@ -406,7 +406,7 @@ def _remove_legal(arr: pa.Array) -> pa.Array:
 def _normalize_arrow(arr: pa.Array, saint: bool = True) -> pa.Array:
     arr = _clean(arr)
     arr = where(arr, pc.match_substring_regex(arr, pattern=_RARE_RE), _rare_rules)
-    arr = sub(arr, COMPOUND_RE, r"\1\2", only_if=COMPOUND_HINT)  # TWENTY FIRST -> 21ST below
+    arr = compound_numbers(arr)  # TWENTY FIRST -> 21ST
     arr = map_tokens(arr, _TOKEN_MAP)
     phrases = pc.match_substring_regex(arr, pattern=_PHRASE_TEST)
     arr = where(arr, phrases, _phrase_rules)
