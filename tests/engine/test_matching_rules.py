@@ -216,7 +216,9 @@ def test_a_three_department_build_keeps_one_record_per_source_and_no_chains(
     got = facility.loc[partner[joined]].to_numpy()
     want = facility.loc[origin["hcai"].to_numpy()[joined]].to_numpy()
     assert (got == want).all(axis=1).all()
-    assert (partner[joined] != origin["hcai"].to_numpy()[joined]).sum() < 5
+    # Swaps between such duplicates are rare: which of two identical records pairs with
+    # which is a tie.
+    assert (partner[joined] != origin["hcai"].to_numpy()[joined]).mean() < 0.01
 
 
 def test_an_exact_name_weighs_by_the_whole_names_frequency(

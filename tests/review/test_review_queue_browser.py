@@ -44,8 +44,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     _run("build", "--config", str(config), "--out", str(tmp / "build1"),
          "--review-store", str(store))  # fmt: skip
     _run(
-        "reviewers", "add", "--store", str(store), "--department", "cdph", "--username",
-        "steward", "--admin", "--password-stdin", stdin=PASSWORD + "\n",
+        "reviewers", "add", "--store", str(store), "--config", str(config),
+        "--department", "cdph", "--username", "steward", "--admin", "--password-stdin", stdin=PASSWORD + "\n",
     )  # fmt: skip
     port = _free_port()
     log = (tmp / "serve.log").open("w")
