@@ -518,6 +518,22 @@ def block_keys(
     )
 
 
+def keys_and_order(
+    frame: pd.DataFrame, settings: BlockParams, columns: Columns | None = None
+) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], np.ndarray]:
+    """What :func:`candidate_pairs` pairs records by, for a runner that joins them
+    elsewhere: per configured rule with keys, (rule, record positions, key codes: equal
+    exactly when the keys are), and each record's rank in name order (the order inside a
+    block, see :func:`_block_pairs`)."""
+    shared = _Shared(frame, settings, None, None, columns)
+    found = []
+    for rule in _configured(settings):
+        part = _RULE_KEYS[rule](shared)
+        if part is not None:
+            found.append((rule, part.rows, part.codes()))
+    return found, _name_order(frame, columns)[0]
+
+
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The runs ``starts[i], starts[i]+1, ..., starts[i]+counts[i]-1``, concatenated (vectorized)."""
     total = int(counts.sum())

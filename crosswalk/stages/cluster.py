@@ -56,21 +56,30 @@ def pair_codes(pairs: Iterable[tuple[int, int]], n: int) -> np.ndarray:
     return np.array(sorted({min(a, b) * n + max(a, b) for a, b in pairs}), dtype="int64")
 
 
-def cluster(
+@dataclass
+class LinkGraph:
+    """The links as a graph: each link's status before the constraints (``codes``), and the
+    edges (the links, then the must-links that were never candidates): their ends, their
+    statuses, and which of them join records (linked or must-linked)."""
+
+    must: set[tuple[int, int]]
+    cannot: set[tuple[int, int]]
+    n_links: int
+    codes: np.ndarray  # int8 per link
+    el: np.ndarray
+    er: np.ndarray
+    ecodes: np.ndarray  # int8 per edge
+    active: np.ndarray  # bool per edge
+
+
+def link_graph(
     n_records: int,
-    sources: np.ndarray,
-    limits: dict[str, int],
     links: pd.DataFrame,
     threshold: float,
     must_link: list[tuple[int, int]] | None = None,
     cannot_link: list[tuple[int, int]] | None = None,
-) -> ClusterResult:
-    """Cluster records ``0..n_records-1``.
-
-    ``links`` has columns ``l``, ``r``, ``match_weight``, ``match_probability``.
-    ``limits`` maps a source to the most records it may have in one entity
-    (0 = no limit). Returns a label per record and a status per link.
-    """
+) -> LinkGraph:
+    """The graph :func:`cluster` takes the components of (see :class:`LinkGraph`)."""
     must = {(min(a, b), max(a, b)) for a, b in (must_link or []) if a != b}
     cannot = {(min(a, b), max(a, b)) for a, b in (cannot_link or []) if a != b}
     n_links = len(links)
@@ -97,6 +106,27 @@ def cluster(
     else:  # no copies of the links' columns
         el, er, ecodes = lpos, rpos, codes
     active = (ecodes == _LINKED) | (ecodes == _MUST)
+    return LinkGraph(must, cannot, n_links, codes, el, er, ecodes, active)
+
+
+def cluster(
+    n_records: int,
+    sources: np.ndarray,
+    limits: dict[str, int],
+    links: pd.DataFrame,
+    threshold: float,
+    must_link: list[tuple[int, int]] | None = None,
+    cannot_link: list[tuple[int, int]] | None = None,
+) -> ClusterResult:
+    """Cluster records ``0..n_records-1``.
+
+    ``links`` has columns ``l``, ``r``, ``match_weight``, ``match_probability``.
+    ``limits`` maps a source to the most records it may have in one entity
+    (0 = no limit). Returns a label per record and a status per link.
+    """
+    g = link_graph(n_records, links, threshold, must_link, cannot_link)
+    must, cannot, n_links = g.must, g.cannot, g.n_links
+    codes, el, er, ecodes, active = g.codes, g.el, g.er, g.ecodes, g.active
     graph = coo_matrix(
         (np.ones(int(active.sum()), dtype="int8"), (el[active], er[active])),
         shape=(n_records, n_records),
@@ -308,6 +338,14 @@ def cluster_records(
         must_link=decisions.must,
         cannot_link=decisions.cannot,
     )
+    return cluster_outputs(result, scored, frame, conflicts)
+
+
+def cluster_outputs(
+    result: ClusterResult, scored: pd.DataFrame, frame: pd.DataFrame, conflicts: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The outputs of :func:`cluster_records` from the clustering's ``result`` (however a
+    runner computed it)."""
     pairs = scored.assign(status=result.status)
     records = frame.assign(cluster=result.labels)
     conflicts = pd.concat(

@@ -29,7 +29,7 @@ from crosswalk.stages.comparisons import (
     spec_name,
 )
 from crosswalk.stages.kernel.columns import Columns
-from crosswalk.stages.kernel.parallel import SERIAL, Parallel
+from crosswalk.stages.kernel.parallel import SERIAL, Distributed, Parallel
 from crosswalk.vocabulary import NID_PREFIX
 
 __all__ = [
@@ -128,6 +128,8 @@ def compare_positions(
         read = {col for c in comparisons for col in _of(c).columns}
         columns = [c for c in frame.columns if c in read]
         records = Columns(frame[columns]).prepared(columns)
+    if isinstance(parallel, Distributed):  # the runner compares the pairs elsewhere
+        return parallel.compare_pairs(records, left, right, comparisons)
     starts = range(0, len(left), COMPARE_BATCH)
     if len(starts) <= 1:
         return compare(records.take(left), records.take(right), comparisons)

@@ -14,7 +14,7 @@ import pandas as pd
 from crosswalk.stages.compare import Comparison, compare_positions
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import Model
-from crosswalk.stages.kernel.parallel import Parallel
+from crosswalk.stages.kernel.parallel import Distributed, Parallel
 from crosswalk.stages.keys import Decisions, NamedPair, positions
 from crosswalk.stages.model import (
     build_model,
@@ -74,7 +74,13 @@ def fit(
         la = np.array([a for a, _ in labelled_pairs], dtype="int64")
         lb = np.array([b for _, b in labelled_pairs], dtype="int64")
         labelled = compare_positions(columns, la, lb, comparisons, parallel)
-    patterns = level_patterns(em_levels, [c.name for c in primary])
+    names = [c.name for c in primary]
+    # Counted where the runner keeps the pairs (see ``Distributed``), or here.
+    patterns = (
+        parallel.level_patterns(em_levels, names)
+        if isinstance(parallel, Distributed)
+        else level_patterns(em_levels, names)
+    )
     m, lam, iterations = fit_em(
         em_levels,
         primary,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,6 +25,25 @@ class Parallel(Protocol):
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``[fn(x) for x in items]``, the calls possibly at once; in the items' order."""
+        ...
+
+
+@runtime_checkable
+class Distributed(Protocol):
+    """A handle whose runner also distributes the work that scales with the pairs: the
+    comparisons of pairs of records and the counts of their level patterns (the Spark
+    runner's, :mod:`crosswalk.runners.spark`). The stages call these instead of doing the
+    work here; the result is the same."""
+
+    def compare_pairs(
+        self, columns: Any, left: Any, right: Any, comparisons: Any
+    ) -> Any:  # pd.DataFrame
+        """What :func:`~crosswalk.stages.compare.compare` gives for the records of
+        ``columns`` at positions ``left`` and ``right``, in the pairs' order."""
+        ...
+
+    def level_patterns(self, levels: Any, names: list[str]) -> Any:  # model.Patterns
+        """What :func:`~crosswalk.stages.model.level_patterns` gives for ``levels``."""
         ...
 
 
