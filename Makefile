@@ -9,7 +9,7 @@ PORT   ?= 8000
 OUT    ?= out
 # The extras that `make test` and `make check` install on top of the runtime, as pip's `.[dev]` names them
 # (comma-separated).
-TEST_EXTRAS := dev
+TEST_EXTRAS := dev,spark
 
 # What make has installed into $(VENV), done again when pyproject.toml changes: the runtime only, for
 # run, build and release; and the development tools (pytest, ruff, mypy, playwright, ...) for test and
@@ -19,7 +19,7 @@ RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-$(subst $(comma),+,$(TEST_EXTRAS))
 
 .DEFAULT_GOAL := help
-.PHONY: help run build release test check format bench browser strace clean
+.PHONY: help run build release test check format bench browser strace java clean
 
 ## help: list the targets, and how to have the `crosswalk` command in your shell
 help:
@@ -76,8 +76,12 @@ browser:
 strace:
 	$(call apt_install,strace,strace)
 
+## java: Debian's Java 17 runtime, which the Spark runner's tests need (needs root or sudo)
+java:
+	$(call apt_install,java,openjdk-17-jre-headless)
+
 ## test: install the development tools (TEST_EXTRAS) and run the test suite
-test: $(DEV) browser strace
+test: $(DEV) browser strace java
 	$(PY) -m pytest -q
 
 ## check: format check, lint, type check and the import contracts in .importlinter

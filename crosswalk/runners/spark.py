@@ -1,0 +1,710 @@
+"""Running a plan on Spark: the same stages, with the work that grows with the pairs on a
+cluster (see ``docs/spark.md``).
+
+:class:`SparkRunner` runs a :class:`~crosswalk.plan.Plan` stage by stage on the driver,
+like :func:`~crosswalk.runners.local.serial_runner`, and hands Spark what is Spark's own,
+how the work is distributed:
+
+- **blocking** (the ``block`` stage): each rule's keys are made on the driver by the
+  shared key functions (:func:`~crosswalk.stages.block.keys_and_order`: the rare-token
+  counts are global), and the records sharing a key are paired by Spark joins. A block of
+  up to ``max_block_pairs`` pairs is paired all-to-all by a self-join, salted so that a
+  skewed key (one address holding dozens of agencies) is spread over several tasks; in a
+  larger block each record is paired with its ``window`` next records by name, by an
+  equi-join on the position in the block. The pairs are those of
+  :func:`~crosswalk.stages.block.candidate_pairs`, in the same order;
+- **comparing** (every stage that compares pairs: the u estimate, the candidates, the
+  labelled pairs, the pairs left after pruning): ``mapInArrow`` over batches of pairs,
+  calling :func:`~crosswalk.stages.compare.compare` on the broadcast record columns;
+- **the EM's counts**: the level patterns are counted by a Spark aggregation and the
+  model is fitted on the driver by :func:`~crosswalk.stages.fit.fit`;
+- **clustering** (the ``cluster`` stage): connected components by iterative label
+  propagation in Spark, checkpointed; the components breaking a constraint (one record
+  per source, a cannot-link decision) are resolved per component by ``applyInArrow``
+  calling :func:`~crosswalk.stages.cluster.cluster` on the component.
+
+Every other stage (normalizing, scoring, survivorship, the ids) is the plan's own
+function, run on the driver. The stages reach Spark only through the ``parallel`` handle
+(:class:`~crosswalk.stages.kernel.parallel.Distributed`) and the two stages replaced here:
+they never import PySpark.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import nullcontext
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from crosswalk.errors import CrosswalkError, PlanError
+from crosswalk.plan import Plan, Stage
+from crosswalk.progress import Steps
+from crosswalk.stages.block import RULE_BITS, BlockParams, block, keys_and_order
+from crosswalk.stages.cluster import (
+    STATUSES,
+    ClusterResult,
+    cluster,
+    cluster_outputs,
+    cluster_records,
+    link_graph,
+)
+from crosswalk.stages.compare import Comparison, Strongest, compare
+from crosswalk.stages.kernel.columns import Columns
+from crosswalk.stages.kernel.parallel import SerialParallel
+from crosswalk.stages.keys import Decisions
+from crosswalk.stages.model import Patterns, level_patterns
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_CUT = STATUSES.index("cut")
+
+#: The Spark settings a session gets unless the caller sets them: Arrow for the transfers,
+#: batches of pairs as large as the local runner's (``COMPARE_BATCH``).
+SESSION_DEFAULTS = {
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+#: Pairs a salted self-join task takes of one key at most: a block with more pairs is
+#: split into that many salts (at most :data:`MAX_SALTS`).
+SALT_PAIRS = 50_000
+MAX_SALTS = 64
+#: Label propagation checkpoints its labels every this many rounds (the lineage stays short).
+CHECKPOINT_EVERY = 4
+
+
+class SparkUnavailable(CrosswalkError):
+    """PySpark or Java is missing."""
+
+
+def spark_session(
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> SparkSession:
+    """A Spark session (the running one, if any) whose Python workers run this interpreter
+    and import this copy of crosswalk. ``master``: ``local[*]``, ``spark://host:7077``,
+    ``yarn``…; None: the one ``spark-submit`` sets, else ``local[*]``. Raises
+    :class:`SparkUnavailable` when PySpark or Java is missing."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as e:
+        raise SparkUnavailable(
+            f"the Spark runner needs PySpark, which this Python ({sys.executable}) cannot "
+            f"import ({e}). Fix: pip install 'crosswalk[spark]' (PySpark 4, which needs "
+            "Java 17 or later), or build with --engine local."
+        ) from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    java_home = os.environ.get("JAVA_HOME")
+    if not shutil.which("java") and not (java_home and Path(java_home, "bin", "java").exists()):
+        raise SparkUnavailable(
+            "the Spark runner needs Java 17 or later, and there is no `java` on the PATH "
+            "(nor in JAVA_HOME). Fix: install Java 17 (Debian and Ubuntu: apt-get install "
+            "openjdk-17-jre-headless; `make java` does it) or set JAVA_HOME, or build with "
+            "--engine local."
+        )
+    # The workers run this interpreter and import this copy of the project (local mode;
+    # on a cluster, crosswalk is installed on the workers: see docs/spark.md).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    if root not in path.split(os.pathsep):
+        os.environ["PYTHONPATH"] = root + (os.pathsep + path if path else "")
+    builder = SparkSession.builder.appName("crosswalk")
+    if master is not None:
+        builder = builder.master(master)
+    for key, value in {**SESSION_DEFAULTS, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as e:  # the JVM did not start: Java too old, or missing
+        raise SparkUnavailable(
+            f"Spark did not start ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
+            "Fix: check that `java -version` says 17 or later (or set JAVA_HOME to such a Java)."
+        ) from e
+    if checkpoint_dir is not None or not spark.sparkContext.getCheckpointDir():
+        spark.sparkContext.setCheckpointDir(
+            str(checkpoint_dir or tempfile.mkdtemp(prefix="crosswalk-spark-checkpoints-"))
+        )
+    return spark
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+class SparkRunner:
+    """Runs plans with the work that grows with the pairs on ``spark`` (see the module's
+    description)."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self._broadcasts: dict[int, tuple[Any, Any]] = {}
+
+    def run(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        want: Collection[str],
+        *,
+        steps: Steps | None = None,
+    ) -> dict[str, Any]:
+        """Run the stages ``want`` depends on; see :class:`~crosswalk.runners.Runner`."""
+        steps = steps or Steps(0, enabled=False)
+        wanted = set(want)
+        stages = plan.needed(want)
+        read = ({d for s in stages for d in s.inputs} | wanted) & set(plan.inputs)
+        missing = sorted(d for d in read if d not in inputs)
+        if missing:
+            raise PlanError(f"the run lacks the plan's input(s) {', '.join(map(repr, missing))}.")
+        readers: dict[str, int] = {}
+        for s in stages:
+            for d in s.inputs:
+                readers[d] = readers.get(d, 0) + 1
+        data: dict[str, Any] = {d: inputs[d] for d in read}
+        handle = SparkParallel(self)
+        try:
+            i = 0
+            while i < len(stages):
+                # Consecutive stages naming the same step are timed as one, as locally.
+                j = i + 1
+                step = stages[i].step
+                while step is not None and j < len(stages) and stages[j].step == step:
+                    j += 1
+                with steps.step(step) if step is not None else nullcontext():
+                    for s in stages[i:j]:
+                        self._call(s, data, readers, wanted, handle)
+                i = j
+        finally:
+            for _, broadcast in self._broadcasts.values():
+                broadcast.unpersist()
+            self._broadcasts.clear()
+        return {d: data[d] for d in want}
+
+    def _call(
+        self,
+        s: Stage,
+        data: dict[str, Any],
+        readers: dict[str, int],
+        wanted: set[str],
+        handle: SparkParallel,
+    ) -> None:
+        args = [data[d] for d in s.inputs]
+        own = SPARK_STAGES.get(s.fn)
+        if own is not None:
+            out = own(self, *args, **s.params)
+        elif s.parallel:
+            out = s.fn(*args, **s.params, parallel=handle)
+        else:  # a row-wise stage's batch is all its rows
+            out = s.fn(*args, **s.params)
+        del args
+        values = (out,) if len(s.outputs) == 1 else tuple(out)
+        for d, v in zip(s.outputs, values, strict=True):
+            if d in wanted or readers.get(d, 0) > 0:
+                data[d] = v
+        for d in s.inputs:
+            readers[d] -= 1
+            if readers[d] == 0 and d not in wanted:
+                del data[d]
+
+    def broadcast(self, value: Any) -> Any:
+        """``value`` broadcast to the workers, once per run."""
+        got = self._broadcasts.get(id(value))
+        if got is None:
+            got = self._broadcasts[id(value)] = (value, self.spark.sparkContext.broadcast(value))
+        return got[1]
+
+    def frame(self, columns: Mapping[str, np.ndarray]) -> DataFrame:
+        """A Spark DataFrame of the given columns, through Arrow: one partition per
+        ``spark.sql.execution.arrow.maxRecordsPerBatch`` rows."""
+        return self.spark.createDataFrame(pa.table(dict(columns)))
+
+
+def to_arrow(df: DataFrame) -> pa.Table:
+    """The rows of ``df`` on the driver, as an Arrow table."""
+    return df.toArrow()
+
+
+class SparkParallel(SerialParallel):
+    """The ``parallel`` handle of the stages on a :class:`SparkRunner`: the pairs are
+    compared and their level patterns counted in Spark (a
+    :class:`~crosswalk.stages.kernel.parallel.Distributed` handle); any other fan-out runs
+    here, one call after the other."""
+
+    def __init__(self, runner: SparkRunner) -> None:
+        self.runner = runner
+
+    def compare_pairs(
+        self,
+        columns: Columns,
+        left: np.ndarray,
+        right: np.ndarray,
+        comparisons: list[Comparison | Strongest],
+    ) -> pd.DataFrame:
+        n = len(left)
+        # The output's types, from one pair compared here.
+        probe = compare(columns.take(left[:1]), columns.take(right[:1]), comparisons)
+        if n <= 1:
+            return probe if n else probe.iloc[:0].reset_index(drop=True)
+        names = list(probe.columns)
+        types = [pa.from_numpy_dtype(probe[c].dtype) for c in names]
+        schema = pa.schema([("i", pa.int64()), *zip(names, types, strict=True)])
+        pairs = self.runner.frame(
+            {
+                "i": np.arange(n, dtype="int64"),
+                "l": np.asarray(left, dtype="int64"),
+                "r": np.asarray(right, dtype="int64"),
+            }
+        )
+        fn = partial(
+            _compare_batches,
+            columns=self.runner.broadcast(columns),
+            comparisons=list(comparisons),
+            schema=schema,
+        )
+        got = to_arrow(pairs.mapInArrow(fn, _ddl(schema)))
+        at = got.column("i").to_numpy()
+        out = {}
+        for name, t in zip(names, types, strict=True):
+            col = np.empty(n, dtype=t.to_pandas_dtype())
+            col[at] = got.column(name).to_numpy()
+            out[name] = col
+        return pd.DataFrame(out, copy=False)
+
+    def level_patterns(self, levels: pd.DataFrame, names: list[str]) -> Patterns:
+        n = len(levels)
+        if not n or not names:
+            return level_patterns(levels, names)
+        from pyspark.sql import functions as F
+
+        cols = [f"c{j}" for j in range(len(names))]
+        rows = self.runner.frame(
+            {
+                "i": np.arange(n, dtype="int64"),
+                **{
+                    c: levels[name].to_numpy().astype("int64")
+                    for c, name in zip(cols, names, strict=True)
+                },
+            }
+        ).cache()
+        try:
+            found = to_arrow(
+                rows.groupBy(*cols).agg(F.count("*").alias("n"), F.min("i").alias("first"))
+            )
+            counts = found.column("n").to_numpy().astype("int64")
+            # Most frequent first, ties in order of first appearance (as level_patterns).
+            order = np.lexsort((found.column("first").to_numpy(), -counts))
+            vectors = np.column_stack([found.column(c).to_numpy()[order] for c in cols])
+            ranked = {c: vectors[:, j] for j, c in enumerate(cols)}
+            ranked["rank"] = np.arange(len(order), dtype="int64")
+            table = self.runner.spark.createDataFrame(pa.table(ranked))
+            index_of = to_arrow(rows.join(F.broadcast(table), on=cols).select("i", "rank"))
+        finally:
+            rows.unpersist()
+        index = np.empty(n, dtype="int64")
+        index[index_of.column("i").to_numpy()] = index_of.column("rank").to_numpy()
+        return Patterns(vectors.astype("int64"), counts[order], index)
+
+
+def _ddl(schema: pa.Schema) -> str:
+    """A Spark DDL schema of an Arrow schema of integer and float columns."""
+    kinds = {
+        pa.int8(): "tinyint",
+        pa.int16(): "smallint",
+        pa.int32(): "int",
+        pa.int64(): "bigint",
+        pa.float32(): "float",
+        pa.float64(): "double",
+        pa.bool_(): "boolean",
+    }
+    return ", ".join(f"`{f.name}` {kinds[f.type]}" for f in schema)
+
+
+def _compare_batches(
+    batches: Iterator[pa.RecordBatch], *, columns: Any, comparisons: list[Any], schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """On a worker: each batch of pairs' levels (:func:`compare`), with the pairs' index."""
+    records: Columns = columns.value
+    for batch in batches:
+        left = batch.column("l").to_numpy()
+        right = batch.column("r").to_numpy()
+        levels = compare(records.take(left), records.take(right), comparisons)
+        arrays = [batch.column("i")] + [
+            pa.array(levels[f.name].to_numpy(), type=f.type) for f in schema if f.name != "i"
+        ]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+# --------------------------------------------------------------------------- blocking
+
+
+def spark_block(
+    runner: SparkRunner,
+    frame: pd.DataFrame,
+    columns: Columns,
+    *,
+    settings: BlockParams,
+    same_source_ok: dict[str, bool],
+) -> pd.DataFrame:
+    """The ``block`` stage's candidate pairs, paired by Spark joins (see the module's
+    description): the same pairs, in the same order, with the same rule bits."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    n = len(frame)
+    src, src_names = pd.factorize(frame["source"])
+    if (src < 0).any():
+        raise ValueError("every record needs a source")
+    allowed = np.array(
+        [bool((same_source_ok or {}).get(str(s), False)) for s in src_names], dtype=bool
+    )
+    rules_dtype = np.min_scalar_type(max(RULE_BITS.values()) * 2 - 1)
+    found, rank = keys_and_order(frame, settings, columns)
+    if not found:
+        empty = np.empty(0, dtype="int64")
+        return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype(rules_dtype)})
+    rows = np.concatenate([r for _, r, _ in found])
+    keys = runner.frame(
+        {
+            "bit": np.concatenate(
+                [np.full(len(r), RULE_BITS[rule], dtype="int64") for rule, r, _ in found]
+            ),
+            "key": np.concatenate([c for _, _, c in found]).astype("int64"),
+            "row": rows,
+            "rank": rank[rows].astype("int64"),
+            "src": src[rows].astype("int32"),
+            "same_ok": allowed[src[rows]],
+        }
+    )
+    del rows
+    block_of = Window.partitionBy("bit", "key")
+    keyed = (
+        keys.withColumn("size", F.count("*").over(block_of))
+        .withColumn("pos", F.row_number().over(block_of.orderBy("rank")))
+        .withColumn(
+            "large", F.col("size") * (F.col("size") - 1) / 2 > F.lit(settings.max_block_pairs)
+        )
+    ).cache()
+    side = ["row", "src", "same_ok", "pos"]
+
+    def named(df: DataFrame, suffix: str, *extra: str) -> DataFrame:
+        return df.select("bit", "key", *[F.col(c).alias(f"{c}_{suffix}") for c in side], *extra)
+
+    # Small blocks, all-to-all: a self-join on the key, salted by the block's pair count.
+    small = keyed.filter(~F.col("large")).withColumn(
+        "salts",
+        F.least(
+            F.lit(MAX_SALTS),
+            F.greatest(F.lit(1), F.ceil(F.col("size") * (F.col("size") - 1) / 2 / SALT_PAIRS)),
+        ).cast("int"),
+    )
+    a = named(small.withColumn("salt", F.pmod(F.col("pos"), F.col("salts"))), "a", "salt")
+    b = named(
+        small.withColumn("salt", F.explode(F.sequence(F.lit(0), F.col("salts") - 1))),
+        "b",
+        "salt",
+    )
+    all_pairs = a.join(b, on=["bit", "key", "salt"]).filter(F.col("pos_a") < F.col("pos_b"))
+    # Large blocks: each record with its ``window`` next ones by name.
+    large = keyed.filter(F.col("large"))
+    a = named(
+        large.withColumn("step", F.explode(F.sequence(F.lit(1), F.lit(settings.window)))),
+        "a",
+        "step",
+    ).withColumn("pos_b", F.col("pos_a") + F.col("step"))
+    b = named(large, "b")
+    window_pairs = a.join(b, on=["bit", "key", "pos_b"])
+    cols = ["bit", "row_a", "src_a", "same_ok_a", "row_b", "src_b"]
+    pairs = all_pairs.select(*cols).unionByName(window_pairs.select(*cols))
+    pairs = pairs.filter(
+        (F.col("src_a") != F.col("src_b"))
+        | (F.col("same_ok_a") & (F.col("row_a") != F.col("row_b")))
+    )
+    found_pairs = to_arrow(
+        pairs.select(
+            F.least("row_a", "row_b").alias("l"), F.greatest("row_a", "row_b").alias("r"), "bit"
+        )
+        .groupBy("l", "r")
+        .agg(F.bit_or("bit").alias("rules"))
+    )
+    keyed.unpersist()
+    lpos = found_pairs.column("l").to_numpy()
+    rpos = found_pairs.column("r").to_numpy()
+    order = np.argsort(lpos * max(n, 1) + rpos, kind="stable")
+    return pd.DataFrame(
+        {
+            "l": lpos[order].astype("int64"),
+            "r": rpos[order].astype("int64"),
+            "rules": found_pairs.column("rules").to_numpy()[order].astype(rules_dtype),
+        }
+    )
+
+
+# --------------------------------------------------------------------------- clustering
+
+
+def components(runner: SparkRunner, n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Each of records ``0..n-1``'s connected component over the edges ``left``–``right``,
+    numbered in order of the components' first record (as scipy numbers them): label
+    propagation in Spark, each record taking the smallest label among its own and its
+    neighbours' until none changes, checkpointed every :data:`CHECKPOINT_EVERY` rounds."""
+    from pyspark.sql import functions as F
+
+    smallest = np.arange(n, dtype="int64")
+    if len(left):
+        a = np.asarray(left, dtype="int64")
+        b = np.asarray(right, dtype="int64")
+        edges = runner.frame({"src": np.concatenate([a, b]), "dst": np.concatenate([b, a])}).cache()
+        labels = edges.select(F.col("src").alias("node")).distinct()
+        labels = labels.withColumn("label", F.col("node")).localCheckpoint()
+        rounds = 0
+        while True:
+            rounds += 1
+            offered = edges.join(labels.withColumnRenamed("node", "src"), on="src").select(
+                F.col("dst").alias("node"), F.col("label").alias("offer")
+            )
+            offers = offered.groupBy("node").agg(F.min("offer").alias("offer"))
+            updated = labels.join(offers, on="node").select(
+                "node",
+                F.least("label", "offer").alias("label"),
+                (F.col("offer") < F.col("label")).alias("changed"),
+            )
+            updated = (
+                updated.checkpoint()
+                if rounds % CHECKPOINT_EVERY == 0
+                else updated.localCheckpoint()
+            )
+            changed = updated.filter("changed").limit(1).count()
+            labels = updated.select("node", "label")
+            if not changed:
+                break
+        got = to_arrow(labels)
+        edges.unpersist()
+        smallest[got.column("node").to_numpy()] = got.column("label").to_numpy()
+    # Each component's label is its smallest record: renumbered in that order.
+    return np.unique(smallest, return_inverse=True)[1].astype("int64")
+
+
+def spark_cluster(
+    runner: SparkRunner,
+    scored: pd.DataFrame,
+    frame: pd.DataFrame,
+    conflicts: pd.DataFrame,
+    decisions: Decisions,
+    *,
+    limits: dict[str, int],
+    threshold: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The ``cluster`` stage (:func:`~crosswalk.stages.cluster.cluster_records`) with the
+    components found in Spark and the components breaking a constraint resolved per
+    component in Spark by :func:`~crosswalk.stages.cluster.cluster`: the same labels,
+    statuses and splits."""
+    from pyspark.sql import functions as F
+
+    n = len(frame)
+    g = link_graph(n, scored, threshold, decisions.must, decisions.cannot)
+    labels = components(runner, n, g.el[g.active], g.er[g.active])
+    n_comp = int(labels.max()) + 1 if n else 0
+    result = ClusterResult(labels=labels, codes=g.codes)
+    sources = frame["source"].to_numpy()
+    src_codes, src_names = pd.factorize(pd.Series(sources))
+    limit_of = np.array([limits.get(str(s), 1) for s in src_names], dtype="int64")
+    # The components breaking a per-source limit, counted in Spark.
+    members = runner.frame(
+        {"comp": labels, "src": src_codes.astype("int64"), "limit": limit_of[src_codes]}
+    )
+    over = to_arrow(
+        members.filter(F.col("limit") > 0)
+        .groupBy("comp", "src", "limit")
+        .count()
+        .filter(F.col("count") > F.col("limit"))
+        .select("comp")
+        .distinct()
+    )
+    bad = np.zeros(n_comp, dtype=bool)
+    bad[over.column("comp").to_numpy()] = True
+    for a, b in g.cannot:
+        if labels[a] == labels[b]:
+            bad[labels[a]] = True
+    if bad.any():
+        _resolve(runner, result, g, bad, n_comp, sources, scored, limits, threshold)
+    return cluster_outputs(result, scored, frame, conflicts)
+
+
+#: What a component's resolution returns per row: ``kind`` 0: record ``a`` has part
+#: ``b``; 1: link ``a`` is cut; 2: the component split into ``a`` parts; 3: must-link
+#: ``a``–``b`` conflicts with a cannot-link. ``seq`` keeps each kind's rows in order.
+_NO_ROW = 1 << 62
+_RESOLVED = "comp bigint, kind int, seq bigint, a bigint, b bigint"
+
+
+def _resolve(
+    runner: SparkRunner,
+    result: ClusterResult,
+    g: Any,
+    bad: np.ndarray,
+    n_comp: int,
+    sources: np.ndarray,
+    scored: pd.DataFrame,
+    limits: dict[str, int],
+    threshold: float,
+) -> None:
+    """Rebuild the components marked ``bad`` as :func:`cluster` does, one
+    ``applyInArrow`` group per component, and write their parts' labels, the cut links and
+    the splits into ``result``."""
+    labels = result.labels
+    rows = np.flatnonzero(bad[labels])
+    comp = labels[rows]
+    lpos = scored["l"].to_numpy(dtype="int64")
+    rpos = scored["r"].to_numpy(dtype="int64")
+    inside = np.flatnonzero(bad[labels[lpos]] & (labels[lpos] == labels[rpos]))
+    decided = [
+        (kind, a, b)
+        for kind, pairs in ((2, g.must), (3, g.cannot))
+        for a, b in sorted(pairs)
+        if bad[labels[a]] and labels[a] == labels[b]
+    ]
+    src_codes, src_names = pd.factorize(pd.Series(sources))
+    weight = scored["match_weight"].to_numpy(dtype="float64")
+    prob = scored["match_probability"].to_numpy(dtype="float64")
+    k = len(rows) + len(inside) + len(decided)
+    table = {
+        # 0: a record (a: position, b: source code); 1: a link (a, b: ends, i: its row);
+        # 2, 3: a must-link or a cannot-link decision.
+        "comp": np.concatenate(
+            [comp, labels[lpos[inside]], [labels[a] for _, a, _ in decided]]
+        ).astype("int64"),
+        "kind": np.concatenate(
+            [np.zeros(len(rows)), np.ones(len(inside)), [d[0] for d in decided]]
+        ).astype("int32"),
+        "a": np.concatenate([rows, lpos[inside], [d[1] for d in decided]]).astype("int64"),
+        "b": np.concatenate([src_codes[rows], rpos[inside], [d[2] for d in decided]]).astype(
+            "int64"
+        ),
+        "i": np.concatenate([np.zeros(len(rows)), inside, np.zeros(len(decided))]).astype("int64"),
+        "weight": np.concatenate([np.zeros(len(rows)), weight[inside], np.zeros(len(decided))]),
+        "prob": np.concatenate([np.zeros(len(rows)), prob[inside], np.zeros(len(decided))]),
+    }
+    assert all(len(v) == k for v in table.values())
+    names = [str(s) for s in src_names]
+    limits = dict(limits)
+
+    # (a function with annotations: applyInArrow tells its kind by them)
+    def fn(component: pa.Table) -> pa.Table:
+        return _resolve_component(component, sources=names, limits=limits, threshold=threshold)
+
+    got = to_arrow(runner.frame(table).groupBy("comp").applyInArrow(fn, _RESOLVED))
+    out = {c: got.column(c).to_numpy() for c in ("comp", "kind", "seq", "a", "b")}
+    order = np.lexsort((out["seq"], out["kind"], out["comp"]))
+    out = {c: v[order] for c, v in out.items()}
+    # Parts get new labels after the components', component after component.
+    next_label = n_comp
+    parts_at = out["kind"] == 0
+    part_comp, part_rec, part_of = out["comp"][parts_at], out["a"][parts_at], out["b"][parts_at]
+    split_rows = out["kind"] == 2
+    n_parts = dict(
+        zip(out["comp"][split_rows].tolist(), out["a"][split_rows].tolist(), strict=True)
+    )
+    cut = out["kind"] == 1
+    conflict = out["kind"] == 3
+    for c in np.flatnonzero(bad).tolist():
+        at = part_comp == c
+        labels[part_rec[at]] = next_label + part_of[at]
+        parts = n_parts.get(c, int(part_of[at].max()) + 1 if at.any() else 0)
+        cut_links = out["a"][cut & (out["comp"] == c)].tolist()
+        for e in cut_links:
+            if e < len(result.codes) and result.codes[e] == STATUSES.index("linked"):
+                result.codes[e] = _CUT
+        if cut_links:
+            result.splits.append(
+                {"members": part_rec[at].tolist(), "parts": parts, "cut_links": cut_links}
+            )
+        dc = conflict & (out["comp"] == c)
+        result.decision_conflicts.extend(
+            zip(out["a"][dc].tolist(), out["b"][dc].tolist(), strict=True)
+        )
+        next_label += parts
+
+
+def _resolve_component(
+    table: pa.Table, *, sources: list[str], limits: dict[str, int], threshold: float
+) -> pa.Table:
+    """On a worker: one component breaking a constraint, rebuilt by :func:`cluster` on its
+    records, links and decisions (renumbered in position order); see :data:`_RESOLVED`."""
+    kind = table.column("kind").to_numpy()
+    a = table.column("a").to_numpy()
+    b = table.column("b").to_numpy()
+    comp = int(table.column("comp")[0].as_py())
+    rec = kind == 0
+    order = np.argsort(a[rec], kind="stable")
+    members = a[rec][order]
+    member_src = np.asarray(sources, dtype=object)[b[rec][order]]
+    link = np.flatnonzero(kind == 1)
+    link = link[np.argsort(table.column("i").to_numpy()[link], kind="stable")]
+    link_rows = table.column("i").to_numpy()[link]
+    local = pd.DataFrame(
+        {
+            "l": np.searchsorted(members, a[link]),
+            "r": np.searchsorted(members, b[link]),
+            "match_weight": table.column("weight").to_numpy()[link],
+            "match_probability": table.column("prob").to_numpy()[link],
+        }
+    )
+
+    def decided(k: int) -> list[tuple[int, int]]:
+        at = kind == k
+        return list(
+            zip(
+                np.searchsorted(members, a[at]).tolist(),
+                np.searchsorted(members, b[at]).tolist(),
+                strict=True,
+            )
+        )
+
+    res = cluster(len(members), member_src, limits, local, threshold, decided(2), decided(3))
+    # A component that breaks a constraint is rebuilt: its parts are labelled 1, 2, …
+    parts = res.labels - res.labels.min()
+    out: dict[str, list[Any]] = {"kind": [], "seq": [], "a": [], "b": []}
+
+    def emit(k: int, rows: list[tuple[int, int]]) -> None:
+        out["kind"] += [k] * len(rows)
+        out["seq"] += list(range(len(rows)))
+        out["a"] += [x for x, _ in rows]
+        out["b"] += [y for _, y in rows]
+
+    emit(0, list(zip(members.tolist(), parts.tolist(), strict=True)))
+    cut = [e for sp in res.splits for e in sp["cut_links"]]  # type: ignore[attr-defined]
+    # A cut must-link that was never a candidate has no row: past the last one.
+    emit(1, [(int(link_rows[e]) if e < len(link_rows) else _NO_ROW, 0) for e in cut])
+    emit(2, [(int(parts.max()) + 1, 0)])
+    emit(3, [(int(members[x]), int(members[y])) for x, y in res.decision_conflicts])
+    return pa.table(
+        {
+            "comp": pa.array([comp] * len(out["kind"]), pa.int64()),
+            "kind": pa.array(out["kind"], pa.int32()),
+            "seq": pa.array(out["seq"], pa.int64()),
+            "a": pa.array(out["a"], pa.int64()),
+            "b": pa.array(out["b"], pa.int64()),
+        }
+    )
+
+
+#: The stages whose work is Spark's own (by their function), and how they run here.
+SPARK_STAGES: dict[Callable[..., Any], Callable[..., Any]] = {
+    block: spark_block,
+    cluster_records: spark_cluster,
+}
