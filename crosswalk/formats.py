@@ -85,8 +85,28 @@ MANIFEST = Format(
     "The release's version, lineage, sources, config, counts and every other file's hash.",
 )
 
+SPARK_PARQUET = Format(
+    "spark_parquet",
+    ("parquet",),
+    True,
+    False,
+    "A build with --engine spark only: a directory of Parquet datasets written by Spark, "
+    "records/, entities/ and links/, each a directory of part files (docs/spark.md).",
+    always=False,
+)
+
 #: Every output format, in the order a release's manifest lists its files.
-FORMATS = (SQLITE, CSV, PARQUET, DATAPACKAGE, DATASETTE, CHANGES_CSV, REPORT, MANIFEST)
+FORMATS = (
+    SQLITE,
+    CSV,
+    PARQUET,
+    DATAPACKAGE,
+    DATASETTE,
+    CHANGES_CSV,
+    REPORT,
+    MANIFEST,
+    SPARK_PARQUET,
+)
 
 #: Every file a build writes into its output directory (``changes.csv`` when ids
 #: changed). Anything else found there is someone else's: the build stops rather than

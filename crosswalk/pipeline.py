@@ -45,7 +45,7 @@ from crosswalk.errors import Problem, SourceError
 from crosswalk.plans import LINKAGE_DATASETS, PREPARED_DATASETS, build_plan, link_inputs, link_plan
 from crosswalk.progress import Steps
 from crosswalk.review import Constraints, load_constraints
-from crosswalk.runners import Runner
+from crosswalk.runners import Runner, WritesParquet
 from crosswalk.runners.local import local_runner, parallel
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, read_raw, to_canonical
 from crosswalk.stages.compare import Comparison
@@ -242,8 +242,11 @@ def build(
     releases: str | Path | None = None,
     review_store: str | Path | None = None,
     progress: bool | None = None,
+    runner: Runner | None = None,
 ) -> BuildResult:
-    """Read, link and publish. Returns the build's summary; raises :class:`CrosswalkError` on bad input."""
+    """Read, link and publish. Returns the build's summary; raises :class:`CrosswalkError` on bad input.
+    ``runner``: what runs :func:`~crosswalk.plans.build_plan` (by default the local one,
+    :func:`~crosswalk.runners.local.local_runner`; the Spark runner also writes Parquet)."""
     out = Path(out)
     store = (
         Path(review_store)
@@ -255,7 +258,7 @@ def build(
             loaded: LoadedSources = load_sources(config)
         constraints = load_constraints(store) if store and store.exists() else Constraints()
         labels = _training_labels(config)
-        data = local_runner().run(
+        data = (runner or local_runner()).run(
             build_plan(config),
             {
                 **link_inputs(loaded.records, constraints, labels),
@@ -287,6 +290,7 @@ def build(
                 previous_db,
                 prepared,
                 loaded.warnings,
+                runner,
             )
         if store is not None:
             with steps.step("queueing disputes"):
@@ -306,6 +310,7 @@ def _publish_outputs(
     previous_db: Path | None,
     prepared: PreparedTables,
     warnings: Sequence[Problem] = (),
+    runner: Runner | None = None,
 ) -> dict[str, Any]:
     """Publish a linkage whose records carry entity ids into ``out`` (atomically);
     return the build's summary counts, which begin with the ``warnings`` about its input
@@ -359,6 +364,15 @@ def _publish_outputs(
                 merge_tables(db_path, [staged])
 
             merging = pool.submit(entities_in)
+            if isinstance(runner, WritesParquet):
+                runner.write_parquet(
+                    tmp / "parquet",
+                    {
+                        "records": records,
+                        "entities": tables[schema.ENTITIES.name],
+                        "links": tables[schema.LINKS.name],
+                    },
+                )
             staged = stage_tables(
                 tmp / "links.stage.sqlite",
                 {k: tables[k] for k in (schema.LINKS.name, schema.CONFLICTS.name)},

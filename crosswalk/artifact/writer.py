@@ -566,14 +566,26 @@ def publish(out: Path, write: Any) -> None:
         try:
             write(tmp)
             for name in os.listdir(tmp):
-                with open(tmp / name, "rb") as fh:
-                    os.fsync(fh.fileno())
+                _fsync_tree(tmp / name)
             fsync_dir(tmp)
             _check_replaceable(out)  # again: a file may have appeared while writing
             _swap(tmp, out)
         except BaseException:
             force_rmtree(tmp)  # the new build, or the old one once swapped out
             raise
+
+
+def _fsync_tree(path: Path) -> None:
+    """Flush a written file to disk, or every file and directory under a written directory
+    (the Spark runner's ``parquet/``)."""
+    if path.is_dir():
+        for root, _, names in os.walk(path):
+            for name in names:
+                _fsync_tree(Path(root, name))
+            fsync_dir(Path(root))
+        return
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def _hidden(out: Path, kind: str) -> list[Path]:

@@ -6,15 +6,17 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crosswalk.artifact import DEFAULT_OUT
 from crosswalk.commands.reviewers import DEFAULT_STORE
 from crosswalk.config import load_config
+from crosswalk.errors import BuildError
 
 if TYPE_CHECKING:
+    from crosswalk.runners import Runner
     from crosswalk.sources import SourceInfo
 
 
@@ -66,6 +68,39 @@ def register(sub: Any) -> None:
         action="store_true",
         help="print nothing but errors (warnings stay in the summary kept in the output's meta)",
     )
+    engine = p.add_argument_group(
+        "engine",
+        "where the linking runs (docs/spark.md); every engine publishes the same crosswalk",
+    )
+    engine.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: in this process, on its threads (default). spark: blocking, comparing, "
+        "the EM's counts and clustering on Spark, the rest on the driver; also writes "
+        "parquet/ into --out. Needs pip install 'crosswalk[spark]' and Java 17 or later",
+    )
+    engine.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="with --engine spark: the Spark master, e.g. local[*] (this machine, every "
+        "core), local[2], spark://host:7077 or yarn (default: the one spark-submit sets, "
+        "else local[*])",
+    )
+    engine.add_argument(
+        "--spark-conf",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="with --engine spark: a Spark setting, e.g. spark.driver.memory=8g (repeatable)",
+    )
+    engine.add_argument(
+        "--spark-checkpoint-dir",
+        metavar="DIR",
+        help="with --engine spark: where clustering checkpoints its labels (a directory all "
+        "the executors reach on a cluster, e.g. hdfs:///tmp/crosswalk; default: a "
+        "temporary directory)",
+    )
     p.set_defaults(func=run)
 
 
@@ -88,13 +123,15 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(NotImplementedError):  # a pyarrow built without jemalloc
         pa.set_memory_pool(pa.jemalloc_memory_pool())
 
-    result = build(
-        config,
-        args.out,
-        releases=args.releases,
-        review_store=args.review_store,
-        progress=None if not (args.quiet or args.json) else False,
-    )
+    with engine_runner(args) as runner:
+        result = build(
+            config,
+            args.out,
+            releases=args.releases,
+            review_store=args.review_store,
+            progress=None if not (args.quiet or args.json) else False,
+            runner=runner,
+        )
     if not args.quiet:
         print_warnings(result.counts.get("warnings", []))
     if args.json:
@@ -108,6 +145,42 @@ def run(args: argparse.Namespace) -> int:
         )
         print_next(result.out, args.releases or "releases/", Path(store), result.sources)
     return 0
+
+
+@contextlib.contextmanager
+def engine_runner(args: argparse.Namespace) -> Iterator[Runner | None]:
+    """The runner ``--engine`` chooses (None: the local one), and for Spark its session,
+    stopped when the build ends."""
+    spark_options = {
+        "--spark-master": args.spark_master,
+        "--spark-conf": args.spark_conf,
+        "--spark-checkpoint-dir": args.spark_checkpoint_dir,
+    }
+    if args.engine != "spark":
+        given = [name for name, value in spark_options.items() if value]
+        if given:
+            raise BuildError(
+                f"{', '.join(given)} only apply with --engine spark. Fix: add --engine spark, "
+                f"or drop {', '.join(given)}."
+            )
+        yield None
+        return
+    conf = {}
+    for item in args.spark_conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BuildError(
+                f"--spark-conf {item!r}: expected KEY=VALUE. Fix: e.g. --spark-conf "
+                "spark.driver.memory=8g."
+            )
+        conf[key.strip()] = value.strip()
+    from crosswalk.runners.spark import SparkRunner, spark_session
+
+    spark = spark_session(args.spark_master, conf, args.spark_checkpoint_dir)
+    try:
+        yield SparkRunner(spark)
+    finally:
+        spark.stop()
 
 
 def print_warnings(warnings: Sequence[str]) -> None:

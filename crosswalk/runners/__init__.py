@@ -18,13 +18,14 @@ implements the same :class:`Runner` protocol, relying on the plan's guarantees:
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from crosswalk.plan import Plan
 from crosswalk.progress import Steps
 from crosswalk.stages.kernel.parallel import Parallel
 
-__all__ = ["Parallel", "Runner"]
+__all__ = ["Parallel", "Runner", "WritesParquet"]
 
 
 class Runner(Protocol):
@@ -42,4 +43,14 @@ class Runner(Protocol):
         the plan's ``inputs`` (dataset name → value), and return ``want``'s datasets by
         name. ``steps`` counts and times the stages that name a ``step``. The first error a
         stage raises is raised, once no stage is running any more."""
+        ...
+
+
+@runtime_checkable
+class WritesParquet(Protocol):
+    """A runner that also publishes a build's tables as Parquet, written where it ran them
+    (the Spark runner: ``parquet/`` of the build's output, see docs/spark.md)."""
+
+    def write_parquet(self, directory: Path, tables: Mapping[str, Any]) -> None:
+        """Write each of ``tables`` (name → DataFrame) under ``directory``."""
         ...

@@ -1,0 +1,187 @@
+"""The Spark runner publishes what the local runner publishes: the same candidate pairs,
+model, components and outputs, on the embedded data and on a synthetic set, through the
+library and through ``crosswalk build --engine spark``."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from crosswalk.config import load_config
+from crosswalk.evaluate import evaluate
+from crosswalk.pipeline import build
+from crosswalk.plans import link_plan
+from crosswalk.runners.spark import SparkRunner, components, spark_block
+from crosswalk.sources import load_sources
+from crosswalk.stages.block import BlockParams, candidate_pairs
+from crosswalk.stages.compare import columns_of, convert
+
+ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED = ROOT / "data" / "sources.toml"
+
+
+def _same_outputs() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "same_outputs", ROOT / "bench" / "same_outputs.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["same_outputs"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+so = _same_outputs()
+
+
+@pytest.fixture(scope="module")
+def embedded_local(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("local") / "build"
+    build(load_config(EMBEDDED), out, progress=False)
+    return out
+
+
+def test_synthetic_build_same_outputs_and_f1(spark: Any, synthetic: Path, tmp_path: Path) -> None:
+    """Each runner fits its own model and publishes: the same model, pairs, components,
+    outputs and F1."""
+    config = load_config(synthetic / "config.toml")
+    # The EM on a sample: the costly comparisons wait for the model (pruning compares the rest).
+    config.model.em_sample_pairs = 1500
+    result, f1 = {}, {}
+    for name, runner in (("local", None), ("spark", SparkRunner(spark))):
+        result[name] = build(config, tmp_path / name, progress=False, runner=runner)
+        f1[name] = evaluate(
+            tmp_path / name / "crosswalk.sqlite",
+            synthetic / "truth.csv",
+            ("dept_a", "dept_a_id"),
+            ("dept_b", "dept_b_id"),
+            blocking=False,
+        ).f1
+    local, linked = result["local"].linkage, result["spark"].linkage
+    assert local.candidate_pairs > 3000
+    assert (local.pairs["status"] == "cut").any()  # constraints resolved per component
+    assert local.model.to_dict() == linked.model.to_dict()
+    pd.testing.assert_frame_equal(local.pairs, linked.pairs)
+    pd.testing.assert_frame_equal(local.records, linked.records)  # the same components
+    pd.testing.assert_frame_equal(local.conflicts, linked.conflicts)
+    assert f1["local"] > 0.9
+    assert abs(f1["local"] - f1["spark"]) <= 0.0005
+    assert so.compare_build(tmp_path / "local", tmp_path / "spark") == []
+    _assert_parquet(tmp_path / "spark")
+
+
+def _assert_parquet(out: Path) -> None:
+    """Parquet written by Spark beside the files: a directory of part files per table,
+    holding the table's rows."""
+    db = so.connect_ro(out / "crosswalk.sqlite")
+    for table in ("records", "entities", "links"):
+        parts = list((out / "parquet" / table).glob("part-*.parquet"))
+        assert parts, f"no part files in parquet/{table}"
+        rows = pq.read_table(out / "parquet" / table).num_rows
+        assert rows == db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+@pytest.mark.parametrize("small_blocks", [False, True], ids=["config", "small-blocks-salted"])
+def test_blocking_gives_the_same_candidate_pairs(
+    spark: Any, synthetic: Path, monkeypatch: pytest.MonkeyPatch, small_blocks: bool
+) -> None:
+    """The Spark joins pair the records as the local blocking does: with the config's
+    settings, and with blocks past max_block_pairs (nearest neighbours by name) and keys
+    split over many salts."""
+    import crosswalk.runners.spark as runner_module
+
+    config = load_config(synthetic / "config.toml")
+    frame = link_plan(config).stage("normalize").fn(load_sources(config).records)
+    columns = convert(columns_of(frame, settings=config.comparisons))
+    settings = BlockParams.of(config.blocking)
+    if small_blocks:
+        settings = replace(settings, max_block_pairs=20, window=3)
+        monkeypatch.setattr(runner_module, "SALT_PAIRS", 2)
+    same_source_ok = {s.name: False for s in config.sources}
+    local = candidate_pairs(frame, settings, same_source_ok, columns)
+    got = spark_block(
+        SparkRunner(spark), frame, columns, settings=settings, same_source_ok=same_source_ok
+    )
+    assert len(local) > 1000
+    pd.testing.assert_frame_equal(local, got)
+
+
+def test_components_by_label_propagation_match_scipy(spark: Any) -> None:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    # A long chain (many rounds of propagation), stars and random small components.
+    left = np.concatenate([np.arange(0, 20), np.full(30, 100), rng.integers(200, n, 800)])
+    right = np.concatenate([np.arange(1, 21), np.arange(101, 131), rng.integers(200, n, 800)])
+    graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
+    _, expected = connected_components(graph, directed=False)
+    np.testing.assert_array_equal(components(SparkRunner(spark), n, left, right), expected)
+
+
+def _cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crosswalk.cli", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_cli_build_engine_spark(embedded_local: Path, tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    done = _cli(
+        "build", "--config", EMBEDDED, "--out", out, "--quiet",
+        "--engine", "spark", "--spark-master", "local[2]",
+        "--spark-conf", "spark.ui.enabled=false",
+        "--spark-conf", "spark.sql.shuffle.partitions=4",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert so.compare_build(embedded_local, out) == []
+    _assert_parquet(out)
+
+
+def test_cli_spark_options_need_the_spark_engine(tmp_path: Path) -> None:
+    done = _cli(
+        "build", "--config", EMBEDDED, "--out", tmp_path / "b", "--spark-master", "local[2]"
+    )
+    assert done.returncode == 2
+    assert "--spark-master only apply with --engine spark" in done.stderr
+
+
+def test_cli_without_pyspark_says_what_to_install(tmp_path: Path) -> None:
+    # A pyspark package that cannot be imported, first on the path.
+    fake = tmp_path / "fake" / "pyspark"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no pyspark here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), str(ROOT)])}
+    done = _cli(
+        "build", "--config", EMBEDDED, "--out", tmp_path / "b", "--engine", "spark", env=env
+    )
+    assert done.returncode == 2
+    assert "pip install 'crosswalk[spark]'" in done.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_without_java_says_what_to_install(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PATH"] = str(tmp_path)  # no java on it
+    done = _cli(
+        "build", "--config", EMBEDDED, "--out", tmp_path / "b", "--engine", "spark", env=env
+    )
+    assert done.returncode == 2
+    assert "Java 17" in done.stderr and "openjdk-17-jre-headless" in done.stderr
