@@ -185,3 +185,43 @@ def test_cli_without_java_says_what_to_install(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "Java 17" in done.stderr and "openjdk-17-jre-headless" in done.stderr
+
+
+def test_review_decisions_and_source_limits_resolved_per_component(spark: Any) -> None:
+    """Components breaking one record per source or a cannot-link decision, with must-links
+    (one never a candidate), are rebuilt per component as the local clustering rebuilds
+    them: the same labels, statuses, splits and decision conflicts."""
+    from crosswalk.runners.spark import spark_cluster
+    from crosswalk.stages.cluster import cluster_records
+    from crosswalk.stages.keys import Decisions
+
+    rng = np.random.default_rng(5)
+    n = 400
+    frame = pd.DataFrame({"source": rng.choice(["a", "b", "c"], n), "record_id": range(n)})
+    left = rng.integers(0, n, 700)
+    right = rng.integers(0, n, 700)
+    keep = left != right
+    codes = np.unique(np.minimum(left, right)[keep] * n + np.maximum(left, right)[keep])
+    prob = rng.uniform(0.3, 1.0, len(codes))
+    scored = pd.DataFrame(
+        {
+            "l": codes // n,
+            "r": codes % n,
+            "match_weight": np.log2(prob / (1 - prob + 1e-9)),
+            "match_probability": prob,
+        }
+    )
+    first = scored[scored["match_probability"] > 0.8].head(6)
+    decisions = Decisions(
+        must=[(int(a), int(b)) for a, b in zip(first["l"][:3], first["r"][:3], strict=True)]
+        + [(0, n - 1)],  # never a candidate
+        cannot=[(int(a), int(b)) for a, b in zip(first["l"][3:], first["r"][3:], strict=True)]
+        + [(int(scored["l"][0]), int(scored["r"][0]))],
+    )
+    conflicts = pd.DataFrame(columns=["kind", "l", "r", "scheme", "match_probability", "details"])
+    params = {"limits": {"a": 1, "b": 1, "c": 0}, "threshold": 0.5}
+    expected = cluster_records(scored, frame, conflicts, decisions, **params)
+    got = spark_cluster(SparkRunner(spark), scored, frame, conflicts, decisions, **params)
+    assert (expected[0]["status"] == "cut").sum() > 5
+    for a, b in zip(expected, got, strict=True):
+        pd.testing.assert_frame_equal(a, b)
