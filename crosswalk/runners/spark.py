@@ -154,6 +154,11 @@ class SparkRunner:
 
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
+        # Spark's 200 shuffle partitions are hundreds of tiny tasks per join on a few cores:
+        # two per core unless the session sets them.
+        if not spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
+            cores = max(spark.sparkContext.defaultParallelism, 1)
+            spark.conf.set("spark.sql.shuffle.partitions", str(2 * cores))
         if not spark.sparkContext.getCheckpointDir():  # clustering checkpoints its labels
             checkpoints = tempfile.mkdtemp(prefix="crosswalk-spark-checkpoints-")
             atexit.register(shutil.rmtree, checkpoints, True)
