@@ -49,6 +49,7 @@ from crosswalk.runners import Runner, WritesParquet
 from crosswalk.runners.local import local_runner, parallel
 from crosswalk.sources import LoadedSources, SourceInfo, load_sources, read_raw, to_canonical
 from crosswalk.stages.compare import Comparison
+from crosswalk.stages.fit import UNFITTED
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.keys import NamedPair
 from crosswalk.stages.survivorship import strongest_links
@@ -289,7 +290,7 @@ def build(
                 assignment,
                 previous_db,
                 prepared,
-                loaded.warnings,
+                [*loaded.warnings, *_model_warnings(linkage.model)],
                 runner,
             )
         if store is not None:
@@ -299,6 +300,22 @@ def build(
                 counts["open_disputes"] = queue_disputes(out / "crosswalk.sqlite", store)
     counts["timings_s"] = steps.timings
     return BuildResult(out, linkage, loaded.info, counts, assignment.changes)
+
+
+def _model_warnings(model: Model) -> list[Problem]:
+    """A warning when the build had no candidate pairs to fit its model on."""
+    if model.trained_on != UNFITTED:
+        return []
+    return [
+        Problem(
+            "model",
+            "not fitted: the build compared no pairs (one source whose entities hold one "
+            "record each, or blocking that pairs nothing), so it keeps its starting values "
+            "(docs/engine.md, Score).",
+            "link two or more sources, or set max_per_entity above 1 to deduplicate a "
+            "source, to fit it; its scores of queries rest on those starting values.",
+        )
+    ]
 
 
 def _publish_outputs(

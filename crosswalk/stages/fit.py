@@ -24,7 +24,11 @@ from crosswalk.stages.model import (
     level_frequencies,
     level_patterns,
     score,
+    unfitted_m,
 )
+
+#: The ``trained_on`` of a model that had no candidate pairs to fit it on.
+UNFITTED = "unfitted: no candidate pairs to fit the model on"
 
 
 def u_probabilities(
@@ -63,6 +67,8 @@ def fit(
     by its match probability), with the labelled pairs weighing in beside the candidates:
     ``labels`` (training pairs and must-link decisions) as matches, the cannot-link
     ``decisions`` as non-matches (see :func:`~crosswalk.stages.model.fit_em`)."""
+    if len(em_levels) == 0:
+        return unfitted_model(comparisons, u, len(frame))
     primary = [c for c in comparisons if c.stands_in_for is None]
     matches = list(dict.fromkeys(positions(frame, labels)))
     known = set(matches)
@@ -122,3 +128,17 @@ def fit(
     return build_model(
         comparisons, m, u, lam, n_candidates, n_cross, iterations, trained_on, learned_from
     )
+
+
+def unfitted_model(
+    comparisons: list[Comparison], u: dict[str, np.ndarray], n_records: int
+) -> Model:
+    """The model of a build with no candidate pairs (one source whose entities hold one
+    record each, or blocking that pairs nothing): nothing to fit m on, so m keeps its
+    starting values (:func:`~crosswalk.stages.model.unfitted_m`), u comes from random
+    pairs as always, and the prior is 1 / the number of records: the chance that a query
+    is one given record when it is at most one of them. Its ``trained_on`` says so
+    (:data:`UNFITTED`), and the build warns."""
+    model = build_model(comparisons, unfitted_m(comparisons), u, 0.0, 0, 1.0, 0, UNFITTED)
+    model.prior = 1.0 / max(n_records, 2)
+    return model

@@ -123,6 +123,11 @@ def estimate_u(
     """Level frequencies of each comparison among ``n_samples`` random pairs of ``frame``'s
     records (``columns``: the frame's converted :func:`record_columns`, when at hand),
     compared through the ``parallel`` handle."""
+    if cross_pair_count(frame["source"], within) == 0:
+        # A build that compares no pairs (one source of single-record entities) still
+        # serves queries against its records: u then comes from pairs of distinct records
+        # of any source, which are non-matches all the same.
+        within = frozenset(str(s) for s in frame["source"].unique())
     n_samples = int(min(n_samples, max(cross_pair_count(frame["source"], within) // 2, 1)))
     left, right = random_pairs(frame["source"].to_numpy(), n_samples, seed, within)
     levels = compare_positions(
@@ -309,6 +314,24 @@ def monotone(m: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out_m[blk] = ratio * u[blk]
     out_m = out_m / out_m.sum()
     return out_m, out_u
+
+
+#: An unfitted model's m (a build with no candidate pairs to fit it on): this share on
+#: each comparison's strongest level, the rest spread evenly over its other levels.
+UNFITTED_M_STRONGEST = 0.9
+
+
+def unfitted_m(comparisons: list[Comparison]) -> dict[str, np.ndarray]:
+    """The m of a model with nothing to fit it on (see :data:`UNFITTED_M_STRONGEST`):
+    agreement at a comparison's strongest level is most of a match's, and ``u`` (from
+    random pairs) makes each level's weight."""
+    out = {}
+    for c in comparisons:
+        k = len(c.levels)
+        m = np.full(k, (1.0 - UNFITTED_M_STRONGEST) / max(k - 1, 1))
+        m[0] = UNFITTED_M_STRONGEST if k > 1 else 1.0
+        out[c.name] = m
+    return out
 
 
 def build_model(
