@@ -46,6 +46,7 @@ from crosswalk.stages.normalize import normalize_batch
 from crosswalk.stages.rules import NormalizeRules
 from crosswalk.vocabulary import FIELD_NAMES, ID_PREFIX, NID_PREFIX
 from matchers.compare import haversine_m
+from matchers.facility_types import name_implied_class
 from matchers.identifiers import normalize_identifier
 
 #: A blocking key shared by more published records than this is not used for queries.
@@ -386,7 +387,9 @@ class Matcher:
         """For each query, up to ``limit`` candidate entities, best first (one per entity)."""
         if not queries:
             return []
-        qframe = _normalized(query_frame(queries, self.schemes), self.rules)
+        qframe = with_name_implied_class(
+            _normalized(query_frame(queries, self.schemes), self.rules)
+        )
         q, r = self._candidates(qframe)
         results: list[list[Candidate]] = [[] for _ in queries]
         if len(q) == 0:
@@ -464,6 +467,18 @@ class Matcher:
             "same_entity": bool(self._entity[i] == self._entity[j]),
             "fields": self.explain(left, right, 0, levels, scores.bits),
         }
+
+
+def with_name_implied_class(qframe: pd.DataFrame) -> pd.DataFrame:
+    """Normalized queries whose class is missing (no facility type given) take the class
+    their name implies (:func:`matchers.facility_types.name_implied_class`), so that the
+    facility-type comparison weighs it against each candidate's published class: a query
+    for ... HOSPITAL is not tied with a skilled nursing unit of the same name and address."""
+    missing = qframe["n_class"].isna().to_numpy()
+    if not missing.any():
+        return qframe
+    implied = name_implied_class(qframe["name"])
+    return qframe.assign(n_class=qframe["n_class"].where(~missing, implied))
 
 
 def _name_hashes(names: pd.Series) -> np.ndarray:

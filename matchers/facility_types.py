@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from matchers._text import apply_unique, ascii_upper, squash, sub
 from matchers.compare import Texts
 
-__all__ = ["FACILITY_CLASSES", "facility_class", "type_compatibility"]
+__all__ = ["FACILITY_CLASSES", "facility_class", "name_implied_class", "type_compatibility"]
 
 #: The common vocabulary (``pd.NA`` stands for missing).
 FACILITY_CLASSES: tuple[str, ...] = (
@@ -53,8 +53,9 @@ FACILITY_CLASSES: tuple[str, ...] = (
     "other",
 )
 
-# Ordered (class, RE2 pattern) rules over upper-case text with punctuation as spaces.
-_RULES: tuple[tuple[str, str], ...] = (
+# Ordered (class, RE2 pattern) rules over upper-case text with punctuation as spaces:
+# those naming a kind of facility, then bare wordings (_RULES: both, in that order).
+_KIND_RULES: tuple[tuple[str, str], ...] = (
     ("correctional_treatment", r"\bCORRECTIONAL\b"),
     ("pediatric_day_health", r"\bPEDIATRIC DAY\b|\bPDHRC"),
     ("adult_day_health", r"\bADULT DAY\b|\bADHC\b"),
@@ -134,6 +135,8 @@ _RULES: tuple[tuple[str, str], ...] = (
         r"\bFEDERALLY QUALIFIED\b|\bRURAL HEALTH (?:CLINIC|CENTER)\b|\bRHC\b|"
         r"\bCOMMUNITY HEALTH CENTER\b|\bHEALTH CENTER\b|\bCLINIC\b",
     ),
+)
+_BARE_RULES: tuple[tuple[str, str], ...] = (
     # Bare wordings of national hospital listings ("PSYCHIATRIC", "CHILDREN", "LONG TERM
     # CARE", "MILITARY"): only when no rule above names a kind of facility.
     ("skilled_nursing", r"\bNURSING\b"),
@@ -148,25 +151,47 @@ _RULES: tuple[tuple[str, str], ...] = (
     ),
 )
 
+_RULES = _KIND_RULES + _BARE_RULES
+
 _CODES = {name: i for i, name in enumerate(FACILITY_CLASSES)}
 _CLASS_ARRAY = pa.array(FACILITY_CLASSES, type=pa.large_string())
 
 
-def _class_arrow(arr: pa.Array) -> pa.Array:
-    exact_class = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(arr)), value_set=_CLASS_ARRAY)
+def _rule_text(arr: pa.Array) -> pa.Array:
+    """Upper case, punctuation as spaces, common abbreviations spelled out."""
     text = ascii_upper(arr)
     text = squash(sub(sub(text, r"[&/]", " "), r"[^A-Z0-9]+", " "))
     text = sub(text, r"\bHOSP\b", "HOSPITAL")
     text = sub(text, r"\bDEP\b", "DEPENDENCY")
-    text = sub(text, r"\bREHAB\b", "REHABILITATION")
+    return sub(text, r"\bREHAB\b", "REHABILITATION")
+
+
+def _first_rule(
+    text: pa.Array, rules: tuple[tuple[str, str], ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the class of the first of ``rules`` matching ``text`` (None if none), and
+    whether a later matching rule names a class incompatible with it."""
     n = len(text)
     result = np.full(n, None, dtype=object)
     unassigned = np.ones(n, dtype=bool)
-    for name, pattern in _RULES:
+    clash = np.zeros(n, dtype=bool)
+    first = np.full(n, len(FACILITY_CLASSES), dtype=np.int64)
+    for name, pattern in rules:
         hit = pc.fill_null(pc.match_substring_regex(text, pattern=pattern), False)
-        mask = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool) & unassigned
+        hits = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+        clash |= hits & ~unassigned & (COMPATIBILITY[first, _CODES[name]] == 2)
+        mask = hits & unassigned
         result[mask] = name
+        first[mask] = _CODES[name]
         unassigned &= ~mask
+    return result, clash
+
+
+def _class_arrow(arr: pa.Array) -> pa.Array:
+    exact_class = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(arr)), value_set=_CLASS_ARRAY)
+    text = _rule_text(arr)
+    result, _ = _first_rule(text, _RULES)
+    unassigned = pd.isna(result)
     nonempty = np.asarray(
         pc.fill_null(pc.greater(pc.utf8_length(text), 0), False).to_numpy(zero_copy_only=False),
         dtype=bool,
@@ -257,3 +282,32 @@ def _row_codes(values: pd.Series | np.ndarray | Texts) -> np.ndarray:
     if isinstance(values, Texts):
         return _codes(values.values)[values.codes]
     return _codes(values)
+
+
+#: A name's words that name a hospital as HOSPITAL does (a "medical center" is most often one).
+_HOSPITAL_WORDS = r"\bMED(?:ICAL)? (?:CENTER|CENTRE|CTR)\b"
+#: A convalescent hospital is a nursing home: its HOSPITAL names no hospital.
+_CONVALESCENT_HOSPITAL = r"\b(?:CONVALESCENT|CONV|CVLT) HOSPITAL\b"
+
+
+def _name_class_arrow(arr: pa.Array) -> pa.Array:
+    text = sub(_rule_text(arr), _CONVALESCENT_HOSPITAL, "CONVALESCENT")
+    text = sub(text, _HOSPITAL_WORDS, "HOSPITAL")
+    result, clash = _first_rule(text, _KIND_RULES)
+    result[clash] = None
+    return pa.array(result, type=pa.large_string())
+
+
+def name_implied_class(names: pd.Series) -> pd.Series:
+    """The facility class a facility's *name* implies, or ``pd.NA`` when it implies none.
+
+    A name says something about its facility's type: SUNNY HILLS HOSPITAL names a
+    hospital, SUNNY HILLS CONVALESCENT or ... NURSING CENTER a skilled nursing facility,
+    ... HOSPICE a hospice, ... CLINIC a clinic. The name is read by the vocabulary's rules
+    that name a kind of facility (as :func:`facility_class` reads a type), with MEDICAL
+    CENTER read as HOSPITAL; not by its bare wordings (GENERAL, WOMEN'S, CHILDREN'S alone),
+    which in a name say nothing of the type; a CONVALESCENT HOSPITAL is a nursing home. A
+    name whose words name incompatible kinds (a hospital's clinic, a hospital's D/P SNF)
+    implies none. ``string[pyarrow]``.
+    """
+    return apply_unique(names, _name_class_arrow)

@@ -30,7 +30,12 @@ from matchers.compare import (
     similarity,
     token_jaccard,
 )
-from matchers.facility_types import FACILITY_CLASSES, facility_class, type_compatibility
+from matchers.facility_types import (
+    FACILITY_CLASSES,
+    facility_class,
+    name_implied_class,
+    type_compatibility,
+)
 from tests.matchers.strategies import any_text, name_like
 
 PROPERTY = settings(max_examples=100, deadline=None)
@@ -427,3 +432,49 @@ def test_unique_text_factorizes_as_pandas_does(values: list[str | None], dtype: 
     np.testing.assert_array_equal(codes, want_codes)
     assert uniques.type == pa.large_string()
     assert uniques.to_pylist() == list(want_uniques)
+
+
+def test_name_implied_class_reads_the_kind_a_name_names() -> None:
+    names = pd.Series(
+        [
+            "SUNNY HILLS HOSPITAL",
+            "SUNNY HILLS MEDICAL CENTER",
+            "SUNNY HILLS CONVALESCENT HOSPITAL",  # a convalescent hospital is a nursing home
+            "SUNNY HILLS HOSPITAL D/P SNF",  # a hospital and a nursing unit: neither
+            "SUNNY HILLS HOSPITAL RURAL HEALTH CLINIC",  # a hospital's clinic: neither
+            "SUNNY HILLS NURSING CENTER",
+            "SUNNY HILLS HOSPICE",
+            "SUNNY HILLS FAMILY CLINIC",
+            "SUNNY HILLS REHABILITATION HOSPITAL",
+            "SUNNY HILLS D/P APH",
+            "GENERAL WOMEN'S CHILDREN'S GROUP",  # bare wordings say nothing in a name
+            "ADVENTIST HEALTH REEDLEY",
+            None,
+        ],
+        dtype="string",
+    )
+    assert name_implied_class(names).astype(object).fillna("-").tolist() == [
+        "general_acute_hospital",
+        "general_acute_hospital",
+        "skilled_nursing",
+        "-",
+        "-",
+        "skilled_nursing",
+        "hospice",
+        "primary_care_clinic",
+        "rehabilitation_hospital",
+        "psychiatric_hospital",
+        "-",
+        "-",
+        "-",
+    ]
+
+
+def test_a_type_column_is_classed_as_before_the_name_rules() -> None:
+    """facility_class still reads bare wordings and the first rule wins (no clash rule)."""
+    types = pd.Series(["PSYCHIATRIC", "HOSPITAL CLINIC", "CHILDREN"], dtype="string")
+    assert facility_class(types).tolist() == [
+        "psychiatric_hospital",
+        "general_acute_hospital",
+        "childrens_hospital",
+    ]
