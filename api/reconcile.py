@@ -67,6 +67,9 @@ MATCH_PROBABILITY = 0.9
 #: ... and its match weight exceeds the runner-up's by at least this many bits: the
 #: runner-up's odds are then at most 1/8 of the top's (docs/api.md, "Scores and match").
 MATCH_MARGIN_BITS = 3.0
+#: Below MATCH_PROBABILITY, down to this (a score of 50: more likely than not), the margin
+#: must also make up the weight the top lacks of MATCH_PROBABILITY.
+MATCH_FLOOR_PROBABILITY = 0.5
 
 IDENTIFIER_SPACE = "urn:crosswalk:entity"
 SCHEMA_SPACE = "urn:crosswalk:schema"
@@ -356,13 +359,22 @@ def _identifier_hits(release: Release, q: _Query) -> list[str]:
     return list(dict.fromkeys(hits))
 
 
-def _certain(ranked: list[_Scored], id_hits: list[str]) -> bool:
+def required_margin(weight: float) -> float:
+    """The margin of weight (bits) over the runner-up that a top candidate of match weight
+    ``weight`` needs: MATCH_MARGIN_BITS from a probability of MATCH_PROBABILITY up, and
+    below it also the bits the top lacks of MATCH_PROBABILITY (6.17 at a score of 50)."""
+    bits = math.log2(MATCH_PROBABILITY / (1 - MATCH_PROBABILITY))
+    return MATCH_MARGIN_BITS + max(0.0, bits - weight)
+
+
+def _certain(ranked: list[_Scored], id_hits: list[str], name_alone: bool = False) -> bool:
     """Whether the top candidate is a match (``match: true``).
 
     With department ids in the query: they point to exactly one entity and it is
-    the top candidate. Without: the top candidate's probability is at least
-    MATCH_PROBABILITY and its match weight exceeds the runner-up's by at least
-    MATCH_MARGIN_BITS (a lone candidate has no runner-up). ``ranked``: every
+    the top candidate. Without: the query gives more than a name (``name_alone``
+    never decides), the top candidate's probability is at least
+    MATCH_FLOOR_PROBABILITY and its match weight exceeds the runner-up's by
+    :func:`required_margin` (a lone candidate has no runner-up). ``ranked``: every
     candidate of the query's types, best first, not only those returned.
     """
     if not ranked:
@@ -370,12 +382,12 @@ def _certain(ranked: list[_Scored], id_hits: list[str]) -> bool:
     top = ranked[0]
     if id_hits:
         return len(id_hits) == 1 and top.entity_id == id_hits[0]
-    if top.probability < MATCH_PROBABILITY or top.weight is None:
+    if name_alone or top.probability < MATCH_FLOOR_PROBABILITY or top.weight is None:
         return False
     if len(ranked) == 1:
-        return True
+        return top.probability >= MATCH_PROBABILITY
     second = ranked[1].weight
-    return second is None or top.weight - second >= MATCH_MARGIN_BITS
+    return second is None or top.weight - second >= required_margin(top.weight)
 
 
 def _type_ok(q: _Query, facility_class: str | None) -> bool:
@@ -434,7 +446,7 @@ def reconcile(release: Release, queries: list[_Query]) -> dict[str, Any]:
                     -s.probability,
                 )
             )
-        certain = _certain(kept, hits)
+        certain = _certain(kept, hits, name_alone=not q.fields)
         kept = kept[: q.limit]
         result = []
         for n, s in enumerate(kept):
