@@ -474,11 +474,17 @@ def with_name_implied_class(qframe: pd.DataFrame) -> pd.DataFrame:
     their name implies (:func:`matchers.facility_types.name_implied_class`), so that the
     facility-type comparison weighs it against each candidate's published class: a query
     for ... HOSPITAL is not tied with a skilled nursing unit of the same name and address."""
-    missing = qframe["n_class"].isna().to_numpy()
+    classes = qframe["n_class"]
+    missing = classes.isna().to_numpy()
     if not missing.any():
         return qframe
-    implied = name_implied_class(qframe["name"])
-    return qframe.assign(n_class=qframe["n_class"].where(~missing, implied))
+    implied = name_implied_class(qframe["name"]).to_numpy(dtype=object)
+    given = classes.to_numpy(dtype=object)
+    # in place: the matcher's own frame of the queries
+    qframe["n_class"] = pd.Series(np.where(missing, implied, given), index=classes.index).astype(
+        classes.dtype
+    )
+    return qframe
 
 
 def _name_hashes(names: pd.Series) -> np.ndarray:
