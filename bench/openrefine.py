@@ -67,6 +67,11 @@ TARGET_NAMES_TOP3 = 0.95
 SHARED_BY_AT_MOST = 3
 
 MEASURES = ("openrefine", "names")
+#: The model the CDPH-only crosswalk is served with (``--model``).
+MODELS = {
+    "own": "its own model (unfitted: a one-source build compares no pairs; docs/engine.md)",
+    "blind": "the model fitted on the blind build of both listings (bench/blind.toml)",
+}
 
 
 def _bench_api() -> Any:
@@ -331,6 +336,7 @@ class Judged:
     auto: int
     auto_right: int
     auto_wrong_same_license: int
+    auto_no_truth: int
     top_right: int
     no_candidate: int
 
@@ -375,7 +381,7 @@ def judge(db: Path, rows: list[dict[str, Any]]) -> Judged:
             licenses.setdefault(str(entity_id), set()).add(str(value))
     finally:
         con.close()
-    j = Judged(len(rows), 0, 0, 0, 0, 0, 0)
+    j = Judged(len(rows), 0, 0, 0, 0, 0, 0, 0)
     for row in rows:
         record_id = str(row["record_id"]["v"])
         right = entity_of.get(truth.get(record_id, ""))
@@ -391,15 +397,22 @@ def judge(db: Path, rows: list[dict[str, Any]]) -> Judged:
             j.auto += 1
             if top == right:
                 j.auto_right += 1
+            elif right is None:
+                j.auto_no_truth += 1
             elif str(row.get("license", {}).get("v")) in licenses.get(str(top), set()):
                 j.auto_wrong_same_license += 1
     return j
 
 
-def run_openrefine(api: Any, threads: int) -> tuple[list[tuple[str, str, str, bool]], list[str]]:
+def run_openrefine(
+    api: Any, threads: int, model: str = "own"
+) -> tuple[list[tuple[str, str, str, bool]], list[str]]:
     cdph = build(ROOT / "bench" / "cdph_only.toml", OUT / "cdph_only")
-    blind = build(ROOT / "bench" / "blind.toml", OUT / "blind")
-    served_db = with_model(cdph, blind, OUT / "served" / "crosswalk.sqlite")
+    if model == "blind":
+        blind = build(ROOT / "bench" / "blind.toml", OUT / "blind")
+        served_db = with_model(cdph, blind, OUT / "served" / "crosswalk.sqlite")
+    else:
+        served_db = cdph
     queries = hospital_queries(OUT / "hcai_hospitals.csv")
     server = api.Server(served_db, threads, log=OUT / "server.log")
     workspace = Path(tempfile.mkdtemp(prefix="openrefine-", dir=OUT))
@@ -429,12 +442,16 @@ def run_openrefine(api: Any, threads: int) -> tuple[list[tuple[str, str, str, bo
     top = j.top_right / j.with_truth
     wrong = j.auto - j.auto_right
     notes = [
+        f"served: the CDPH-only build with {MODELS[model]}.",
         f"{j.queries} HCAI hospitals reconciled (name, with city and ZIP as properties) in "
         f"{seconds:.1f} s; {j.with_truth} have a truth pair; {j.no_candidate} got no candidate.",
         f"matched automatically: {j.auto} ({auto_share:.1%}), of which {j.auto_right} right "
-        f"and {wrong} wrong by the truth pairs; of the wrong, {j.auto_wrong_same_license} went "
+        f"and {wrong} wrong by the truth pairs; of the wrong, {j.auto_no_truth} are queries "
+        f"the truth pairs with nothing, and {j.auto_wrong_same_license} went "
         "to a CDPH record with the query's own license number (CDPH lists that facility "
-        "twice; the truth pairs the other record).",
+        "twice; the truth pairs the other record). Among queries with a truth pair: "
+        f"{j.auto_right} of {j.auto - j.auto_no_truth} right "
+        f"({j.auto_right / max(j.auto - j.auto_no_truth, 1):.4f}).",
         f"right top candidate: {j.top_right} of {j.with_truth} queries with a truth pair.",
     ]
     rows_out = [
@@ -519,6 +536,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=MEASURES,
         help="run only this measure (repeatable; default: both)",
     )
+    parser.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default="own",
+        help="openrefine: serve the CDPH-only build with its own (unfitted) model, or with "
+        "the model fitted on the blind build of both listings (default: own)",
+    )
     parser.add_argument("--threads", type=int, default=4, help="waitress threads (default 4)")
     args = parser.parse_args(argv)
     only = [m for m in MEASURES if m in set(args.only or MEASURES)]
@@ -526,7 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     api = _bench_api()
     table: list[tuple[str, str, str, bool]] = []
     for measure in only:
-        rows, notes = (run_openrefine if measure == "openrefine" else run_names)(api, args.threads)
+        if measure == "openrefine":
+            rows, notes = run_openrefine(api, args.threads, args.model)
+        else:
+            rows, notes = run_names(api, args.threads)
         table += rows
         print("\n".join(notes), flush=True)
     print("\n| measure | figure | target | met |\n|---|---|---|---|")
@@ -535,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     command = ".venv/bin/python bench/openrefine.py" + "".join(
         f" --only {m}" for m in only if args.only
     )
+    if "openrefine" in only and args.model != "own":
+        command += f" --model {args.model}"
     print(f"\nReproduce: {command}")
     return 0
 
