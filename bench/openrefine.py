@@ -11,10 +11,11 @@ Two measures, against the targets of the matching issue:
   automatically (OpenRefine's "matched" judgment, from the service's ``match: true``) and
   its precision, and the share whose top candidate is the right entity.
 
-  A one-source build compares no pairs, so the model it publishes is empty (every score
-  would be 0). The served crosswalk is therefore the CDPH-only build with the model that
-  EM fitted, without labels, on the blind build of both listings (``bench/blind.toml``: no
-  identifier columns); the model is its m and u probabilities only, no record of HCAI.
+  A one-source build compares no pairs, so its model is not fitted: it keeps the engine's
+  documented starting values (docs/engine.md, Score), and that is the model served.
+  ``--model blind`` serves instead the model that EM fitted, without labels, on the blind
+  build of both listings (``bench/blind.toml``: no identifier columns; its m and u
+  probabilities only, no record of HCAI).
 
 * ``names``: every entity of the embedded crosswalk queried by its exact published name
   alone (``/reconcile``, no property, limit 3): the share whose entity is among the
@@ -26,6 +27,7 @@ started on loopback with a fresh workspace and stopped at the end.
 
     .venv/bin/python bench/openrefine.py                 # both measures
     .venv/bin/python bench/openrefine.py --only names    # one of them
+    .venv/bin/python bench/openrefine.py --only openrefine --model blind
 """
 
 from __future__ import annotations
