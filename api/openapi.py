@@ -19,7 +19,7 @@ from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.routing import Rule
 
 from api.http import json_response, registry
-from api.reconcile import MATCH_MARGIN_BITS, MATCH_PROBABILITY
+from api.reconcile import MATCH_FLOOR_PROBABILITY, MATCH_MARGIN_BITS, MATCH_PROBABILITY
 from api.schemas import COMPONENTS, ENUM_OF, problem_response
 from api.schemas import json_response as json_resp_spec
 from api.spec import operation, operation_of
@@ -266,6 +266,7 @@ def render_docs(spec: dict[str, Any], sources: list[dict[str, Any]] | None = Non
                     server=_e(server),
                     score=100 * MATCH_PROBABILITY,
                     margin=MATCH_MARGIN_BITS,
+                    floor=100 * MATCH_FLOOR_PROBABILITY,
                 )
             )
         for method, path, op in ops:
@@ -382,7 +383,10 @@ is the facility name; properties <code>city</code>, <code>zip</code>, <code>addr
 Types are facility classes (<code>facility</code> means any).
 <strong>Scores</strong> are the engine's match probability times 100 (0 to 100); a candidate
 found by a department id scores 100. <strong><code>match: true</code></strong> is set only on a
-top candidate that the ids given point to (and only to), or (without ids) one that scores at
-least {score:g} with a match weight at least {margin:g} bits above the runner-up's. A name
-alone gets candidates too.</p>
+top candidate that the ids given point to (and only to), or (without ids, and with more than
+a name) one that scores at least {score:g} with a match weight at least {margin:g} bits above
+the runner-up's; from a score of {floor:g} up to {score:g}, the margin must also make up the
+bits the top lacks of {score:g}. A query without a facility type is compared by the type its
+name implies (... HOSPITAL, ... NURSING CENTER, ... HOSPICE). A name alone gets candidates
+too, and is never matched.</p>
 """
