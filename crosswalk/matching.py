@@ -420,6 +420,16 @@ class Matcher:
         chosen = chosen[rank < limit]
         # Explain only the candidates returned: slice their rows once.
         qshown = _shown_columns(qframe, self.comparisons)
+        if "facility_type" in qshown:  # a class the name implies is shown as such
+            given = qshown["facility_type"]
+            implied = qframe["n_class"].to_numpy(dtype=object)
+            qshown["facility_type"] = np.array(
+                [
+                    g if not pd.isna(g) or pd.isna(c) else f"{c} (from the name)"
+                    for g, c in zip(given, implied, strict=True)
+                ],
+                dtype=object,
+            )
         left_shown = {k: v[q[chosen]] for k, v in qshown.items()}
         right_shown = {k: v[r[chosen]] for k, v in self._shown.items()}
         chosen_levels = {k: levels[k].to_numpy()[chosen] for k in levels.columns}

@@ -53,3 +53,26 @@ def test_match_with_nothing_similar_is_an_empty_list(served: Served) -> None:
     r = served.post("/v1/match", json={"name": "Qwxzvbnm Jkplmn", "zip": "00000"})
     assert r.status_code == 200
     assert r.json()["candidates"] == []
+
+
+def test_a_query_without_a_type_is_compared_by_the_type_its_name_implies(served: Served) -> None:
+    """A hospital's name without a facility type: the facility-type comparison reads the
+    class the name implies, and the explanation says where it came from."""
+    row = served.rows(
+        "SELECT name, city, entity_id FROM entities WHERE facility_class = "
+        "'general_acute_hospital' AND name LIKE '% HOSPITAL' AND name NOT LIKE '%CONVALESCENT%' "
+        "AND city IS NOT NULL ORDER BY entity_id LIMIT 1"
+    )[0]
+    r = served.post("/v1/match", json={"name": row["name"], "city": row["city"], "limit": 1})
+    assert r.status_code == 200, r.text
+    detail = r.json()["candidates"][0]["explanation"]["facility_type"]
+    assert detail["level"] == "same"
+    assert detail["left"] == "general_acute_hospital (from the name)"
+    assert detail["weight"] > 0
+    # a type given is compared as given
+    r = served.post(
+        "/v1/match",
+        json={"name": row["name"], "city": row["city"], "facility_type": "Hospice", "limit": 1},
+    )
+    detail = r.json()["candidates"][0]["explanation"]["facility_type"]
+    assert detail["left"] == "Hospice" and detail["level"] == "incompatible"
