@@ -294,6 +294,9 @@ class ReviewSettings:
     #: A decision with at least this many bits to spare is clear and not queued; raise it
     #: to queue more (a tie is 0 bits).
     clear_margin_bits: float = REVIEW_DEFAULTS.clear_margin_bits
+    #: A decision that leaves a record with no link at all is clear only with this many
+    #: bits to spare; pairs this far under the threshold are scored for the queue.
+    orphan_margin_bits: float = REVIEW_DEFAULTS.orphan_margin_bits
     #: The review store. Relative paths are relative to the config file.
     store: str | None = None
 
@@ -897,6 +900,14 @@ def _semantic_checks(cfg: Config, problems: list[Problem], loc: _Locator) -> Non
                 loc.where("review.clear_margin_bits", "clear_margin_bits"),
                 "clear_margin_bits must be a number of bits, 0 or more.",
                 f"use e.g. clear_margin_bits = {REVIEW_DEFAULTS.clear_margin_bits}.",
+            )
+        )
+    if not review.orphan_margin_bits >= 0.0:
+        problems.append(
+            Problem(
+                loc.where("review.orphan_margin_bits", "orphan_margin_bits"),
+                "orphan_margin_bits must be a number of bits, 0 or more.",
+                f"use e.g. orphan_margin_bits = {REVIEW_DEFAULTS.orphan_margin_bits}.",
             )
         )
 

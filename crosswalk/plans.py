@@ -10,6 +10,7 @@ the stages with their lanes, as a table.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,17 @@ def floor(config: Config) -> float:
     """No pair under this probability is linked by its score, published for it or queued
     for review: only decisions and shared identifiers carry such pairs."""
     return min(config.review.uncertain_low, config.model.link_threshold)
+
+
+def reach(config: Config) -> float:
+    """The probability down to which a pair is still kept when it is the best candidate of
+    one of its records (:func:`~crosswalk.stages.score.score_pairs`): a pair this close to
+    the threshold (``[review] orphan_margin_bits`` under it) is published, for the review
+    queue, when neither record has a link (:func:`~crosswalk.artifact.tables.prepare_links`).
+    Never above :func:`floor`."""
+    t = min(max(config.model.link_threshold, 1e-12), 1 - 1e-12)
+    bits = math.log2(t / (1 - t)) - config.review.orphan_margin_bits
+    return min(floor(config), 1.0 / (1.0 + 2.0 ** (-bits)))
 
 
 def link_plan(config: Config) -> Plan:
@@ -160,7 +172,7 @@ def link_plan(config: Config) -> Plan:
                 ),
                 ("kept", "kept_levels"),
                 prune,
-                params={"floor": floor(config)},
+                params={"floor": reach(config)},
                 step="comparing names",
                 parallel=True,
             ),
@@ -169,7 +181,7 @@ def link_plan(config: Config) -> Plan:
                 ("kept", "kept_levels", "terms", "model", "normalized", "comparisons", "decisions"),
                 ("scored", "id_conflicts", "unique_schemes"),
                 score_pairs,
-                params={"floor": floor(config)},
+                params={"floor": floor(config), "reach": reach(config)},
                 step="scoring",
             ),
             Stage(

@@ -220,6 +220,9 @@ REVIEW_REASONS: Final = MappingProxyType(
         "uncertain": Reason("Uncertain: near the threshold"),
         "second_candidate": Reason("A close second candidate"),
         "large_cluster": Reason("Unusually large cluster"),
+        "unlinked": Reason("Two records left without a link: best candidates"),
+        "orphaned": Reason("Record left without a link by the one-per-source rule"),
+        "displaced": Reason("The link a decision on a disputed pair would undo"),
     }
 )
 
@@ -234,6 +237,10 @@ class ReviewDefaults:
     #: A decision with at least this many bits to spare (at most 1 / (1 + 2**3.17), 10%,
     #: chance of being wrong under the model) is clear and not queued.
     clear_margin_bits: float = 3.17
+    #: A decision that leaves a record with no link at all is clear only with this many
+    #: bits to spare (P(wrong) under 1 / (1 + 2**6.63), 1%): a record alone is the costlier
+    #: mistake, since nothing else in the queue points at it.
+    orphan_margin_bits: float = 6.63
     #: Clusters larger than this are flagged for review.
     large_cluster_size: int = 6
 

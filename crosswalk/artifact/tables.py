@@ -108,11 +108,22 @@ def prepare_links(
     """The ``links`` table without ``entity_id``, each link's left record where it joins
     an entity (else -1), and the ``conflicts`` table, from the clustered records, their
     pairs, conflicts and the pairs' explanations."""
-    # Which links to publish: kept, cut, decided, uncertain-or-better, and those sharing an identifier.
+    # Which links to publish: kept, cut, decided, uncertain-or-better, those sharing an
+    # identifier, and under the floor the pairs of two records that have no link at all
+    # (scoring keeps only the best candidates of a record there: plans.reach).
+    joined_at = pairs["status"].isin([LINKED, MUST]).to_numpy()
+    has_link = np.zeros(len(recs), dtype=bool)
+    has_link[pairs["l"].to_numpy(dtype=np.int64)[joined_at]] = True
+    has_link[pairs["r"].to_numpy(dtype=np.int64)[joined_at]] = True
+    alone = (
+        ~has_link[pairs["l"].to_numpy(dtype=np.int64)]
+        & ~has_link[pairs["r"].to_numpy(dtype=np.int64)]
+    )
     publish_mask = (
         (pairs["status"] != "below_threshold")
         | (pairs["match_probability"] >= floor)
         | (pairs["method"] == "identifier")
+        | pd.Series(alone, index=pairs.index)
     )
     shown = ["l", "r", "match_probability", "match_weight", "method", "status"]
     pub = pairs[shown][publish_mask].reset_index(drop=True)

@@ -201,6 +201,8 @@ class _Rules:
     limited: frozenset[str]
     #: A decision with this many bits to spare is clear, and not queued.
     margin: float = MARGIN_BITS
+    #: ... and one that leaves a record with no link at all, with this many.
+    orphan_margin: float = REVIEW_DEFAULTS.orphan_margin_bits
 
     @classmethod
     def of(cls, config: dict[str, Any]) -> _Rules:
@@ -217,8 +219,95 @@ class _Rules:
             if isinstance(sources, list)
             else frozenset()
         )
-        margin = _float((config.get("review") or {}).get("clear_margin_bits"), MARGIN_BITS)
-        return cls(low, high, large, math.log2(threshold / (1 - threshold)), limited, margin)
+        review = config.get("review") or {}
+        margin = _float(review.get("clear_margin_bits"), MARGIN_BITS)
+        orphan = _float(review.get("orphan_margin_bits"), REVIEW_DEFAULTS.orphan_margin_bits)
+        threshold_bits = math.log2(threshold / (1 - threshold))
+        return cls(low, high, large, threshold_bits, limited, margin, orphan)
+
+
+def left_alone(
+    left: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray,
+    status: np.ndarray,
+    margin: np.ndarray,
+    threshold_bits: float,
+    orphan_margin: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate links (integer record codes ``left``/``right``, ``weight`` in bits,
+    ``status``, ``margin`` from :func:`~crosswalk.stages.conflicts.decision_margins`) that
+    concern records left with no link at all, decided without ``orphan_margin`` bits to
+    spare: ``(unlinked, orphaned)`` masks.
+
+    * *unlinked*: a link under the threshold between two records that have no link, the
+      best candidate of one of them, less than ``orphan_margin`` bits under the threshold;
+    * *orphaned*: a cut link that was the best candidate of a record the cut left with no
+      link, beaten by less than ``orphan_margin`` bits.
+    """
+    left = np.asarray(left, dtype="int64")
+    right = np.asarray(right, dtype="int64")
+    w = np.asarray(weight, dtype="float64")
+    status = np.asarray(status, dtype=object)
+    n = int(max(left.max(initial=-1), right.max(initial=-1))) + 1
+    joined = np.isin(status, ["linked", "must_link"])
+    has_link = np.zeros(n, dtype=bool)
+    has_link[left[joined]] = True
+    has_link[right[joined]] = True
+    competes = status != "cannot_link"
+    best = np.full(n, -np.inf)
+    np.maximum.at(best, left[competes], w[competes])
+    np.maximum.at(best, right[competes], w[competes])
+    alone_l = ~has_link[left] & (w >= best[left])
+    alone_r = ~has_link[right] & (w >= best[right])
+    unlinked = (
+        (status == "below_threshold")
+        & ~has_link[left]
+        & ~has_link[right]
+        & (alone_l | alone_r)
+        & (threshold_bits - w < orphan_margin)
+    )
+    orphaned = (status == "cut") & (alone_l | alone_r) & (np.asarray(margin) < orphan_margin)
+    return unlinked, orphaned
+
+
+def kept_instead(
+    left: np.ndarray,
+    right: np.ndarray,
+    source_left: np.ndarray,
+    source_right: np.ndarray,
+    status: np.ndarray,
+    rows: np.ndarray,
+    limited: frozenset[str] | set[str],
+) -> list[tuple[int, int]]:
+    """The links a decision linking the pairs at ``rows`` would undo: for each such pair,
+    the kept links of either record to another record of the other end's source, when that
+    source allows one record per entity. ``(row, kept row)`` pairs."""
+    left = np.asarray(left, dtype="int64")
+    right = np.asarray(right, dtype="int64")
+    src_l = np.asarray(source_left, dtype=object).astype(str)
+    src_r = np.asarray(source_right, dtype=object).astype(str)
+    joined = np.flatnonzero(np.isin(np.asarray(status, dtype=object), ["linked", "must_link"]))
+    kept = pd.DataFrame(
+        {
+            "record": np.concatenate([left[joined], right[joined]]),
+            "other": np.concatenate([right[joined], left[joined]]),
+            "other_source": np.concatenate([src_r[joined], src_l[joined]]),
+            "kept": np.concatenate([joined, joined]),
+        }
+    )
+    rows = np.asarray(rows, dtype="int64")
+    asked = pd.DataFrame(
+        {
+            "record": np.concatenate([left[rows], right[rows]]),
+            "partner": np.concatenate([right[rows], left[rows]]),
+            "other_source": np.concatenate([src_r[rows], src_l[rows]]),
+            "row": np.concatenate([rows, rows]),
+        }
+    )
+    both = asked.merge(kept, on=["record", "other_source"])
+    both = both[(both["other"] != both["partner"]) & both["other_source"].isin(list(limited))]
+    return sorted({(int(a), int(b)) for a, b in zip(both["row"], both["kept"], strict=True)})
 
 
 def _links(cw: _Crosswalk, rules: _Rules) -> pd.DataFrame:
@@ -227,7 +316,7 @@ def _links(cw: _Crosswalk, rules: _Rules) -> pd.DataFrame:
     try:
         frame = pd.read_sql_query(
             "SELECT link_id, source_l, record_id_l, source_r, record_id_r, match_probability, "
-            "match_weight, status FROM links ORDER BY link_id",
+            "match_weight, status, method FROM links ORDER BY link_id",
             cw.conn,
         )
     except (sqlite3.Error, pd.errors.DatabaseError) as exc:
@@ -254,7 +343,10 @@ def _links(cw: _Crosswalk, rules: _Rules) -> pd.DataFrame:
         rules.threshold_bits,
         rules.limited,
     )
-    return frame.assign(margin=margin, rival=rival, p_wrong=probability_wrong(margin))
+    return frame.assign(
+        margin=margin, rival=rival, p_wrong=probability_wrong(margin), code_l=codes[:n],
+        code_r=codes[n:],
+    )  # fmt: skip
 
 
 def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[str, sqlite3.Row]]:
@@ -295,15 +387,34 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
         else:  # a rival within the margin decided it
             item.add({"kind": "second_candidate"}, p[i], pw)
         item.reasons[-1]["margin_bits"] = _round(margins[i])
+    # Records left with no link at all (left_alone), and the links a decision would undo.
+    code_l, code_r = frame["code_l"].to_numpy(), frame["code_r"].to_numpy()
+    unlinked, orphaned = left_alone(
+        code_l, code_r, w, status, margins, rules.threshold_bits, rules.orphan_margin
+    )
+    under = rules.threshold_bits - w
+    for i in np.flatnonzero(unlinked).tolist():
+        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        pw = float(probability_wrong(np.array([under[i]]))[0])
+        raise_pair(a, b).add({"kind": "unlinked", "margin_bits": _round(under[i])}, p[i], pw)
+    displacing: dict[int, float] = {}
+    for i in np.flatnonzero(orphaned).tolist():
+        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        raise_pair(a, b).add(
+            {"kind": "orphaned", "margin_bits": _round(margins[i])}, p[i], p_wrong[i]
+        )
+        displacing[i] = float(p_wrong[i])
     conflicts = cw.rows("SELECT * FROM conflicts ORDER BY conflict_id")
     # The links of the records the conflicts name, to find their margins.
     named = {(str(c["source_l"]), str(c["record_id_l"])) for c in conflicts}
     named |= {(str(c["source_r"]), str(c["record_id_r"])) for c in conflicts if c["source_r"]}
     margin_of: dict[str, float] = {}
+    row_of: dict[str, int] = {}
     by_record: dict[RecordKey, tuple[float, RecordKey]] = {}
     for i in _touching(frame, named).tolist():
         a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
         margin_of[pair_key(a, b)] = float(margins[i])
+        row_of[pair_key(a, b)] = i
         for x, y in ((a, b), (b, a)):
             if x not in by_record or p[i] > by_record[x][0]:
                 by_record[x] = (float(p[i]), y)
@@ -334,6 +445,26 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
         if margin is not None and kind == "cluster_split":
             pw = float(probability_wrong(np.array([margin]))[0])
         raise_pair(a, b).add(reason, c["match_probability"], pw)
+        if kind == "identifier_disagrees" and pair_key(a, b) in row_of:
+            displacing[row_of[pair_key(a, b)]] = pw
+    # A cut link whose records share a facility-unique identifier, beaten by a link that
+    # shares none: names and addresses overruled the identifier, whatever the margin.
+    method = frame["method"].to_numpy(dtype=object)
+    cut_shared = np.flatnonzero((status == "cut") & (method == "identifier"))
+    for i, j in kept_instead(code_l, code_r, sl, sr, status, cut_shared, rules.limited):
+        if method[j] == "identifier":
+            continue
+        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        details = {"reason": "the records share an identifier, but a link that shares none "
+                   "was kept instead by the one-record-per-source rule"}  # fmt: skip
+        raise_pair(a, b).add({"kind": "identifier_disagrees", "details": details}, p[i], 0.5)
+        displacing[i] = 0.5
+    for i, j in kept_instead(
+        code_l, code_r, sl, sr, status, np.array(sorted(displacing), dtype="int64"), rules.limited
+    ):
+        a, b = (str(sl[j]), str(il[j])), (str(sr[j]), str(ir[j]))
+        by = [list((str(sl[i]), str(il[i]))), list((str(sr[i]), str(ir[i])))]
+        raise_pair(a, b).add({"kind": "displaced", "by": by}, p[j], displacing[i])
 
     for e in cw.rows(
         "SELECT entity_id, member_count FROM entities WHERE member_count > ? ORDER BY entity_id",

@@ -45,9 +45,14 @@ def score_pairs(
     decisions: Decisions,
     *,
     floor: float,
+    reach: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The scored pairs (the rows of the linkage's ``pairs`` before clustering gives them
-    their status), the identifier conflicts, and the facility-unique identifier columns."""
+    their status), the identifier conflicts, and the facility-unique identifier columns.
+
+    The pairs at or above the probability ``floor`` are kept, and under it, down to
+    ``reach`` (default: the floor), those that are the best candidate of one of their
+    records (:func:`best_of_a_record`), for the review queue's unlinked records."""
     lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
     left = {col: v.take(lpos) for col, v in per_record.items()}
     right = {col: v.take(rpos) for col, v in per_record.items()}
@@ -62,6 +67,10 @@ def score_pairs(
     # The pairs at or above the floor, those always kept, and those whose identifiers
     # differ where names and addresses agree (possible conflicts).
     keep = scores.match_probability >= floor
+    if reach is not None and reach < floor:
+        keep |= (scores.match_probability >= reach) & best_of_a_record(
+            lpos, rpos, scores.match_weight, len(frame)
+        )
     keep |= always_kept(pairs, levels, len(frame), decisions.constrained)
     keep[maybe[id_disagree[maybe] & (fuzzy > CONFLICT_HIGH)]] = True
     if keep.all():
@@ -95,6 +104,16 @@ def score_pairs(
         pairs, frame, maybe, fuzzy, id_agree[maybe], id_disagree[maybe], decisive
     )
     return pairs, conflicts, decisive
+
+
+def best_of_a_record(left: np.ndarray, right: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:
+    """Whether each pair (records ``left[i]``, ``right[i]`` of ``n``) weighs as much as the
+    best pair of either of its records (ties are all best)."""
+    best = np.full(n, -np.inf)
+    w = np.asarray(weight, dtype="float64")
+    np.maximum.at(best, left, w)
+    np.maximum.at(best, right, w)
+    return (w >= best[left]) | (w >= best[right])
 
 
 def labels(codes: np.ndarray, names: list[str]) -> pd.Series:

@@ -307,19 +307,30 @@ def test_group_decision_through_the_json_api(built: dict[str, Path]) -> None:
         assert members <= {d.dispute_id for d in store.disputes(status="open")}
 
 
-def test_a_narrower_uncertain_band_raises_nothing_outside_it(tmp_path: Path) -> None:
-    """A pair under the threshold outside the configured band is not raised at all (it
-    was raised with no reason)."""
+def _queue_with(tmp_path: Path, **review: float) -> list:  # type: ignore[type-arg]
+    """The disputes of the small crosswalk queued with these ``[review]`` settings."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     db = minixwalk.build(tmp_path / "crosswalk.sqlite")
     conn = sqlite3.connect(db)
     config = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
-    config["review"]["uncertain_low"] = 0.4
+    config["review"].update(review)
     with conn:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
     conn.close()
     queue_disputes(db, tmp_path / "review.sqlite")
     with ReviewStore(tmp_path / "review.sqlite") as store:
-        disputes = store.disputes(status="all")
+        return store.disputes(status="all")
+
+
+#: A pair under the threshold (p = 0.35) of two records that have no link at all.
+BELOW = (("cdph", "140000006"), ("hcai", "106010844"))
+
+
+def test_a_narrower_uncertain_band_raises_nothing_outside_it(tmp_path: Path) -> None:
+    """A pair under the threshold outside the configured band is not raised as uncertain
+    (it was raised with no reason); with no margin for records left alone, not at all."""
+    disputes = _queue_with(tmp_path, uncertain_low=0.4)
     assert disputes and all(d.reasons for d in disputes)
-    below = (("cdph", "140000006"), ("hcai", "106010844"))  # p = 0.35, below the threshold
-    assert below not in [d.pair for d in disputes]
+    assert [d.reason_kinds for d in disputes if d.pair == BELOW] == [["unlinked"]]
+    disputes = _queue_with(tmp_path / "none", uncertain_low=0.4, orphan_margin_bits=0)
+    assert BELOW not in [d.pair for d in disputes]
