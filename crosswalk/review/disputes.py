@@ -271,6 +271,57 @@ def left_alone(
     return unlinked, orphaned
 
 
+def runner_ups(
+    left: np.ndarray,
+    right: np.ndarray,
+    source_left: np.ndarray,
+    source_right: np.ndarray,
+    weight: np.ndarray,
+    status: np.ndarray,
+    threshold_bits: float,
+    clear_margin: float,
+) -> list[tuple[int, int]]:
+    """The runner-up of each record whose kept link is weak: for each kept link less than
+    ``clear_margin`` bits over the threshold (arrays as :func:`left_alone`'s), the
+    strongest link of either record to another record of the same source as its partner,
+    when it lies less than ``clear_margin`` bits under the threshold. ``(weak link row,
+    runner-up row)`` pairs."""
+    left = np.asarray(left, dtype="int64")
+    right = np.asarray(right, dtype="int64")
+    src_l = np.asarray(source_left, dtype=object).astype(str)
+    src_r = np.asarray(source_right, dtype=object).astype(str)
+    w = np.asarray(weight, dtype="float64")
+    status = np.asarray(status, dtype=object)
+    weak = np.flatnonzero((status == "linked") & (w - threshold_bits < clear_margin))
+    near = np.flatnonzero(
+        ~np.isin(status, ["linked", "must_link", "cannot_link"])
+        & (w > threshold_bits - clear_margin)
+    )
+    if not len(weak) or not len(near):
+        return []
+    ends = pd.DataFrame(
+        {
+            "record": np.concatenate([left[weak], right[weak]]),
+            "other_source": np.concatenate([src_r[weak], src_l[weak]]),
+            "weak": np.concatenate([weak, weak]),
+        }
+    )
+    others = pd.DataFrame(
+        {
+            "record": np.concatenate([left[near], right[near]]),
+            "other_source": np.concatenate([src_r[near], src_l[near]]),
+            "row": np.concatenate([near, near]),
+            "w": np.concatenate([w[near], w[near]]),
+        }
+    )
+    both = ends.merge(others, on=["record", "other_source"])
+    if both.empty:
+        return []
+    top = both["w"] >= both.groupby(["weak", "record"])["w"].transform("max")
+    both = both[top]
+    return sorted({(int(a), int(b)) for a, b in zip(both["weak"], both["row"], strict=True)})
+
+
 def kept_instead(
     left: np.ndarray,
     right: np.ndarray,
@@ -397,6 +448,15 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
         a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
         pw = float(probability_wrong(np.array([under[i]]))[0])
         raise_pair(a, b).add({"kind": "unlinked", "margin_bits": _round(under[i])}, p[i], pw)
+    for i, j in runner_ups(code_l, code_r, sl, sr, w, status, rules.threshold_bits, rules.margin):
+        a, b = (str(sl[j]), str(il[j])), (str(sr[j]), str(ir[j]))
+        weak = [list((str(sl[i]), str(il[i]))), list((str(sr[i]), str(ir[i])))]
+        reason = {
+            "kind": "second_candidate",
+            "runner_up_of": weak,
+            "margin_bits": _round(margins[i]),
+        }
+        raise_pair(a, b).add(reason, p[j], p_wrong[i])
     displacing: dict[int, float] = {}
     for i in np.flatnonzero(orphaned).tolist():
         a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
