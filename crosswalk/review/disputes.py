@@ -451,12 +451,12 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
     for i, j in runner_ups(code_l, code_r, sl, sr, w, status, rules.threshold_bits, rules.margin):
         a, b = (str(sl[j]), str(il[j])), (str(sr[j]), str(ir[j]))
         weak = [list((str(sl[i]), str(il[i]))), list((str(sr[i]), str(ir[i])))]
-        reason = {
+        runner_up = {
             "kind": "second_candidate",
             "runner_up_of": weak,
             "margin_bits": _round(margins[i]),
         }
-        raise_pair(a, b).add(reason, p[j], p_wrong[i])
+        raise_pair(a, b).add(runner_up, p[j], p_wrong[i])
     displacing: dict[int, float] = {}
     for i in np.flatnonzero(orphaned).tolist():
         a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
