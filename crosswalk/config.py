@@ -294,8 +294,8 @@ class ReviewSettings:
     #: A decision with at least this many bits to spare is clear and not queued; raise it
     #: to queue more (a tie is 0 bits).
     clear_margin_bits: float = REVIEW_DEFAULTS.clear_margin_bits
-    #: A decision that leaves a record with no link at all is clear only with this many
-    #: bits to spare; pairs this far under the threshold are scored for the queue.
+    #: A cut that leaves a record with no link at all is clear only with this many bits
+    #: to spare.
     orphan_margin_bits: float = REVIEW_DEFAULTS.orphan_margin_bits
     #: The review store. Relative paths are relative to the config file.
     store: str | None = None

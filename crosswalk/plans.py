@@ -10,7 +10,6 @@ the stages with their lanes, as a table.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from crosswalk.review import Constraints
 from crosswalk.stages.block import BlockParams, block, pair_count
 from crosswalk.stages.cluster import cluster_records
 from crosswalk.stages.compare import columns_of, compare_candidates, comparisons_for, convert
+from crosswalk.stages.conflicts import CONFLICT_LOW
 from crosswalk.stages.explain import explanations as explain_pairs
 from crosswalk.stages.fit import fit, u_probabilities
 from crosswalk.stages.keys import NamedPair, decisions, records_by_key
@@ -58,13 +58,11 @@ def floor(config: Config) -> float:
 
 def reach(config: Config) -> float:
     """The probability down to which a pair is still kept when it is the best candidate of
-    one of its records (:func:`~crosswalk.stages.score.score_pairs`): a pair this close to
-    the threshold (``[review] orphan_margin_bits`` under it) is published, for the review
-    queue, when neither record has a link (:func:`~crosswalk.artifact.tables.prepare_links`).
-    Never above :func:`floor`."""
-    t = min(max(config.model.link_threshold, 1e-12), 1 - 1e-12)
-    bits = math.log2(t / (1 - t)) - config.review.orphan_margin_bits
-    return min(floor(config), 1.0 / (1.0 + 2.0 ** (-bits)))
+    one of its records (:func:`~crosswalk.stages.score.score_pairs`), and published, for
+    the review queue, when neither record has a link
+    (:func:`~crosswalk.artifact.tables.prepare_links`): :data:`~crosswalk.stages.conflicts.
+    CONFLICT_LOW`, under which names and addresses disagree. Never above :func:`floor`."""
+    return min(floor(config), CONFLICT_LOW)
 
 
 def link_plan(config: Config) -> Plan:

@@ -237,8 +237,8 @@ class ReviewDefaults:
     #: A decision with at least this many bits to spare (at most 1 / (1 + 2**3.17), 10%,
     #: chance of being wrong under the model) is clear and not queued.
     clear_margin_bits: float = 3.17
-    #: A decision that leaves a record with no link at all is clear only with this many
-    #: bits to spare (P(wrong) under 1 / (1 + 2**6.63), 1%): a record alone is the costlier
+    #: A cut that leaves a record with no link at all is clear only with this many bits
+    #: to spare (P(wrong) under 1 / (1 + 2**6.63), 1%): a record alone is the costlier
     #: mistake, since nothing else in the queue points at it.
     orphan_margin_bits: float = 6.63
     #: Clusters larger than this are flagged for review.

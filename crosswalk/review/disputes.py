@@ -43,7 +43,12 @@ from crosswalk.artifact.reader import connect, kv
 from crosswalk.artifact.schema import RECORD_SUMMARY
 from crosswalk.errors import ReviewError
 from crosswalk.review.store import Pair, RecordKey, ReviewStore, canonical_pair, pair_key, utcnow
-from crosswalk.stages.conflicts import MARGIN_BITS, decision_margins, probability_wrong
+from crosswalk.stages.conflicts import (
+    CONFLICT_LOW,
+    MARGIN_BITS,
+    decision_margins,
+    probability_wrong,
+)
 from crosswalk.vocabulary import REVIEW_DEFAULTS, REVIEW_REASONS
 
 #: What each reason means, for the UI and the docs (kind -> label).
@@ -234,6 +239,7 @@ def left_alone(
     margin: np.ndarray,
     threshold_bits: float,
     orphan_margin: float,
+    reach: float = CONFLICT_LOW,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The candidate links (integer record codes ``left``/``right``, ``weight`` in bits,
     ``status``, ``margin`` from :func:`~crosswalk.stages.conflicts.decision_margins`) that
@@ -241,7 +247,9 @@ def left_alone(
     spare: ``(unlinked, orphaned)`` masks.
 
     * *unlinked*: a link under the threshold between two records that have no link, the
-      best candidate of one of them, less than ``orphan_margin`` bits under the threshold;
+      best candidate of one of them, of probability ``reach`` or more (by default
+      :data:`~crosswalk.stages.conflicts.CONFLICT_LOW`: under it names and addresses
+      disagree);
     * *orphaned*: a cut link that was the best candidate of a record the cut left with no
       link, beaten by less than ``orphan_margin`` bits.
     """
@@ -265,7 +273,7 @@ def left_alone(
         & ~has_link[left]
         & ~has_link[right]
         & (alone_l | alone_r)
-        & (threshold_bits - w < orphan_margin)
+        & (w >= math.log2(reach / (1.0 - reach)))
     )
     orphaned = (status == "cut") & (alone_l | alone_r) & (np.asarray(margin) < orphan_margin)
     return unlinked, orphaned
