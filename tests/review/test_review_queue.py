@@ -18,8 +18,10 @@ from api.review.web import PAGE_SIZE
 from crosswalk.errors import ReviewError
 from crosswalk.review import ReviewStore, load_constraints, queue_disputes
 from crosswalk.review.auth import create_reviewer, issue_token
+from crosswalk.review.disputes import kept_instead, left_alone, runner_ups
 from crosswalk.review.store import SCHEMA_VERSION, Reviewer, pair_key
 from crosswalk.stages.conflicts import MARGIN_BITS, decision_margins, probability_wrong
+from crosswalk.stages.score import best_of_a_record
 
 DATA = Path(__file__).parent / "data"
 
@@ -328,9 +330,118 @@ BELOW = (("cdph", "140000006"), ("hcai", "106010844"))
 
 def test_a_narrower_uncertain_band_raises_nothing_outside_it(tmp_path: Path) -> None:
     """A pair under the threshold outside the configured band is not raised as uncertain
-    (it was raised with no reason); with no margin for records left alone, not at all."""
+    (it was raised with no reason): only as the best candidate of records with no link."""
     disputes = _queue_with(tmp_path, uncertain_low=0.4)
     assert disputes and all(d.reasons for d in disputes)
     assert [d.reason_kinds for d in disputes if d.pair == BELOW] == [["unlinked"]]
-    disputes = _queue_with(tmp_path / "none", uncertain_low=0.4, orphan_margin_bits=0)
-    assert BELOW not in [d.pair for d in disputes]
+
+
+# ------------------------------------------------------- records left with no link at all
+
+
+def test_left_alone_raises_two_unlinked_records_and_a_cut_that_orphans() -> None:
+    """Records 0..5: 0-1 is linked, 2 lost 0-2 (cut) to it by 2 bits and has no other
+    link; 3, 4, 5 and 6 have no link: 3-4 is the best candidate of both (-5 bits), 3-5
+    is 5's only one (-8), 4-6 is 6's only one but under the reach (p < 0.001)."""
+    left = np.array([0, 2, 3, 3, 4])
+    right = np.array([1, 1, 4, 5, 6])
+    weight = np.array([12.0, 10.0, -5.0, -8.0, -11.0])
+    status = np.array(["linked", "cut", "below_threshold", "below_threshold", "below_threshold"])
+    margin = np.array([2.0, 2.0, 5.0, 8.0, 11.0])
+    unlinked, orphaned = left_alone(left, right, weight, status, margin, 0.0, 6.63)
+    assert unlinked.tolist() == [False, False, True, True, False]
+    assert orphaned.tolist() == [False, True, False, False, False]
+    # Beaten by more than the orphan margin, the cut is clear; once 2 has a link, 2 is not alone.
+    _, orphaned = left_alone(left, right, weight, status, margin + 5.0, 0.0, 6.63)
+    assert not orphaned.any()
+    status2 = np.append(status, "linked")
+    _, orphaned = left_alone(
+        np.append(left, 2), np.append(right, 7), np.append(weight, 3.0), status2,
+        np.append(margin, 3.0), 0.0, 6.63,
+    )  # fmt: skip
+    assert not orphaned.any()
+
+
+def test_runner_up_of_a_weak_link_and_the_links_a_decision_would_undo() -> None:
+    """Record 0 (source a) is linked to 1 (b) by 1 bit: weak. Its runner-up in b is 0-2
+    (-1 bit), not 0-3 (-2.5 bits); 4-5 is linked by 15 bits: strong, no runner-up."""
+    left = np.array([0, 0, 0, 4, 4])
+    right = np.array([1, 2, 3, 5, 6])
+    src_l = np.array(["a"] * 5, dtype=object)
+    src_r = np.array(["b"] * 5, dtype=object)
+    weight = np.array([1.0, -1.0, -2.5, 15.0, -1.0])
+    status = np.array(["linked", "below_threshold", "below_threshold", "linked", "below_threshold"])
+    assert runner_ups(left, right, src_l, src_r, weight, status, 0.0, MARGIN_BITS) == [(0, 1)]
+    # A decision linking 0-2 would undo 0-1 (b allows one record per entity), and none
+    # when b allows several.
+    assert kept_instead(left, right, src_l, src_r, status, np.array([1]), {"a", "b"}) == [(1, 0)]
+    assert kept_instead(left, right, src_l, src_r, status, np.array([1]), {"a"}) == []
+
+
+def test_scoring_keeps_each_records_best_candidate() -> None:
+    """Pairs 0-1 (5 bits), 0-2 (-3), 3-2 (-4), 3-4 (-1): 0-2 is 2's best, 3-4 is 3's and
+    4's, and 3-2 is the best of neither of its records."""
+    left = np.array([0, 0, 3, 3])
+    right = np.array([1, 2, 2, 4])
+    weight = np.array([5.0, -3.0, -4.0, -1.0])
+    assert best_of_a_record(left, right, weight, 5).tolist() == [True, True, False, True]
+
+
+def test_the_build_publishes_under_the_floor_only_pairs_of_records_with_no_link(
+    built: dict[str, Path],
+) -> None:
+    """The links under the review floor are pairs of two records that have no link, each
+    the best candidate of one of them; each is in the queue as 'unlinked'."""
+    conn = sqlite3.connect(built["db"])
+    try:
+        config = json.loads(
+            conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0]
+        )
+        floor = min(config["review"]["uncertain_low"], config["model"]["link_threshold"])
+        links = conn.execute(
+            "SELECT source_l, record_id_l, source_r, record_id_r, match_weight, status, "
+            "match_probability, method FROM links"
+        ).fetchall()
+    finally:
+        conn.close()
+    ends = lambda r: [(r[0], r[1]), (r[2], r[3])]  # noqa: E731
+    joined = {k for r in links if r[5] in ("linked", "must_link") for k in ends(r)}
+    best: dict[tuple[str, str], float] = {}
+    for r in links:
+        for k in ends(r):
+            best[k] = max(best.get(k, -np.inf), r[4])
+    under = [
+        r for r in links if r[6] < floor and r[7] != "identifier" and r[5] == "below_threshold"
+    ]
+    assert under
+    with ReviewStore(built["store"]) as store:
+        kinds = {d.pair: d.reason_kinds for d in store.disputes(status="all")}
+    for r in under:
+        assert not set(ends(r)) & joined
+        assert any(r[4] >= best[k] for k in ends(r))
+        pair = tuple(sorted(ends(r)))
+        assert "unlinked" in kinds[pair]  # type: ignore[index]
+
+
+def test_a_cut_sharing_an_identifier_is_queued_with_the_link_kept_instead(
+    built: dict[str, Path],
+) -> None:
+    """The one-record-per-source rule kept a link that shares no facility-unique identifier
+    over one that shares one: both are queued, the cut as identifier_disagrees whatever its
+    margin, the kept one as displaced by it; so is every link an identifier conflict would
+    undo."""
+    with ReviewStore(built["store"]) as store:
+        disputes = store.disputes(status="all")
+    by_pair = {d.pair: d for d in disputes}
+    overruled = [
+        d for d in disputes for r in d.reasons
+        if r["kind"] == "identifier_disagrees" and "kept instead" in str(r.get("details"))
+    ]  # fmt: skip
+    assert overruled
+    displaced = [r for d in disputes for r in d.reasons if r["kind"] == "displaced"]
+    by = {tuple(sorted(tuple(x) for x in r["by"])) for r in displaced}
+    for d in overruled:
+        assert d.pair in by
+    # Every displaced link is a link a decision on a queued pair would undo.
+    for pair in by:
+        assert pair in by_pair
