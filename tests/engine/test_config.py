@@ -116,6 +116,23 @@ def test_the_clear_margin_is_read_from_the_builds_config() -> None:
     assert _Rules.of({"review": {"clear_margin_bits": 100}}).margin == 100
 
 
+def test_a_negative_orphan_margin_is_refused_and_a_set_one_is_read(tmp_path: Path) -> None:
+    from crosswalk.review.disputes import _Rules
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[source]]\nname = "cdph"\npath = "x.csv"\nid_column = "ID"\n'
+        '[source.fields]\nname = "NAME"\n'
+        "[review]\norphan_margin_bits = -2\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert "line 8 (review.orphan_margin_bits): orphan_margin_bits must be" in str(info.value)
+    assert _Rules.of({}).orphan_margin == pytest.approx(6.63)
+    assert _Rules.of({"review": {"orphan_margin_bits": 9}}).orphan_margin == 9
+
+
 def test_the_facility_classes_are_listed_in_the_docs() -> None:
     """docs/sources.md lists every class of the vocabulary, and no other."""
     import re
