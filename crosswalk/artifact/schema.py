@@ -134,7 +134,11 @@ IDENTIFIERS = Table(
 
 LINKS = Table(
     "links",
-    "Scored candidate pairs between records, with each field's contribution to the score.",
+    "Scored candidate pairs between records, with each field's contribution to the score: "
+    "those kept, cut or decided, those sharing an identifier, those at or above the review "
+    "floor (the lower of review.uncertain_low and model.link_threshold), and under it, "
+    "down to a probability of 0.001, the best candidate of a record when neither record "
+    "of the pair has a link (for the review queue).",
     (
         Column("link_id", "integer", "Row id of the link.", True),
         Column("source_l", "string", "Source of the left record.", True),
