@@ -14,6 +14,7 @@ import pytest
 
 from crosswalk.config import Config, load_config
 from crosswalk.pipeline import Linkage, link
+from crosswalk.plans import reach
 from crosswalk.review import Constraints
 from crosswalk.sources import load_sources
 from crosswalk.stages import prune as prune_stage
@@ -31,6 +32,7 @@ from crosswalk.stages.model import (
     score,
 )
 from crosswalk.stages.prune import weight_ceiling
+from crosswalk.stages.score import best_of_a_record
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +127,8 @@ def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Confi
 
 def _what_matters(whole: Linkage, config: Config) -> pd.DataFrame:
     """The pairs of an unpruned linkage that a pruned one must keep: at or above the floor,
-    sharing an identifier, or identifier conflicts."""
+    sharing an identifier, identifier conflicts, or down to the reach (plans.reach) the
+    best candidate of one of their records."""
     pairs = whole.pairs
     ids = [c for c in pairs.columns if c.startswith("lvl:nid:")]
     assert ids, "the embedded config has identifiers"
@@ -135,6 +138,15 @@ def _what_matters(whole: Linkage, config: Config) -> pd.DataFrame:
         (pairs["match_probability"] >= _floor(config))
         | (pairs[ids] == 0).any(axis=1)
         | _keys(pairs).isin(_keys(differs))
+        | (
+            (pairs["match_probability"] >= reach(config))
+            & best_of_a_record(
+                pairs["l"].to_numpy(dtype="int64"),
+                pairs["r"].to_numpy(dtype="int64"),
+                pairs["match_weight"].to_numpy(),
+                len(whole.records),
+            )
+        )
     ]
     assert len(expected) < len(pairs) / 2  # the floor drops most candidates
     return expected.reset_index(drop=True)
