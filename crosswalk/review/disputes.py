@@ -19,6 +19,19 @@ raises a dispute, keyed by the unordered record pair, for:
 ``large_cluster``
     an entity with more members than ``clustering.large_cluster_size``: the
     dispute is its weakest kept link.
+``unlinked``
+    a pair of two records with no link at all, the best candidate of one of them
+    (:func:`left_alone`; the build publishes such pairs down to a probability of 0.001);
+``orphaned``
+    a cut that left a record with no link, beaten by less than ``[review]
+    orphan_margin_bits`` (:func:`left_alone`);
+``second_candidate`` (runner-up)
+    also the runner-up of a record whose kept link is weak (:func:`runner_ups`);
+``identifier_disagrees`` (cut)
+    also a cut link sharing a facility-unique identifier, beaten by a link sharing none;
+``displaced``
+    the links kept instead of an orphaned cut or of a pair sharing an identifier, which a
+    decision linking it would undo (:func:`kept_instead`).
 
 One pair raised for several reasons is one dispute listing them all. Its priority is
 its expected value, the chance the engine is wrong times the records a decision moves
