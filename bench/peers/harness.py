@@ -14,6 +14,7 @@ import shlex
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,19 @@ PEERS = BENCH / "peers"
 OUR_VENV = ROOT / ".venv"
 BENCH_VENV = ROOT / ".venv-bench"
 CROSSWALK = OUR_VENV / "bin" / "crosswalk"
+OUR_PYTHON = OUR_VENV / "bin" / "python"
 PEER_PYTHON = BENCH_VENV / "bin" / "python"
 GIB = 2**30
 
 PairSet = set[tuple[str, str]]
+#: The truth pairs, or a function reading them: read only once the engine has ended, so
+#: that a large truth is not held in memory beside the measured run.
+Truth = PairSet | Callable[[], PairSet]
+
+
+def truth_of(truth: Truth) -> PairSet:
+    """The truth pairs of :data:`Truth`."""
+    return truth() if callable(truth) else truth
 
 
 @dataclass
@@ -74,14 +84,21 @@ class Run:
     command: str = ""
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The largest sum of the resident sets of the run's whole process tree (sampled).
+    peak_tree_bytes: int | None = None
 
     @property
     def peak_gib(self) -> float | None:
         return None if self.peak_rss_bytes is None else self.peak_rss_bytes / GIB
 
+    @property
+    def peak_tree_gib(self) -> float | None:
+        return None if self.peak_tree_bytes is None else self.peak_tree_bytes / GIB
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["peak_rss_gib"] = None if self.peak_gib is None else round(self.peak_gib, 3)
+        out["peak_tree_gib"] = None if self.peak_tree_gib is None else round(self.peak_tree_gib, 3)
         return out
 
 
@@ -198,20 +215,26 @@ def compile_project() -> None:
 def run_ours(
     config: Path,
     out_dir: Path,
-    truth: PairSet,
+    truth: Truth,
     left: str,
     right: str,
     *,
     variant: str,
     timeout: float,
     mem_cap_gib: float | None,
+    extra_args: Sequence[str] = (),
+    engine: str = "crosswalk",
 ) -> Run:
-    """Build our crosswalk from ``config`` (measured end to end) and score it."""
+    """Build our crosswalk from ``config`` (measured end to end) and score it.
+    ``extra_args``: more options of ``crosswalk build`` (e.g. ``--engine spark``);
+    ``engine``: the run's name in the tables."""
     out_dir.mkdir(parents=True, exist_ok=True)
     build_dir = out_dir / "build"
-    cmd = [str(CROSSWALK), "build", "--config", str(config), "--out", str(build_dir)]
-    run = Run("crosswalk", variant, "pending", command=shlex.join(cmd))
-    if not CROSSWALK.exists():
+    # This tree's code (``-m`` with the tree first on the path), not the installed one's.
+    cmd = [str(OUR_PYTHON), "-m", "crosswalk.cli", "build", "--config", str(config)]
+    cmd += ["--out", str(build_dir), *extra_args]
+    run = Run(engine, variant, "pending", command=shlex.join(cmd))
+    if not OUR_PYTHON.exists():
         run.status = "not installed"
         return run
     compile_project()
@@ -221,10 +244,12 @@ def run_ours(
         timeout=timeout,
         mem_cap_gib=mem_cap_gib,
         log=out_dir / "build.log",
+        env={"PYTHONPATH": str(ROOT)},
     )
     run.status = str(figures["status"])
     run.wall_s = float(figures["wall_s"])
     run.peak_rss_bytes = int(figures["peak_rss_bytes"])
+    run.peak_tree_bytes = int(figures["peak_tree_rss_bytes"])
     if run.status != "ok":
         tail = (out_dir / "build.log").read_text(errors="replace").strip().splitlines()[-5:]
         run.notes.extend(tail)
@@ -233,7 +258,7 @@ def run_ours(
     if not csv_path.exists():
         run.status = "no crosswalk.csv"
         return run
-    run.metrics = Metrics.score(pairs_from_crosswalk(csv_path, left, right), truth)
+    run.metrics = Metrics.score(pairs_from_crosswalk(csv_path, left, right), truth_of(truth))
     counts = build_counts(build_dir / "crosswalk.sqlite")
     run.candidate_pairs = candidate_pairs_of(counts)
     run.extra["counts"] = counts
@@ -244,7 +269,7 @@ def run_peer(
     engine: str,
     config: Path,
     out_dir: Path,
-    truth: PairSet,
+    truth: Truth,
     *,
     timeout: float,
     mem_cap_gib: float | None,
@@ -267,6 +292,7 @@ def run_peer(
     status = str(figures["status"])
     wall = float(figures["wall_s"])
     peak = int(figures["peak_rss_bytes"])
+    tree = int(figures["peak_tree_rss_bytes"])
     stats_path = out_dir / "stats.json"
     if status != "ok" or not stats_path.exists():
         tail = (out_dir / "run.log").read_text(errors="replace").strip().splitlines()[-5:]
@@ -278,9 +304,11 @@ def run_peer(
             peak,
             command=shlex.join(cmd),
             notes=tail,
+            peak_tree_bytes=tree,
         )
         return [run]
     stats = json.loads(stats_path.read_text())
+    truth = truth_of(truth)
     runs: list[Run] = []
     for kind in ("raw", "one_to_one"):
         pairs_path = out_dir / f"pairs_{kind}.csv"
@@ -299,6 +327,7 @@ def run_peer(
                 metrics,
                 shlex.join(cmd),
                 extra={"stats": stats},
+                peak_tree_bytes=tree,
             )
         )
     return runs
