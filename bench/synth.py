@@ -51,7 +51,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -539,14 +539,35 @@ def render_right(f: pd.DataFrame, vocab: Vocab, rng: np.random.Generator) -> pd.
 
 def _ids(n: int, offset: int, rng: np.random.Generator) -> pd.Series:
     """Record ids as 9-digit text (department A's start with 0: leading zeros must survive)."""
-    return _s((rng.permutation(n) + offset).astype(str)).str.zfill(9)
+    return _id_text(rng.permutation(n) + offset)
 
 
-def generate(n: int, out: Path, seed: int = 7) -> dict[str, object]:
-    """Write ``n`` records per department, the truth and a config into ``out``."""
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    vocab = load_vocab()
+def _id_text(numbers: np.ndarray) -> pd.Series:
+    """Record ids as 9-digit text."""
+    return _s(numbers.astype(str)).str.zfill(9)
+
+
+#: Records per side generated at once: larger listings are written in chunks of this
+#: many records per side, so that generating 10M per side takes no more memory than 1M.
+CHUNK = 1_000_000
+
+IdMaker = Callable[[int, int], pd.Series]
+
+
+@dataclass
+class Listings:
+    """One chunk of both listings and its truth."""
+
+    left: pd.DataFrame
+    right: pd.DataFrame
+    truth: pd.DataFrame
+    moved: int
+    renamed: int
+
+
+def listings(n: int, vocab: Vocab, rng: np.random.Generator, ids: IdMaker) -> Listings:
+    """``n`` records per department drawn with ``rng``; ``ids(n, offset)`` gives the
+    records' ids (offset 0 for department A, 100,000,000 for B)."""
     shared = round(n * SHARED_SHARE)
     only = n - shared
     total = shared + 2 * only
@@ -557,6 +578,7 @@ def generate(n: int, out: Path, seed: int = 7) -> dict[str, object]:
     right_rows = np.concatenate([np.arange(0, shared), np.arange(shared + only, total)])
     fac_l = fac.iloc[left_rows].reset_index(drop=True)
     fac_r = fac.iloc[right_rows].reset_index(drop=True)
+    del fac
 
     # Moves and renames of shared facilities: department B has the new address or name.
     moved = np.zeros(n, dtype=bool)
@@ -573,8 +595,9 @@ def generate(n: int, out: Path, seed: int = 7) -> dict[str, object]:
 
     left = render_left(fac_l, rng)
     right = render_right(fac_r, vocab, rng)
-    left.insert(0, "facility_id", _ids(n, 0, rng))
-    right.insert(0, "facility_id", _ids(n, 100_000_000, rng))
+    del fac_l, fac_r
+    left.insert(0, "facility_id", ids(n, 0))
+    right.insert(0, "facility_id", ids(n, 100_000_000))
     truth = pd.DataFrame(
         {
             f"{LEFT}_id": left["facility_id"].iloc[:shared].to_numpy(),
@@ -584,24 +607,70 @@ def generate(n: int, out: Path, seed: int = 7) -> dict[str, object]:
     # Shuffle the listings so that file order says nothing.
     left = left.iloc[rng.permutation(n)]
     right = right.iloc[rng.permutation(n)]
-    t_gen = time.perf_counter() - t0
+    return Listings(left, right, truth, len(m_idx), len(r_idx))
 
+
+def generate(n: int, out: Path, seed: int = 7) -> dict[str, object]:
+    """Write ``n`` records per department, the truth and a config into ``out``.
+
+    Up to :data:`CHUNK` records per side, the listings are drawn at once from one
+    generator seeded with ``seed``. Larger listings are written in chunks of
+    :data:`CHUNK` records per side, chunk ``k`` drawn by a generator seeded with
+    ``(seed, k)``: each chunk is a listing of its own (its facilities, chains and
+    multi-tenant buildings, in the same ZIPs as every other chunk), shuffled within
+    itself; the record ids are one permutation of all ``n``, so their order says
+    nothing across chunks either. Memory stays that of one chunk."""
+    t0 = time.perf_counter()
+    vocab = load_vocab()
     out.mkdir(parents=True, exist_ok=True)
-    left.to_csv(out / f"{LEFT}.csv", index=False)
-    right.to_csv(out / f"{RIGHT}.csv", index=False)
-    truth.to_csv(out / "truth.csv", index=False)
+    if n <= CHUNK:
+        rng = np.random.default_rng(seed)
+        chunks: Iterator[tuple[int, Listings]] = iter(
+            [(0, listings(n, vocab, rng, lambda k, offset: _ids(k, offset, rng)))]
+        )
+    else:
+        chunks = _chunks(n, vocab, seed)
+    truth_pairs = moved = renamed = 0
+    t_write = 0.0
+    for k, part in chunks:
+        t1 = time.perf_counter()
+        first = {"mode": "w" if k == 0 else "a", "header": k == 0, "index": False}
+        part.left.to_csv(out / f"{LEFT}.csv", **first)
+        part.right.to_csv(out / f"{RIGHT}.csv", **first)
+        part.truth.to_csv(out / "truth.csv", **first)
+        t_write += time.perf_counter() - t1
+        truth_pairs += len(part.truth)
+        moved += part.moved
+        renamed += part.renamed
+        del part
     (out / "config.toml").write_text(config_toml())
     manifest: dict[str, object] = {
         "records_per_side": n,
-        "truth_pairs": len(truth),
-        "moved": int(moved.sum()),
-        "renamed": int(renamed.sum()),
+        "truth_pairs": truth_pairs,
+        "moved": moved,
+        "renamed": renamed,
         "seed": seed,
-        "generate_s": round(t_gen, 2),
+        "chunk_records": min(n, CHUNK),
+        "generate_s": round(time.perf_counter() - t0 - t_write, 2),
         "total_s": round(time.perf_counter() - t0, 2),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
+
+
+def _chunks(n: int, vocab: Vocab, seed: int) -> Iterator[tuple[int, Listings]]:
+    """The chunks of listings of ``n`` records per side (see :func:`generate`)."""
+    ids_rng = np.random.default_rng(seed)
+    left_ids = ids_rng.permutation(n)
+    right_ids = ids_rng.permutation(n) + 100_000_000
+    for k, start in enumerate(range(0, n, CHUNK)):
+        size = min(CHUNK, n - start)
+
+        def ids(count: int, offset: int, start: int = start) -> pd.Series:
+            numbers = left_ids if offset == 0 else right_ids
+            return _id_text(numbers[start : start + count])
+
+        yield k, listings(size, vocab, np.random.default_rng([seed, k]), ids)
 
 
 def config_toml() -> str:
