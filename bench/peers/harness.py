@@ -111,9 +111,10 @@ def measured(
     log: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``cmd`` under a fresh measuring wrapper and return the wrapper's figures."""
+    """Run ``cmd`` under a fresh measuring wrapper and return the wrapper's figures (the
+    tree's memory, sample by sample, in ``memory.tsv`` beside ``result_json``)."""
     wrapper = [sys.executable, str(PEERS / "measure.py"), "--out", str(result_json)]
-    wrapper += ["--timeout", str(timeout)]
+    wrapper += ["--timeout", str(timeout), "--timeline", str(result_json.parent / "memory.tsv")]
     if mem_cap_gib:
         wrapper += ["--mem-cap-gib", str(mem_cap_gib)]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}

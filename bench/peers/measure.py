@@ -12,7 +12,9 @@ so the figures of every engine (ours and the peers) are taken the same way:
   has been reaped, i.e. the high-water resident set of the largest process of the
   command's tree;
 * ``peak_tree_rss_bytes``: the largest sum of the resident sets of the whole
-  process tree, sampled every 0.2 s from ``/proc`` (also used for the memory cap).
+  process tree, sampled every 0.2 s from ``/proc`` (also used for the memory cap);
+  with ``--timeline FILE``, every sample is written there (seconds, GiB), so that a
+  run killed at the cap shows how far it got.
 
 The command runs in its own process group. If it outlives ``--timeout`` it is
 killed and the status is ``timed out``; if its tree grows past ``--mem-cap-gib``
@@ -72,8 +74,11 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def measure(cmd: list[str], timeout: float, mem_cap_bytes: int | None) -> dict[str, object]:
+def measure(
+    cmd: list[str], timeout: float, mem_cap_bytes: int | None, timeline: Path | None = None
+) -> dict[str, object]:
     """Run ``cmd`` to completion (or until a limit) and return its measurements."""
+    samples = timeline.open("w") if timeline is not None else None
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, start_new_session=True)
     status = "ok"
@@ -87,6 +92,9 @@ def measure(cmd: list[str], timeout: float, mem_cap_bytes: int | None) -> dict[s
         rss = _tree_rss(proc.pid)
         peak_tree = max(peak_tree, rss)
         elapsed = time.perf_counter() - start
+        if samples is not None:
+            samples.write(f"{elapsed:.1f}\t{rss / 2**30:.3f}\n")
+            samples.flush()
         if elapsed > timeout:
             status = "timed out"
         elif mem_cap_bytes is not None and rss > mem_cap_bytes:
@@ -97,6 +105,8 @@ def measure(cmd: list[str], timeout: float, mem_cap_bytes: int | None) -> dict[s
             proc.wait()
             break
     wall = time.perf_counter() - start
+    if samples is not None:
+        samples.close()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     rc = proc.returncode
     if status == "ok" and rc == -signal.SIGKILL:
@@ -123,13 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="where to write the JSON result")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds (default 3600)")
     parser.add_argument("--mem-cap-gib", type=float, default=None, help="kill past this tree RSS")
+    parser.add_argument(
+        "--timeline", type=Path, default=None, help="write every sample (s, GiB) here"
+    )
     parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- then the command")
     args = parser.parse_args(argv)
     cmd = args.cmd[1:] if args.cmd and args.cmd[0] == "--" else args.cmd
     if not cmd:
         parser.error("give the command to measure after --")
     cap = int(args.mem_cap_gib * 2**30) if args.mem_cap_gib else None
-    result = measure(cmd, args.timeout, cap)
+    result = measure(cmd, args.timeout, cap, args.timeline)
     Path(args.out).write_text(json.dumps(result, indent=2))
     return 0
 
