@@ -14,7 +14,8 @@ each engine links them in a fresh, measured process: ours with ``crosswalk build
 on the generated config, on each runner of ``--engines`` (``local``, the default,
 and ``spark``: ``crosswalk build --engine spark --spark-master MASTER``), Splink
 with ``bench/peers/splink_runner.py`` (DuckDB, 2 threads, memory_limit 10GB).
-Reported per size and engine: status, wall time, peak memory, candidate pairs
+Reported per size and engine: status, wall time, CPU time (user and system, of
+the whole tree), peak memory, candidate pairs
 (ours: ``counts`` in the build's ``meta`` table; Splink: its blocked pairs) and
 pairwise precision, recall and F1 against the complete synthetic truth.
 
@@ -173,16 +174,16 @@ def run_size(
 def table(rows: list[tuple[int, Run]]) -> str:
     """A Markdown table of every run at every size."""
     head = (
-        "| per side | engine | variant | status | wall s | peak GiB (tree) | candidate pairs "
-        "| precision | recall | F1 |"
+        "| per side | engine | variant | status | wall s | CPU s | peak GiB (tree) "
+        "| candidate pairs | precision | recall | F1 |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for n, r in rows:
         m = r.metrics
         variant = r.variant.removeprefix(_label(n)).strip() or "–"
         lines.append(
             f"| {n:,} | {r.engine} | {variant} | {r.status} | {fmt_num(r.wall_s, 1)} "
-            f"| {fmt_num(r.peak_tree_gib, 2)} | {fmt_num(r.candidate_pairs)} "
+            f"| {fmt_num(r.extra.get('cpu_s'), 1)} | {fmt_num(r.peak_tree_gib, 2)} | {fmt_num(r.candidate_pairs)} "
             f"| {fmt_num(m.precision if m else None, 4)} | {fmt_num(m.recall if m else None, 4)} "
             f"| {fmt_num(m.f1 if m else None, 4)} |"
         )
