@@ -15,7 +15,7 @@ on the generated config, on each runner of ``--engines`` (``local``, the default
 and ``spark``: ``crosswalk build --engine spark --spark-master MASTER``), Splink
 with ``bench/peers/splink_runner.py`` (DuckDB, 2 threads, memory_limit 10GB).
 Reported per size and engine: status, wall time, CPU time (user and system, of
-the whole tree), peak memory, candidate pairs
+the whole tree, Spark's JVM included), peak memory, candidate pairs
 (ours: ``counts`` in the build's ``meta`` table; Splink: its blocked pairs) and
 pairwise precision, recall and F1 against the complete synthetic truth.
 

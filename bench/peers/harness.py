@@ -251,7 +251,7 @@ def run_ours(
     run.wall_s = float(figures["wall_s"])
     run.peak_rss_bytes = int(figures["peak_rss_bytes"])
     run.peak_tree_bytes = int(figures["peak_tree_rss_bytes"])
-    run.extra["cpu_s"] = round(float(figures["user_s"]) + float(figures["sys_s"]), 1)
+    run.extra["cpu_s"] = round(float(figures["tree_cpu_s"]), 1)
     if run.status != "ok":
         tail = (out_dir / "build.log").read_text(errors="replace").strip().splitlines()[-5:]
         run.notes.extend(tail)
@@ -295,7 +295,7 @@ def run_peer(
     wall = float(figures["wall_s"])
     peak = int(figures["peak_rss_bytes"])
     tree = int(figures["peak_tree_rss_bytes"])
-    cpu = round(float(figures["user_s"]) + float(figures["sys_s"]), 1)
+    cpu = round(float(figures["tree_cpu_s"]), 1)
     stats_path = out_dir / "stats.json"
     if status != "ok" or not stats_path.exists():
         tail = (out_dir / "run.log").read_text(errors="replace").strip().splitlines()[-5:]

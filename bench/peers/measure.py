@@ -11,6 +11,12 @@ so the figures of every engine (ours and the peers) are taken the same way:
 * ``peak_rss_bytes``: ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` after the command
   has been reaped, i.e. the high-water resident set of the largest process of the
   command's tree;
+* ``user_s``, ``sys_s``: the CPU time of the command and of the descendants it
+  waited for (``RUSAGE_CHILDREN``);
+* ``tree_cpu_s``: the CPU time of the whole tree: the larger of ``user_s + sys_s``
+  and the sum of every process's own CPU time as last sampled (a process that its
+  parent does not wait for, such as Spark's JVM, is not in ``RUSAGE_CHILDREN``;
+  the sampled sum misses a process's last 0.2 s and processes shorter than that);
 * ``peak_tree_rss_bytes``: the largest sum of the resident sets of the whole
   process tree, sampled every 0.2 s from ``/proc`` (also used for the memory cap);
   with ``--timeline FILE``, every sample is written there (seconds, GiB), so that a
@@ -55,8 +61,12 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _tree_rss(root: int) -> int:
-    """Sum of the resident set sizes of ``root`` and its descendants, in bytes."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_rss(root: int, cpu: dict[int, float] | None = None) -> int:
+    """Sum of the resident set sizes of ``root`` and its descendants, in bytes; with
+    ``cpu``, each process's own CPU seconds so far (user and system) are noted there."""
     total = 0
     stack = [root]
     seen: set[int] = set()
@@ -68,6 +78,10 @@ def _tree_rss(root: int) -> int:
         try:
             fields = Path(f"/proc/{pid}/statm").read_text().split()
             total += int(fields[1]) * _PAGE
+            if cpu is not None:
+                # utime and stime: the 12th and 13th fields after the command's ")".
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                cpu[pid] = (int(stat[11]) + int(stat[12])) / _TICK
         except (OSError, IndexError, ValueError):
             continue
         stack.extend(_children(pid))
@@ -83,13 +97,14 @@ def measure(
     proc = subprocess.Popen(cmd, start_new_session=True)
     status = "ok"
     peak_tree = 0
+    cpu: dict[int, float] = {}
     while True:
         try:
             proc.wait(timeout=0.2)
             break
         except subprocess.TimeoutExpired:
             pass
-        rss = _tree_rss(proc.pid)
+        rss = _tree_rss(proc.pid, cpu)
         peak_tree = max(peak_tree, rss)
         elapsed = time.perf_counter() - start
         if samples is not None:
@@ -122,6 +137,7 @@ def measure(
         "peak_tree_rss_bytes": max(peak_tree, int(usage.ru_maxrss) * 1024),
         "user_s": round(usage.ru_utime, 3),
         "sys_s": round(usage.ru_stime, 3),
+        "tree_cpu_s": round(max(usage.ru_utime + usage.ru_stime, sum(cpu.values())), 3),
         "timeout_s": timeout,
         "mem_cap_bytes": mem_cap_bytes,
     }
