@@ -28,6 +28,7 @@ from crosswalk.stages.compare import columns_of, compare_candidates, comparisons
 from crosswalk.stages.conflicts import CONFLICT_LOW
 from crosswalk.stages.explain import explanations as explain_pairs
 from crosswalk.stages.fit import fit, u_probabilities
+from crosswalk.stages.kernel.codes import sort_order
 from crosswalk.stages.keys import NamedPair, decisions, records_by_key
 from crosswalk.stages.normalize import normalize_batch
 from crosswalk.stages.prune import prune
@@ -200,11 +201,18 @@ def link_inputs(
     constraints: Constraints | None,
     labels: Sequence[NamedPair] | None,
 ) -> dict[str, Any]:
-    """The :data:`LINK_INPUTS` of a run: the records numbered 0..n-1 (their keys), the
-    labelled pairs with the must-link decisions, and the decisions."""
+    """The :data:`LINK_INPUTS` of a run: the records numbered 0..n-1 in (source, record_id)
+    order, the labelled pairs with the must-link decisions, and the decisions.
+
+    Numbering the records by their keys, not by the order of the files' rows, makes every
+    choice that the stages break by position (samples, pruning, equal weights, survivors)
+    a choice by key: a shuffled source publishes the same entities and links."""
     constraints = constraints or Constraints()
+    order = sort_order(records, ["source", "record_id"])
     return {
-        "records": records.reset_index(drop=True),
+        "records": records.reset_index(drop=True)
+        if order is None
+        else records.take(order).reset_index(drop=True),
         "labels": list(labels or []) + list(constraints.must_link),
         "constraints": constraints,
     }

@@ -27,7 +27,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
 from crosswalk.stages.conflicts import split_conflicts
-from crosswalk.stages.kernel.codes import run_starts
+from crosswalk.stages.kernel.codes import key_order, ranks, run_starts
 from crosswalk.stages.keys import Decisions
 from crosswalk.vocabulary import LINK_STATUSES
 
@@ -117,12 +117,20 @@ def cluster(
     threshold: float,
     must_link: list[tuple[int, int]] | None = None,
     cannot_link: list[tuple[int, int]] | None = None,
+    record_ids: pd.Series | np.ndarray | None = None,
 ) -> ClusterResult:
     """Cluster records ``0..n_records-1``.
 
     ``links`` has columns ``l``, ``r``, ``match_weight``, ``match_probability``.
     ``limits`` maps a source to the most records it may have in one entity
     (0 = no limit). Returns a label per record and a status per link.
+
+    Every tie — links of equal weight, pairings of equal total — is broken by the
+    records' keys (``sources`` and ``record_ids``), never by the order of the link rows:
+    any order of the records gives the same parts. Without ``record_ids``, by the
+    records' positions (the plan numbers the records in (source, record_id) order, so
+    that is their keys' order too, also for a component's records renumbered
+    ``0..k-1`` in that order, as a runner resolving components one by one does).
     """
     g = link_graph(n_records, links, threshold, must_link, cannot_link)
     must, cannot, n_links = g.must, g.cannot, g.n_links
@@ -136,7 +144,8 @@ def cluster(
     labels = labels.astype("int64")
     result = ClusterResult(labels=labels, codes=codes)
 
-    src_codes, src_names = pd.factorize(pd.Series(sources))
+    # Sources numbered in name order: the same numbers for any order of the records.
+    src_codes, src_names = pd.factorize(pd.Series(sources), sort=True)
     n_src = max(len(src_names), 1)
     limit_of = np.array([limits.get(str(s), 1) for s in src_names], dtype="int64")
     # Components breaking a per-source limit: records per (component, source), counted at once.
@@ -152,7 +161,7 @@ def cluster(
         return result
 
     # Edges of the components to rebuild, by component, then must-links first, then by
-    # falling weight, then by position.
+    # falling weight, then by their records' keys.
     edges = np.flatnonzero(active & bad[labels[el]])
     if not len(edges):
         return result
@@ -171,17 +180,36 @@ def cluster(
     crossed = ((per_source >= 2) & (limit_of[None, :] == 1)).sum(axis=1) >= 2
     step = np.where(ecodes[edges] == _MUST, 0, 1)
     in_crossed = crossed[edge_comp]
+    members_all = np.flatnonzero(bad[labels])
+    # Each member's rank by key (only members' keys are ever compared, within a component).
+    key = np.arange(n_records, dtype=np.int64)
+    if record_ids is not None:
+        member_keys = pd.DataFrame(
+            {
+                "source": pd.Series(sources).iloc[members_all].to_numpy(dtype=object),
+                "record_id": pd.Series(record_ids).iloc[members_all].astype("string").array,
+            }
+        )
+        key[members_all] = ranks(key_order(member_keys, ["source", "record_id"]))
     if in_crossed.any():
         step[in_crossed] = _matching_ranks(
-            edges[in_crossed], worth[in_crossed], edge_comp[in_crossed], el, er, src_codes, limit_of
+            edges[in_crossed],
+            worth[in_crossed],
+            edge_comp[in_crossed],
+            el,
+            er,
+            src_codes,
+            limit_of,
+            key,
         )
-    edges = edges[np.lexsort((-weight, step, edge_comp))]
+    lo_key = np.minimum(key[el[edges]], key[er[edges]])
+    hi_key = np.maximum(key[el[edges]], key[er[edges]])
+    edges = edges[np.lexsort((hi_key, lo_key, -weight, step, edge_comp))]
     edge_comp = labels[el[edges]]
     edge_start = run_starts(edge_comp)
     comps = edge_comp[edge_start]
     edge_end = np.append(edge_start[1:], len(edges))
-    members_all = np.flatnonzero(bad[labels])
-    members_all = members_all[np.argsort(labels[members_all], kind="stable")]
+    members_all = members_all[np.lexsort((key[members_all], labels[members_all]))]
     member_comp = labels[members_all]
     member_start = np.searchsorted(member_comp, comps, side="left")
     member_end = np.searchsorted(member_comp, comps, side="right")
@@ -269,6 +297,23 @@ def _max_weight_matching(rows: np.ndarray, cols: np.ndarray, worth: np.ndarray) 
     return first[np.isin(rows[first] * n_cols + cols[first], list(chosen))]
 
 
+#: The most that the tie-break among pairings of equal total adds to a record's links.
+TIE = 1e-7
+
+
+def _ranks_in_component(comp: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per link end (its component ``comp``, its record's ``key``): a number for its record,
+    in (component, key) order, and its record's precedence among its component's
+    records on that side, ``(count - i) / (count + 1)`` for the ``i``-th of ``count``
+    from 0 (a fraction in (0, 1), largest for the first key)."""
+    pairs, number = np.unique(np.stack([comp, key]), axis=1, return_inverse=True)
+    number = number.reshape(-1)
+    first = np.searchsorted(pairs[0], pairs[0], side="left")
+    count = np.searchsorted(pairs[0], pairs[0], side="right") - first
+    rank = (count - (np.arange(pairs.shape[1]) - first)) / (count + 1)
+    return number, rank[number]
+
+
 def _matching_ranks(
     edges: np.ndarray,
     worth: np.ndarray,
@@ -277,6 +322,7 @@ def _matching_ranks(
     er: np.ndarray,
     src: np.ndarray,
     limit_of: np.ndarray,
+    key: np.ndarray,
 ) -> np.ndarray:
     """Per link of the components to rebuild (``edges``; ``worth``: each one's weight above
     the threshold, infinite for a must-link; ``comp``: its component), the rank of the
@@ -288,6 +334,15 @@ def _matching_ranks(
     disjoint: one matching of their union is each one's, :func:`_max_weight_matching`).
     With two such sources, the split is then that maximum-weight matching exactly; with
     more, it is a heuristic: the heaviest pairwise matchings decide first.
+
+    Ties are broken by the records' keys (``key``: each record's rank in (source,
+    record_id) order), so that the matching is one, whatever the solver: among pairings
+    of equal total, the one pairing the records of each side in key order (the first
+    with the first, …; with fewer on one side, the first keys) is chosen: each link gains
+    :data:`TIE` times the product of its two records' precedences (a fraction in (0, 1)
+    that falls with the record's key among its component's records of its source,
+    :func:`_ranks_in_component`), far below any difference of weights that is not a
+    tie. Equal totals of two pairwise matchings are ordered by the sources' names.
     """
     must = ~np.isfinite(worth)
     a, b = src[el[edges]], src[er[edges]]
@@ -298,12 +353,13 @@ def _matching_ranks(
     chosen = np.zeros(len(edges), dtype=bool)
     for p in np.unique(pair[one_each]).tolist():
         at = np.flatnonzero(pair == p)
-        left = np.where(a[at] == p // n_src, el[edges[at]], er[edges[at]])
-        right = np.where(a[at] == p // n_src, er[edges[at]], el[edges[at]])
-        row_of = np.unique(left, return_inverse=True)[1]
-        col_of = np.unique(right, return_inverse=True)[1]
-        # A link of no worth still beats none.
-        chosen[at[_max_weight_matching(row_of, col_of, np.maximum(worth[at], 0.0) + 1e-6)]] = True
+        left = key[np.where(a[at] == p // n_src, el[edges[at]], er[edges[at]])]
+        right = key[np.where(a[at] == p // n_src, er[edges[at]], el[edges[at]])]
+        row_of, row_rank = _ranks_in_component(comp[at], left)
+        col_of, col_rank = _ranks_in_component(comp[at], right)
+        # A link of no worth still beats none; equal pairings go by the records' keys.
+        gain = np.maximum(worth[at], 0.0) + 1e-6 + TIE * row_rank * col_rank
+        chosen[at[_max_weight_matching(row_of, col_of, gain)]] = True
     # Each component's matchings, heaviest first.
     at = np.flatnonzero(chosen)
     groups, group_of = np.unique(comp[at] * (n_src * n_src) + pair[at], return_inverse=True)
@@ -328,7 +384,8 @@ def cluster_records(
     threshold: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The pairs with their ``status``, the records with their ``cluster``, and the
-    conflicts with the clusters' splits: new frames sharing their inputs' columns."""
+    conflicts with the clusters' splits: new frames sharing their inputs' columns.
+    Ties are broken by the records' (source, record_id) keys, whatever their order."""
     result = cluster(
         len(frame),
         frame["source"].to_numpy(),
@@ -337,6 +394,7 @@ def cluster_records(
         threshold,
         must_link=decisions.must,
         cannot_link=decisions.cannot,
+        record_ids=frame["record_id"],
     )
     return cluster_outputs(result, scored, frame, conflicts)
 

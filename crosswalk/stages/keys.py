@@ -1,5 +1,6 @@
-"""Record keys: each record's position in the build (0..n-1, in load order), the records'
-(source, record_id) order, and pairs named by (source, record_id) as positions.
+"""Record keys: each record's position in the build (0..n-1, in (source, record_id) order:
+see :func:`crosswalk.plans.link_inputs`), the records' (source, record_id) order, and pairs
+named by (source, record_id) as positions.
 
 The plan assigns the positions once per build; the stages exchange records by them.
 """
