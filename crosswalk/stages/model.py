@@ -567,6 +567,50 @@ def renaming_allowed(
     return ok
 
 
+def moving_allowed(
+    levels: pd.DataFrame,
+    model: Model,
+    alone: dict[str, np.ndarray] | None = None,
+    name_reach: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Per pair, whether a differing place is no evidence against it: a facility that moves
+    keeps its name. That is so where the pair agrees on the whole name (the name
+    comparison's first level, the one its term frequency adjusts by the whole name), no
+    other record carries that name (``alone``, see :func:`held_alone`), and the facility
+    types are the same or compatible (where they are compared): the symmetric case of
+    :func:`renaming_allowed`. ``alone`` None: whether the levels leave it possible
+    (pruning's ceiling; ``name_reach``: the best name level a pair whose name is not
+    compared yet can reach). None where no pair can qualify."""
+    name = next(
+        (f for f in model.fields if f.tf_levels and 0 in f.tf_levels and role_of(f.name) == "name"),
+        None,
+    )
+    if name is None or (name.name not in levels and name_reach is None):
+        return None
+    column = name.tf_column_of(0)
+    if alone is not None and column is None:
+        return None
+    g = levels[name.name].to_numpy() if name.name in levels else np.asarray(name_reach)
+    ok = g == 0
+    if alone is not None:
+        held = alone.get(column or "")
+        if held is None:
+            return None
+        ok &= held
+    if TYPE_COMPARISON in levels:
+        kind = levels[TYPE_COMPARISON].to_numpy()
+        ok &= (kind != MISSING) & (kind < len(model.field(TYPE_COMPARISON).levels) - 1)
+    return ok
+
+
+def places(f: FieldParams) -> bool:
+    """Whether the model field compares the place: its role is ``place``, or it stands in
+    for one that does (a differing place a facility that moved may carry)."""
+    return role_of(f.name) == "place" or (
+        f.stands_in_for is not None and role_of(f.stands_in_for) == "place"
+    )
+
+
 def role_of(field: str) -> str:
     """The role of a model field's comparison (``other`` for one the registry lacks)."""
     return spec(spec_name(field)).role if spec_name(field) in available() else "other"
@@ -584,11 +628,14 @@ def score(
     Agreement on common values is down-weighted, and on rare values up-weighted, by
     the per-pair value ``frequencies`` (see :func:`pair_frequencies`). Where ``alone``
     (see :func:`held_alone`) lets a renamed facility keep its address
-    (:func:`renaming_allowed`), a differing name weighs nothing rather than against.
+    (:func:`renaming_allowed`), a differing name weighs nothing rather than against; where
+    it lets a facility that moved keep its name (:func:`moving_allowed`), a differing
+    place (address and town) weighs nothing rather than against.
     """
     bits = {}
     total = np.full(len(levels), model.prior_bits, dtype="float64")
     renamed = renaming_allowed(levels, model, alone) if alone else None
+    moved = moving_allowed(levels, model, alone) if alone else None
     for f in model.fields:
         if f.name not in levels:
             continue
@@ -597,6 +644,8 @@ def score(
         b = np.where(g == MISSING, 0.0, table[np.clip(g, 0, len(table) - 1)])
         if renamed is not None and role_of(f.name) == "name":
             b = np.where(renamed, np.maximum(b, 0.0), b)
+        if moved is not None and places(f):
+            b = np.where(moved, np.maximum(b, 0.0), b)
         if f.tf_column and f.tf_levels and frequencies is not None:
             u = np.clip(np.asarray(f.u, dtype="float64"), EPS, 1.0)
             ulev = u[np.clip(g, 0, len(u) - 1)]

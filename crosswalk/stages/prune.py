@@ -18,7 +18,14 @@ from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import FieldParams, Model, probability_bits
 from crosswalk.stages.kernel.parallel import Parallel
 from crosswalk.stages.keys import Decisions
-from crosswalk.stages.model import TF_MAX_BOOST, renaming_allowed, role_of, score
+from crosswalk.stages.model import (
+    TF_MAX_BOOST,
+    moving_allowed,
+    places,
+    renaming_allowed,
+    role_of,
+    score,
+)
 
 
 def ceiling_bits(f: FieldParams) -> np.ndarray:
@@ -99,6 +106,17 @@ def _weight_ceiling(
     # A name change the address may allow (stages.model.renaming_allowed): its differing
     # name may weigh nothing.
     renamed = renaming_allowed(levels, model)
+    # A move its whole name may allow (stages.model.moving_allowed): its differing place
+    # may weigh nothing, where the name is exact or not compared yet and may reach exact.
+    name_reach = next(
+        (
+            r if r is not None else np.zeros(len(levels), dtype=np.int64)
+            for n, r in pending.items()
+            if role_of(n) == "name"
+        ),
+        None,
+    )
+    moved = moving_allowed(levels, model, name_reach=name_reach)
     for f in model.fields:
         if f.name in pending:
             most = ceiling_bits(f)
@@ -116,6 +134,8 @@ def _weight_ceiling(
                 total -= np.minimum(scores.bits[f.name].to_numpy(), 0.0)
             if renamed is not None and role_of(f.name) == "name":
                 total -= np.where(renamed, np.minimum(scores.bits[f.name].to_numpy(), 0.0), 0.0)
+            if moved is not None and places(f):
+                total -= np.where(moved, np.minimum(scores.bits[f.name].to_numpy(), 0.0), 0.0)
     return total
 
 
