@@ -54,6 +54,8 @@ def sort_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
     if len(key) == 1 and frame[key[0]].is_monotonic_increasing:
         return None
     table = pa.table({k: pa.Array.from_pandas(frame[k]) for k in key})
+    if _in_key_order(table, key):
+        return None
     order = _leading_groups_order(table, key)
     if order is None:
         order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key]).to_numpy()
@@ -65,6 +67,23 @@ def sort_order(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
 def in_order(order: np.ndarray) -> bool:
     """Whether the positions ``order`` leave the rows where they are (the identity)."""
     return bool(np.array_equal(order, np.arange(len(order))))
+
+
+def _in_key_order(table: pa.Table, key: list[str]) -> bool:
+    """Whether the rows of ``table`` are in ``key`` order already, told in one pass
+    (each row against the next) without sorting; False where a key has missing values."""
+    if any(table.column(k).null_count for k in key):
+        return False
+    n = table.num_rows
+    ahead = pa.array(np.zeros(n - 1, dtype=bool))  # row i < row i + 1 on the keys so far
+    tied = pa.array(np.ones(n - 1, dtype=bool))  # row i == row i + 1 on the keys so far
+    for k in key:
+        col = table.column(k)
+        a, b = col.slice(0, n - 1), col.slice(1)
+        ahead = pc.or_(ahead, pc.and_(tied, pc.less(a, b)))
+        tied = pc.and_(tied, pc.equal(a, b))
+    # In order: every row is before or tied with the next (a stable sort keeps ties).
+    return bool(pc.all(pc.or_(ahead, tied)).as_py())
 
 
 #: A leading text key with at most this many distinct values is sorted by groups.
