@@ -365,7 +365,8 @@ def _matching_ranks(
     groups, group_of = np.unique(comp[at] * (n_src * n_src) + pair[at], return_inverse=True)
     total = np.bincount(group_of, weights=worth[at], minlength=len(groups))
     by_total = np.lexsort((-total, groups // (n_src * n_src)))
-    first_of_comp = np.searchsorted(groups[by_total] // (n_src * n_src), groups[by_total])
+    comp_of_group = groups[by_total] // (n_src * n_src)  # ascending
+    first_of_comp = np.searchsorted(comp_of_group, comp_of_group, side="left")
     step = np.empty(len(groups), dtype=np.int64)
     step[by_total] = np.arange(len(groups)) - first_of_comp + 1
     ranks = np.full(len(edges), n_src * n_src + 1, dtype=np.int64)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crosswalk.stages.cluster import cluster_records
+from crosswalk.stages.cluster import cluster, cluster_records
 from crosswalk.stages.keys import Decisions
 
 Key = tuple[str, str]
@@ -80,3 +80,39 @@ def test_equal_weights_are_resolved_by_keys_in_any_order(
     }
     for seed in range(1, 12):
         assert _clustered(keys, links, seed) == first, seed
+
+
+def test_components_resolved_one_by_one_split_as_all_at_once() -> None:
+    # Many small components of two and three sources, with weights drawn from a few values
+    # (so that equal weights and equal totals abound): resolving each on its own records,
+    # renumbered 0..k-1 in key order (as a runner resolving components one by one does),
+    # gives the parts and statuses of resolving them all at once.
+    rng = np.random.default_rng(5)
+    sources: list[str] = []
+    rows: list[tuple[int, int, float]] = []
+    comps: list[list[int]] = []
+    for _ in range(150):
+        members: dict[str, list[int]] = {}
+        for s in ("a", "b", "c")[: int(rng.integers(2, 4))]:
+            members[s] = list(range(len(sources), len(sources) + int(rng.integers(1, 4))))
+            sources += [s] * len(members[s])
+        names = list(members)
+        for i, s in enumerate(names):
+            for t in names[i + 1 :]:
+                for x in members[s]:
+                    for y in members[t]:
+                        if rng.random() < 0.8:
+                            rows.append((x, y, float(rng.choice([4.0, 9.0, 15.0]))))
+        comps.append([m for ms in members.values() for m in ms])
+    links = pd.DataFrame(sorted(rows), columns=["l", "r", "match_weight"])
+    links["match_probability"] = 1 / (1 + 2.0 ** -links["match_weight"])
+    limits = {"a": 1, "b": 1, "c": 1}
+    whole = cluster(len(sources), np.array(sources), limits, links, 0.5)
+    for members in comps:
+        at = links["l"].isin(members).to_numpy()
+        local = links[at].reset_index(drop=True)
+        local[["l", "r"]] = np.searchsorted(members, local[["l", "r"]].to_numpy())
+        part = cluster(len(members), np.array(sources)[members], limits, local, 0.5)
+        same = whole.labels[members][:, None] == whole.labels[members][None, :]
+        assert (same == (part.labels[:, None] == part.labels[None, :])).all()
+        assert list(part.status) == list(whole.status[at])
