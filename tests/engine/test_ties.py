@@ -82,12 +82,13 @@ def test_equal_weights_are_resolved_by_keys_in_any_order(
         assert _clustered(keys, links, seed) == first, seed
 
 
-def test_components_resolved_one_by_one_split_as_all_at_once() -> None:
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_components_resolved_one_by_one_split_as_all_at_once(seed: int) -> None:
     # Many small components of two and three sources, with weights drawn from a few values
     # (so that equal weights and equal totals abound): resolving each on its own records,
     # renumbered 0..k-1 in key order (as a runner resolving components one by one does),
     # gives the parts and statuses of resolving them all at once.
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed)
     sources: list[str] = []
     rows: list[tuple[int, int, float]] = []
     comps: list[list[int]] = []
