@@ -685,7 +685,9 @@ def _resolve_component(
     table: pa.Table, *, sources: list[str], limits: dict[str, int], threshold: float
 ) -> pa.Table:
     """On a worker: one component breaking a constraint, rebuilt by :func:`cluster` on its
-    records, links and decisions (renumbered in position order); see :data:`_RESOLVED`."""
+    records, links and decisions (renumbered in position order, which is the records' key
+    order: the plan numbers the records in (source, record_id) order, so ties are broken
+    as the local runner breaks them); see :data:`_RESOLVED`."""
     kind = table.column("kind").to_numpy()
     a = table.column("a").to_numpy()
     b = table.column("b").to_numpy()
