@@ -59,6 +59,7 @@ from crosswalk.stages.cluster import (
     link_graph,
 )
 from crosswalk.stages.compare import Comparison, Strongest, compare
+from crosswalk.stages.kernel.codes import pack
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.parallel import SerialParallel
 from crosswalk.stages.keys import Decisions
@@ -238,11 +239,13 @@ class SparkRunner:
             data = self.spark.createDataFrame(for_spark(frame))
             data.write.parquet(str(Path(directory, name).resolve()))
 
-    def broadcast(self, value: Any) -> Any:
-        """``value`` broadcast to the workers, once per run."""
+    def broadcast(self, value: Any, shipped: Callable[[Any], Any] | None = None) -> Any:
+        """``value`` (or what ``shipped`` makes of it) broadcast to the workers, once per
+        run."""
         got = self._broadcasts.get(id(value))
         if got is None:
-            got = self._broadcasts[id(value)] = (value, self.spark.sparkContext.broadcast(value))
+            sent = shipped(value) if shipped is not None else value
+            got = self._broadcasts[id(value)] = (value, self.spark.sparkContext.broadcast(sent))
         return got[1]
 
     def frame(self, columns: Mapping[str, np.ndarray]) -> DataFrame:
@@ -307,7 +310,7 @@ class SparkParallel(SerialParallel):
         )
         fn = partial(
             _compare_batches,
-            columns=self.runner.broadcast(columns),
+            columns=self.runner.broadcast(columns, _converted_only),
             comparisons=list(comparisons),
             schema=schema,
         )
@@ -321,38 +324,44 @@ class SparkParallel(SerialParallel):
         return pd.DataFrame(out, copy=False)
 
     def level_patterns(self, levels: pd.DataFrame, names: list[str]) -> Patterns:
+        """The distinct level vectors, counted by one Spark aggregation: each pair's levels
+        are packed into one integer on the driver (as :func:`level_patterns` packs them),
+        Spark counts each code's pairs and its first pair, and only the distinct codes
+        come back."""
         n = len(levels)
         if not n or not names:
             return level_patterns(levels, names)
         from pyspark.sql import functions as F
 
-        cols = [f"c{j}" for j in range(len(names))]
-        rows = self.runner.frame(
-            {
-                "i": np.arange(n, dtype="int64"),
-                **{
-                    c: levels[name].to_numpy().astype("int64")
-                    for c, name in zip(cols, names, strict=True)
-                },
-            }
-        ).cache()
-        try:
-            found = to_arrow(
-                rows.groupBy(*cols).agg(F.count("*").alias("n"), F.min("i").alias("first"))
-            )
-            counts = found.column("n").to_numpy().astype("int64")
-            # Most frequent first, ties in order of first appearance (as level_patterns).
-            order = np.lexsort((found.column("first").to_numpy(), -counts))
-            vectors = np.column_stack([found.column(c).to_numpy()[order] for c in cols])
-            ranked = {c: vectors[:, j] for j, c in enumerate(cols)}
-            ranked["rank"] = np.arange(len(order), dtype="int64")
-            table = self.runner.spark.createDataFrame(pa.table(ranked))
-            index_of = to_arrow(rows.join(F.broadcast(table), on=cols).select("i", "rank"))
-        finally:
-            rows.unpersist()
-        index = np.empty(n, dtype="int64")
-        index[index_of.column("i").to_numpy()] = index_of.column("rank").to_numpy()
-        return Patterns(vectors.astype("int64"), counts[order], index)
+        columns = [levels[name].to_numpy().astype("int64") for name in names]
+        # levels run from MISSING (-1) up
+        code = pack(((col + 1, int(col.max()) + 2) for col in columns), n)
+        found = to_arrow(
+            self.runner.frame({"code": code, "i": np.arange(n, dtype="int64")})
+            .groupBy("code")
+            .agg(F.count("*").alias("n"), F.min("i").alias("first"))
+        )
+        counts = found.column("n").to_numpy().astype("int64")
+        first = found.column("first").to_numpy()
+        # Most frequent first, ties in order of first appearance (as level_patterns).
+        order = np.lexsort((first, -counts))
+        rows = first[order]
+        vectors = np.column_stack([col[rows] for col in columns]).reshape(len(rows), len(names))
+        # Each pair's rank: its code's place among the distinct codes.
+        codes = found.column("code").to_numpy()[order]
+        by_code = np.argsort(codes)
+        index = by_code[np.searchsorted(codes, code, sorter=by_code)].astype("int64")
+        return Patterns(vectors, counts[order], index)
+
+
+def _converted_only(columns: Columns) -> Columns:
+    """What the workers need of the records' columns: those already converted
+    (:func:`~crosswalk.stages.compare.convert` converts every compared one), without the
+    frame they came from nor the driver's memo."""
+    if columns.frame is None:
+        return columns
+    columns.prepared(columns.names())
+    return Columns(texts=columns.texts, floats=columns.floats, length=len(columns))
 
 
 def _ddl(schema: pa.Schema) -> str:
@@ -492,52 +501,95 @@ def spark_block(
 # --------------------------------------------------------------------------- clustering
 
 
-def components(runner: SparkRunner, n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def components(
+    runner: SparkRunner,
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    partitions: int | None = None,
+) -> np.ndarray:
     """Each of records ``0..n-1``'s connected component over the edges ``left``–``right``,
-    numbered in order of the components' first record (as scipy numbers them): label
-    propagation in Spark, each record taking the smallest label among its own, its
-    neighbours' and its label's own label until none changes (a chain of ``k`` records
-    takes about ``log2 k`` rounds), checkpointed every :data:`CHECKPOINT_EVERY` rounds."""
-    from pyspark.sql import functions as F
+    numbered in order of the components' first record (as scipy numbers them).
 
-    smallest = np.arange(n, dtype="int64")
+    Found in Spark by rounds of contraction: each partition of the edges labels its
+    records with the smallest record of their component within the partition
+    (:func:`_local_components`); a record takes the smallest of the labels its partitions
+    gave it, and the labels one record got from several partitions become the next
+    round's edges, between labels. Each round halves the partitions (at most enough for
+    ``spark.sql.execution.arrow.maxRecordsPerBatch`` edges each), so the last round, on
+    one partition, leaves no edge; the rounds' edges are checkpointed (locally, and
+    reliably every :data:`CHECKPOINT_EVERY` rounds). Only the records whose label changed
+    come to the driver, which follows each record's labels to the last. ``partitions``:
+    the first round's (default: the edges' Arrow batches)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    parent = np.arange(n, dtype="int64")
     if len(left):
-        a = np.asarray(left, dtype="int64")
-        b = np.asarray(right, dtype="int64")
-        edges = runner.frame({"src": np.concatenate([a, b]), "dst": np.concatenate([b, a])}).cache()
-        labels = edges.select(F.col("src").alias("node")).distinct()
-        labels = labels.withColumn("label", F.col("node")).localCheckpoint()
+        batch = int(runner.spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10_000)
+        edges = runner.frame(
+            {"a": np.asarray(left, dtype="int64"), "b": np.asarray(right, dtype="int64")}
+        )
+        parts = partitions or edges.rdd.getNumPartitions()
+        count = len(left)
         rounds = 0
-        while True:
+        while count:
             rounds += 1
-            offered = edges.join(labels.withColumnRenamed("node", "src"), on="src").select(
-                F.col("dst").alias("node"), F.col("label").alias("offer")
+            if partitions is not None or rounds > 1:
+                edges = edges.repartition(parts)
+            # Each record with the smallest label any of its partitions gave it.
+            stars = edges.mapInArrow(_local_components, "node bigint, root bigint")
+            labelled = stars.withColumn(
+                "label", F.min("root").over(Window.partitionBy("node"))
+            ).localCheckpoint()
+            moved = to_arrow(
+                labelled.filter(F.col("label") < F.col("node")).select("node", "label").distinct()
             )
-            offers = offered.groupBy("node").agg(F.min("offer").alias("offer"))
-            taken = labels.join(offers, on="node").select(
-                "node", F.least("label", "offer").alias("label"), F.col("label").alias("was")
+            parent[moved.column("node").to_numpy()] = moved.column("label").to_numpy()
+            # The labels a record got besides its smallest are joined to it.
+            edges = (
+                labelled.filter(F.col("root") != F.col("label"))
+                .select(F.col("label").alias("a"), F.col("root").alias("b"))
+                .distinct()
             )
-            # Shortcut: a record also takes its label's label (the chains halve each round).
-            jumps = taken.select(F.col("node").alias("label"), F.col("label").alias("jump"))
-            updated = taken.join(jumps, on="label").select(
-                "node",
-                F.least("label", "jump").alias("label"),
-                (F.least("label", "jump") < F.col("was")).alias("changed"),
+            edges = (
+                edges.checkpoint() if rounds % CHECKPOINT_EVERY == 0 else edges.localCheckpoint()
             )
-            updated = (
-                updated.checkpoint()
-                if rounds % CHECKPOINT_EVERY == 0
-                else updated.localCheckpoint()
-            )
-            changed = updated.filter("changed").limit(1).count()
-            labels = updated.select("node", "label")
-            if not changed:
+            count = edges.count()
+            parts = max(1, min(parts // 2, -(-count // batch)))
+        # Each record's last label: its labels' labels, followed to the end.
+        while True:
+            further = parent[parent]
+            if np.array_equal(further, parent):
                 break
-        got = to_arrow(labels)
-        edges.unpersist()
-        smallest[got.column("node").to_numpy()] = got.column("label").to_numpy()
+            parent = further
     # Each component's label is its smallest record: renumbered in that order.
-    return np.unique(smallest, return_inverse=True)[1].astype("int64")
+    return np.unique(parent, return_inverse=True)[1].astype("int64")
+
+
+def _local_components(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """On a worker: the components of one partition's edges ``a``–``b``: each record of
+    the partition (``node``) with its component's smallest record (``root``)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    got = list(batches)
+    if not got:
+        return
+    table = pa.Table.from_batches(got)
+    a = table.column("a").to_numpy()
+    b = table.column("b").to_numpy()
+    nodes, at = np.unique(np.concatenate([a, b]), return_inverse=True)
+    k = len(nodes)
+    graph = coo_matrix((np.ones(len(a), dtype="int8"), (at[: len(a)], at[len(a) :])), shape=(k, k))
+    _, comp = connected_components(graph, directed=False)
+    # nodes are sorted: each component's first node is its smallest.
+    first = np.full(comp.max() + 1, k, dtype="int64")
+    np.minimum.at(first, comp, np.arange(k))
+    yield pa.RecordBatch.from_arrays(
+        [pa.array(nodes), pa.array(nodes[first[comp]])], names=["node", "root"]
+    )
 
 
 def spark_cluster(

@@ -117,18 +117,23 @@ def test_blocking_gives_the_same_candidate_pairs(
     pd.testing.assert_frame_equal(local, got)
 
 
-def test_components_by_label_propagation_match_scipy(spark: Any) -> None:
+@pytest.mark.parametrize("partitions", [None, 8])
+def test_components_by_contraction_match_scipy(spark: Any, partitions: int | None) -> None:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     rng = np.random.default_rng(3)
     n = 3000
-    # A long chain (many rounds of propagation), stars and random small components.
-    left = np.concatenate([np.arange(0, 20), np.full(30, 100), rng.integers(200, n, 800)])
-    right = np.concatenate([np.arange(1, 21), np.arange(101, 131), rng.integers(200, n, 800)])
+    # A long chain, stars and random components, the edges shuffled over the partitions
+    # (8: components spread over partitions take several rounds of contraction).
+    left = np.concatenate([np.arange(0, 20), np.full(30, 100), rng.integers(200, n, 2000)])
+    right = np.concatenate([np.arange(1, 21), np.arange(101, 131), rng.integers(200, n, 2000)])
+    shuffled = rng.permutation(len(left))
+    left, right = left[shuffled], right[shuffled]
     graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
     _, expected = connected_components(graph, directed=False)
-    np.testing.assert_array_equal(components(SparkRunner(spark), n, left, right), expected)
+    got = components(SparkRunner(spark), n, left, right, partitions=partitions)
+    np.testing.assert_array_equal(got, expected)
 
 
 def _cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
