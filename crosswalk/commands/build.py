@@ -97,7 +97,7 @@ def register(sub: Any) -> None:
     engine.add_argument(
         "--spark-checkpoint-dir",
         metavar="DIR",
-        help="with --engine spark: where clustering checkpoints its labels (a directory all "
+        help="with --engine spark: where clustering checkpoints its rounds' links (a directory all "
         "the executors reach on a cluster, e.g. hdfs:///tmp/crosswalk; default: a "
         "temporary directory)",
     )

@@ -18,10 +18,10 @@ how the work is distributed:
   calling :func:`~crosswalk.stages.compare.compare` on the broadcast record columns;
 - **the EM's counts**: the level patterns are counted by a Spark aggregation and the
   model is fitted on the driver by :func:`~crosswalk.stages.fit.fit`;
-- **clustering** (the ``cluster`` stage): connected components by iterative label
-  propagation in Spark, checkpointed; the components breaking a constraint (one record
-  per source, a cannot-link decision) are resolved per component by ``applyInArrow``
-  calling :func:`~crosswalk.stages.cluster.cluster` on the component.
+- **clustering** (the ``cluster`` stage): connected components in Spark by rounds of
+  contraction (:func:`components`), checkpointed; the components breaking a constraint
+  (one record per source, a cannot-link decision) are resolved per component by
+  ``applyInArrow`` calling :func:`~crosswalk.stages.cluster.cluster` on the component.
 
 Every other stage (normalizing, scoring, survivorship, the ids) is the plan's own
 function, run on the driver. The stages reach Spark only through the ``parallel`` handle
@@ -83,7 +83,8 @@ SESSION_DEFAULTS = {
 #: split into that many salts (at most :data:`MAX_SALTS`).
 SALT_PAIRS = 50_000
 MAX_SALTS = 64
-#: Label propagation checkpoints its labels every this many rounds (the lineage stays short).
+#: Clustering checkpoints its rounds' links reliably every this many rounds (locally in
+#: between: the lineage stays short).
 CHECKPOINT_EVERY = 4
 
 
@@ -160,7 +161,7 @@ class SparkRunner:
         if not spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
             cores = max(spark.sparkContext.defaultParallelism, 1)
             spark.conf.set("spark.sql.shuffle.partitions", str(2 * cores))
-        if not spark.sparkContext.getCheckpointDir():  # clustering checkpoints its labels
+        if not spark.sparkContext.getCheckpointDir():  # clustering checkpoints its rounds
             checkpoints = tempfile.mkdtemp(prefix="crosswalk-spark-checkpoints-")
             atexit.register(shutil.rmtree, checkpoints, True)
             spark.sparkContext.setCheckpointDir(checkpoints)
