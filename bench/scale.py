@@ -35,7 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +73,13 @@ def engine_name(engine: str, spark_master: str) -> str:
     return "crosswalk" if engine == "local" else f"crosswalk spark {spark_master}"
 
 
-def engine_args(engine: str, spark_master: str) -> list[str]:
-    """The options of ``crosswalk build`` that choose the runner."""
-    return [] if engine == "local" else ["--engine", "spark", "--spark-master", spark_master]
+def engine_args(engine: str, spark_master: str, spark_conf: Sequence[str] = ()) -> list[str]:
+    """The options of ``crosswalk build`` that choose the runner (and Spark's settings)."""
+    if engine == "local":
+        return []
+    return ["--engine", "spark", "--spark-master", spark_master] + [
+        x for kv in spark_conf for x in ("--spark-conf", kv)
+    ]
 
 
 def spark_available() -> bool:
@@ -124,6 +128,7 @@ def run_size(
     seed: int,
     spark_master: str,
     log: Callable[[str], None],
+    spark_conf: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[Run]]:
     """Generate one size, run every engine on it, score them."""
     data = work / "data"
@@ -152,7 +157,7 @@ def run_size(
                 variant=_label(n),
                 timeout=timeout,
                 mem_cap_gib=mem_cap,
-                extra_args=engine_args(engine, spark_master),
+                extra_args=engine_args(engine, spark_master, spark_conf),
                 engine=name,
             )
         )
@@ -252,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the Spark master of the spark runs (default local[2])",
     )
     parser.add_argument(
+        "--spark-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting of the spark runs, repeatable (e.g. spark.driver.memory=10g)",
+    )
+    parser.add_argument(
         "--peers", default="splink", help="comma-separated: splink, recordlinkage, or none"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -293,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 spark_master=args.spark_master,
                 log=log,
+                spark_conf=args.spark_conf,
             )
             manifests[n] = manifest
             rows.extend((n, r) for r in runs)

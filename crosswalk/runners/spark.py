@@ -92,6 +92,25 @@ class SparkUnavailable(CrosswalkError):
     """PySpark or Java is missing."""
 
 
+def local_driver_memory(
+    master: str | None, conf: Mapping[str, str], total_bytes: int | None = None
+) -> str | None:
+    """The ``spark.driver.memory`` a session of ``master`` gets when ``conf`` does not set it:
+    half of this machine's memory (at least 1g) on a ``local`` master, where the driver's
+    heap is all the memory Spark has (its own default, 1g, runs out at about 1M records per
+    side); None elsewhere, or when set (in ``conf`` or ``SPARK_DRIVER_MEMORY``)."""
+    if not (master or "").startswith("local") or "spark.driver.memory" in conf:
+        return None
+    if os.environ.get("SPARK_DRIVER_MEMORY"):
+        return None
+    if total_bytes is None:
+        try:
+            total_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return f"{max(1, total_bytes // 2 // 2**30)}g"
+
+
 def spark_session(
     master: str | None = None,
     conf: Mapping[str, str] | None = None,
@@ -131,7 +150,11 @@ def spark_session(
     builder = SparkSession.builder.appName("crosswalk")
     if master is not None:
         builder = builder.master(master)
-    for key, value in {**SESSION_DEFAULTS, **(conf or {})}.items():
+    settings = {**SESSION_DEFAULTS, **(conf or {})}
+    memory = local_driver_memory(master, settings)
+    if memory is not None:
+        settings["spark.driver.memory"] = memory
+    for key, value in settings.items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()

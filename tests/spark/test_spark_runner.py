@@ -237,3 +237,19 @@ def test_review_decisions_and_source_limits_resolved_per_component(spark: Any) -
     assert (expected[0]["status"] == "cut").sum() > 5
     for a, b in zip(expected, got, strict=True):
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_local_driver_gets_half_the_machines_memory_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crosswalk.runners.spark import local_driver_memory
+
+    monkeypatch.delenv("SPARK_DRIVER_MEMORY", raising=False)
+    gib = 2**30
+    assert local_driver_memory("local[2]", {}, 24 * gib) == "12g"
+    assert local_driver_memory("local[*]", {}, 1 * gib) == "1g"
+    assert local_driver_memory("local[2]", {"spark.driver.memory": "3g"}, 24 * gib) is None
+    assert local_driver_memory("spark://host:7077", {}, 24 * gib) is None
+    assert local_driver_memory(None, {}, 24 * gib) is None
+    monkeypatch.setenv("SPARK_DRIVER_MEMORY", "2g")
+    assert local_driver_memory("local[2]", {}, 24 * gib) is None
