@@ -44,6 +44,20 @@ class Stage:
     step: str | None = None
     parallel: bool = False
 
+    def values(self, out: Any) -> tuple[Any, ...]:
+        """What ``fn`` returned, as one value per output."""
+        if len(self.outputs) == 1:
+            return (out,)
+        if len(self.outputs) == 0:
+            return ()
+        if not isinstance(out, tuple) or len(out) != len(self.outputs):
+            got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
+            raise PlanError(
+                f"stage {self.name!r} returned {got}, not a tuple of its "
+                f"{len(self.outputs)} outputs ({', '.join(self.outputs)})."
+            )
+        return out
+
     def __post_init__(self) -> None:
         where = f"stage {self.name!r}"
         if self.kind not in KINDS:
@@ -178,6 +192,22 @@ class Plan:
                 keep.add(name)
                 todo += [made[d] for d in self.stage(name).inputs if d in made]
         return [s for s in self.order() if s.name in keep]
+
+    def start(
+        self, stages: Collection[Stage], want: Collection[str], inputs: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        """What a run of ``stages`` (for the datasets ``want``) starts from: the plan's
+        inputs it reads, taken from ``inputs``, and how many of the stages read each
+        dataset (a runner lets a dataset go when its count falls to 0, unless wanted)."""
+        read = ({d for s in stages for d in s.inputs} | set(want)) & set(self.inputs)
+        missing = sorted(d for d in read if d not in inputs)
+        if missing:
+            raise PlanError(f"the run lacks the plan's input(s) {', '.join(map(repr, missing))}.")
+        readers: dict[str, int] = {}
+        for s in stages:
+            for d in s.inputs:
+                readers[d] = readers.get(d, 0) + 1
+        return {d: inputs[d] for d in read}, readers
 
     def describe(self, schedule: Mapping[str, tuple[str, str | None]] | None = None) -> str:
         """A plain-text table of the stages: kind, inputs, outputs and progress step, and,

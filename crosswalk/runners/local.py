@@ -336,17 +336,8 @@ class _Run:
         ]
         self.gates = gates
         self.producer = plan.producers()
-        read = {d for s in self.stages for d in s.inputs} | self.want
-        read &= set(plan.inputs)
-        missing = sorted(d for d in read if d not in inputs)
-        if missing:
-            raise PlanError(f"the run lacks the plan's input(s) {', '.join(map(repr, missing))}.")
         # How many stages still have to read each dataset; it is let go at 0 (never, if wanted).
-        self.readers: dict[str, int] = {}
-        for s in self.stages:
-            for d in s.inputs:
-                self.readers[d] = self.readers.get(d, 0) + 1
-        self.data: dict[str, Any] = {d: inputs[d] for d in read}
+        self.data, self.readers = plan.start(self.stages, self.want, inputs)
         self.ended = {s.name: threading.Event() for s in self.stages}
         self.lock = threading.Lock()
         self.error: BaseException | None = None
@@ -443,7 +434,7 @@ class _Run:
         else:
             out = s.fn(*args, **s.params)
         args = []
-        values = _outputs(s, out)
+        values = s.values(out)
         del out
         with self.lock:
             for d, v in zip(s.outputs, values, strict=True):
@@ -472,18 +463,3 @@ class _Bound:
 
     def __call__(self, batch: Any) -> Any:
         return self.stage.fn(batch, *self.rest, **self.stage.params)
-
-
-def _outputs(s: Stage, out: Any) -> tuple[Any, ...]:
-    """A stage's return value as one value per output."""
-    if len(s.outputs) == 1:
-        return (out,)
-    if len(s.outputs) == 0:
-        return ()
-    if not isinstance(out, tuple) or len(out) != len(s.outputs):
-        got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
-        raise PlanError(
-            f"stage {s.name!r} returned {got}, not a tuple of its {len(s.outputs)} outputs "
-            f"({', '.join(s.outputs)})."
-        )
-    return out

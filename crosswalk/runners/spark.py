@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from crosswalk.errors import CrosswalkError, PlanError
+from crosswalk.errors import CrosswalkError
 from crosswalk.plan import Plan, Stage
 from crosswalk.progress import Steps
 from crosswalk.stages.block import RULE_BITS, BlockParams, block, keys_and_order
@@ -202,15 +202,7 @@ class SparkRunner:
         steps = steps or Steps(0, enabled=False)
         wanted = set(want)
         stages = plan.needed(want)
-        read = ({d for s in stages for d in s.inputs} | wanted) & set(plan.inputs)
-        missing = sorted(d for d in read if d not in inputs)
-        if missing:
-            raise PlanError(f"the run lacks the plan's input(s) {', '.join(map(repr, missing))}.")
-        readers: dict[str, int] = {}
-        for s in stages:
-            for d in s.inputs:
-                readers[d] = readers.get(d, 0) + 1
-        data: dict[str, Any] = {d: inputs[d] for d in read}
+        data, readers = plan.start(stages, wanted, inputs)
         handle = SparkParallel(self)
         try:
             i = 0
@@ -247,7 +239,7 @@ class SparkRunner:
         else:  # a row-wise stage's batch is all its rows
             out = s.fn(*args, **s.params)
         del args
-        values = (out,) if len(s.outputs) == 1 else tuple(out)
+        values = s.values(out)
         for d, v in zip(s.outputs, values, strict=True):
             if d in wanted or readers.get(d, 0) > 0:
                 data[d] = v
