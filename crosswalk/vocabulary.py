@@ -223,6 +223,9 @@ REVIEW_REASONS: Final = MappingProxyType(
         "unlinked": Reason("Two records left without a link: best candidates"),
         "orphaned": Reason("Record left without a link by the one-per-source rule"),
         "displaced": Reason("The link a decision on a disputed pair would undo"),
+        "crossed": Reason("Crossed links: exchanging two links' records costs little"),
+        "type_overruled": Reason("Cut link of one facility type, kept one of another"),
+        "next_in_line": Reason("Record without a link, next in line for a disputed one"),
     }
 )
 

@@ -29,9 +29,18 @@ raises a dispute, keyed by the unordered record pair, for:
     also the runner-up of a record whose kept link is weak (:func:`runner_ups`);
 ``identifier_disagrees`` (cut)
     also a cut link sharing a facility-unique identifier, beaten by a link sharing none;
+``crossed``
+    a link not kept that, with another, could replace two kept links at a cost of less
+    than the margin (:func:`crossed`);
+``type_overruled``
+    a cut that left a record with no link, its records of the same facility type, beaten
+    by a link whose records are not (:func:`type_overruled`), whatever its margin;
+``next_in_line``
+    a link under the threshold of a record with no link to a record whose kept link has
+    no clear margin (:func:`next_in_line`);
 ``displaced``
-    the links kept instead of an orphaned cut or of a pair sharing an identifier, which a
-    decision linking it would undo (:func:`kept_instead`).
+    the links kept instead of an orphaned, crossed or type-overruled cut or of a pair
+    sharing an identifier, which a decision linking it would undo (:func:`kept_instead`).
 
 One pair raised for several reasons is one dispute listing them all. Its priority is
 its expected value, the chance the engine is wrong times the records a decision moves
@@ -56,6 +65,7 @@ from crosswalk.artifact.reader import connect, kv
 from crosswalk.artifact.schema import RECORD_SUMMARY
 from crosswalk.errors import ReviewError
 from crosswalk.review.store import Pair, RecordKey, ReviewStore, canonical_pair, pair_key, utcnow
+from crosswalk.stages.comparisons.facility_type import SPEC as FACILITY_TYPE
 from crosswalk.stages.conflicts import (
     CONFLICT_LOW,
     MARGIN_BITS,
@@ -270,11 +280,8 @@ def left_alone(
     right = np.asarray(right, dtype="int64")
     w = np.asarray(weight, dtype="float64")
     status = np.asarray(status, dtype=object)
-    n = int(max(left.max(initial=-1), right.max(initial=-1))) + 1
-    joined = np.isin(status, ["linked", "must_link"])
-    has_link = np.zeros(n, dtype=bool)
-    has_link[left[joined]] = True
-    has_link[right[joined]] = True
+    has_link = _has_link(left, right, status)
+    n = len(has_link)
     competes = status != "cannot_link"
     best = np.full(n, -np.inf)
     np.maximum.at(best, left[competes], w[competes])
@@ -380,6 +387,140 @@ def kept_instead(
     both = asked.merge(kept, on=["record", "other_source"])
     both = both[(both["other"] != both["partner"]) & both["other_source"].isin(list(limited))]
     return sorted({(int(a), int(b)) for a, b in zip(both["row"], both["kept"], strict=True)})
+
+
+def _has_link(left: np.ndarray, right: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """Whether each record code (of ``left``/``right``) has a kept link."""
+    n = int(max(left.max(initial=-1), right.max(initial=-1))) + 1
+    joined = np.isin(status, ["linked", "must_link"])
+    out = np.zeros(n, dtype=bool)
+    out[left[joined]] = True
+    out[right[joined]] = True
+    return out
+
+
+def crossed(
+    left: np.ndarray,
+    right: np.ndarray,
+    source_left: np.ndarray,
+    source_right: np.ndarray,
+    weight: np.ndarray,
+    status: np.ndarray,
+    limited: frozenset[str] | set[str],
+    clear_margin: float,
+) -> list[tuple[int, int, float]]:
+    """Links not kept that two kept links could be exchanged for at little cost (arrays as
+    :func:`left_alone`'s). For a link ``(a, b)`` cut or under the threshold, both of whose
+    sources allow one record per entity, where ``a`` is kept with ``b'`` (of ``b``'s
+    source), ``b`` with ``a'`` (of ``a``'s source) and ``(a', b')`` is a candidate too,
+    keeping ``(a, b)`` and ``(a', b')`` instead of ``(a, b')`` and ``(a', b)`` costs
+    ``w(a, b') + w(a', b) − w(a, b) − w(a', b')`` bits. Each link whose exchange costs less
+    than ``clear_margin`` bits: ``(row, row of (a', b'), cost)``; a must-link is never
+    exchanged."""
+    left = np.asarray(left, dtype="int64")
+    right = np.asarray(right, dtype="int64")
+    src_l = np.asarray(source_left, dtype=object).astype(str)
+    src_r = np.asarray(source_right, dtype=object).astype(str)
+    status = np.asarray(status, dtype=object)
+    strength = np.where(status == "must_link", np.inf, np.asarray(weight, dtype="float64"))
+    joined = np.flatnonzero(np.isin(status, ["linked", "must_link"]))
+    lim = list(limited)
+    asked = np.flatnonzero(
+        np.isin(status, ["cut", "below_threshold"]) & np.isin(src_l, lim) & np.isin(src_r, lim)
+    )
+    if not len(joined) or not len(asked):
+        return []
+    kept = pd.DataFrame(
+        {
+            "record": np.concatenate([left[joined], right[joined]]),
+            "other_source": np.concatenate([src_r[joined], src_l[joined]]),
+            "partner": np.concatenate([right[joined], left[joined]]),
+            "w_kept": np.concatenate([strength[joined], strength[joined]]),
+        }
+    )
+    pairs = pd.DataFrame(
+        {
+            "lo": np.minimum(left, right),
+            "hi": np.maximum(left, right),
+            "other_row": np.arange(len(left)),
+            "w_other": strength,
+        }
+    )[np.isin(status, ["cut", "below_threshold"])]
+    q = pd.DataFrame(
+        {"row": asked, "a": left[asked], "b": right[asked], "sa": src_l[asked],
+         "sb": src_r[asked], "w": strength[asked]}
+    )  # fmt: skip
+    q = q.merge(
+        kept.rename(columns={"record": "a", "other_source": "sb", "partner": "b2", "w_kept": "w1"}),
+        on=["a", "sb"],
+    ).merge(
+        kept.rename(columns={"record": "b", "other_source": "sa", "partner": "a2", "w_kept": "w2"}),
+        on=["b", "sa"],
+    )
+    q = q[(q["a2"] != q["a"]) & (q["b2"] != q["b"])]
+    q = q.assign(lo=np.minimum(q["a2"], q["b2"]), hi=np.maximum(q["a2"], q["b2"]))
+    q = q.merge(pairs, on=["lo", "hi"])
+    cost = q["w1"] + q["w2"] - q["w"] - q["w_other"]
+    q = q.assign(cost=cost)[cost < clear_margin]
+    return sorted(
+        {
+            (int(i), int(j), float(c))
+            for i, j, c in zip(q["row"], q["other_row"], q["cost"], strict=True)
+        }
+    )
+
+
+def type_overruled(
+    left: np.ndarray,
+    right: np.ndarray,
+    source_left: np.ndarray,
+    source_right: np.ndarray,
+    status: np.ndarray,
+    same_type: np.ndarray,
+    limited: frozenset[str] | set[str],
+) -> list[tuple[int, int]]:
+    """Cuts that left a record with no link although their records' facility types are the
+    same (``same_type``, per link), while the link kept instead (:func:`kept_instead`)
+    joins records whose types are not the same (other types, or one unknown): names and
+    addresses overruled the facility type. ``(cut row, kept row)`` pairs."""
+    left = np.asarray(left, dtype="int64")
+    right = np.asarray(right, dtype="int64")
+    status = np.asarray(status, dtype=object)
+    same_type = np.asarray(same_type, dtype=bool)
+    has_link = _has_link(left, right, status)
+    cuts = np.flatnonzero((status == "cut") & same_type & ~(has_link[left] & has_link[right]))
+    return [
+        (i, j)
+        for i, j in kept_instead(left, right, source_left, source_right, status, cuts, limited)
+        if not same_type[j]
+    ]
+
+
+def next_in_line(
+    left: np.ndarray,
+    right: np.ndarray,
+    source_left: np.ndarray,
+    source_right: np.ndarray,
+    status: np.ndarray,
+    margin: np.ndarray,
+    clear_margin: float,
+    limited: frozenset[str] | set[str],
+) -> list[tuple[int, int]]:
+    """Links under the threshold between a record with no link and one whose kept link, to
+    another record of the first one's source, was decided without ``clear_margin`` bits to
+    spare (``margin`` from :func:`~crosswalk.stages.conflicts.decision_margins`): were that
+    link undone, the pair would be next in line. ``(row, kept row)`` pairs."""
+    left = np.asarray(left, dtype="int64")
+    right = np.asarray(right, dtype="int64")
+    status = np.asarray(status, dtype=object)
+    has_link = _has_link(left, right, status)
+    rows = np.flatnonzero((status == "below_threshold") & (has_link[left] != has_link[right]))
+    margin = np.asarray(margin, dtype="float64")
+    return [
+        (i, j)
+        for i, j in kept_instead(left, right, source_left, source_right, status, rows, limited)
+        if margin[j] < clear_margin
+    ]
 
 
 def _links(cw: _Crosswalk, rules: _Rules) -> pd.DataFrame:
@@ -540,6 +681,34 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
                    "was kept instead by the one-record-per-source rule"}  # fmt: skip
         raise_pair(a, b).add({"kind": "identifier_disagrees", "details": details}, p[i], 0.5)
         displacing[i] = 0.5
+    # Two kept links whose records, exchanged, make two links that cost little less.
+    for i, j, cost in crossed(code_l, code_r, sl, sr, w, status, rules.limited, rules.margin):
+        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        other = [list((str(sl[j]), str(il[j]))), list((str(sr[j]), str(ir[j])))]
+        pw = float(probability_wrong(np.array([cost]))[0])
+        reason = {"kind": "crossed", "with": other, "margin_bits": _round(cost)}
+        raise_pair(a, b).add(reason, p[i], pw)
+        displacing[i] = max(displacing.get(i, 0.0), pw)
+    # A cut of the same facility type, left with no link, beaten by a link of another type:
+    # names and addresses overruled the type. As doubtful as a decision at the clear margin.
+    edge = float(probability_wrong(np.array([rules.margin]))[0])
+    has_link = _has_link(code_l, code_r, status)
+    orphaning = np.flatnonzero((status == "cut") & ~(has_link[code_l] & has_link[code_r]))
+    same_type = _same_type(cw, frame, orphaning)
+    for i, j in type_overruled(code_l, code_r, sl, sr, status, same_type, rules.limited):
+        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        kept = [list((str(sl[j]), str(il[j]))), list((str(sr[j]), str(ir[j])))]
+        reason = {"kind": "type_overruled", "kept": kept, "margin_bits": _round(margins[i])}
+        raise_pair(a, b).add(reason, p[i], edge)
+        displacing[i] = max(displacing.get(i, 0.0), edge)
+    # A record with no link, next in line for a record whose kept link is unclear: it is
+    # right only if that link is wrong and its own evidence holds.
+    for i, j in next_in_line(code_l, code_r, sl, sr, status, margins, rules.margin, rules.limited):
+        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        kept = [list((str(sl[j]), str(il[j]))), list((str(sr[j]), str(ir[j])))]
+        pw = float(p_wrong[j] * probability_wrong(np.array([under[i]]))[0])
+        reason = {"kind": "next_in_line", "after": kept, "margin_bits": _round(under[i])}
+        raise_pair(a, b).add(reason, p[i], pw)
     for i, j in kept_instead(
         code_l, code_r, sl, sr, status, np.array(sorted(displacing), dtype="int64"), rules.limited
     ):
@@ -613,6 +782,37 @@ def _group(left: tuple[str, int] | None, right: tuple[str, int] | None) -> tuple
         return None, 1
     ids = sorted((left[0], right[0]))
     return json.dumps(ids, separators=(",", ":")), min(left[1], right[1])
+
+
+def _same_type(cw: _Crosswalk, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Whether the facility types of each link agree at the facility-type comparison's
+    strongest level, read from the explanations of the links at ``rows`` and of the links
+    kept of their records (False elsewhere, and where the build did not compare types)."""
+    out = np.zeros(len(frame), dtype=bool)
+    if not len(rows):
+        return out
+    status = frame["status"].to_numpy(dtype=object)
+    ends = set(frame["code_l"].to_numpy()[rows]) | set(frame["code_r"].to_numpy()[rows])
+    kept = np.flatnonzero(
+        np.isin(status, ["linked", "must_link"])
+        & (frame["code_l"].isin(ends).to_numpy() | frame["code_r"].isin(ends).to_numpy())
+    )
+    wanted = np.union1d(rows, kept)
+    ids = frame["link_id"].to_numpy()[wanted].tolist()
+    path = f'$."{FACILITY_TYPE.name}".level'
+    same: set[int] = set()
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        same |= {
+            int(r[0])
+            for r in cw.rows(
+                f"SELECT link_id FROM links WHERE link_id IN ({','.join('?' * len(part))}) "
+                "AND json_valid(explanation) AND json_extract(explanation, ?) = ?",
+                (*part, path, FACILITY_TYPE.levels[0]),
+            )
+        }
+    out[frame["link_id"].isin(same).to_numpy()] = True
+    return out
 
 
 def _touching(frame: pd.DataFrame, records: set[RecordKey]) -> np.ndarray:

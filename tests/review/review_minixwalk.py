@@ -86,11 +86,20 @@ def explanation(left: dict[str, Any], right: dict[str, Any], p: float) -> dict[s
     return out
 
 
-def build(path: Path, *, build_id: str = "test-build-1") -> Path:
-    """Write the small crosswalk to ``path`` and return it."""
+def build(
+    path: Path,
+    *,
+    build_id: str = "test-build-1",
+    cases: tuple[list[Any], list[Any]] | None = None,
+    config: dict[str, Any] | None = None,
+) -> Path:
+    """Write the small crosswalk to ``path`` and return it: by default :data:`RECORDS`
+    and :data:`LINKS` with :data:`CONFIG`, else the ``(records, links)`` of ``cases``
+    (shaped as those) with ``config``."""
+    record_rows, link_rows = cases if cases is not None else (RECORDS, LINKS)
     db = sqlite_utils.Database(path, recreate=True)
     records = []
-    for src, rid, eid, name, addr, city, zip_, ftype, ids in RECORDS:
+    for src, rid, eid, name, addr, city, zip_, ftype, ids in record_rows:
         records.append(
             {
                 "source": src, "record_id": rid, "entity_id": eid, "name": name,
@@ -139,7 +148,7 @@ def build(path: Path, *, build_id: str = "test-build-1") -> Path:
                 "match_weight": round((p - 0.5) * 20, 3), "method": method, "status": status,
                 "explanation": json.dumps(explanation(by_key[a], by_key[b], p)),
             }
-            for i, (a, b, eid, p, method, status) in enumerate(LINKS)
+            for i, (a, b, eid, p, method, status) in enumerate(link_rows)
         ),
         pk="link_id",
     )  # fmt: skip
@@ -168,7 +177,7 @@ def build(path: Path, *, build_id: str = "test-build-1") -> Path:
     db["meta"].insert_all(
         [
             {"key": "build_id", "value": build_id},
-            {"key": "config", "value": json.dumps(CONFIG)},
+            {"key": "config", "value": json.dumps(CONFIG if config is None else config)},
         ],
         pk="key",
     )

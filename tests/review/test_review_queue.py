@@ -18,7 +18,14 @@ from api.review.web import PAGE_SIZE
 from crosswalk.errors import ReviewError
 from crosswalk.review import ReviewStore, load_constraints, queue_disputes
 from crosswalk.review.auth import create_reviewer, issue_token
-from crosswalk.review.disputes import kept_instead, left_alone, runner_ups
+from crosswalk.review.disputes import (
+    crossed,
+    kept_instead,
+    left_alone,
+    next_in_line,
+    runner_ups,
+    type_overruled,
+)
 from crosswalk.review.store import SCHEMA_VERSION, Reviewer, pair_key
 from crosswalk.stages.conflicts import MARGIN_BITS, decision_margins, probability_wrong
 from crosswalk.stages.score import best_of_a_record
@@ -445,3 +452,183 @@ def test_a_cut_sharing_an_identifier_is_queued_with_the_link_kept_instead(
     # Every displaced link is a link a decision on a queued pair would undo.
     for pair in by:
         assert pair in by_pair
+
+
+# ------------------------------------------- crossed links, overruled types, next in line
+
+#: Four records at one address (codes 0..3): two CDPH hospice records of one name (0, 1),
+#: an HCAI hospice (2) and an HCAI home health agency (3), each of the four pairs scored.
+CDPH, HCAI = np.array(["cdph"] * 4, dtype=object), np.array(["hcai"] * 4, dtype=object)
+BOTH = frozenset({"cdph", "hcai"})
+
+
+def test_crossed_links_are_two_kept_links_whose_exchange_costs_little() -> None:
+    """0-2 and 1-2 tie at 12.03 bits, 0-3 and 1-3 at 3.53: the rule kept 1-2 and 0-3;
+    keeping 0-2 and 1-3 instead costs nothing, so both are crossed, each naming the other."""
+    left, right = np.array([0, 1, 0, 1]), np.array([2, 2, 3, 3])
+    weight = np.array([12.03, 12.03, 3.53, 3.53])
+    status = np.array(["cut", "linked", "linked", "cut"])
+    found = crossed(left, right, CDPH, HCAI, weight, status, BOTH, MARGIN_BITS)
+    assert [(i, j) for i, j, _ in found] == [(0, 3), (3, 0)]
+    assert [cost for _, _, cost in found] == pytest.approx([0.0, 0.0])
+    # The home health agency's pair with the second hospice record scores -6 bits: the
+    # exchange costs 9.53 bits, a clear margin.
+    far = np.array([12.03, 12.03, 3.53, -6.0])
+    assert crossed(left, right, CDPH, HCAI, far, status, BOTH, MARGIN_BITS) == []
+    # A source that allows several records per entity forces no exchange, and a must-link
+    # is never exchanged.
+    assert crossed(left, right, CDPH, HCAI, weight, status, {"hcai"}, MARGIN_BITS) == []
+    must = np.array(["cut", "must_link", "linked", "cut"])
+    assert crossed(left, right, CDPH, HCAI, weight, must, BOTH, MARGIN_BITS) == []
+
+
+def test_a_cut_of_the_same_facility_type_beaten_by_another_type_is_overruled() -> None:
+    """A county hospital listed twice by CDPH: 0 as a general acute care hospital under a
+    shortened name, 1 under HCAI's own name but typed OTHER. HCAI's hospital 2 matches 1
+    by name (13.88 bits, types unknown) and 0 only by address and type (0.16 bits, types
+    the same): the cut 0-2 left 0 with no link, the name overruled the type."""
+    left, right = np.array([0, 1]), np.array([2, 2])
+    status = np.array(["cut", "linked"])
+    same_type = np.array([True, False])
+    assert type_overruled(left, right, CDPH, HCAI, status, same_type, BOTH) == [(0, 1)]
+    # Both CDPH records of the hospital's type (a duplicate record): the rule's choice.
+    assert type_overruled(left, right, CDPH, HCAI, status, np.array([True, True]), BOTH) == []
+    # Record 0 keeps a link of its own (to HCAI's 3): it is not left alone.
+    left, right = np.array([0, 1, 0]), np.array([2, 2, 3])
+    status = np.array(["cut", "linked", "linked"])
+    same_type = np.array([True, False, True])
+    assert type_overruled(left, right, CDPH[:3], HCAI[:3], status, same_type, BOTH) == []
+
+
+def test_a_record_with_no_link_is_next_in_line_after_an_unclear_link() -> None:
+    """CDPH's hospice 0 ('VNA HEALTH') has no link; its candidate at its address, HCAI's
+    hospice 2, -0.43 bits, is linked to CDPH's 1 by 9.44 bits, but with a margin of only
+    1.91 bits over a rival: were that link undone, 0-2 would be next."""
+    left, right = np.array([0, 1]), np.array([2, 2])
+    status = np.array(["below_threshold", "linked"])
+    margin = np.array([9.87, 1.91])
+    assert next_in_line(left, right, CDPH, HCAI, status, margin, MARGIN_BITS, BOTH) == [(0, 1)]
+    # A link kept with a clear margin leaves nothing in line.
+    clear = np.array([9.87, 5.0])
+    assert next_in_line(left, right, CDPH, HCAI, status, clear, MARGIN_BITS, BOTH) == []
+    # Nor does it when the source allows several records per entity.
+    assert next_in_line(left, right, CDPH, HCAI, status, margin, MARGIN_BITS, {"hcai"}) == []
+    # Nor for a record that has a link of its own (0 linked to HCAI's 3).
+    left, right = np.array([0, 1, 0]), np.array([2, 2, 3])
+    status = np.array(["below_threshold", "linked", "linked"])
+    margin = np.array([9.87, 1.91, 8.0])
+    src_l, src_r = CDPH[:3], HCAI[:3]
+    assert next_in_line(left, right, src_l, src_r, status, margin, MARGIN_BITS, BOTH) == []
+
+
+def _case(
+    src: str, rid: str, entity: str, name: str, address: str, ftype: str
+) -> tuple[str, str, str, str, str, str, str, str, dict[str, str]]:
+    return (src, rid, entity, name, address, "SANTA BARBARA", "93103", ftype, {})
+
+
+def test_the_queue_raises_crossed_overruled_and_next_in_line_pairs(tmp_path: Path) -> None:
+    """A small published crosswalk holding each case, built as the engine publishes it
+    (weights in bits, the facility-type level of each link), queued by queue_disputes."""
+    records = [
+        # Two CDPH hospice records of one agency, an HCAI hospice and home health agency.
+        _case("cdph", "070001336", "E2", "SUTTER VISITING NURSE ASSOCIATION AND HOSPICE",
+              "1700 S AMPHLETT BLVD", "HOSPICE"),
+        _case("cdph", "220001140", "E1", "SUTTER VISITING NURSE ASSOCIATION & HOSPICE",
+              "1700 S AMPHLETT BLVD", "HOSPICE"),
+        _case("hcai", "406414078", "E1", "SUTTER VISITING NURSE ASSOCIATION AND HOSPICE",
+              "1700 S Amphlett Blvd", "Hospice"),
+        _case("hcai", "406414051", "E2", "SUTTER VISITING NURSE ASSOCIATION AND HOSPICE",
+              "1700 S Amphlett Blvd", "Home Health Agency"),
+        # A county hospital listed twice by CDPH, once typed OTHER under HCAI's name.
+        _case("cdph", "060000038", "E3", "LAC/OLIVE VIEW-UCLA MEDICAL CENTER",
+              "14445 OLIVE VIEW DR", "GENERAL ACUTE CARE HOSPITAL"),
+        _case("cdph", "060001042", "E4", "LOS ANGELES COUNTY OLIVE VIEW-UCLA MEDICAL CENTER",
+              "14445 OLIVE VIEW DR", "OTHER"),
+        _case("hcai", "106191231", "E4", "LOS ANGELES COUNTY OLIVE VIEW-UCLA MEDICAL CENTER",
+              "14445 Olive View Dr", "General Acute Care Hospital"),
+        # A hospice with no link, and the hospice its HCAI candidate is unclearly linked to.
+        _case("cdph", "630014780", "E5", "VNA HEALTH", "512 E GUTIERREZ ST", "HOSPICE"),
+        _case("cdph", "070001258", "E6", "VISITING NURSE AND HOSPICE CARE OF SANTA BARBARA",
+              "512 E GUTIERREZ ST", "HOSPICE"),
+        _case("hcai", "406424097", "E6", "VISITING NURSE & HOSPICE CARE",
+              "512 E Gutierrez St", "Hospice"),
+        _case("cdph", "050000095", "E7", "VISITING NURSE AND HOSPICE CARE OF SANTA BARBARA",
+              "512 E GUTIERREZ ST", "HOME HEALTH AGENCY"),
+        _case("hcai", "406420518", "E7", "VISITING NURSE AND HOSPICE CARE OF SANTA BARBARA",
+              "512 E Gutierrez St", "Home Health Agency"),
+        # A clinic listed twice by CDPH: the rule kept one with a clear margin.
+        _case("cdph", "630010001", "E8", "BALDWIN PARK DIALYSIS", "14101 FRANCISQUITO AVE",
+              "CHRONIC DIALYSIS CLINIC"),
+        _case("cdph", "630010002", "E9", "BALDWIN PARK DIALYSIS CENTER",
+              "14101 FRANCISQUITO AVE", "CHRONIC DIALYSIS CLINIC"),
+        _case("hcai", "306191350", "E8", "BALDWIN PARK DIALYSIS", "14101 Francisquito Ave",
+              "Chronic Dialysis Clinic"),
+    ]  # fmt: skip
+    # (cdph, hcai, entity, weight in bits, status, facility-type level)
+    scored = [
+        ("070001336", "406414078", None, 12.03, "cut", "same"),
+        ("220001140", "406414078", "E1", 12.03, "linked", "same"),
+        ("070001336", "406414051", "E2", 3.53, "linked", "incompatible"),
+        ("220001140", "406414051", None, 3.53, "cut", "incompatible"),
+        ("060000038", "106191231", None, 0.16, "cut", "same"),
+        ("060001042", "106191231", "E4", 13.88, "linked", "missing"),
+        ("630014780", "406424097", None, -0.43, "below_threshold", "same"),
+        ("070001258", "406424097", "E6", 9.44, "linked", "same"),
+        ("070001258", "406420518", None, 7.53, "cut", "incompatible"),
+        ("050000095", "406420518", "E7", 16.03, "linked", "same"),
+        ("630010001", "306191350", "E8", 17.61, "linked", "same"),
+        ("630010002", "306191350", None, 9.0, "cut", "same"),
+    ]
+    links = [
+        (("cdph", c), ("hcai", h), e, float(1 / (1 + 2**-w)), "fuzzy", st)
+        for c, h, e, w, st, _ in scored
+    ]
+    config = {
+        **minixwalk.CONFIG,
+        "model": {"link_threshold": 0.5},
+        "sources": [{"name": "cdph", "max_per_entity": 1}, {"name": "hcai", "max_per_entity": 1}],
+    }
+    db = minixwalk.build(tmp_path / "crosswalk.sqlite", cases=(records, links), config=config)
+    conn = sqlite3.connect(db)
+    with conn:
+        for i, (_, _, _, w, _, level) in enumerate(scored):
+            explanation = {"facility_type": {"level": level, "weight": 2.73}}
+            conn.execute(
+                "UPDATE links SET match_weight = ?, explanation = ? WHERE link_id = ?",
+                (w, json.dumps(explanation), i + 1),
+            )
+    conn.close()
+    store = tmp_path / "review.sqlite"
+    queue_disputes(db, store)
+    with ReviewStore(store) as s:
+        disputes = {(d.pair[0][1], d.pair[1][1]): d for d in s.disputes(status="all", limit=1000)}
+
+    def reason(pair: tuple[str, str], kind: str) -> dict[str, object]:
+        found = [r for r in disputes[pair].reasons if r["kind"] == kind]
+        assert found, f"{pair}: no {kind} in {disputes[pair].reason_kinds}"
+        return found[0]
+
+    # The exchange of the agency's two links costs nothing: both pairs not kept are crossed.
+    assert reason(("220001140", "406414051"), "crossed")["with"] == [
+        ["cdph", "070001336"], ["hcai", "406414078"]
+    ]  # fmt: skip
+    assert reason(("070001336", "406414078"), "crossed")["margin_bits"] == 0.0
+    # The type overruled: the cut is queued, and so is the link a decision would undo.
+    assert reason(("060000038", "106191231"), "type_overruled")["kept"] == [
+        ["cdph", "060001042"], ["hcai", "106191231"]
+    ]  # fmt: skip
+    assert reason(("060001042", "106191231"), "displaced")["by"] == [
+        ["cdph", "060000038"], ["hcai", "106191231"]
+    ]  # fmt: skip
+    edge = float(probability_wrong(np.array([MARGIN_BITS]))[0])
+    assert disputes[("060000038", "106191231")].priority == pytest.approx(edge)
+    # Next in line: right only if the unclear link is wrong and its own evidence holds.
+    assert reason(("630014780", "406424097"), "next_in_line")["after"] == [
+        ["cdph", "070001258"], ["hcai", "406424097"]
+    ]  # fmt: skip
+    unclear, own = probability_wrong(np.array([9.44 - 7.53, 0.43]))
+    assert disputes[("630014780", "406424097")].priority == pytest.approx(unclear * own)
+    # The clinic's duplicate record, cut with a clear margin by a link of the same type.
+    assert ("630010002", "306191350") not in disputes
+    assert ("630010001", "306191350") not in disputes
