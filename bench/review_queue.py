@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/review_queue.py [--json] [--out DIR]
+    .venv/bin/python bench/review_queue.py [--json] [--out DIR] [--uncaught]
 
 Builds the CDPH 2020 ↔ HCAI 2020 crosswalk twice, blind (``bench/blind.toml``)
 and with identifiers (``data/sources.toml``), each with a fresh review store
@@ -77,6 +77,8 @@ class Table:
     #: The engine errors not in the queue, by why: no published link (never a candidate
     #: pair, or scored under the floor), or a link the engine decided with a clear margin.
     uncaught: dict[str, int] = field(default_factory=dict)
+    #: Each of them: the (CDPH, HCAI) pair, missed or false, and its published link.
+    uncaught_pairs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def coverage(self) -> float:
@@ -93,19 +95,21 @@ class Table:
             "total": row(self.total),
             "by_reason": {k: row(v) for k, v in self.by_reason.items()},
             "uncaught": self.uncaught,
+            "uncaught_pairs": self.uncaught_pairs,
         }
 
 
-def published_pairs(db: Path) -> set[tuple[str, str]]:
-    """The (CDPH, HCAI) record pairs with a published link."""
+def published_pairs(db: Path) -> dict[tuple[str, str], tuple[str, float]]:
+    """The (CDPH, HCAI) record pairs with a published link: its status and weight."""
     with connect(db) as con:
         rows = con.execute(
-            "SELECT source_l, record_id_l, source_r, record_id_r FROM links"
+            "SELECT source_l, record_id_l, source_r, record_id_r, status, match_weight FROM links"
         ).fetchall()
-    out = set()
-    for sl, il, sr, ir in rows:
+    out = {}
+    for sl, il, sr, ir, status, weight in rows:
         if {sl, sr} == {LEFT, RIGHT}:
-            out.add((str(il), str(ir)) if sl == LEFT else (str(ir), str(il)))
+            key = (str(il), str(ir)) if sl == LEFT else (str(ir), str(il))
+            out[key] = (str(status), float(weight))
     return out
 
 
@@ -179,10 +183,18 @@ def measure(name: str, config: Path, work: Path, truth: PairSet) -> Table:
     linked_pairs = published_pairs(out / "crosswalk.sqlite")
     missing = errors - queued
     uncaught = {
-        "no published link": len(missing - linked_pairs),
-        "published link, clear margin": len(missing & linked_pairs),
+        "no published link": len(missing - linked_pairs.keys()),
+        "published link, clear margin": len(missing & linked_pairs.keys()),
     }
-    return Table(name, len(errors), total, dict(sorted(by_reason.items())), uncaught)
+    listed = [
+        {
+            LEFT: c, RIGHT: h, "error": "missed" if (c, h) in missed else "false",
+            "status": linked_pairs.get((c, h), (None, None))[0],
+            "match_weight": linked_pairs.get((c, h), (None, None))[1],
+        }
+        for c, h in sorted(missing)
+    ]  # fmt: skip
+    return Table(name, len(errors), total, dict(sorted(by_reason.items())), uncaught, listed)
 
 
 def _groups(db: ReviewStore) -> dict[int, Any]:
@@ -235,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--out", type=Path, help="keep the builds and stores in DIR")
+    parser.add_argument(
+        "--uncaught",
+        action="store_true",
+        help="also list each engine error not in the queue: the pair, missed or false, "
+        "and its published link's status and weight",
+    )
     args = parser.parse_args(argv)
     truth = read_truth(TRUTH, "FACID", "OSHPD_ID")
     with tempfile.TemporaryDirectory(prefix="review-queue-") as tmp:
@@ -249,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
         for t in tables:
             why = ", ".join(f"{k} {v}" for k, v in t.uncaught.items())
             print(f"{t.build}: engine errors not in the queue: {why}")
+            for u in t.uncaught_pairs if args.uncaught else []:
+                link = (
+                    "no published link" if u["status"] is None
+                    else f"{u['status']}, {u['match_weight']:.2f} bits"
+                )  # fmt: skip
+                print(f"  {u['error']}: {LEFT} {u[LEFT]} / {RIGHT} {u[RIGHT]} ({link})")
         print()
         for line in verdicts(tables):
             print(line)
