@@ -364,23 +364,28 @@ def kept_instead(
     source allows one record per entity. ``(row, kept row)`` pairs."""
     left = np.asarray(left, dtype="int64")
     right = np.asarray(right, dtype="int64")
-    src_l = np.asarray(source_left, dtype=object).astype(str)
-    src_r = np.asarray(source_right, dtype=object).astype(str)
-    joined = np.flatnonzero(np.isin(np.asarray(status, dtype=object), ["linked", "must_link"]))
+    rows = np.asarray(rows, dtype="int64")
+    # Only the kept links of the asked pairs' records, and only their sources as text.
+    ends = np.union1d(left[rows], right[rows])
+    joined = np.flatnonzero(
+        np.isin(np.asarray(status, dtype=object), ["linked", "must_link"])
+        & (np.isin(left, ends) | np.isin(right, ends))
+    )
+    src_l = np.asarray(source_left, dtype=object)
+    src_r = np.asarray(source_right, dtype=object)
     kept = pd.DataFrame(
         {
             "record": np.concatenate([left[joined], right[joined]]),
             "other": np.concatenate([right[joined], left[joined]]),
-            "other_source": np.concatenate([src_r[joined], src_l[joined]]),
+            "other_source": np.concatenate([src_r[joined], src_l[joined]]).astype(str),
             "kept": np.concatenate([joined, joined]),
         }
     )
-    rows = np.asarray(rows, dtype="int64")
     asked = pd.DataFrame(
         {
             "record": np.concatenate([left[rows], right[rows]]),
             "partner": np.concatenate([right[rows], left[rows]]),
-            "other_source": np.concatenate([src_r[rows], src_l[rows]]),
+            "other_source": np.concatenate([src_r[rows], src_l[rows]]).astype(str),
             "row": np.concatenate([rows, rows]),
         }
     )
@@ -419,36 +424,40 @@ def crossed(
     exchanged."""
     left = np.asarray(left, dtype="int64")
     right = np.asarray(right, dtype="int64")
-    src_l = np.asarray(source_left, dtype=object).astype(str)
-    src_r = np.asarray(source_right, dtype=object).astype(str)
+    src_l = np.asarray(source_left, dtype=object)
+    src_r = np.asarray(source_right, dtype=object)
     status = np.asarray(status, dtype=object)
     strength = np.where(status == "must_link", np.inf, np.asarray(weight, dtype="float64"))
-    joined = np.flatnonzero(np.isin(status, ["linked", "must_link"]))
     lim = list(limited)
+    # The links not kept between two limited sources; (a', b') is one of them too.
     asked = np.flatnonzero(
         np.isin(status, ["cut", "below_threshold"]) & np.isin(src_l, lim) & np.isin(src_r, lim)
+    )
+    ends = np.union1d(left[asked], right[asked])
+    joined = np.flatnonzero(
+        np.isin(status, ["linked", "must_link"]) & (np.isin(left, ends) | np.isin(right, ends))
     )
     if not len(joined) or not len(asked):
         return []
     kept = pd.DataFrame(
         {
             "record": np.concatenate([left[joined], right[joined]]),
-            "other_source": np.concatenate([src_r[joined], src_l[joined]]),
+            "other_source": np.concatenate([src_r[joined], src_l[joined]]).astype(str),
             "partner": np.concatenate([right[joined], left[joined]]),
             "w_kept": np.concatenate([strength[joined], strength[joined]]),
         }
     )
     pairs = pd.DataFrame(
         {
-            "lo": np.minimum(left, right),
-            "hi": np.maximum(left, right),
-            "other_row": np.arange(len(left)),
-            "w_other": strength,
+            "lo": np.minimum(left[asked], right[asked]),
+            "hi": np.maximum(left[asked], right[asked]),
+            "other_row": asked,
+            "w_other": strength[asked],
         }
-    )[np.isin(status, ["cut", "below_threshold"])]
+    )
     q = pd.DataFrame(
-        {"row": asked, "a": left[asked], "b": right[asked], "sa": src_l[asked],
-         "sb": src_r[asked], "w": strength[asked]}
+        {"row": asked, "a": left[asked], "b": right[asked], "sa": src_l[asked].astype(str),
+         "sb": src_r[asked].astype(str), "w": strength[asked]}
     )  # fmt: skip
     q = q.merge(
         kept.rename(columns={"record": "a", "other_source": "sb", "partner": "b2", "w_kept": "w1"}),
