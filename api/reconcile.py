@@ -14,8 +14,9 @@
 Candidates come from the engine's matcher (its normalizers, blocking and
 model), plus exact identifier hits. ``score`` is the match probability scaled
 to 0-100; ``match`` is true for a top candidate that the query's ids name, or
-that scores at least 90 with a margin of weight over the runner-up (see
-:func:`_certain` and ``docs/api.md``).
+that clears a margin of weight over the runner-up, the records at the top's own
+address judged by the class the query implies (see :func:`_certain` and
+``docs/api.md``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -341,6 +343,19 @@ class _Scored:
     weight: float | None = None
     by_identifier: bool = False
     explanation: dict[str, Any] = field(default_factory=dict)
+    #: The matched record's row in the matcher (-1: found by an identifier only).
+    row: int = -1
+
+    def of_query_class(self) -> bool:
+        """Whether its class is the query's (declared, or implied by the query's name)."""
+        detail = self.explanation.get("facility_type")
+        return isinstance(detail, dict) and detail.get("level") == "same"
+
+    def name_bits(self) -> float:
+        """The weight of its name's agreement with the query's (bits; 0 without one)."""
+        detail = self.explanation.get("name")
+        w = detail.get("weight") if isinstance(detail, dict) else None
+        return float(w) if isinstance(w, (int, float)) and math.isfinite(w) else 0.0
 
 
 def _identifier_hits(release: Release, q: _Query) -> list[str]:
@@ -367,7 +382,12 @@ def required_margin(weight: float) -> float:
     return MATCH_MARGIN_BITS + max(0.0, bits - weight)
 
 
-def _certain(ranked: list[_Scored], id_hits: list[str], name_alone: bool = False) -> bool:
+def _certain(
+    ranked: list[_Scored],
+    id_hits: list[str],
+    name_alone: bool = False,
+    beside: list[tuple[bool, bool]] | None = None,
+) -> bool:
     """Whether the top candidate is a match (``match: true``).
 
     With department ids in the query: they point to exactly one entity and it is
@@ -376,6 +396,14 @@ def _certain(ranked: list[_Scored], id_hits: list[str], name_alone: bool = False
     MATCH_FLOOR_PROBABILITY and its match weight exceeds the runner-up's by
     :func:`required_margin` (a lone candidate has no runner-up). ``ranked``: every
     candidate of the query's types, best first, not only those returned.
+
+    ``beside[k]`` says of ``ranked[k + 1]`` whether it is at the top's place, and whether
+    it is the top's facility listed twice (:meth:`crosswalk.matching.Matcher.beside`).
+    The records at the top's place decide first: the top's facility listed twice is
+    never matched; a top not of the query's class while a record at its place is, is
+    not matched; a top of the query's class that no other record at its place shares
+    needs its margin only over the candidates elsewhere (the others at its place, a
+    distinct-part unit or a record of class ``other``, are other facilities there).
     """
     if not ranked:
         return False
@@ -384,9 +412,21 @@ def _certain(ranked: list[_Scored], id_hits: list[str], name_alone: bool = False
         return len(id_hits) == 1 and top.entity_id == id_hits[0]
     if name_alone or top.probability < MATCH_FLOOR_PROBABILITY or top.weight is None:
         return False
-    if len(ranked) == 1:
+    beside = beside or [(False, False)] * (len(ranked) - 1)
+    if any(twice for _, twice in beside):
+        return False
+    rivals = ranked[1:]
+    here = [s for s, (at_place, _) in zip(rivals, beside, strict=True) if at_place]
+    if any(s.of_query_class() for s in here):
+        if not top.of_query_class():
+            return False
+    elif top.of_query_class():
+        if any(s.name_bits() > top.name_bits() for s in here):
+            return False  # the name says another record at the place, the type the top
+        rivals = [s for s, (at_place, _) in zip(rivals, beside, strict=True) if not at_place]
+    if not rivals:
         return top.probability >= MATCH_PROBABILITY
-    second = ranked[1].weight
+    second = rivals[0].weight
     return second is None or top.weight - second >= required_margin(top.weight)
 
 
@@ -399,14 +439,41 @@ def _type_ok(q: _Query, facility_class: str | None) -> bool:
     return facility_class in wanted
 
 
+def _beside(
+    release: Release, kept_of: list[list[_Scored]], hits_of: list[list[str]]
+) -> list[list[tuple[bool, bool]]]:
+    """For each query whose match the margin decides (no department ids, a top found by
+    the matcher, a runner-up), whether each other candidate is at the top's place and
+    whether it is the top's facility listed twice (one matcher call for the batch)."""
+    out: list[list[tuple[bool, bool]]] = [[(False, False)] * max(len(k) - 1, 0) for k in kept_of]
+    where: list[tuple[int, int]] = []
+    left: list[int] = []
+    right: list[int] = []
+    for i, (kept, hits) in enumerate(zip(kept_of, hits_of, strict=True)):
+        if hits or len(kept) < 2 or kept[0].row < 0:
+            continue
+        for k, s in enumerate(kept[1:]):
+            if s.row >= 0:
+                where.append((i, k))
+                left.append(kept[0].row)
+                right.append(s.row)
+    if not where:
+        return out
+    at_place, twice = release.matcher().beside(np.array(left), np.array(right))
+    for (i, k), a, t in zip(where, at_place.tolist(), twice.tolist(), strict=True):
+        out[i][k] = (bool(a), bool(t))
+    return out
+
+
 def reconcile(release: Release, queries: list[_Query]) -> dict[str, Any]:
     """Answer a batch of parsed queries."""
     fuzzy_index = [i for i, q in enumerate(queries) if has_text(q.name)]
     fuzzy: dict[int, list[Any]] = {}
     if fuzzy_index:
         engine_queries = [queries[i].engine_query() for i in fuzzy_index]
-        # one more than asked: the runner-up decides whether the top is a match
-        width = max(queries[i].limit for i in fuzzy_index) + 1
+        # one more than asked, and at least DEFAULT_LIMIT + 1: the runner-up decides whether
+        # the top is a match, and it may stand behind other records at the top's place
+        width = max(DEFAULT_LIMIT, *(queries[i].limit for i in fuzzy_index)) + 1
         if any(queries[i].types for i in fuzzy_index):
             width = min(MAX_LIMIT, width * 4)
         results = release.matcher().match(engine_queries, limit=width)
@@ -424,14 +491,17 @@ def reconcile(release: Release, queries: list[_Query]) -> dict[str, Any]:
             if cand.entity_id in by_id:
                 by_id[cand.entity_id].weight = weight
                 by_id[cand.entity_id].explanation = explanation
+                by_id[cand.entity_id].row = cand.row
             else:
-                by_id[cand.entity_id] = _Scored(cand.entity_id, prob, weight, False, explanation)
+                by_id[cand.entity_id] = _Scored(
+                    cand.entity_id, prob, weight, False, explanation, cand.row
+                )
         ranked = sorted(by_id.values(), key=lambda s: (-s.probability, not s.by_identifier))
         scored.append((ranked, hits))
         all_ids.extend(s.entity_id for s in ranked)
     found = summaries(release, all_ids)
-    answer: dict[str, Any] = {}
-    for q, (ranked, hits) in zip(queries, scored, strict=True):
+    kept_of: list[list[_Scored]] = []
+    for q, (ranked, _) in zip(queries, scored, strict=True):
         kept = [
             s
             for s in ranked
@@ -446,7 +516,11 @@ def reconcile(release: Release, queries: list[_Query]) -> dict[str, Any]:
                     -s.probability,
                 )
             )
-        certain = _certain(kept, hits, name_alone=not q.fields)
+        kept_of.append(kept)
+    beside = _beside(release, kept_of, [hits for _, hits in scored])
+    answer: dict[str, Any] = {}
+    for q, (_, hits), kept, near in zip(queries, scored, kept_of, beside, strict=True):
+        certain = _certain(kept, hits, name_alone=not q.fields, beside=near)
         kept = kept[: q.limit]
         result = []
         for n, s in enumerate(kept):

@@ -33,7 +33,7 @@ from crosswalk.stages.compare import (
     record_columns,
 )
 from crosswalk.stages.comparisons import Settings as ComparisonSettings
-from crosswalk.stages.comparisons import settings_from
+from crosswalk.stages.comparisons import place_comparison, settings_from, spec
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.model import (
     held_alone,
@@ -66,6 +66,9 @@ class Candidate:
     match_probability: float
     match_weight: float
     explanation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The matched record's row among the matcher's published records (see
+    #: :meth:`Matcher.beside`); -1 when unknown.
+    row: int = field(default=-1, repr=False, compare=False)
 
 
 def normalized_identifier(scheme: str, value: str) -> str | None:
@@ -447,9 +450,46 @@ class Matcher:
                     explanation=self.explain(
                         left_shown, right_shown, i, chosen_levels, chosen_bits
                     ),
+                    row=int(ri),
                 )
             )
         return results
+
+    def beside(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of pairs of published records (rows ``left[k]`` and ``right[k]``, as a
+        :class:`Candidate`'s ``row``): whether the two are at one place, and whether they are
+        one facility listed twice.
+
+        At one place: the build's place comparison puts them at the same place (its
+        ``same_place_through`` levels: the same address, or the same number on the same
+        street). Listed twice: at one place, of one class (``facility_type`` level
+        ``same``; a build without that comparison does not tell classes apart) and with
+        the same name or the same core name (the name comparison's levels that agree on a
+        value). A build without a place comparison puts no two records at one place.
+        """
+        left = np.asarray(left, dtype="int64")
+        right = np.asarray(right, dtype="int64")
+        none = np.zeros(len(left), dtype=bool)
+        place = place_comparison(c.name for c in self.comparisons)
+        if place is None or len(left) == 0:
+            return none, none.copy()
+        by_name = {c.name: c for c in self.comparisons}
+        names = [c for c in self.comparisons if c.role == "name"]
+        used = [
+            by_name[place[0]],
+            *names[:1],
+            *([by_name["facility_type"]] if "facility_type" in by_name else []),
+        ]
+        levels = compare(self._published.take(left), self._published.take(right), used)
+        at_place = levels[place[0]].to_numpy()
+        at_place = (at_place >= 0) & (at_place <= place[1])
+        twice = at_place.copy()
+        if names:
+            agree = spec(names[0].spec).tf_levels
+            twice &= np.isin(levels[names[0].name].to_numpy(), agree)
+        if "facility_type" in levels:
+            twice &= levels["facility_type"].to_numpy() == 0
+        return at_place, twice
 
     def position(self, source: str, record_id: str) -> int:
         hit = np.flatnonzero(
