@@ -76,3 +76,25 @@ def test_a_query_without_a_type_is_compared_by_the_type_its_name_implies(served:
     )
     detail = r.json()["candidates"][0]["explanation"]["facility_type"]
     assert detail["left"] == "Hospice" and detail["level"] == "incompatible"
+
+
+def test_a_query_batch_normalizes_the_same_with_its_columns_made_beforehand(
+    served: Served,
+) -> None:
+    """The matcher creates a query's normalized columns empty before normalizing it (pandas
+    replaces columns faster than it appends them); the normalized queries are the same as
+    when the normalizer appends them, one at a time and in a batch, for 300 real records."""
+    import pandas as pd
+
+    from crosswalk.matching import _normalized, query_frame
+
+    matcher = served.app.extensions["crosswalk.registry"].latest().matcher()
+    fields = ("name", "address", "city", "zip", "phone", "facility_type")
+    rows = served.rows(
+        f"SELECT {', '.join(fields)} FROM records ORDER BY (rowid * 7919) % 100003 LIMIT 300"
+    )
+    queries = [{k: row[k] for k in fields if row[k] is not None} for row in rows]
+    for batch in [queries, *([q] for q in queries[:100])]:
+        appended = _normalized(query_frame(batch, matcher.schemes), matcher.rules)
+        made = _normalized(query_frame(batch, matcher.schemes, matcher._added), matcher.rules)
+        pd.testing.assert_frame_equal(made, appended)
