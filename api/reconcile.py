@@ -402,8 +402,10 @@ def _certain(
     The records at the top's place decide first: the top's facility listed twice is
     never matched; a top not of the query's class while a record at its place is, is
     not matched; a top of the query's class that no other record at its place shares
+    is not matched when a record there agrees better with the query's name, and else
     needs its margin only over the candidates elsewhere (the others at its place, a
     distinct-part unit or a record of class ``other``, are other facilities there).
+    docs/api.md, "The records at the top's address".
     """
     if not ranked:
         return False
