@@ -270,31 +270,68 @@ def cluster(
     return result
 
 
-def _max_weight_matching(rows: np.ndarray, cols: np.ndarray, worth: np.ndarray) -> np.ndarray:
+#: The components of a matching go to the solver in groups of about this many rows: its
+#: work grows with the square of its rows (one call over every component of 1M records
+#: per side took most of the clustering's time).
+SOLVE_ROWS = 256
+
+
+def _max_weight_matching(
+    rows: np.ndarray, cols: np.ndarray, worth: np.ndarray, comp: np.ndarray | None = None
+) -> np.ndarray:
     """Positions of the links (``rows[i]``–``cols[i]``, each worth ``worth[i] > 0``) that
     make the matching of largest total worth, exactly: a full minimum-cost matching
     (``scipy.sparse.csgraph.min_weight_full_bipartite_matching``, loaded with the
     components' module; ``scipy.optimize`` would take half a second to import) in which
-    each row may instead take a column of its own, worth nothing."""
-    n_rows, n_cols = int(rows.max()) + 1, int(cols.max()) + 1
+    each row may instead take a column of its own, worth nothing.
+
+    ``comp``: each link's component, where the links are a disjoint union of components
+    whose rows are numbered in component order (a component's rows, and its columns,
+    are consecutive numbers). The components are then matched apart, with the costs of
+    one call over them all: where a side holds one record, the matching is its link of
+    least cost, for all such components at once; the others go to the solver in groups
+    of about :data:`SOLVE_ROWS` rows."""
+    n_cols = int(cols.max()) + 1
     # Of parallel links, the most worth.
     order = np.lexsort((-worth, cols, rows))
     first = order[np.concatenate([[True], np.diff(rows[order] * n_cols + cols[order]) != 0])]
     top = float(worth.max()) + 1.0  # costs stay positive: a zero would read as no link
-    graph = csr_matrix(
-        (
-            np.concatenate([top - worth[first], np.full(n_rows, top)]),
+    r, c, cost = rows[first], cols[first], top - worth[first]
+    g = np.zeros(len(first), dtype=np.int64) if comp is None else comp[first]
+    start = run_starts(g)  # g ascends with the rows
+    n_r = np.maximum.reduceat(r, start) - np.minimum.reduceat(r, start) + 1
+    n_c = np.maximum.reduceat(c, start) - np.minimum.reduceat(c, start) + 1
+    group = np.repeat(np.arange(len(start)), np.diff(np.append(start, len(g))))
+    chosen = np.zeros(len(first), dtype=bool)
+    # One record on a side: its link of least cost.
+    single = ((n_r == 1) | (n_c == 1))[group]
+    at = np.flatnonzero(single)
+    if len(at):
+        at = at[np.lexsort((cost[at], group[at]))]
+        chosen[at[run_starts(group[at])]] = True
+    # The others, by batches of whole components of about SOLVE_ROWS rows in all, their
+    # rows and columns numbered from 0 in each batch.
+    at = np.flatnonzero(~single)
+    if not len(at):
+        return first[chosen]
+    row = np.concatenate([[0], np.cumsum(np.diff(r[at]) != 0)])  # r[at] ascends
+    col = np.unique(c[at], return_inverse=True)[1].reshape(-1)
+    solved_rows = np.where((n_r == 1) | (n_c == 1), 0, n_r)
+    batch = (np.cumsum(solved_rows) - solved_rows)[group[at]] // SOLVE_ROWS
+    bounds = np.append(run_starts(batch), len(at))
+    for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        rr, cc = row[s:e] - row[s], col[s:e] - col[s:e].min()
+        nr, nc = int(rr[-1]) + 1, int(cc.max()) + 1
+        graph = csr_matrix(
             (
-                np.concatenate([rows[first], np.arange(n_rows)]),
-                np.concatenate([cols[first], n_cols + np.arange(n_rows)]),
+                np.concatenate([cost[at[s:e]], np.full(nr, top)]),
+                (np.concatenate([rr, np.arange(nr)]), np.concatenate([cc, nc + np.arange(nr)])),
             ),
-        ),
-        shape=(n_rows, n_cols + n_rows),
-    )
-    match = min_weight_full_bipartite_matching(graph)[1]  # the column of each row
-    real = match < n_cols
-    chosen = set((np.flatnonzero(real) * n_cols + match[real]).tolist())
-    return first[np.isin(rows[first] * n_cols + cols[first], list(chosen))]
+            shape=(nr, nc + nr),
+        )
+        match = min_weight_full_bipartite_matching(graph)[1]  # the column of each row
+        chosen[at[s:e]] = match[rr] == cc
+    return first[chosen]
 
 
 #: The most that the tie-break among pairings of equal total adds to a record's links.
@@ -367,7 +404,7 @@ def _matching_ranks(
         col_of, col_rank = _ranks_in_component(comp[at], right)
         # A link of no worth still beats none; equal pairings go by the records' keys.
         gain = np.maximum(worth[at], 0.0) + 1e-6 + TIE * tie_gain(row_rank, col_rank)
-        chosen[at[_max_weight_matching(row_of, col_of, gain)]] = True
+        chosen[at[_max_weight_matching(row_of, col_of, gain, comp[at])]] = True
     # Each component's matchings, heaviest first.
     at = np.flatnonzero(chosen)
     groups, group_of = np.unique(comp[at] * (n_src * n_src) + pair[at], return_inverse=True)
