@@ -6,14 +6,18 @@
 2. A component that breaks a constraint — more records of one source than
    the source allows (by default one), or a cannot-link pair inside — is
    rebuilt by total weight: must-links first, then the links of the pairwise
-   maximum-weight matchings (:func:`_by_matchings`), then the other links by
+   maximum-weight matchings (:func:`_matching_ranks`), then the other links by
    falling weight, each accepted only if the merge it makes breaks no
    constraint. Refused links are *cut*, and the split is reported.
 
 Components come from ``scipy.sparse.csgraph`` (linear time) and the
-constraints are checked for all components at once with integer counts; only
-the few components that break a constraint are rebuilt edge by edge, with
-networkx's union-find.
+constraints are checked for all components at once with integer counts. The
+components that break a constraint are rebuilt at once where they are
+two-sided (links between two sources that each allow one record: the parts are
+then a greedy matching, :func:`_greedy_matching`); only the others are rebuilt
+one by one, edge by edge, with networkx's union-find (:func:`_rebuild`). The
+matchings too are solved at once where a side holds one record, and otherwise
+by batches of components (:func:`_max_weight_matching`).
 """
 
 from __future__ import annotations
@@ -133,7 +137,7 @@ def cluster(
     ``0..k-1`` in that order, as a runner resolving components one by one does).
     """
     g = link_graph(n_records, links, threshold, must_link, cannot_link)
-    must, cannot, n_links = g.must, g.cannot, g.n_links
+    cannot, n_links = g.cannot, g.n_links
     codes, el, er, ecodes, active = g.codes, g.el, g.er, g.ecodes, g.active
     graph = coo_matrix(
         (np.ones(int(active.sum()), dtype="int8"), (el[active], er[active])),
@@ -214,34 +218,195 @@ def cluster(
     member_start = np.searchsorted(member_comp, comps, side="left")
     member_end = np.searchsorted(member_comp, comps, side="right")
 
-    from networkx.utils import UnionFind  # only builds with a component to split need it
+    # Each member's part, as the position (in ``members_all``) of its part's first member:
+    # parts are numbered in that order, component after component, from n_comp.
+    first_of_part = np.arange(len(members_all), dtype=np.int64)
+    cut = np.zeros(len(edges), dtype=bool)  # per edge in the order tried
+    simple = _two_sided(edges, edge_start, el, er, ecodes, src_codes, limit_of, labels, cannot)
+    _greedy_matching(edges, edge_start, simple, el, er, members_all, first_of_part, cut)
+    splits: dict[int, dict[str, object]] = {}
+    complex_comps = np.flatnonzero(~simple).tolist()
+    if complex_comps:
+        _rebuild(
+            complex_comps,
+            edges,
+            edge_start,
+            edge_end,
+            members_all,
+            member_start,
+            member_end,
+            el,
+            er,
+            ecodes,
+            src_codes,
+            limit_of,
+            cannot,
+            first_of_part,
+            cut,
+            splits,
+            result,
+        )
+    cut_links = edges[cut]
+    cut_links = cut_links[cut_links < n_links]
+    codes[cut_links[codes[cut_links] == _LINKED]] = _CUT
+    part_number = np.unique(first_of_part, return_inverse=True)[1].reshape(-1)
+    labels[members_all] = n_comp + part_number
+    # The splits, component after component: those of the two-sided ones at once.
+    parts = np.bincount(
+        np.repeat(np.arange(len(comps)), member_end - member_start),
+        weights=(first_of_part == np.arange(len(members_all))),
+        minlength=len(comps),
+    ).astype(np.int64)
+    n_cut = np.add.reduceat(cut.astype(np.int64), edge_start)
+    cut_at = np.split(edges[cut], np.cumsum(n_cut)[:-1])
+    members_list = members_all.tolist()
+    for c in np.flatnonzero(simple & (n_cut > 0)).tolist():
+        splits[c] = {
+            "members": members_list[member_start[c] : member_end[c]],
+            "parts": int(parts[c]),
+            "cut_links": cut_at[c].tolist(),
+        }
+    result.splits.extend(splits[c] for c in sorted(splits))
+    return result
 
-    next_label = n_comp
+
+def _two_sided(
+    edges: np.ndarray,
+    edge_start: np.ndarray,
+    el: np.ndarray,
+    er: np.ndarray,
+    ecodes: np.ndarray,
+    src: np.ndarray,
+    limit_of: np.ndarray,
+    labels: np.ndarray,
+    cannot: set[tuple[int, int]],
+) -> np.ndarray:
+    """Per component to rebuild (its ``edges`` from ``edge_start``), whether it is two-sided:
+    its links all join a record of one source to one of another, both sources allowing
+    one record per entity, with no must-link, no cannot-link inside and no parallel links.
+    Such a component's parts are the links taken in order of trial whose records are both
+    still alone: a greedy matching (:func:`_greedy_matching`)."""
+    comp_of = np.repeat(np.arange(len(edge_start)), np.diff(np.append(edge_start, len(edges))))
+    a, b = src[el[edges]], src[er[edges]]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    ok = (lo != hi) & (limit_of[lo] == 1) & (limit_of[hi] == 1) & (ecodes[edges] != _MUST)
+    # Both ends of every link of a component from the same two sources.
+    n_src = len(limit_of)
+    pair = lo * n_src + hi
+    ok &= pair == pair[edge_start][comp_of]
+    # No parallel links (the same two records twice).
+    n = len(labels)
+    rec = np.minimum(el[edges], er[edges]) * n + np.maximum(el[edges], er[edges])
+    order = np.lexsort((rec, comp_of))
+    twice = np.zeros(len(edges), dtype=bool)
+    twice[order[1:]] = (rec[order][1:] == rec[order][:-1]) & (
+        comp_of[order][1:] == comp_of[order][:-1]
+    )
+    ok &= ~twice
+    simple = np.logical_and.reduceat(ok, edge_start) if len(edges) else np.zeros(0, dtype=bool)
+    if cannot:
+        comp_index = {int(labels[el[edges[s]]]): i for i, s in enumerate(edge_start.tolist())}
+        for x, y in cannot:
+            if labels[x] == labels[y] and int(labels[x]) in comp_index:
+                simple[comp_index[int(labels[x])]] = False
+    return np.asarray(simple, dtype=bool)
+
+
+def _greedy_matching(
+    edges: np.ndarray,
+    edge_start: np.ndarray,
+    simple: np.ndarray,
+    el: np.ndarray,
+    er: np.ndarray,
+    members_all: np.ndarray,
+    first_of_part: np.ndarray,
+    cut: np.ndarray,
+) -> None:
+    """The parts of the two-sided components (``simple``; see :func:`_two_sided`), all at
+    once: each link, in order of trial, joins its two records if both are still alone,
+    and is cut otherwise. Taken by rounds: a link that comes first among the links left at
+    both its records joins them, and the links left at a joined record are cut (this is
+    the sequential result: the links taken are the same). Writes each member's part
+    (``first_of_part``, by position in ``members_all``) and the cut links (``cut``, by
+    position in ``edges``)."""
+    comp_of = np.repeat(np.arange(len(edge_start)), np.diff(np.append(edge_start, len(edges))))
+    at = np.flatnonzero(simple[comp_of])
+    if not len(at):
+        return
+    # Records numbered by their position among the members.
+    where = np.argsort(members_all, kind="stable")
+    ends = np.stack([el[edges[at]], er[edges[at]]])
+    ends = where[np.searchsorted(members_all[where], ends)]
+    taken = np.zeros(len(at), dtype=bool)
+    joined = np.zeros(len(members_all), dtype=bool)
+    left = np.arange(len(at))
+    first = np.full(len(members_all), len(at), dtype=np.int64)
+    while len(left):
+        x, y = ends[0, left], ends[1, left]
+        first[x] = len(at)
+        first[y] = len(at)
+        np.minimum.at(first, x, left)
+        np.minimum.at(first, y, left)
+        win = left[(first[x] == left) & (first[y] == left)]
+        taken[win] = True
+        joined[ends[:, win].reshape(-1)] = True
+        left = left[~(joined[ends[0, left]] | joined[ends[1, left]])]
+    cut[at[~taken]] = True
+    x, y = ends[0, taken], ends[1, taken]
+    first_of_part[x] = first_of_part[y] = np.minimum(x, y)
+
+
+def _rebuild(
+    comps: list[int],
+    edges: np.ndarray,
+    edge_start: np.ndarray,
+    edge_end: np.ndarray,
+    members_all: np.ndarray,
+    member_start: np.ndarray,
+    member_end: np.ndarray,
+    el: np.ndarray,
+    er: np.ndarray,
+    ecodes: np.ndarray,
+    src_codes: np.ndarray,
+    limit_of: np.ndarray,
+    cannot: set[tuple[int, int]],
+    first_of_part: np.ndarray,
+    cut: np.ndarray,
+    splits: dict[int, dict[str, object]],
+    result: ClusterResult,
+) -> None:
+    """The parts of the components ``comps`` (indexes of the components to rebuild), one by
+    one: each link, in order of trial, is accepted if the merge it makes breaks no
+    constraint (a must-link always is). Writes each member's part (``first_of_part``), the
+    cut links (``cut``), the splits and the decision conflicts."""
+    from networkx.utils import UnionFind  # only builds with such a component need it
+
     partners: dict[int, set[int]] = {}
     for a, b in cannot:
         partners.setdefault(a, set()).add(b)
         partners.setdefault(b, set()).add(a)
     el_list, er_list = el.tolist(), er.tolist()
-    is_must = (ecodes == _MUST).tolist() if must else None
+    is_must = (ecodes == _MUST).tolist()
     src_list = src_codes.tolist()
     limit_list = limit_of.tolist()
-    for c in range(len(comps)):
+    for c in comps:
         members = members_all[member_start[c] : member_end[c]].tolist()
-        comp_edges = edges[edge_start[c] : edge_end[c]].tolist()
         uf = UnionFind(members)
         counts: dict[int, dict[int, int]] = {m: {src_list[m]: 1} for m in members}
         sets: dict[int, set[int]] = {m: {m} for m in members} if partners else {}
         cut_edges: list[int] = []
-        for e in comp_edges:
+        for i in range(int(edge_start[c]), int(edge_end[c])):
+            e = int(edges[i])
             a, b = el_list[e], er_list[e]
             ra, rb = uf[a], uf[b]
             if ra == rb:
                 continue
-            edge_must = is_must is not None and is_must[e]
+            edge_must = is_must[e]
             if partners and any(p in sets[rb] for m in sets[ra] for p in partners.get(m, ())):
                 if edge_must:
                     result.decision_conflicts.append((a, b))
                 cut_edges.append(e)
+                cut[i] = True
                 continue
             merged = dict(counts[ra])
             for s, k in counts[rb].items():
@@ -249,25 +414,18 @@ def cluster(
             too_many = any(limit_list[s] > 0 and k > limit_list[s] for s, k in merged.items())
             if too_many and not edge_must:
                 cut_edges.append(e)
+                cut[i] = True
                 continue
             uf.union(a, b)
             root = uf[a]
             counts[root] = merged
             if partners:
                 sets[root] = sets[ra] | sets[rb]
-        for e in cut_edges:
-            if e < n_links and codes[e] == _LINKED:
-                codes[e] = _CUT
         roots: dict[int, int] = {}
-        for m in members:
-            root = uf[m]
-            if root not in roots:
-                roots[root] = next_label
-                next_label += 1
-            labels[m] = roots[root]
+        for i, m in enumerate(members, start=int(member_start[c])):
+            first_of_part[i] = roots.setdefault(uf[m], i)
         if cut_edges:
-            result.splits.append({"members": members, "parts": len(roots), "cut_links": cut_edges})
-    return result
+            splits[c] = {"members": members, "parts": len(roots), "cut_links": cut_edges}
 
 
 #: The components of a matching go to the solver in groups of about this many rows: its

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import linear_sum_assignment
 
@@ -11,6 +12,7 @@ from crosswalk.stages.cluster import (
     TIE,
     _max_weight_matching,
     _ranks_in_component,
+    cluster,
     tie_gain,
 )
 
@@ -92,3 +94,39 @@ def test_equal_totals_pair_the_records_in_key_order() -> None:
         (c, i, i) for c, (n_l, n_r) in enumerate(shapes) for i in range(min(n_l, n_r))
     )
     assert got == expected
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_two_sided_components_split_in_bulk_as_one_by_one(seed: int) -> None:
+    # Components of two sources, each allowing one record per entity, with weights drawn
+    # from a few values: split all at once (as greedy matchings, in bulk) they give the
+    # parts, statuses and splits of the edge-by-edge rebuild, which a component takes when
+    # it holds a cannot-link; here one between two records of one source, which can never
+    # be together anyway and so changes nothing.
+    rng = np.random.default_rng(seed)
+    sources: list[str] = []
+    rows: list[tuple[int, int, float]] = []
+    cannot: list[tuple[int, int]] = []
+    for _ in range(300):
+        a = list(range(len(sources), len(sources) + int(rng.integers(1, 5))))
+        sources += ["a"] * len(a)
+        b = list(range(len(sources), len(sources) + int(rng.integers(1, 5))))
+        sources += ["b"] * len(b)
+        for x in a:
+            for y in b:
+                if rng.random() < 0.7:
+                    rows.append((x, y, float(rng.choice([2.0, 9.0, 15.0]))))
+        if len(a) > 1:
+            cannot.append((a[0], a[1]))
+        elif len(b) > 1:
+            cannot.append((b[-1], b[0]))
+    links = pd.DataFrame(sorted(rows), columns=["l", "r", "match_weight"])
+    links["match_probability"] = 1 / (1 + 2.0 ** -links["match_weight"])
+    limits = {"a": 1, "b": 1}
+    bulk = cluster(len(sources), np.array(sources), limits, links, 0.5)
+    one_by_one = cluster(len(sources), np.array(sources), limits, links, 0.5, cannot_link=cannot)
+    assert len(bulk.splits) > 100
+    assert (bulk.labels == one_by_one.labels).all()
+    assert (bulk.codes == one_by_one.codes).all()
+    assert bulk.splits == one_by_one.splits
+    assert bulk.decision_conflicts == one_by_one.decision_conflicts == []
