@@ -509,11 +509,14 @@ def _ranks_in_component(comp: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, 
     in (component, key) order, and its record's precedence among its component's
     records on that side, ``(count - i) / (count + 1)`` for the ``i``-th of ``count``
     from 0 (a fraction in (0, 1), largest for the first key)."""
-    pairs, number = np.unique(np.stack([comp, key]), axis=1, return_inverse=True)
+    # (component, key) packed in one int64: both are below the number of records.
+    base = int(key.max()) + 1 if len(key) else 1
+    pairs, number = np.unique(comp.astype(np.int64) * base + key, return_inverse=True)
     number = number.reshape(-1)
-    first = np.searchsorted(pairs[0], pairs[0], side="left")
-    count = np.searchsorted(pairs[0], pairs[0], side="right") - first
-    rank = (count - (np.arange(pairs.shape[1]) - first)) / (count + 1)
+    pair_comp = pairs // base
+    first = np.searchsorted(pair_comp, pair_comp, side="left")
+    count = np.searchsorted(pair_comp, pair_comp, side="right") - first
+    rank = (count - (np.arange(len(pairs)) - first)) / (count + 1)
     return number, rank[number]
 
 
