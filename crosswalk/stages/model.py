@@ -489,14 +489,30 @@ def pair_frequencies(
     records alone is as rare as a value can be; counted with them, it would weigh like a
     name that two other facilities share.
     """
-    out = {}
+    return pair_terms(
+        left, right, n_records, left_counted=left_counted, right_counted=right_counted
+    )[0]
+
+
+def pair_terms(
+    left: dict[str, RecordTerms],
+    right: dict[str, RecordTerms],
+    n_records: int,
+    *,
+    left_counted: bool = True,
+    right_counted: bool = True,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`pair_frequencies` and :func:`held_alone` together, counting each column's
+    other records once."""
+    frequencies, alone = {}, {}
     for col, lt in left.items():
         rt = right.get(col)
         if rt is None:
             continue
         others = _other_records(lt, rt, n_records, left_counted, right_counted)
-        out[col] = np.maximum(others, 1.0) / max(n_records, 1)
-    return out
+        frequencies[col] = np.maximum(others, 1.0) / max(n_records, 1)
+        alone[col] = (lt.code == rt.code) & (lt.code >= 0) & (others == 0)
+    return frequencies, alone
 
 
 def _other_records(
@@ -522,14 +538,9 @@ def held_alone(
     """Per pair and term column (aligned arrays, as :func:`pair_frequencies`): whether the
     two records carry the same value and no other record carries it (an address that the
     pair's two records alone hold)."""
-    out = {}
-    for col, lt in left.items():
-        rt = right.get(col)
-        if rt is None:
-            continue
-        others = _other_records(lt, rt, n_records, left_counted, right_counted)
-        out[col] = (lt.code == rt.code) & (lt.code >= 0) & (others == 0)
-    return out
+    return pair_terms(
+        left, right, n_records, left_counted=left_counted, right_counted=right_counted
+    )[1]
 
 
 #: The comparison whose incompatible level (its last) forbids a name change at one address.

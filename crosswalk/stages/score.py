@@ -19,9 +19,8 @@ from crosswalk.stages.keys import Decisions
 from crosswalk.stages.model import (
     RecordTerms,
     Scores,
-    held_alone,
     own_frequencies,
-    pair_frequencies,
+    pair_terms,
     score,
 )
 from crosswalk.stages.prune import always_kept
@@ -54,11 +53,13 @@ def score_pairs(
     ``reach`` (default: the floor), those that are the best candidate of one of their
     records (:func:`best_of_a_record`), for the review queue's unlinked records."""
     lpos, rpos = pairs["l"].to_numpy(), pairs["r"].to_numpy()
-    left = {col: v.take(lpos) for col, v in per_record.items()}
-    right = {col: v.take(rpos) for col, v in per_record.items()}
-    frequencies = pair_frequencies(left, right, len(frame))
-    alone = held_alone(left, right, len(frame))
-    del left, right
+    # Column by column: one column's records at a time, their others counted once.
+    frequencies: dict[str, np.ndarray] = {}
+    alone: dict[str, np.ndarray] = {}
+    for col, terms in per_record.items():
+        share, single = pair_terms({col: terms.take(lpos)}, {col: terms.take(rpos)}, len(frame))
+        frequencies |= share
+        alone |= single
     scores = score(levels, model, frequencies=frequencies, alone=alone)
     del frequencies, alone
     decisive, id_agree, id_disagree, maybe, fuzzy = identifier_evidence(
