@@ -231,6 +231,8 @@ class SparkRunner:
         handle: SparkParallel,
     ) -> None:
         args = [data[d] for d in s.inputs]
+        # Spark's jobs are named by their stage (the UI and the event log).
+        self.spark.sparkContext.setJobDescription(f"crosswalk: {s.name}")
         own = SPARK_STAGES.get(s.fn)
         if own is not None:
             out = own(self, *args, **s.params)
@@ -251,6 +253,7 @@ class SparkRunner:
     def write_parquet(self, directory: Path, tables: Mapping[str, pd.DataFrame]) -> None:
         """Each of ``tables`` written by Spark as a Parquet dataset: ``directory/<name>/``,
         a directory of part files (see docs/spark.md)."""
+        self.spark.sparkContext.setJobDescription("crosswalk: parquet")
         for name, frame in tables.items():
             data = self.spark.createDataFrame(for_spark(frame))
             data.write.parquet(str(Path(directory, name).resolve()))
@@ -423,7 +426,6 @@ def spark_block(
     """The ``block`` stage's candidate pairs, paired by Spark joins (see the module's
     description): the same pairs, in the same order, with the same rule bits."""
     from pyspark.sql import functions as F
-    from pyspark.sql.window import Window
 
     n = len(frame)
     src, src_names = pd.factorize(frame["source"])
@@ -437,41 +439,45 @@ def spark_block(
     if not found:
         empty = np.empty(0, dtype="int64")
         return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype(rules_dtype)})
-    rows = np.concatenate([r for _, r, _ in found])
-    keys = runner.frame(
+    # Each block's size and each record's place in it by name (1, 2, …), found on the
+    # driver, which made the keys: one sort of the key rows, no Spark window over them.
+    bit = np.concatenate([np.full(len(r), RULE_BITS[rule], dtype="int64") for rule, r, _ in found])
+    key = np.concatenate([c for _, _, c in found]).astype("int64")
+    rows = np.concatenate([r for _, r, _ in found]).astype("int64")
+    order = np.lexsort((rank[rows], key, bit))
+    bit, key, rows = bit[order], key[order], rows[order]
+    del order
+    k = len(rows)
+    boundary = np.ones(k, dtype=bool)
+    boundary[1:] = (bit[1:] != bit[:-1]) | (key[1:] != key[:-1])
+    starts = np.flatnonzero(boundary)
+    group = np.cumsum(boundary) - 1
+    del boundary
+    size = np.diff(np.append(starts, k))[group]
+    pos = np.arange(1, k + 1, dtype="int64") - starts[group]
+    del starts, group
+    block_pairs = size * (size - 1) // 2
+    keyed = runner.frame(
         {
-            "bit": np.concatenate(
-                [np.full(len(r), RULE_BITS[rule], dtype="int64") for rule, r, _ in found]
-            ),
-            "key": np.concatenate([c for _, _, c in found]).astype("int64"),
+            "bit": bit,
+            "key": key,
             "row": rows,
-            "rank": rank[rows].astype("int64"),
             "src": src[rows].astype("int32"),
             "same_ok": allowed[src[rows]],
+            "pos": pos,
+            "large": block_pairs > settings.max_block_pairs,
+            # a small block's pairs are split over this many salts
+            "salts": np.clip(-(-block_pairs // SALT_PAIRS), 1, MAX_SALTS).astype("int32"),
         }
     )
-    del rows
-    block_of = Window.partitionBy("bit", "key")
-    keyed = (
-        keys.withColumn("size", F.count("*").over(block_of))
-        .withColumn("pos", F.row_number().over(block_of.orderBy("rank")))
-        .withColumn(
-            "large", F.col("size") * (F.col("size") - 1) / 2 > F.lit(settings.max_block_pairs)
-        )
-    ).cache()
+    del bit, key, rows, size, pos, block_pairs
     side = ["row", "src", "same_ok", "pos"]
 
     def named(df: DataFrame, suffix: str, *extra: str) -> DataFrame:
         return df.select("bit", "key", *[F.col(c).alias(f"{c}_{suffix}") for c in side], *extra)
 
     # Small blocks, all-to-all: a self-join on the key, salted by the block's pair count.
-    small = keyed.filter(~F.col("large")).withColumn(
-        "salts",
-        F.least(
-            F.lit(MAX_SALTS),
-            F.greatest(F.lit(1), F.ceil(F.col("size") * (F.col("size") - 1) / 2 / SALT_PAIRS)),
-        ).cast("int"),
-    )
+    small = keyed.filter(~F.col("large"))
     a = named(small.withColumn("salt", F.pmod(F.col("pos"), F.col("salts"))), "a", "salt")
     b = named(
         small.withColumn("salt", F.explode(F.sequence(F.lit(0), F.col("salts") - 1))),
@@ -494,21 +500,24 @@ def spark_block(
         (F.col("src_a") != F.col("src_b"))
         | (F.col("same_ok_a") & (F.col("row_a") != F.col("row_b")))
     )
+    # Each pair as one integer (l * n + r, l < r): the rules' bits gathered per pair.
     found_pairs = to_arrow(
         pairs.select(
-            F.least("row_a", "row_b").alias("l"), F.greatest("row_a", "row_b").alias("r"), "bit"
+            (F.least("row_a", "row_b") * F.lit(max(n, 1)) + F.greatest("row_a", "row_b")).alias(
+                "pair"
+            ),
+            "bit",
         )
-        .groupBy("l", "r")
+        .groupBy("pair")
         .agg(F.bit_or("bit").alias("rules"))
     )
-    keyed.unpersist()
-    lpos = found_pairs.column("l").to_numpy()
-    rpos = found_pairs.column("r").to_numpy()
-    order = np.argsort(lpos * max(n, 1) + rpos, kind="stable")
+    pair = found_pairs.column("pair").to_numpy()
+    order = np.argsort(pair)
+    pair = pair[order]
     return pd.DataFrame(
         {
-            "l": lpos[order].astype("int64"),
-            "r": rpos[order].astype("int64"),
+            "l": pair // max(n, 1),
+            "r": pair % max(n, 1),
             "rules": found_pairs.column("rules").to_numpy()[order].astype(rules_dtype),
         }
     )
@@ -659,6 +668,8 @@ def spark_cluster(
 #: ``a``–``b`` conflicts with a cannot-link. ``seq`` keeps each kind's rows in order.
 _NO_ROW = 1 << 62
 _RESOLVED = "comp bigint, kind int, seq bigint, a bigint, b bigint"
+#: Rows (records, links and decisions) of the components to resolve per Spark partition.
+RESOLVE_ROWS = 200_000
 
 
 def _resolve(
@@ -673,7 +684,7 @@ def _resolve(
     threshold: float,
 ) -> None:
     """Rebuild the components marked ``bad`` as :func:`cluster` does, one
-    ``applyInArrow`` group per component, and write their parts' labels, the cut links and
+    partition of whole components at a time (:func:`_resolve_components`), and write their parts' labels, the cut links and
     the splits into ``result``."""
     labels = result.labels
     rows = np.flatnonzero(bad[labels])
@@ -712,61 +723,81 @@ def _resolve(
     names = [str(s) for s in src_names]
     limits = dict(limits)
 
-    # (a function with annotations: applyInArrow tells its kind by them)
-    def fn(component: pa.Table) -> pa.Table:
-        return _resolve_component(component, sources=names, limits=limits, threshold=threshold)
-
-    got = to_arrow(runner.frame(table).groupBy("comp").applyInArrow(fn, _RESOLVED))
+    fn = partial(_resolve_components, sources=names, limits=limits, threshold=threshold)
+    # Whole components to a partition (about RESOLVE_ROWS rows each), resolved together.
+    parts = max(1, -(-k // RESOLVE_ROWS))
+    got = to_arrow(runner.frame(table).repartition(parts, "comp").mapInArrow(fn, _RESOLVED))
     out = {c: got.column(c).to_numpy() for c in ("comp", "kind", "seq", "a", "b")}
     order = np.lexsort((out["seq"], out["kind"], out["comp"]))
     out = {c: v[order] for c, v in out.items()}
+    kind = out["kind"]
     # Parts get new labels after the components', component after component.
-    next_label = n_comp
-    parts_at = out["kind"] == 0
-    part_comp, part_rec, part_of = out["comp"][parts_at], out["a"][parts_at], out["b"][parts_at]
-    split_rows = out["kind"] == 2
-    n_parts = dict(
-        zip(out["comp"][split_rows].tolist(), out["a"][split_rows].tolist(), strict=True)
-    )
-    cut = out["kind"] == 1
-    conflict = out["kind"] == 3
-    for c in np.flatnonzero(bad).tolist():
-        at = part_comp == c
-        labels[part_rec[at]] = next_label + part_of[at]
-        parts = n_parts.get(c, int(part_of[at].max()) + 1 if at.any() else 0)
-        cut_links = out["a"][cut & (out["comp"] == c)].tolist()
-        for e in cut_links:
-            if e < len(result.codes) and result.codes[e] == STATUSES.index("linked"):
-                result.codes[e] = _CUT
-        if cut_links:
-            result.splits.append(
-                {"members": part_rec[at].tolist(), "parts": parts, "cut_links": cut_links}
-            )
-        dc = conflict & (out["comp"] == c)
-        result.decision_conflicts.extend(
-            zip(out["a"][dc].tolist(), out["b"][dc].tolist(), strict=True)
+    comps = np.flatnonzero(bad)
+    n_parts = np.zeros(n_comp, dtype="int64")
+    split_rows = kind == 2
+    n_parts[out["comp"][split_rows]] = out["a"][split_rows]
+    first_label = np.zeros(n_comp, dtype="int64")
+    first_label[comps] = n_comp + np.cumsum(n_parts[comps]) - n_parts[comps]
+    parts_at = kind == 0
+    part_comp, part_rec = out["comp"][parts_at], out["a"][parts_at]
+    labels[part_rec] = first_label[part_comp] + out["b"][parts_at]
+    cut = kind == 1
+    cut_comp, cut_row = out["comp"][cut], out["a"][cut]
+    real = cut_row[cut_row < len(result.codes)]
+    linked = real[result.codes[real] == STATUSES.index("linked")]
+    result.codes[linked] = _CUT
+    # The splits, component after component: their members and cut links.
+    split_comps, cut_start = np.unique(cut_comp, return_index=True)
+    cut_links = np.split(cut_row, cut_start[1:]) if len(cut_row) else []
+    member_start = np.searchsorted(part_comp, split_comps, side="left")
+    member_end = np.searchsorted(part_comp, split_comps, side="right")
+    for c, lo, hi, links in zip(
+        split_comps.tolist(), member_start.tolist(), member_end.tolist(), cut_links, strict=True
+    ):
+        result.splits.append(
+            {
+                "members": part_rec[lo:hi].tolist(),
+                "parts": int(n_parts[c]),
+                "cut_links": links.tolist(),
+            }
         )
-        next_label += parts
+    conflict = kind == 3
+    result.decision_conflicts.extend(
+        zip(out["a"][conflict].tolist(), out["b"][conflict].tolist(), strict=True)
+    )
 
 
-def _resolve_component(
-    table: pa.Table, *, sources: list[str], limits: dict[str, int], threshold: float
-) -> pa.Table:
-    """On a worker: one component breaking a constraint, rebuilt by :func:`cluster` on its
-    records, links and decisions (renumbered in position order, which is the records' key
-    order: the plan numbers the records in (source, record_id) order, so ties are broken
-    as the local runner breaks them); see :data:`_RESOLVED`."""
+def _resolve_components(
+    batches: Iterator[pa.RecordBatch],
+    *,
+    sources: list[str],
+    limits: dict[str, int],
+    threshold: float,
+) -> Iterator[pa.RecordBatch]:
+    """On a worker: the components breaking a constraint of one partition (each whole in
+    it), rebuilt by one call of :func:`cluster` on their records, links and decisions,
+    renumbered in position order (which is the records' key order: the plan numbers the
+    records in (source, record_id) order, so ties are broken as the local runner breaks
+    them). Components share no record nor link, and :func:`cluster` resolves each on its
+    own (its parts numbered in its records' order, one component after the other), so
+    one call gives what a call per component gives; see :data:`_RESOLVED`."""
+    got = list(batches)
+    if not got:
+        return
+    table = pa.Table.from_batches(got)
     kind = table.column("kind").to_numpy()
     a = table.column("a").to_numpy()
     b = table.column("b").to_numpy()
-    comp = int(table.column("comp")[0].as_py())
-    rec = kind == 0
-    order = np.argsort(a[rec], kind="stable")
-    members = a[rec][order]
-    member_src = np.asarray(sources, dtype=object)[b[rec][order]]
+    comp_of_row = table.column("comp").to_numpy()
+    i = table.column("i").to_numpy()
+    rec = np.flatnonzero(kind == 0)
+    rec = rec[np.argsort(a[rec], kind="stable")]
+    members = a[rec]
+    member_comp = comp_of_row[rec]
+    member_src = np.asarray(sources, dtype=object)[b[rec]]
     link = np.flatnonzero(kind == 1)
-    link = link[np.argsort(table.column("i").to_numpy()[link], kind="stable")]
-    link_rows = table.column("i").to_numpy()[link]
+    link = link[np.argsort(i[link], kind="stable")]
+    link_rows = i[link]
     local = pd.DataFrame(
         {
             "l": np.searchsorted(members, a[link]),
@@ -787,30 +818,43 @@ def _resolve_component(
         )
 
     res = cluster(len(members), member_src, limits, local, threshold, decided(2), decided(3))
-    # A component that breaks a constraint is rebuilt: its parts are labelled 1, 2, …
-    parts = res.labels - res.labels.min()
-    out: dict[str, list[Any]] = {"kind": [], "seq": [], "a": [], "b": []}
-
-    def emit(k: int, rows: list[tuple[int, int]]) -> None:
-        out["kind"] += [k] * len(rows)
-        out["seq"] += list(range(len(rows)))
-        out["a"] += [x for x, _ in rows]
-        out["b"] += [y for _, y in rows]
-
-    emit(0, list(zip(members.tolist(), parts.tolist(), strict=True)))
-    cut = [e for sp in res.splits for e in sp["cut_links"]]  # type: ignore[attr-defined]
+    # Each component is rebuilt: its parts are labelled 0, 1, … in its own numbering.
+    first_label = pd.Series(res.labels).groupby(member_comp).transform("min").to_numpy()
+    parts = res.labels - first_label
+    n_parts = pd.Series(parts).groupby(member_comp).max() + 1
     # A cut must-link that was never a candidate has no row: past the last one.
-    emit(1, [(int(link_rows[e]) if e < len(link_rows) else _NO_ROW, 0) for e in cut])
-    emit(2, [(int(parts.max()) + 1, 0)])
-    emit(3, [(int(members[x]), int(members[y])) for x, y in res.decision_conflicts])
-    return pa.table(
-        {
-            "comp": pa.array([comp] * len(out["kind"]), pa.int64()),
-            "kind": pa.array(out["kind"], pa.int32()),
-            "seq": pa.array(out["seq"], pa.int64()),
-            "a": pa.array(out["a"], pa.int64()),
-            "b": pa.array(out["b"], pa.int64()),
-        }
+    cut_comp: list[int] = []
+    cut_row: list[int] = []
+    for split in res.splits:
+        c = int(member_comp[split["members"][0]])  # type: ignore[index]
+        for e in split["cut_links"]:  # type: ignore[attr-defined]
+            cut_comp.append(c)
+            cut_row.append(int(link_rows[e]) if e < len(link_rows) else _NO_ROW)
+    conflicts = np.array(res.decision_conflicts, dtype="int64").reshape(-1, 2)
+
+    def rows(k: int, comp: np.ndarray, x: np.ndarray, y: np.ndarray) -> pa.RecordBatch:
+        """Rows of kind ``k``, numbered in their order within each component."""
+        comp = np.asarray(comp, dtype="int64")
+        seq = pd.Series(np.zeros(len(comp), dtype="int64")).groupby(comp).cumcount().to_numpy()
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.array(comp, pa.int64()),
+                pa.array(np.full(len(comp), k, dtype="int32")),
+                pa.array(seq.astype("int64")),
+                pa.array(np.asarray(x, dtype="int64")),
+                pa.array(np.asarray(y, dtype="int64")),
+            ],
+            names=["comp", "kind", "seq", "a", "b"],
+        )
+
+    yield rows(0, member_comp, members, parts)
+    yield rows(1, np.array(cut_comp), np.array(cut_row), np.zeros(len(cut_row)))
+    yield rows(2, n_parts.index.to_numpy(), n_parts.to_numpy(), np.zeros(len(n_parts)))
+    yield rows(
+        3,
+        member_comp[conflicts[:, 0]],
+        members[conflicts[:, 0]],
+        members[conflicts[:, 1]],
     )
 
 

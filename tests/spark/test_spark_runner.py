@@ -192,11 +192,19 @@ def test_cli_without_java_says_what_to_install(tmp_path: Path) -> None:
     assert "Java 17" in done.stderr and "openjdk-17-jre-headless" in done.stderr
 
 
-def test_review_decisions_and_source_limits_resolved_per_component(spark: Any) -> None:
+@pytest.mark.parametrize("rows_per_partition", [None, 40])
+def test_review_decisions_and_source_limits_resolved_per_component(
+    spark: Any, monkeypatch: pytest.MonkeyPatch, rows_per_partition: int | None
+) -> None:
     """Components breaking one record per source or a cannot-link decision, with must-links
     (one never a candidate), are rebuilt per component as the local clustering rebuilds
-    them: the same labels, statuses, splits and decision conflicts."""
+    them: the same labels, statuses, splits and decision conflicts; also with the
+    components spread over many partitions, each resolving several at once."""
+    import crosswalk.runners.spark as runner_module
     from crosswalk.runners.spark import spark_cluster
+
+    if rows_per_partition is not None:
+        monkeypatch.setattr(runner_module, "RESOLVE_ROWS", rows_per_partition)
     from crosswalk.stages.cluster import cluster_records
     from crosswalk.stages.keys import Decisions
 
