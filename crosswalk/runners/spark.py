@@ -20,8 +20,9 @@ how the work is distributed:
   model is fitted on the driver by :func:`~crosswalk.stages.fit.fit`;
 - **clustering** (the ``cluster`` stage): connected components in Spark by rounds of
   contraction (:func:`components`), checkpointed; the components breaking a constraint
-  (one record per source, a cannot-link decision) are resolved per component by
-  ``applyInArrow`` calling :func:`~crosswalk.stages.cluster.cluster` on the component.
+  (one record per source, a cannot-link decision) are resolved in partitions of whole
+  components by ``mapInArrow``, calling :func:`~crosswalk.stages.cluster.cluster` once
+  per partition on its components.
 
 Every other stage (normalizing, scoring, survivorship, the ids) is the plan's own
 function, run on the driver. The stages reach Spark only through the ``parallel`` handle
@@ -92,13 +93,20 @@ class SparkUnavailable(CrosswalkError):
     """PySpark or Java is missing."""
 
 
+#: The most a local driver's heap gets unless told (see :func:`local_driver_memory`).
+LOCAL_DRIVER_MEMORY_GIB = 3
+
+
 def local_driver_memory(
     master: str | None, conf: Mapping[str, str], total_bytes: int | None = None
 ) -> str | None:
     """The ``spark.driver.memory`` a session of ``master`` gets when ``conf`` does not set it:
-    half of this machine's memory (at least 1g) on a ``local`` master, where the driver's
-    heap is all the memory Spark has (its own default, 1g, runs out at about 1M records per
-    side); None elsewhere, or when set (in ``conf`` or ``SPARK_DRIVER_MEMORY``)."""
+    on a ``local`` master, where the driver's heap is all the memory Spark has, a quarter
+    of this machine's memory, at least 1g (Spark's own default, which runs out at about 1M
+    records per side) and at most :data:`LOCAL_DRIVER_MEMORY_GIB` (the heap's collector
+    lets it fill whatever it is given, beside the driver's Python and the Python workers,
+    which hold the build's data; Spark spills its shuffles to disk past it); None
+    elsewhere, or when set (in ``conf`` or ``SPARK_DRIVER_MEMORY``)."""
     if not (master or "").startswith("local") or "spark.driver.memory" in conf:
         return None
     if os.environ.get("SPARK_DRIVER_MEMORY"):
@@ -108,7 +116,7 @@ def local_driver_memory(
             total_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):
             return None
-    return f"{max(1, total_bytes // 2 // 2**30)}g"
+    return f"{min(LOCAL_DRIVER_MEMORY_GIB, max(1, total_bytes // 4 // 2**30))}g"
 
 
 def spark_session(

@@ -247,14 +247,15 @@ def test_review_decisions_and_source_limits_resolved_per_component(
         pd.testing.assert_frame_equal(a, b)
 
 
-def test_a_local_driver_gets_half_the_machines_memory_unless_set(
+def test_a_local_driver_gets_a_quarter_of_the_machines_memory_up_to_3g_unless_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from crosswalk.runners.spark import local_driver_memory
 
     monkeypatch.delenv("SPARK_DRIVER_MEMORY", raising=False)
     gib = 2**30
-    assert local_driver_memory("local[2]", {}, 24 * gib) == "12g"
+    assert local_driver_memory("local[2]", {}, 24 * gib) == "3g"
+    assert local_driver_memory("local[2]", {}, 8 * gib) == "2g"
     assert local_driver_memory("local[*]", {}, 1 * gib) == "1g"
     assert local_driver_memory("local[2]", {"spark.driver.memory": "3g"}, 24 * gib) is None
     assert local_driver_memory("spark://host:7077", {}, 24 * gib) is None
