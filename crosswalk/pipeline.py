@@ -259,15 +259,17 @@ def build(
             loaded: LoadedSources = load_sources(config)
         constraints = load_constraints(store) if store and store.exists() else Constraints()
         labels = _training_labels(config)
-        data = (runner or local_runner()).run(
-            build_plan(config),
-            {
-                **link_inputs(loaded.records, constraints, labels),
-                "releases": Path(releases) if releases is not None else None,
-            },
-            LINKAGE_DATASETS + PREPARED_DATASETS,
-            steps=steps,
+        inputs = {
+            **link_inputs(loaded.records, constraints, labels),
+            "releases": Path(releases) if releases is not None else None,
+        }
+        # The plan's records are the read ones in key order, a copy unless the files were
+        # in that order: the read ones are let go now, not held to the end of the build.
+        loaded = replace(loaded, records=loaded.records.iloc[:0])
+        data = (runner or local_runner(records=len(inputs["records"]))).run(
+            build_plan(config), inputs, LINKAGE_DATASETS + PREPARED_DATASETS, steps=steps
         )
+        del inputs
         assignment: ids.IdAssignment = data["assignment"]
         previous_db: Path | None = data["previous_db"]
         linkage = _with_entity_ids(_linkage(data), assignment)

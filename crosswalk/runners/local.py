@@ -14,6 +14,7 @@ stages not yet started; it is raised once every lane's threads have ended.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -79,6 +80,17 @@ LOCAL: dict[str, tuple[str, str | None]] = {
     "records_table": ("prepare", "cluster"),
     "entities": ("prepare", "cluster"),
     "previous": (MAIN, "cluster"),
+}
+
+#: From this many records on, a build runs :data:`LARGE` instead of :data:`LOCAL`.
+LARGE_AT = 4_000_000
+
+#: The schedule of large builds: :data:`LOCAL` without its ``prepare`` lane, so that the
+#: stages making the published tables' contents run on ``main`` one after another (in
+#: plan order, after clustering) instead of side by side. Their outputs are the same; what
+#: is spared is their working memory at once, at the build's peak (the end of the plan).
+LARGE: dict[str, tuple[str, str | None]] = {
+    stage: place for stage, place in LOCAL.items() if place[0] != "prepare"
 }
 
 #: Row-wise stages' batches: normalizing splits a large batch over the threads.
@@ -225,10 +237,71 @@ def map_batches(
     return concat_rows(parts)
 
 
-def local_runner(trace: Trace | None = None) -> LocalRunner:
+def local_runner(trace: Trace | None = None, *, records: int = 0) -> LocalRunner:
     """The runner the engine's plans run on here: :data:`LANES`, :data:`LOCAL`,
-    :data:`BATCHES`, :data:`FANOUT` and :data:`SHARED`."""
-    return LocalRunner(LANES, LOCAL, batches=BATCHES, fanout=FANOUT, shared=SHARED, trace=trace)
+    :data:`BATCHES`, :data:`FANOUT` and :data:`SHARED`. ``records``: how many records the
+    run links, when known (a build): from :data:`LARGE_AT` on, the schedule is
+    :data:`LARGE`; and from :data:`RELEASE_AT` on, the memory each stage freed is handed
+    back to the operating system when it ends (:func:`release_memory`)."""
+    return LocalRunner(
+        LANES,
+        LARGE if records >= LARGE_AT else LOCAL,
+        batches=BATCHES,
+        fanout=FANOUT,
+        shared=SHARED,
+        trace=trace,
+        release=records >= RELEASE_AT,
+    )
+
+
+#: From this many records on, a build hands freed memory back after each stage.
+RELEASE_AT = 100_000
+
+_libc: Any = None
+
+
+def _c_library() -> Any:
+    """The C library, where it is glibc (``None`` elsewhere)."""
+    global _libc
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+
+        _libc = False
+        name = ctypes.util.find_library("c")
+        if name is not None:
+            with contextlib.suppress(OSError):
+                lib = ctypes.CDLL(name)
+                if hasattr(lib, "malloc_trim") and hasattr(lib, "mallopt"):
+                    _libc = lib
+    return _libc or None
+
+
+def release_memory() -> None:
+    """Hand the memory that the C allocator holds free back to the operating system
+    (glibc's ``malloc_trim``; nothing elsewhere). A stage's numpy arrays and Python
+    objects live in the C allocator, which keeps what they freed in its arenas for reuse:
+    without this, a large build's resident memory grows by what each stage left behind."""
+    lib = _c_library()
+    if lib is not None:
+        lib.malloc_trim(0)
+
+
+#: glibc's ``mallopt`` parameter for the size from which an allocation is a mapping of
+#: its own, and the size this process sets.
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 256 * 1024
+
+
+def tune_allocator() -> None:
+    """For a process that runs large builds (``crosswalk build``): every allocation of
+    :data:`MMAP_THRESHOLD` bytes or more is a mapping of its own, handed back to the
+    operating system when freed. glibc otherwise raises that size up to 32 MiB as large
+    arrays are freed, after which arrays up to that size live in its arenas and their
+    memory stays with the process. Process-wide: the library never calls it itself."""
+    lib = _c_library()
+    if lib is not None:
+        lib.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def serial_runner(trace: Trace | None = None) -> LocalRunner:
@@ -250,8 +323,10 @@ class LocalRunner:
     row-wise stages, or :class:`Parts` (one batch when not listed); ``fanout``: stage →
     threads of the ``parallel`` handle given to a stage that fans out (serial when not
     listed); ``shared``: dataset → a function making it safe for several lanes to read at
-    once (applied when it is made); ``trace``: a :class:`Trace` to record the stages in. With none of them, a plan runs
-    serially on the calling thread."""
+    once (applied when it is made); ``trace``: a :class:`Trace` to record the stages in;
+    ``release``: hand freed memory back to the operating system after each stage
+    (:func:`release_memory`). With none of them, a plan runs serially on the calling
+    thread."""
 
     def __init__(
         self,
@@ -262,6 +337,7 @@ class LocalRunner:
         fanout: Mapping[str, int] | None = None,
         shared: Mapping[str, Callable[[Any], Any]] | None = None,
         trace: Trace | None = None,
+        release: bool = False,
     ) -> None:
         self.lanes = dict(lanes or {})
         self.schedule = dict(schedule or {})
@@ -269,6 +345,7 @@ class LocalRunner:
         self.fanout = dict(fanout or {})
         self.shared = dict(shared or {})
         self.trace = trace
+        self.release = release
         for stage, (lane, _) in self.schedule.items():
             if lane != MAIN and lane not in self.lanes:
                 raise PlanError(
@@ -445,6 +522,8 @@ class _Run:
                 self.readers[d] -= 1
                 if self.readers[d] == 0 and d not in self.want:
                     del self.data[d]
+        if self.runner.release:
+            release_memory()
         if trace is not None:
             trace.add(TraceEvent(s.name, lane, start, trace.tick()))
 

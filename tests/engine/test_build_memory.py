@@ -1,0 +1,141 @@
+"""What a build holds while its plan runs: the read records are let go once the plan has
+its own copy of them in (source, record_id) order."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import os
+import subprocess
+import sys
+import weakref
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crosswalk import pipeline
+from crosswalk.config import load_config
+from crosswalk.plan import Plan
+from crosswalk.plans import LINKAGE_DATASETS, PREPARED_DATASETS, build_plan, link_inputs
+from crosswalk.progress import Steps
+from crosswalk.runners.local import (
+    LARGE_AT,
+    MAIN,
+    LocalRunner,
+    Trace,
+    _c_library,
+    local_runner,
+)
+from crosswalk.sources import LoadedSources, load_sources
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
+PREPARE = ["record_columns", "explain", "links", "records_table", "entities"]
+
+
+class WatchingRunner(LocalRunner):
+    """The local runner, noting whether the read records are still alive when it starts."""
+
+    def __init__(self, read: list[weakref.ref[pd.DataFrame]]) -> None:
+        super().__init__()
+        self.read = read
+        self.alive_at_start: bool | None = None
+
+    def run(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        want: Collection[str],
+        *,
+        steps: Steps | None = None,
+    ) -> dict[str, Any]:
+        gc.collect()
+        self.alive_at_start = self.read[0]() is not None
+        return super().run(plan, inputs, want, steps=steps)
+
+
+def test_the_read_records_are_let_go_before_the_plan_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[weakref.ref[pd.DataFrame]] = []
+    load = pipeline.load_sources
+
+    def loading(config: Any) -> LoadedSources:
+        loaded = load(config)
+        read.append(weakref.ref(loaded.records))
+        return loaded
+
+    monkeypatch.setattr(pipeline, "load_sources", loading)
+    runner = WatchingRunner(read)
+    result = pipeline.build(
+        load_config(DATA / "sources.toml"), tmp_path / "out", progress=False, runner=runner
+    )
+    assert runner.alive_at_start is False
+    assert result.counts["entities"] > 0
+
+
+def test_a_large_build_makes_the_published_tables_one_after_another() -> None:
+    """From LARGE_AT records on, the stages that make the published tables' contents run on
+    the calling thread, one at a time, after clustering; the same datasets come out as
+    with the default schedule."""
+    config = load_config(DATA / "sources.toml")
+    records = load_sources(config).records
+    plan = build_plan(config)
+    want = LINKAGE_DATASETS + PREPARED_DATASETS
+    runs = {}
+    for n in (0, LARGE_AT):
+        trace = Trace()
+        runs[n] = local_runner(trace, records=n).run(
+            plan, {**link_inputs(records, None, None), "releases": None}, want
+        )
+        ev = {e.stage: e for e in trace.events}
+        prepare = [ev[s] for s in PREPARE]
+        if n == 0:
+            assert {e.lane for e in prepare} == {"prepare"}
+            continue
+        assert {e.lane for e in prepare} == {MAIN}
+        assert all(e.start > ev["cluster"].end for e in prepare)
+        ordered = sorted(prepare, key=lambda e: e.start)
+        assert all(a.end < b.start for a, b in itertools.pairwise(ordered))
+    small, large = runs[0], runs[LARGE_AT]
+    for name in ("records_table", "entities", "links", "link_records", "clusters"):
+        a, b = small[name], large[name]
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b, obj=name)
+        else:
+            np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(
+        small["assignment"].state.members, large["assignment"].state.members
+    )
+
+
+RELEASE = """
+import numpy as np
+from crosswalk.runners.local import release_memory, tune_allocator
+
+def resident() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * {page}
+
+tune_allocator()
+# 300 MiB in blocks under the mapping threshold: they live in the allocator's heap.
+blocks = [np.ones(100 * 1024 // 8) for _ in range(3072)]
+keep = blocks[-1]
+del blocks
+before = resident()
+release_memory()
+print(before - resident())
+"""
+
+
+@pytest.mark.skipif(_c_library() is None, reason="glibc's malloc_trim only")
+def test_release_memory_hands_freed_memory_back() -> None:
+    script = RELEASE.format(page=os.sysconf("SC_PAGE_SIZE"))
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert int(out.stdout) > 200 * 2**20
