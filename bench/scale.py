@@ -19,7 +19,9 @@ the whole tree, Spark's JVM included), peak memory, candidate pairs
 (ours: ``counts`` in the build's ``meta`` table; Splink: its blocked pairs) and
 pairwise precision, recall and F1 against the complete synthetic truth.
 
-Peak memory is that of the whole process tree (Spark's JVM and its Python workers
+Each run's directory keeps the build's summary (``build.log``: ``crosswalk build --json``,
+with ``timings_s``, each step's seconds) and its memory timeline (``memory.tsv``: seconds,
+GiB of the tree). Peak memory is that of the whole process tree (Spark's JVM and its Python workers
 with the driver): the largest sum of the resident sets of the run's processes,
 sampled every 0.2 s (``bench/peers/measure.py``). Runs longer than ``--timeout`` or
 whose tree grows past ``--mem-cap-gib`` are killed and reported as "timed out" or
@@ -157,7 +159,8 @@ def run_size(
                 variant=_label(n),
                 timeout=timeout,
                 mem_cap_gib=mem_cap,
-                extra_args=engine_args(engine, spark_master, spark_conf),
+                # --json: the build's summary, with each step's seconds, in build.log
+                extra_args=["--json", *engine_args(engine, spark_master, spark_conf)],
                 engine=name,
             )
         )
