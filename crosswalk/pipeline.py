@@ -42,7 +42,14 @@ from crosswalk.artifact.writer import (
 )
 from crosswalk.config import Config, SourceConfig
 from crosswalk.errors import Problem, SourceError
-from crosswalk.plans import LINKAGE_DATASETS, PREPARED_DATASETS, build_plan, link_inputs, link_plan
+from crosswalk.plans import (
+    BUILD_LINKAGE_DATASETS,
+    LINKAGE_DATASETS,
+    PREPARED_DATASETS,
+    build_plan,
+    link_inputs,
+    link_plan,
+)
 from crosswalk.progress import Steps
 from crosswalk.review import Constraints, load_constraints
 from crosswalk.runners import Runner, WritesParquet
@@ -100,10 +107,11 @@ class Linkage:
         return a.merge(b, on="cluster", suffixes=("_l", "_r"))[["record_id_l", "record_id_r"]]
 
 
-def _linkage(data: Mapping[str, Any]) -> Linkage:
-    """The :class:`Linkage` of a run's :data:`LINKAGE_DATASETS`."""
+def _linkage(data: Mapping[str, Any], records: str = "clustered") -> Linkage:
+    """The :class:`Linkage` of a run's :data:`LINKAGE_DATASETS` (``records``: the name of
+    the clustered records' dataset)."""
     return Linkage(
-        data["clustered"],
+        data[records],
         data["pairs"],
         data["model"],
         data["comparisons"],
@@ -230,6 +238,8 @@ def _with_entity_ids(linkage: Linkage, assignment: ids.IdAssignment) -> Linkage:
 @dataclass
 class BuildResult:
     out: Path
+    #: The build's linkage; its records carry ``entity_id`` and not the normalized columns
+    #: that only comparing reads (:data:`~crosswalk.stages.normalize.COMPARED_ONLY`).
     linkage: Linkage
     sources: list[SourceInfo]
     counts: dict[str, Any]
@@ -267,12 +277,12 @@ def build(
         # in that order: the read ones are let go now, not held to the end of the build.
         loaded = replace(loaded, records=loaded.records.iloc[:0])
         data = (runner or local_runner(records=len(inputs["records"]))).run(
-            build_plan(config), inputs, LINKAGE_DATASETS + PREPARED_DATASETS, steps=steps
+            build_plan(config), inputs, BUILD_LINKAGE_DATASETS + PREPARED_DATASETS, steps=steps
         )
         del inputs
         assignment: ids.IdAssignment = data["assignment"]
         previous_db: Path | None = data["previous_db"]
-        linkage = _with_entity_ids(_linkage(data), assignment)
+        linkage = _with_entity_ids(_linkage(data, "linked"), assignment)
         prepared = PreparedTables(
             data["records_table"],
             data["by_key"],

@@ -30,7 +30,7 @@ from crosswalk.stages.explain import explanations as explain_pairs
 from crosswalk.stages.fit import fit, u_probabilities
 from crosswalk.stages.kernel.codes import sort_order
 from crosswalk.stages.keys import NamedPair, decisions, records_by_key
-from crosswalk.stages.normalize import normalize_batch
+from crosswalk.stages.normalize import normalize_batch, published_records
 from crosswalk.stages.prune import prune
 from crosswalk.stages.score import score_pairs, term_counts
 from crosswalk.stages.survivorship import record_columns_in_key_order, records_table_of
@@ -218,6 +218,11 @@ def link_inputs(
     }
 
 
+#: What :func:`crosswalk.pipeline.build` asks of its plan for its linkage: the
+#: :data:`LINKAGE_DATASETS` with the clustered records as published (``linked``: without
+#: the columns only comparing reads).
+BUILD_LINKAGE_DATASETS = tuple("linked" if d == "clustered" else d for d in LINKAGE_DATASETS)
+
 #: What :func:`crosswalk.pipeline.build` asks of its plan besides the linkage.
 PREPARED_DATASETS = (
     "records_table",
@@ -232,13 +237,15 @@ PREPARED_DATASETS = (
 
 
 def build_plan(config: Config) -> Plan:
-    """:func:`link_plan`, and what the published tables need: the records' columns, the
+    """:func:`link_plan`, and what the published tables need: the clustered records
+    without the columns only comparing reads (``linked``), the records' columns, the
     links' explanations, the links and conflicts, the records table, the entities, and
     the entity ids (the runner makes the first five beside the linkage and the ids)."""
     linking = link_plan(config)
     return Plan(
         (
             *linking.stages,
+            Stage("published", ("clustered",), ("linked",), published_records),
             Stage(
                 "record_columns",
                 ("normalized", "by_key"),
@@ -248,20 +255,20 @@ def build_plan(config: Config) -> Plan:
             Stage("explain", ("scored", "comparisons"), ("explanations",), explain_pairs),
             Stage(
                 "links",
-                ("clustered", "pairs", "conflicts", "explanations"),
+                ("linked", "pairs", "conflicts", "explanations"),
                 ("links", "link_records", "conflict_rows"),
                 prepare_links,
                 params={"floor": floor(config)},
             ),
             Stage(
                 "records_table",
-                ("clustered", "pairs", "by_key", "record_columns"),
+                ("linked", "pairs", "by_key", "record_columns"),
                 ("records_table",),
                 records_table_of,
             ),
             Stage(
                 "entities",
-                ("clustered", "records_table", "by_key"),
+                ("linked", "records_table", "by_key"),
                 ("clusters", "entities"),
                 prepare_entities,
                 params={"sources": [s.name for s in config.sources]},
@@ -275,7 +282,7 @@ def build_plan(config: Config) -> Plan:
             ),
             Stage(
                 "ids",
-                ("clustered", "by_key", "previous_state"),
+                ("linked", "by_key", "previous_state"),
                 ("assignment",),
                 assign_ids,
                 step="assigning ids",

@@ -51,6 +51,28 @@ def facility_classes(
     return facility_class(wording)
 
 
+#: The normalized columns that only blocking and the comparisons read (and the matcher,
+#: which normalizes its published records again): a build's published tables do not.
+COMPARED_ONLY = (
+    "n_core",
+    "n_other",
+    "n_number",
+    "n_street",
+    "n_street_name",
+    "n_unit",
+    "n_address",
+    "n_city",
+    "n_phone",
+)
+
+
+def published_records(records: pd.DataFrame) -> pd.DataFrame:
+    """The clustered ``records`` without their :data:`COMPARED_ONLY` columns: a new frame
+    sharing the others, so that a build lets those columns go once its records are
+    clustered instead of holding them until it has published."""
+    return records.drop(columns=[c for c in COMPARED_ONLY if c in records.columns])
+
+
 def normalize_records(records: pd.DataFrame, rules: NormalizeRules | None = None) -> pd.DataFrame:
     """Add the normalized columns the blocking and comparison stages use.
 
