@@ -122,10 +122,6 @@ def run(args: argparse.Namespace) -> int:
     # leaves the caller's pool alone.
     with contextlib.suppress(NotImplementedError):  # a pyarrow built without jemalloc
         pa.set_memory_pool(pa.jemalloc_memory_pool())
-    # Likewise for numpy's arrays and Python's objects, in the C allocator.
-    from crosswalk.runners.local import tune_allocator
-
-    tune_allocator()
 
     with engine_runner(args) as runner:
         result = build(

@@ -272,7 +272,7 @@ def _c_library() -> Any:
         if name is not None:
             with contextlib.suppress(OSError):
                 lib = ctypes.CDLL(name)
-                if hasattr(lib, "malloc_trim") and hasattr(lib, "mallopt"):
+                if hasattr(lib, "malloc_trim"):
                     _libc = lib
     return _libc or None
 
@@ -285,23 +285,6 @@ def release_memory() -> None:
     lib = _c_library()
     if lib is not None:
         lib.malloc_trim(0)
-
-
-#: glibc's ``mallopt`` parameter for the size from which an allocation is a mapping of
-#: its own, and the size this process sets.
-_M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 256 * 1024
-
-
-def tune_allocator() -> None:
-    """For a process that runs large builds (``crosswalk build``): every allocation of
-    :data:`MMAP_THRESHOLD` bytes or more is a mapping of its own, handed back to the
-    operating system when freed. glibc otherwise raises that size up to 32 MiB as large
-    arrays are freed, after which arrays up to that size live in its arenas and their
-    memory stays with the process. Process-wide: the library never calls it itself."""
-    lib = _c_library()
-    if lib is not None:
-        lib.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def serial_runner(trace: Trace | None = None) -> LocalRunner:

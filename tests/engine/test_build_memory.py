@@ -115,14 +115,13 @@ def test_a_large_build_makes_the_published_tables_one_after_another() -> None:
 
 RELEASE = """
 import numpy as np
-from crosswalk.runners.local import release_memory, tune_allocator
+from crosswalk.runners.local import release_memory
 
 def resident() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * {page}
 
-tune_allocator()
-# 300 MiB in blocks under the mapping threshold: they live in the allocator's heap.
+# 300 MiB in blocks under glibc's mapping threshold (128 KiB): they live in the allocator's heap.
 blocks = [np.ones(100 * 1024 // 8) for _ in range(3072)]
 keep = blocks[-1]
 del blocks
