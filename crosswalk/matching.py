@@ -37,8 +37,7 @@ from crosswalk.stages.comparisons import Settings as ComparisonSettings
 from crosswalk.stages.comparisons import place_comparison, settings_from, spec
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.model import (
-    held_alone,
-    pair_frequencies,
+    pair_terms,
     record_frequencies,
     score,
     term_frequencies,
@@ -368,13 +367,8 @@ class Matcher:
         levels = compare(self._published.take(i), self._published.take(j), self.comparisons)
         left = {col: v.take(i) for col, v in self._frequencies.items()}
         right = {col: v.take(j) for col, v in self._frequencies.items()}
-        n = len(self.frame)
-        return levels, score(
-            levels,
-            self.model,
-            frequencies=pair_frequencies(left, right, n),
-            alone=held_alone(left, right, n),
-        )
+        frequencies, alone = pair_terms(left, right, len(self.frame))
+        return levels, score(levels, self.model, frequencies=frequencies, alone=alone)
 
     def explain(
         self,
@@ -419,12 +413,8 @@ class Matcher:
         qterms = {col: v.take(q) for col, v in qfreq.items()}
         pterms = {col: v.take(r) for col, v in self._frequencies.items()}
         # the query is not among the records the term frequencies were counted over
-        scores = score(
-            levels,
-            self.model,
-            frequencies=pair_frequencies(qterms, pterms, len(self.frame), left_counted=False),
-            alone=held_alone(qterms, pterms, len(self.frame), left_counted=False),
-        )
+        frequencies, alone = pair_terms(qterms, pterms, len(self.frame), left_counted=False)
+        scores = score(levels, self.model, frequencies=frequencies, alone=alone)
         w = scores.match_weight
         # Best first within each query (ties in pair order), one pair per entity, ``limit``
         # entities per query.

@@ -502,8 +502,9 @@ def pair_terms(
     left_counted: bool = True,
     right_counted: bool = True,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """:func:`pair_frequencies` and :func:`held_alone` together, counting each column's
-    other records once."""
+    """:func:`pair_frequencies`, and per pair and term column whether the two records
+    carry the same value and no other record carries it (an address that the pair's two
+    records alone hold), counting each column's other records once."""
     frequencies, alone = {}, {}
     for col, lt in left.items():
         rt = right.get(col)
@@ -527,22 +528,6 @@ def _other_records(
     return np.fmax(lcount, rcount)
 
 
-def held_alone(
-    left: dict[str, RecordTerms],
-    right: dict[str, RecordTerms],
-    n_records: int,
-    *,
-    left_counted: bool = True,
-    right_counted: bool = True,
-) -> dict[str, np.ndarray]:
-    """Per pair and term column (aligned arrays, as :func:`pair_frequencies`): whether the
-    two records carry the same value and no other record carries it (an address that the
-    pair's two records alone hold)."""
-    return pair_terms(
-        left, right, n_records, left_counted=left_counted, right_counted=right_counted
-    )[1]
-
-
 #: The comparison whose incompatible level (its last) forbids a name change at one address.
 TYPE_COMPARISON = "facility_type"
 
@@ -553,7 +538,7 @@ def renaming_allowed(
     """Per pair, whether a differing name is no evidence against it: a change of operator
     keeps the address and changes the name completely. That is so where the pair agrees
     on an address (a level of the place comparison that its term frequency adjusts), no
-    other record holds that address (``alone``, see :func:`held_alone`), and the facility
+    other record holds that address (``alone``, see :func:`pair_terms`), and the facility
     types are the same or compatible (where they are compared). ``alone`` None: whether
     the levels leave it possible (pruning's ceiling). None where no pair can qualify."""
     place = next(
@@ -587,7 +572,7 @@ def moving_allowed(
     """Per pair, whether a differing place is no evidence against it: a facility that moves
     keeps its name. That is so where the pair agrees on the whole name (the name
     comparison's first level, the one its term frequency adjusts by the whole name), no
-    other record carries that name (``alone``, see :func:`held_alone`), and the facility
+    other record carries that name (``alone``, see :func:`pair_terms`), and the facility
     types are the same or compatible (where they are compared): the symmetric case of
     :func:`renaming_allowed`. ``alone`` None: whether the levels leave it possible
     (pruning's ceiling; ``name_reach``: the best name level a pair whose name is not
@@ -638,7 +623,7 @@ def score(
 
     Agreement on common values is down-weighted, and on rare values up-weighted, by
     the per-pair value ``frequencies`` (see :func:`pair_frequencies`). Where ``alone``
-    (see :func:`held_alone`) lets a renamed facility keep its address
+    (see :func:`pair_terms`) lets a renamed facility keep its address
     (:func:`renaming_allowed`), a differing name weighs nothing rather than against; where
     it lets a facility that moved keep its name (:func:`moving_allowed`), a differing
     place (address and town) weighs nothing rather than against.
