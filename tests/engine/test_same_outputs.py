@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sqlite3
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from bench_scripts import load
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "same_outputs", ROOT / "bench" / "same_outputs.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["same_outputs"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-so = _load()
+so = load("same_outputs")
 
 CONFIG = {"model": {"seed": 1}, "blocking": {"window": 6}}
 

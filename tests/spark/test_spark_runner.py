@@ -4,19 +4,18 @@ library and through ``crosswalk build --engine spark``."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from bench_scripts import load
 
 from crosswalk.config import load_config
 from crosswalk.evaluate import evaluate
@@ -31,18 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EMBEDDED = ROOT / "data" / "sources.toml"
 
 
-def _same_outputs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "same_outputs", ROOT / "bench" / "same_outputs.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["same_outputs"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-so = _same_outputs()
+so = load("same_outputs")
 
 
 @pytest.fixture(scope="module")
