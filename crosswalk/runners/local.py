@@ -15,6 +15,7 @@ stages not yet started; it is raised once every lane's threads have ended.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -84,6 +85,9 @@ LOCAL: dict[str, tuple[str, str | None]] = {
 
 #: From this many records on, a build runs :data:`LARGE` instead of :data:`LOCAL`.
 LARGE_AT = 4_000_000
+
+#: From this many records on, a build hands freed memory back after each stage.
+RELEASE_AT = 100_000
 
 #: The schedule of large builds: :data:`LOCAL` without its ``prepare`` lane, so that the
 #: stages making the published tables' contents run on ``main`` one after another (in
@@ -254,27 +258,20 @@ def local_runner(trace: Trace | None = None, *, records: int = 0) -> LocalRunner
     )
 
 
-#: From this many records on, a build hands freed memory back after each stage.
-RELEASE_AT = 100_000
-
-_libc: Any = None
-
-
+@functools.cache
 def _c_library() -> Any:
-    """The C library, where it is glibc (``None`` elsewhere)."""
-    global _libc
-    if _libc is None:
-        import ctypes
-        import ctypes.util
+    """The C library, where it is glibc with ``malloc_trim`` (``None`` elsewhere)."""
+    import ctypes
+    import ctypes.util
 
-        _libc = False
-        name = ctypes.util.find_library("c")
-        if name is not None:
-            with contextlib.suppress(OSError):
-                lib = ctypes.CDLL(name)
-                if hasattr(lib, "malloc_trim"):
-                    _libc = lib
-    return _libc or None
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    with contextlib.suppress(OSError):
+        lib = ctypes.CDLL(name)
+        if hasattr(lib, "malloc_trim"):
+            return lib
+    return None
 
 
 def release_memory() -> None:
