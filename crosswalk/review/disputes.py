@@ -596,10 +596,19 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
         frame[c].to_numpy(dtype=object)
         for c in ("source_l", "record_id_l", "source_r", "record_id_r")
     )
+
+    def ends(i: int) -> tuple[RecordKey, RecordKey]:
+        """The records of link ``i``, as keys."""
+        return (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+
+    def shown(i: int) -> list[list[str]]:
+        """The records of link ``i``, as a reason names them."""
+        return [list(k) for k in ends(i)]
+
     margins = frame["margin"].to_numpy(dtype="float64")
     p_wrong = frame["p_wrong"].to_numpy(dtype="float64")
     for i in raise_at.tolist():
-        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        a, b = ends(i)
         item = raise_pair(a, b)
         pw = float(p_wrong[i])
         if status[i] == "cut":
@@ -616,12 +625,12 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
     )
     under = rules.threshold_bits - w
     for i in np.flatnonzero(unlinked).tolist():
-        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        a, b = ends(i)
         pw = float(probability_wrong(np.array([under[i]]))[0])
         raise_pair(a, b).add({"kind": "unlinked", "margin_bits": _round(under[i])}, p[i], pw)
     for i, j in runner_ups(code_l, code_r, sl, sr, w, status, rules.threshold_bits, rules.margin):
-        a, b = (str(sl[j]), str(il[j])), (str(sr[j]), str(ir[j]))
-        weak = [list((str(sl[i]), str(il[i]))), list((str(sr[i]), str(ir[i])))]
+        a, b = ends(j)
+        weak = shown(i)
         runner_up = {
             "kind": "second_candidate",
             "runner_up_of": weak,
@@ -630,7 +639,7 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
         raise_pair(a, b).add(runner_up, p[j], p_wrong[i])
     displacing: dict[int, float] = {}
     for i in np.flatnonzero(orphaned).tolist():
-        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        a, b = ends(i)
         raise_pair(a, b).add(
             {"kind": "orphaned", "margin_bits": _round(margins[i])}, p[i], p_wrong[i]
         )
@@ -643,7 +652,7 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
     row_of: dict[str, int] = {}
     by_record: dict[RecordKey, tuple[float, RecordKey]] = {}
     for i in _touching(frame, named).tolist():
-        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        a, b = ends(i)
         margin_of[pair_key(a, b)] = float(margins[i])
         row_of[pair_key(a, b)] = i
         for x, y in ((a, b), (b, a)):
@@ -685,15 +694,15 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
     for i, j in kept_instead(code_l, code_r, sl, sr, status, cut_shared, rules.limited):
         if method[j] == "identifier":
             continue
-        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
+        a, b = ends(i)
         details = {"reason": "the records share an identifier, but a link that shares none "
                    "was kept instead by the one-record-per-source rule"}  # fmt: skip
         raise_pair(a, b).add({"kind": "identifier_disagrees", "details": details}, p[i], 0.5)
         displacing[i] = 0.5
     # Two kept links whose records, exchanged, make two links that cost little less.
     for i, j, cost in crossed(code_l, code_r, sl, sr, w, status, rules.limited, rules.margin):
-        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
-        other = [list((str(sl[j]), str(il[j]))), list((str(sr[j]), str(ir[j])))]
+        a, b = ends(i)
+        other = shown(j)
         pw = float(probability_wrong(np.array([cost]))[0])
         reason = {"kind": "crossed", "with": other, "margin_bits": _round(cost)}
         raise_pair(a, b).add(reason, p[i], pw)
@@ -705,24 +714,24 @@ def _collect(cw: _Crosswalk, rules: _Rules) -> tuple[dict[str, _Raised], dict[st
     orphaning = np.flatnonzero((status == "cut") & ~(has_link[code_l] & has_link[code_r]))
     same_type = _same_type(cw, frame, orphaning)
     for i, j in type_overruled(code_l, code_r, sl, sr, status, same_type, rules.limited):
-        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
-        kept = [list((str(sl[j]), str(il[j]))), list((str(sr[j]), str(ir[j])))]
+        a, b = ends(i)
+        kept = shown(j)
         reason = {"kind": "type_overruled", "kept": kept, "margin_bits": _round(margins[i])}
         raise_pair(a, b).add(reason, p[i], edge)
         displacing[i] = max(displacing.get(i, 0.0), edge)
     # A record with no link, next in line for a record whose kept link is unclear: it is
     # right only if that link is wrong and its own evidence holds.
     for i, j in next_in_line(code_l, code_r, sl, sr, status, margins, rules.margin, rules.limited):
-        a, b = (str(sl[i]), str(il[i])), (str(sr[i]), str(ir[i]))
-        kept = [list((str(sl[j]), str(il[j]))), list((str(sr[j]), str(ir[j])))]
+        a, b = ends(i)
+        kept = shown(j)
         pw = float(p_wrong[j] * probability_wrong(np.array([under[i]]))[0])
         reason = {"kind": "next_in_line", "after": kept, "margin_bits": _round(under[i])}
         raise_pair(a, b).add(reason, p[i], pw)
     for i, j in kept_instead(
         code_l, code_r, sl, sr, status, np.array(sorted(displacing), dtype="int64"), rules.limited
     ):
-        a, b = (str(sl[j]), str(il[j])), (str(sr[j]), str(ir[j]))
-        by = [list((str(sl[i]), str(il[i]))), list((str(sr[i]), str(ir[i])))]
+        a, b = ends(j)
+        by = shown(i)
         raise_pair(a, b).add({"kind": "displaced", "by": by}, p[j], displacing[i])
 
     for e in cw.rows(
