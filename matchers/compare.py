@@ -55,7 +55,7 @@ class Texts:
         derived: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.values = values  # object array of distinct str
-        self.codes = codes  # integer positions into values, one per row
+        self.codes = codes  # integer positions into values, one per row (int32 from Arrow)
         self.blank = blank  # bool, one per distinct value
         self._text: np.ndarray | None = None
         self._missing: np.ndarray | None = None
@@ -143,7 +143,7 @@ def as_texts(values: ArrayLike) -> Texts:
     text = np.empty(n + 1, dtype=object)
     text[:n] = distinct.to_numpy(zero_copy_only=False)
     text[n] = ""  # missing values
-    codes = pc.fill_null(encoded.indices, n).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = pc.fill_null(encoded.indices, n).to_numpy(zero_copy_only=False)
     blank = np.empty(n + 1, dtype=bool)
     blank[:n] = pc.utf8_is_space(distinct).to_numpy(zero_copy_only=False)
     blank[n] = True

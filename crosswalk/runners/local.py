@@ -89,12 +89,14 @@ LARGE_AT = 4_000_000
 #: From this many records on, a build hands freed memory back after each stage.
 RELEASE_AT = 100_000
 
-#: The schedule of large builds: :data:`LOCAL` without its ``prepare`` lane, so that the
-#: stages making the published tables' contents run on ``main`` one after another (in
-#: plan order, after clustering) instead of side by side. Their outputs are the same; what
-#: is spared is their working memory at once, at the build's peak (the end of the plan).
+#: The schedule of large builds: :data:`LOCAL` with nothing beside anything, so that no two
+#: stages' working memory is held at once. The ``side`` stages run on ``main`` after
+#: blocking (blocking converts the columns it reads itself, and the conversion is not
+#: held beside its pair codes), and the stages making the published tables' contents on
+#: ``main`` one after another (in plan order, after clustering). The outputs are the same.
 LARGE: dict[str, tuple[str, str | None]] = {
-    stage: place for stage, place in LOCAL.items() if place[0] != "prepare"
+    **{stage: place for stage, place in LOCAL.items() if place[0] == MAIN},
+    **{stage: (MAIN, "block") for stage, place in LOCAL.items() if place[0] == "side"},
 }
 
 #: Row-wise stages' batches: normalizing splits a large batch over the threads.
@@ -105,6 +107,10 @@ BATCHES: dict[str, tuple[int, int] | Parts] = {"normalize": Parts(THREADS, 100_0
 #: pairs, the pairs left after pruning) their batches of
 #: :data:`~crosswalk.stages.compare.COMPARE_BATCH` pairs on :data:`THREADS`.
 FANOUT = {"block": 2, "u": THREADS, "compare": THREADS, "fit": THREADS, "prune": THREADS}
+
+#: :data:`FANOUT` of large builds (from :data:`LARGE_AT` records): blocking's rules one
+#: after another, so that one rule's keys and block arrays are held at a time, not two.
+LARGE_FANOUT = {**FANOUT, "block": 1}
 
 
 class LazyColumns(Columns):
@@ -245,13 +251,13 @@ def local_runner(trace: Trace | None = None, *, records: int = 0) -> LocalRunner
     """The runner the engine's plans run on here: :data:`LANES`, :data:`LOCAL`,
     :data:`BATCHES`, :data:`FANOUT` and :data:`SHARED`. ``records``: how many records the
     run links, when known (a build): from :data:`LARGE_AT` on, the schedule is
-    :data:`LARGE`; and from :data:`RELEASE_AT` on, the memory each stage freed is handed
+    :data:`LARGE` with :data:`LARGE_FANOUT`; and from :data:`RELEASE_AT` on, the memory each stage freed is handed
     back to the operating system when it ends (:func:`release_memory`)."""
     return LocalRunner(
         LANES,
         LARGE if records >= LARGE_AT else LOCAL,
         batches=BATCHES,
-        fanout=FANOUT,
+        fanout=LARGE_FANOUT if records >= LARGE_AT else FANOUT,
         shared=SHARED,
         trace=trace,
         release=records >= RELEASE_AT,

@@ -17,6 +17,7 @@ among a published crosswalk's).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, fields
@@ -408,6 +409,8 @@ def _geo_cell_keys(shared: _Shared) -> _RuleKeys | None:
     lat = frame["n_lat"].to_numpy(dtype="float64")
     lon = frame["n_lon"].to_numpy(dtype="float64")
     ok = ~(np.isnan(lat) | np.isnan(lon))
+    if not ok.any():  # no coordinates: no keys (and no cells computed for nothing)
+        return None
     step_lat = shared.settings.geo_cell_metres / 111_320.0
     band = np.floor(np.where(ok, lat, 0.0)) + 0.5
     step_lon = shared.settings.geo_cell_metres / (111_320.0 * np.cos(np.radians(band)))
@@ -570,10 +573,15 @@ def _block_pairs(
     boundary[:1] = True
     boundary[1:] = k[1:] != k[:-1]
     del k
-    group = np.cumsum(boundary) - 1
+    # Per key: its block (the group of its key code), and how many keys follow it there.
+    small = np.int32 if n < 1 << 31 else np.int64
+    group = np.cumsum(boundary, dtype=small)
+    group -= 1
     starts = np.flatnonzero(boundary)
+    del boundary
     sizes = np.diff(np.append(starts, n))
-    after = (starts + sizes)[group] - np.arange(n, dtype="int64") - 1
+    after = (starts + sizes).astype(small)[group]
+    after -= np.arange(1, n + 1, dtype=small)
     large = (sizes * (sizes - 1) // 2 > settings.max_block_pairs)[group]
     del group, starts, sizes
     # How many records after each one it is paired with.
@@ -614,12 +622,17 @@ def _name_order(frame: pd.DataFrame, columns: Columns | None) -> tuple[np.ndarra
 #: Below this many pair codes, their union is sorted on one thread.
 _PARALLEL_SORT_MIN = 1 << 20
 
+#: The rules' pair codes are sorted and deduplicated by ranges of this many left records,
+#: one range after another, so that the working memory of that step is a range's share
+#: of the codes and not several copies of all of them.
+RANGE_RECORDS = 1_250_000
+
 
 def _sorted(parts: list[np.ndarray], pool: Parallel | None) -> np.ndarray:
     """The concatenated ``parts``, sorted; ``parts`` is emptied (its arrays freed once
     concatenated). The values are partitioned in place at their median, and the lower and
     upper halves sorted at once on two threads."""
-    values = np.concatenate(parts)
+    values = np.concatenate(parts) if len(parts) != 1 else parts[0]
     parts.clear()
     if len(values) < _PARALLEL_SORT_MIN:
         values.sort()
@@ -629,6 +642,34 @@ def _sorted(parts: list[np.ndarray], pool: Parallel | None) -> np.ndarray:
     for done in [_now_or_on(pool, values[:half].sort), _now_or_on(pool, values[half:].sort)]:
         done.result()
     return values
+
+
+class _Ranges:
+    """Pair codes kept apart by ranges of their left record (``n`` records, ``width``
+    each): :meth:`add` files a batch of codes, :meth:`merged` hands each range's codes
+    over, emptied, in order. A pair code grows with its left record, so each range's
+    codes lie between two bounds and follow the previous range's."""
+
+    def __init__(self, n: int, width: int, rule_shift: int) -> None:
+        count = max(-(-n // max(width, 1)), 1)
+        self.bounds = np.arange(1, count, dtype="int64") * (width * n << rule_shift)
+        self.parts: list[list[np.ndarray]] = [[] for _ in range(count)]
+        self._lock = threading.Lock()
+
+    def add(self, codes: np.ndarray) -> None:
+        if len(self.parts) == 1:
+            pieces = [codes]
+        else:
+            at = np.searchsorted(self.bounds, codes, side="right")
+            pieces = [codes[at == i] for i in range(len(self.parts))]
+        with self._lock:
+            for kept, piece in zip(self.parts, pieces, strict=True):
+                if len(piece):
+                    kept.append(piece)
+
+    def merged(self) -> Iterator[list[np.ndarray]]:
+        while self.parts:
+            yield self.parts.pop(0)
 
 
 def candidate_pairs(
@@ -653,7 +694,9 @@ def candidate_pairs(
     are needed: a task only waits for earlier ones. ``columns``: the records'
     columns as the comparisons convert them (:func:`~crosswalk.stages.compare.record_columns`),
     where the caller has them, perhaps being converted on another thread: blocking then
-    reads the columns both need from them instead of factorizing them again.
+    reads the columns both need from them instead of factorizing them again. The pairs
+    the rules find are deduplicated by ranges of :data:`RANGE_RECORDS` left records, one
+    after another.
     """
     n = len(frame)
     src, src_names = pd.factorize(frame["source"])
@@ -669,15 +712,17 @@ def candidate_pairs(
     assert 2 * max(n, 1).bit_length() + rule_shift < 63, "too many records for int64 pair codes"
     shared = _Shared(frame, settings, None, parallel, columns)
     ordering = _now_or_on(parallel, lambda: _name_order(frame, columns))
+    found = _Ranges(n, RANGE_RECORDS, rule_shift)
 
-    def pairs_of(rule: str) -> np.ndarray | None:
-        """The rule's pairs, coded as (pair code << rule_shift) | rule index."""
+    def pairs_of(rule: str) -> None:
+        """The rule's pairs, coded as (pair code << rule_shift) | rule index, filed by range."""
         part = _RULE_KEYS[rule](shared)
         if part is None:
-            return None
+            return
+        code, rows = part.codes(), part.rows
+        del part  # its columns' codes, once packed into one code per key
         rank, by_rank = ordering.result()
-        coded = []
-        for left, right in _block_pairs(part.codes(), part.rows, rank, by_rank, settings):
+        for left, right in _block_pairs(code, rows, rank, by_rank, settings):
             src_left = src[left]
             keep = src_left != src[right]
             if any_allowed:
@@ -688,30 +733,38 @@ def candidate_pairs(
             pair += np.maximum(left, right)
             pair <<= rule_shift
             pair |= _RULE_INDEX[rule]
-            coded.append(pair)
-        return np.concatenate(coded) if coded else None
+            found.add(pair)
 
     tasks = [_now_or_on(parallel, partial(pairs_of, rule)) for rule in _configured(settings)]
-    found = [p for p in (t.result() for t in tasks) if p is not None]
+    for task in tasks:
+        task.result()
     del tasks
-    if not found:
-        empty = np.empty(0, dtype="int64")
-        return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype("uint8")})
-    packed = _sorted(found, parallel)
-    pair = packed >> rule_shift
-    rule_bit = np.left_shift(1, packed & ((1 << rule_shift) - 1))
-    del packed
-    first = run_starts(pair)
-    rules = np.bitwise_or.reduceat(rule_bit, first) if len(first) else rule_bit[:0]
-    unique = pair[first]
-    del pair, rule_bit
-    return pd.DataFrame(
-        {
-            "l": unique // max(n, 1),
-            "r": unique % max(n, 1),
-            "rules": rules.astype(np.min_scalar_type(max(RULE_BITS.values()) * 2 - 1)),
-        }
-    )
+    pairs: list[np.ndarray] = []
+    bits: list[np.ndarray] = []
+    for codes in found.merged():
+        if not codes:
+            continue
+        packed = _sorted(codes, parallel)
+        rule_bit = np.left_shift(np.uint8(1), (packed & ((1 << rule_shift) - 1)).astype(np.uint8))
+        packed >>= rule_shift
+        first = run_starts(packed)
+        bits.append(np.bitwise_or.reduceat(rule_bit, first))
+        pairs.append(packed[first])
+        del packed, rule_bit, first
+    # ``l`` and ``r`` are written straight into the one (2, pairs) block that pandas keeps
+    # them in: a frame made of two separate arrays would copy them into one.
+    both = np.empty((2, sum(map(len, pairs))), dtype="int64")
+    at = 0
+    while pairs:
+        unique = pairs.pop(0)
+        np.floor_divide(unique, max(n, 1), out=both[0, at : at + len(unique)])
+        np.remainder(unique, max(n, 1), out=both[1, at : at + len(unique)])
+        at += len(unique)
+        del unique
+    out = pd.DataFrame(both.T, columns=["l", "r"], copy=False)
+    rules = np.concatenate(bits) if bits else np.empty(0, dtype=np.uint8)
+    out["rules"] = rules.astype(np.min_scalar_type(max(RULE_BITS.values()) * 2 - 1))
+    return out
 
 
 def block(

@@ -80,8 +80,8 @@ def test_the_read_records_are_let_go_before_the_plan_runs(
 
 def test_a_large_build_makes_the_published_tables_one_after_another() -> None:
     """From LARGE_AT records on, the stages that make the published tables' contents run on
-    the calling thread, one at a time, after clustering; the same datasets come out as
-    with the default schedule."""
+    the calling thread, one at a time, after clustering, and the side lane's stages after
+    blocking; the same datasets come out as with the default schedule."""
     config = load_config(DATA / "sources.toml")
     records = load_sources(config).records
     plan = build_plan(config)
@@ -99,6 +99,10 @@ def test_a_large_build_makes_the_published_tables_one_after_another() -> None:
             continue
         assert {e.lane for e in prepare} == {MAIN}
         assert all(e.start > ev["cluster"].end for e in prepare)
+        # Nothing runs beside blocking: what the side lane ran beside it comes after it.
+        side = [ev[s] for s in ("convert", "u", "term_counts", "key_order")]
+        assert {e.lane for e in side} == {MAIN}
+        assert all(e.start > ev["block"].end for e in side)
         ordered = sorted(prepare, key=lambda e: e.start)
         assert all(a.end < b.start for a, b in itertools.pairwise(ordered))
     small, large = runs[0], runs[LARGE_AT]

@@ -114,3 +114,19 @@ def test_the_matcher_normalizes_a_published_crosswalk_in_the_runners_parts(
     published = matcher.records.drop(columns=["entity_id"])
     assert len(batches) == 3 and sum(batches) == len(published) > 3_000
     pd.testing.assert_frame_equal(matcher.frame, normalize_stage.normalize_records(published))
+
+
+@pytest.mark.parametrize("width", [1, 997, 10**9])
+def test_blocking_by_ranges_of_left_records_equals_one_range(
+    records: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """The rules' pairs deduplicated range of left records by range give the pairs of one
+    range, in the same order, with the same rules."""
+    frame = normalize_stage.normalize_batch(records)
+    monkeypatch.setattr(blocking, "RANGE_RECORDS", 10**12)
+    whole = candidate_pairs(frame, BlockParams.of(BlockingSettings()))
+    monkeypatch.setattr(blocking, "RANGE_RECORDS", width)
+    with parallel(2) as handle:
+        ranged = candidate_pairs(frame, BlockParams.of(BlockingSettings()), parallel=handle)
+    assert len(whole) > 10_000 and (whole["rules"] & (whole["rules"] - 1) > 0).any()
+    pd.testing.assert_frame_equal(ranged, whole)
