@@ -125,17 +125,13 @@ def facility_unique(frame: pd.DataFrame, column: str) -> bool:
 
 
 def identifier_evidence(
-    frame: pd.DataFrame,
-    names: list[str],
-    levels: pd.DataFrame,
-    bits: pd.DataFrame,
-    prior_bits: float,
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What the identifiers say of the scored pairs (their ``levels`` and field ``bits``;
-    ``names``: the comparisons, in order): the decisive identifier columns (those
+    frame: pd.DataFrame, names: list[str], levels: pd.DataFrame
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """What the identifiers say of the scored pairs (their ``levels``; ``names``: the
+    comparisons, in order): the decisive identifier columns (those
     :func:`facility_unique`), per pair whether a decisive identifier agrees and whether
-    one differs (and none agrees), the rows of the pairs with either, and for those the
-    probability that their names and addresses alone give them."""
+    one differs (and none agrees), and the rows of the pairs with either (those that may
+    be identifier conflicts: see :func:`names_and_addresses`)."""
     id_cols = [name for name in names if is_identifier(name)]
     decisive = [c for c in id_cols if facility_unique(frame, c)]
     id_agree = np.zeros(len(levels), dtype=bool)
@@ -145,16 +141,18 @@ def identifier_evidence(
         id_agree |= lv == 0
         id_disagree |= lv == 1
     id_disagree &= ~id_agree
-    # Name-and-address evidence alone (the field bits summed in field order, then the
-    # prior), for the pairs that may be identifier conflicts: those with a decisive level.
-    maybe = np.flatnonzero(id_agree | id_disagree)
-    non_id = np.zeros(len(maybe), dtype="float64")
+    return decisive, id_agree, id_disagree, np.flatnonzero(id_agree | id_disagree)
+
+
+def names_and_addresses(bits: pd.DataFrame, prior_bits: float) -> np.ndarray:
+    """The probability that pairs' names and addresses alone give them: their field
+    ``bits`` but the identifiers' summed in field order, then the prior."""
+    non_id = np.zeros(len(bits), dtype="float64")
     for col in bits.columns:
-        if col not in id_cols:
-            non_id += bits[col].to_numpy()[maybe]
+        if not is_identifier(str(col)):
+            non_id += bits[col].to_numpy()
     non_id += prior_bits
-    fuzzy = 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
-    return decisive, id_agree, id_disagree, maybe, fuzzy
+    return 1.0 / (1.0 + np.exp2(-np.clip(non_id, -1000, 1000)))
 
 
 def identifier_conflicts(

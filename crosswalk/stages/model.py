@@ -618,8 +618,12 @@ def score(
     *,
     frequencies: dict[str, np.ndarray] | None = None,
     alone: dict[str, np.ndarray] | None = None,
+    field_bits: bool = True,
 ) -> Scores:
-    """Weights and probabilities of pairs whose comparison ``levels`` are given.
+    """Weights and probabilities of pairs whose comparison ``levels`` are given; without
+    ``field_bits``, the totals only (``bits`` has no column): what a pair weighs depends
+    on its own levels and terms only, so a caller may score them all for their totals,
+    then the few it keeps for their bits.
 
     Agreement on common values is down-weighted, and on rare values up-weighted, by
     the per-pair value ``frequencies`` (see :func:`pair_frequencies`). Where ``alone``
@@ -656,7 +660,8 @@ def score(
         if f.stands_in_for is not None and f.stands_in_for in levels:
             # Only where the field it stands in for is missing.
             b = np.where(levels[f.stands_in_for].to_numpy() == MISSING, b, 0.0)
-        bits[f.name] = b
+        if field_bits:
+            bits[f.name] = b
         total += b
     probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
     # copy=False: one block per field, not a consolidated copy of every column

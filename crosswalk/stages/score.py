@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.stages.compare import Comparison
-from crosswalk.stages.conflicts import CONFLICT_HIGH, identifier_conflicts, identifier_evidence
+from crosswalk.stages.conflicts import (
+    CONFLICT_HIGH,
+    identifier_conflicts,
+    identifier_evidence,
+    names_and_addresses,
+)
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.model import Model
 from crosswalk.stages.keys import Decisions
@@ -60,36 +65,38 @@ def score_pairs(
         share, single = pair_terms({col: terms.take(lpos)}, {col: terms.take(rpos)}, len(frame))
         frequencies |= share
         alone |= single
-    scores = score(levels, model, frequencies=frequencies, alone=alone)
-    del frequencies, alone
-    decisive, id_agree, id_disagree, maybe, fuzzy = identifier_evidence(
-        frame, [c.name for c in comparisons], levels, scores.bits, model.prior_bits
+
+    # Every pair's total first; the fields' bits only for the pairs that are kept.
+    totals = score(levels, model, frequencies=frequencies, alone=alone, field_bits=False)
+    decisive, id_agree, id_disagree, maybe = identifier_evidence(
+        frame, [c.name for c in comparisons], levels
+    )
+    fuzzy = names_and_addresses(
+        _scored_at(maybe, levels, model, frequencies, alone).bits, model.prior_bits
     )
     # The pairs at or above the floor, those always kept, and those whose identifiers
     # differ where names and addresses agree (possible conflicts).
-    keep = scores.match_probability >= floor
+    keep = totals.match_probability >= floor
     if reach is not None and reach < floor:
-        keep |= (scores.match_probability >= reach) & best_of_a_record(
-            lpos, rpos, scores.match_weight, len(frame)
+        keep |= (totals.match_probability >= reach) & best_of_a_record(
+            lpos, rpos, totals.match_weight, len(frame)
         )
+    del totals
     keep |= always_kept(pairs, levels, len(frame), decisions.constrained)
     keep[maybe[id_disagree[maybe] & (fuzzy > CONFLICT_HIGH)]] = True
-    if keep.all():
+    kept = np.flatnonzero(keep)
+    scores = _scored_at(kept, levels, model, frequencies, alone)
+    del frequencies, alone
+    if len(kept) == len(pairs):
         pairs = pairs.copy(deep=False)  # a new frame: the columns below are its own
+        levels = levels.copy(deep=False)
     else:
-        kept = np.flatnonzero(keep)
         pairs = pairs.take(kept).reset_index(drop=True)
         levels = levels.take(kept).reset_index(drop=True)
-        scores = Scores(
-            scores.bits.take(kept).reset_index(drop=True),
-            scores.match_weight[kept],
-            scores.match_probability[kept],
-        )
         id_agree, id_disagree = id_agree[kept], id_disagree[kept]
         fuzzy = fuzzy[keep[maybe]]
         maybe = np.flatnonzero(id_agree | id_disagree)
-        del kept
-    del keep
+    del keep, kept
     # Columns are added one by one (no concatenated copy of the pairs); the levels and
     # bits columns share the memory of the frames compare and score returned.
     for col in levels.columns:
@@ -105,6 +112,23 @@ def score_pairs(
         pairs, frame, maybe, fuzzy, id_agree[maybe], id_disagree[maybe], decisive
     )
     return pairs, conflicts, decisive
+
+
+def _scored_at(
+    rows: np.ndarray,
+    levels: pd.DataFrame,
+    model: Model,
+    frequencies: dict[str, np.ndarray],
+    alone: dict[str, np.ndarray],
+) -> Scores:
+    """The pairs at ``rows`` scored with their fields' bits (a pair's score is its own:
+    the same as among all of them)."""
+    return score(
+        levels.take(rows).reset_index(drop=True),
+        model,
+        frequencies={k: v[rows] for k, v in frequencies.items()},
+        alone={k: v[rows] for k, v in alone.items()},
+    )
 
 
 def best_of_a_record(left: np.ndarray, right: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:
