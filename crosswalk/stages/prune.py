@@ -43,7 +43,10 @@ CEILING_TABLE_MAX = 1 << 20
 
 
 def weight_ceiling(
-    levels: pd.DataFrame, model: Model, pending: Mapping[str, np.ndarray | None]
+    levels: pd.DataFrame,
+    model: Model,
+    pending: Mapping[str, np.ndarray | None],
+    at_least: float | None = None,
 ) -> np.ndarray:
     """Per pair, the highest match weight it can reach once its ``pending`` fields are
     compared: the weight of the fields in ``levels``, each agreement level that a value's
@@ -56,7 +59,8 @@ def weight_ceiling(
 
     The ceiling depends on the pair's levels only: it is computed once per combination of
     levels that occurs, by the same operations in the same order, and looked up for every
-    pair."""
+    pair. With ``at_least``: per pair, whether its ceiling is at least that (a byte per
+    pair looked up, not a float)."""
     # The pair's state: its level in every field the ceiling reads, -1 (missing) included.
     states: list[tuple[str, np.ndarray, int]] = []
     for f in model.fields:
@@ -72,7 +76,8 @@ def weight_ceiling(
     # and its reach from ``pending``: computed per pair, as is anything unusual.)
     both = any(reach is not None and name in levels for name, reach in pending.items())
     if not states or both or not in_range or size > CEILING_TABLE_MAX:
-        return _weight_ceiling(levels, model, pending)
+        ceiling = _weight_ceiling(levels, model, pending)
+        return ceiling if at_least is None else ceiling >= at_least
     # Mixed radix, the first field's levels varying slowest (no renumbering: size is small).
     code = pack(((g.astype(np.int64) - MISSING, n + 1) for _, g, n in states), len(levels))
     occurs = np.zeros(size, dtype=bool)
@@ -95,7 +100,7 @@ def weight_ceiling(
             for name, reach in pending.items()
         },
     )
-    return table[code]
+    return table[code] if at_least is None else (table >= at_least)[code]
 
 
 def _weight_ceiling(
@@ -178,10 +183,13 @@ def reachable(
     """
     if floor <= 0.0:
         return np.arange(len(pairs))
-    ceiling = weight_ceiling(levels[present], model, {name: reach.get(name) for name in pending})
     # a hair of slack: the ceiling and the pair's weight sum the bits in other orders
-    keep = ceiling >= probability_bits(floor) - 1e-9
-    del ceiling
+    keep = weight_ceiling(
+        levels[present],
+        model,
+        {name: reach.get(name) for name in pending},
+        at_least=probability_bits(floor) - 1e-9,
+    )
     keep |= always_kept(pairs, levels, n_records, constrained)
     # A pair whose identifiers differ is a conflict if its names and addresses alone
     # are near certain: kept while they could be.
@@ -196,8 +204,9 @@ def reachable(
             others,
             model,
             {name: None if name not in reach else reach[name][differ] for name in pending},
+            at_least=probability_bits(conflict_high) - 1e-9,
         )
-        keep[differ[near >= probability_bits(conflict_high) - 1e-9]] = True
+        keep[differ[near]] = True
     return np.flatnonzero(keep)
 
 

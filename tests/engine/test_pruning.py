@@ -119,6 +119,11 @@ def test_a_pairs_ceiling_is_never_under_its_weight(whole: Linkage, config: Confi
         assert math.prod(len(f.bits()) + 1 for f in read) <= prune_stage.CEILING_TABLE_MAX
         by_pair = prune_stage._weight_ceiling(part, model, pending)
         np.testing.assert_array_equal(weight_ceiling(part, model, pending), by_pair)
+        # Asked whether it reaches a weight, it answers as the ceiling compared with it.
+        middle = float(np.median(by_pair))
+        reaches = weight_ceiling(part, model, pending, at_least=middle)
+        assert reaches.dtype == bool and 0 < reaches.sum() < len(reaches)
+        np.testing.assert_array_equal(reaches, by_pair >= middle)
     # Every field pending (none compared yet), and a field both compared and pending.
     for part, pending in ((levels[[]], {"name": reach}), (levels, {"name": reach})):
         by_pair = prune_stage._weight_ceiling(part, model, pending)
