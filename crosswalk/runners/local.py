@@ -31,6 +31,7 @@ import pandas as pd
 from crosswalk.errors import PlanError
 from crosswalk.plan import Plan, Stage
 from crosswalk.progress import Steps
+from crosswalk.runners.spill import spilled
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.parallel import SerialParallel
 
@@ -144,6 +145,15 @@ class LazyColumns(Columns):
 #: Datasets read by several lanes at once, and what makes them safe to share.
 SHARED: dict[str, Callable[[Any], Any]] = {"columns": LazyColumns.shared}
 
+#: Datasets a large build (from :data:`LARGE_AT` records) keeps out of memory when their
+#: text is large for the machine (:func:`~crosswalk.runners.spill.spilled`): the records
+#: and the normalized records, held from the start of the plan to its end. The records
+#: are about half the normalized ones: both are spilled, or neither.
+SPILL: dict[str, Callable[[Any], Any]] = {
+    "records": functools.partial(spilled, part=0.5),
+    "normalized": spilled,
+}
+
 
 @dataclass(frozen=True)
 class TraceEvent:
@@ -251,7 +261,8 @@ def local_runner(trace: Trace | None = None, *, records: int = 0) -> LocalRunner
     """The runner the engine's plans run on here: :data:`LANES`, :data:`LOCAL`,
     :data:`BATCHES`, :data:`FANOUT` and :data:`SHARED`. ``records``: how many records the
     run links, when known (a build): from :data:`LARGE_AT` on, the schedule is
-    :data:`LARGE` with :data:`LARGE_FANOUT`; and from :data:`RELEASE_AT` on, the memory each stage freed is handed
+    :data:`LARGE` with :data:`LARGE_FANOUT`, and the datasets of :data:`SPILL` may be
+    kept out of memory; and from :data:`RELEASE_AT` on, the memory each stage freed is handed
     back to the operating system when it ends (:func:`release_memory`)."""
     return LocalRunner(
         LANES,
@@ -261,6 +272,7 @@ def local_runner(trace: Trace | None = None, *, records: int = 0) -> LocalRunner
         shared=SHARED,
         trace=trace,
         release=records >= RELEASE_AT,
+        spill=SPILL if records >= LARGE_AT else None,
     )
 
 
@@ -311,8 +323,11 @@ class LocalRunner:
     listed); ``shared``: dataset → a function making it safe for several lanes to read at
     once (applied when it is made); ``trace``: a :class:`Trace` to record the stages in;
     ``release``: hand freed memory back to the operating system after each stage
-    (:func:`release_memory`). With none of them, a plan runs serially on the calling
-    thread."""
+    (:func:`release_memory`); ``spill``: dataset → a function giving an equal value that
+    is kept out of memory (applied when it is made, or for an input when the run starts:
+    an input spilled is also replaced in the ``inputs`` dict the run was given, so that
+    the caller does not hold the copy in memory). With none of them, a plan runs
+    serially on the calling thread."""
 
     def __init__(
         self,
@@ -324,6 +339,7 @@ class LocalRunner:
         shared: Mapping[str, Callable[[Any], Any]] | None = None,
         trace: Trace | None = None,
         release: bool = False,
+        spill: Mapping[str, Callable[[Any], Any]] | None = None,
     ) -> None:
         self.lanes = dict(lanes or {})
         self.schedule = dict(schedule or {})
@@ -332,6 +348,7 @@ class LocalRunner:
         self.shared = dict(shared or {})
         self.trace = trace
         self.release = release
+        self.spill = dict(spill or {})
         for stage, (lane, _) in self.schedule.items():
             if lane != MAIN and lane not in self.lanes:
                 raise PlanError(
@@ -401,6 +418,11 @@ class _Run:
         self.producer = plan.producers()
         # How many stages still have to read each dataset; it is let go at 0 (never, if wanted).
         self.data, self.readers = plan.start(self.stages, self.want, inputs)
+        for d, spill in runner.spill.items():
+            if d in self.data:
+                self.data[d] = spill(self.data[d])
+                if isinstance(inputs, dict):
+                    inputs[d] = self.data[d]
         self.ended = {s.name: threading.Event() for s in self.stages}
         self.lock = threading.Lock()
         self.error: BaseException | None = None
@@ -497,8 +519,12 @@ class _Run:
         else:
             out = s.fn(*args, **s.params)
         args = []
-        values = s.values(out)
+        values = list(s.values(out))
         del out
+        # Outside the lock: no stage reads an output before it is in ``self.data``.
+        for i, d in enumerate(s.outputs):
+            if d in self.runner.spill and (d in self.want or self.readers.get(d, 0) > 0):
+                values[i] = self.runner.spill[d](values[i])
         with self.lock:
             for d, v in zip(s.outputs, values, strict=True):
                 if d in self.want or self.readers.get(d, 0) > 0:

@@ -574,8 +574,8 @@ def _block_pairs(
     boundary[1:] = k[1:] != k[:-1]
     del k
     # Per key: its block (the group of its key code), and how many keys follow it there.
-    small = np.int32 if n < 1 << 31 else np.int64
-    group = np.cumsum(boundary, dtype=small)
+    small: type[np.signedinteger[Any]] = np.int32 if n < 1 << 31 else np.int64
+    group: np.ndarray = np.cumsum(boundary, dtype=small)
     group -= 1
     starts = np.flatnonzero(boundary)
     del boundary

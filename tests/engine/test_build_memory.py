@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from crosswalk import pipeline
@@ -22,6 +23,7 @@ from crosswalk.config import load_config
 from crosswalk.plan import Plan
 from crosswalk.plans import LINKAGE_DATASETS, PREPARED_DATASETS, build_plan, link_inputs
 from crosswalk.progress import Steps
+from crosswalk.runners import spill
 from crosswalk.runners.local import (
     LARGE_AT,
     MAIN,
@@ -142,3 +144,91 @@ def test_release_memory_hands_freed_memory_back() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert int(out.stdout) > 200 * 2**20
+
+
+def _text_frame(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(n)
+    words = np.array(["SAINT", "JOSEPH", "HOSPITAL", "CLINIC", "CENTER", "", "DIALYSIS"])
+    names = [" ".join(rng.choice(words, 3)) for _ in range(n)]
+    return pd.DataFrame(
+        {
+            "name": pd.array(names, dtype="string[pyarrow]"),
+            "source": pd.Series(rng.choice(["a", "b"], n), dtype="str"),
+            "lat": rng.random(n),
+            "city": pd.array([None if i % 7 == 0 else f"C{i % 50}" for i in range(n)], "string"),
+        },
+        index=pd.RangeIndex(n),
+    )
+
+
+def test_a_spilled_frame_is_equal_and_its_text_is_mapped_from_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame large for the machine keeps its Arrow text in a memory-mapped file: equal to
+    it, its text no longer allocated by Arrow, and the file gone from the directory."""
+    monkeypatch.setattr(spill, "SPILL_SHARE", 0.0)
+    frame = _text_frame(50_000)
+    expected = _text_frame(50_000)  # the same values, in buffers of its own
+    before = pa.total_allocated_bytes()
+    out = spill.spilled(frame, tmp_path)
+    del frame
+    pd.testing.assert_frame_equal(out, expected)
+    assert (out.dtypes == expected.dtypes).all()
+    assert before - pa.total_allocated_bytes() > 0.9 * sum(
+        expected[c].array._pa_array.nbytes for c in ("name", "source", "city")
+    )
+    assert list(tmp_path.iterdir()) == []
+    # Small for the machine: the frame itself.
+    monkeypatch.setattr(spill, "SPILL_SHARE", 0.25)
+    assert spill.spilled(expected, tmp_path) is expected
+
+
+def test_a_frame_that_cannot_be_spilled_stays_in_memory_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spill, "SPILL_SHARE", 0.0)
+    frame = _text_frame(1_000)
+    with pytest.warns(ResourceWarning, match="TMPDIR"):
+        assert spill.spilled(frame, tmp_path / "missing") is frame
+
+
+def test_a_large_build_spilling_its_records_links_them_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With every frame of SPILL kept in a file, a large build's run gives the datasets of
+    a run in memory, and the caller's records are replaced by the mapped ones."""
+    config = load_config(DATA / "sources.toml")
+    records = load_sources(config).records
+    plan = build_plan(config)
+    want = LINKAGE_DATASETS + PREPARED_DATASETS
+    in_memory = local_runner(records=LARGE_AT).run(
+        plan, {**link_inputs(records, None, None), "releases": None}, want
+    )
+    monkeypatch.setattr(spill, "SPILL_SHARE", 0.0)
+    inputs = {**link_inputs(records, None, None), "releases": None}
+    given = inputs["records"]
+    mapped = local_runner(records=LARGE_AT).run(plan, inputs, want)
+    assert inputs["records"] is not given
+    pd.testing.assert_frame_equal(inputs["records"], given)
+    for name in ("clustered", "pairs", "records_table", "entities", "links", "clusters"):
+        a, b = in_memory[name], mapped[name]
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b, obj=name)
+        else:
+            np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(
+        in_memory["assignment"].state.members, mapped["assignment"].state.members
+    )
+
+
+def test_a_frame_is_not_spilled_to_a_file_system_held_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """/dev/shm is a tmpfs: its files are memory, so a frame spilled there would save none."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not spill.in_memory_filesystem(shm):
+        pytest.skip("no tmpfs at /dev/shm here")
+    monkeypatch.setattr(spill, "SPILL_SHARE", 0.0)
+    frame = _text_frame(1_000)
+    assert spill.spilled(frame, shm) is frame
+    assert not spill.in_memory_filesystem(ROOT)
