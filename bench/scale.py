@@ -131,6 +131,7 @@ def run_size(
     spark_master: str,
     log: Callable[[str], None],
     spark_conf: Sequence[str] = (),
+    cap_on: str = "rss",
 ) -> tuple[dict[str, Any], list[Run]]:
     """Generate one size, run every engine on it, score them."""
     data = work / "data"
@@ -162,6 +163,7 @@ def run_size(
                 # --json: the build's summary, with each step's seconds, in build.log
                 extra_args=["--json", *engine_args(engine, spark_master, spark_conf)],
                 engine=name,
+                cap_on=cap_on,
             )
         )
     for engine in peers:
@@ -280,6 +282,14 @@ def main(argv: list[str] | None = None) -> int:
         default=14.0,
         help="kill a run whose process tree's resident memory passes this (default 14)",
     )
+    parser.add_argument(
+        "--cap-on",
+        choices=("rss", "anon"),
+        default="rss",
+        help="what --mem-cap-gib caps in our runs: the tree's resident set (default) or its "
+        "anonymous memory (a build that keeps its records in a memory-mapped file: the "
+        "system drops those pages when memory runs short)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -309,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                 spark_master=args.spark_master,
                 log=log,
                 spark_conf=args.spark_conf,
+                cap_on=args.cap_on,
             )
             manifests[n] = manifest
             rows.extend((n, r) for r in runs)

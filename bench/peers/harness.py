@@ -110,13 +110,15 @@ def measured(
     mem_cap_gib: float | None,
     log: Path | None = None,
     env: dict[str, str] | None = None,
+    cap_on: str = "rss",
 ) -> dict[str, Any]:
     """Run ``cmd`` under a fresh measuring wrapper and return the wrapper's figures (the
-    tree's memory, sample by sample, in ``memory.tsv`` beside ``result_json``)."""
+    tree's memory, sample by sample, in ``memory.tsv`` beside ``result_json``); the cap
+    applies to the tree's resident set or (``cap_on`` "anon") its anonymous memory."""
     wrapper = [sys.executable, str(PEERS / "measure.py"), "--out", str(result_json)]
     wrapper += ["--timeout", str(timeout), "--timeline", str(result_json.parent / "memory.tsv")]
     if mem_cap_gib:
-        wrapper += ["--mem-cap-gib", str(mem_cap_gib)]
+        wrapper += ["--mem-cap-gib", str(mem_cap_gib), "--cap-on", cap_on]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     # The wrapper must not be the parent of a large Python: start it from here, small.
     if log is None:
@@ -225,10 +227,11 @@ def run_ours(
     mem_cap_gib: float | None,
     extra_args: Sequence[str] = (),
     engine: str = "crosswalk",
+    cap_on: str = "rss",
 ) -> Run:
     """Build our crosswalk from ``config`` (measured end to end) and score it.
     ``extra_args``: more options of ``crosswalk build`` (e.g. ``--engine spark``);
-    ``engine``: the run's name in the tables."""
+    ``engine``: the run's name in the tables; ``cap_on``: see :func:`measured`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     build_dir = out_dir / "build"
     # This tree's code (``-m`` with the tree first on the path), not the installed one's.
@@ -246,11 +249,13 @@ def run_ours(
         mem_cap_gib=mem_cap_gib,
         log=out_dir / "build.log",
         env={"PYTHONPATH": str(ROOT)},
+        cap_on=cap_on,
     )
     run.status = str(figures["status"])
     run.wall_s = float(figures["wall_s"])
     run.peak_rss_bytes = int(figures["peak_rss_bytes"])
     run.peak_tree_bytes = int(figures["peak_tree_rss_bytes"])
+    run.extra["peak_tree_anon_gib"] = round(int(figures["peak_tree_anon_bytes"]) / 2**30, 3)
     run.extra["cpu_s"] = round(float(figures["tree_cpu_s"]), 1)
     if run.status != "ok":
         tail = (out_dir / "build.log").read_text(errors="replace").strip().splitlines()[-5:]

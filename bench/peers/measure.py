@@ -19,13 +19,18 @@ so the figures of every engine (ours and the peers) are taken the same way:
   the sampled sum misses a process's last 0.2 s and processes shorter than that);
 * ``peak_tree_rss_bytes``: the largest sum of the resident sets of the whole
   process tree, sampled every 0.2 s from ``/proc`` (also used for the memory cap);
-  with ``--timeline FILE``, every sample is written there (seconds, GiB), so that a
-  run killed at the cap shows how far it got.
+  with ``--timeline FILE``, every sample is written there (seconds, GiB, and the
+  anonymous GiB), so that a run killed at the cap shows how far it got;
+* ``peak_tree_anon_bytes``: the same for the tree's anonymous memory, its resident
+  set but the pages of files (a memory-mapped file's pages are cached by the
+  operating system, which drops them when memory runs short; anonymous memory it
+  cannot drop, there being no swap here).
 
 The command runs in its own process group. If it outlives ``--timeout`` it is
 killed and the status is ``timed out``; if its tree grows past ``--mem-cap-gib``
-it is killed and the status is ``out of memory`` (as it is when the kernel's OOM
-killer ends it). The result is written as JSON to ``--out``; the command's
+(its resident set, or with ``--cap-on anon`` its anonymous memory) it is killed
+and the status is ``out of memory`` (as it is when the kernel's OOM killer ends
+it). The result is written as JSON to ``--out``; the command's
 stdout and stderr pass through unchanged.
 """
 
@@ -64,10 +69,11 @@ def _children(pid: int) -> list[int]:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _tree_rss(root: int, cpu: dict[int, float] | None = None) -> int:
-    """Sum of the resident set sizes of ``root`` and its descendants, in bytes; with
-    ``cpu``, each process's own CPU seconds so far (user and system) are noted there."""
-    total = 0
+def _tree_rss(root: int, cpu: dict[int, float] | None = None) -> tuple[int, int]:
+    """Sums of the resident set sizes of ``root`` and its descendants, and of their
+    anonymous memory (resident but not a file's or shared), in bytes; with ``cpu``, each
+    process's own CPU seconds so far (user and system) are noted there."""
+    total = anon = 0
     stack = [root]
     seen: set[int] = set()
     while stack:
@@ -78,6 +84,7 @@ def _tree_rss(root: int, cpu: dict[int, float] | None = None) -> int:
         try:
             fields = Path(f"/proc/{pid}/statm").read_text().split()
             total += int(fields[1]) * _PAGE
+            anon += (int(fields[1]) - int(fields[2])) * _PAGE
             if cpu is not None:
                 # utime and stime: the 12th and 13th fields after the command's ")".
                 stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -85,18 +92,23 @@ def _tree_rss(root: int, cpu: dict[int, float] | None = None) -> int:
         except (OSError, IndexError, ValueError):
             continue
         stack.extend(_children(pid))
-    return total
+    return total, anon
 
 
 def measure(
-    cmd: list[str], timeout: float, mem_cap_bytes: int | None, timeline: Path | None = None
+    cmd: list[str],
+    timeout: float,
+    mem_cap_bytes: int | None,
+    timeline: Path | None = None,
+    cap_on: str = "rss",
 ) -> dict[str, object]:
-    """Run ``cmd`` to completion (or until a limit) and return its measurements."""
+    """Run ``cmd`` to completion (or until a limit) and return its measurements; the cap
+    applies to the tree's resident set (``cap_on`` "rss") or its anonymous memory ("anon")."""
     samples = timeline.open("w") if timeline is not None else None
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, start_new_session=True)
     status = "ok"
-    peak_tree = 0
+    peak_tree = peak_anon = 0
     cpu: dict[int, float] = {}
     while True:
         try:
@@ -104,15 +116,17 @@ def measure(
             break
         except subprocess.TimeoutExpired:
             pass
-        rss = _tree_rss(proc.pid, cpu)
+        rss, anon = _tree_rss(proc.pid, cpu)
         peak_tree = max(peak_tree, rss)
+        peak_anon = max(peak_anon, anon)
         elapsed = time.perf_counter() - start
         if samples is not None:
-            samples.write(f"{elapsed:.1f}\t{rss / 2**30:.3f}\n")
+            samples.write(f"{elapsed:.1f}\t{rss / 2**30:.3f}\t{anon / 2**30:.3f}\n")
             samples.flush()
+        capped = anon if cap_on == "anon" else rss
         if elapsed > timeout:
             status = "timed out"
-        elif mem_cap_bytes is not None and rss > mem_cap_bytes:
+        elif mem_cap_bytes is not None and capped > mem_cap_bytes:
             status = "out of memory"
         if status != "ok":
             with contextlib.suppress(ProcessLookupError):
@@ -135,11 +149,13 @@ def measure(
         "wall_s": round(wall, 3),
         "peak_rss_bytes": int(usage.ru_maxrss) * 1024,
         "peak_tree_rss_bytes": max(peak_tree, int(usage.ru_maxrss) * 1024),
+        "peak_tree_anon_bytes": peak_anon,
         "user_s": round(usage.ru_utime, 3),
         "sys_s": round(usage.ru_stime, 3),
         "tree_cpu_s": round(max(usage.ru_utime + usage.ru_stime, sum(cpu.values())), 3),
         "timeout_s": timeout,
         "mem_cap_bytes": mem_cap_bytes,
+        "cap_on": cap_on,
     }
 
 
@@ -150,7 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds (default 3600)")
     parser.add_argument("--mem-cap-gib", type=float, default=None, help="kill past this tree RSS")
     parser.add_argument(
-        "--timeline", type=Path, default=None, help="write every sample (s, GiB) here"
+        "--cap-on",
+        choices=("rss", "anon"),
+        default="rss",
+        help="what --mem-cap-gib caps: the tree's resident set (default) or its anonymous memory",
+    )
+    parser.add_argument(
+        "--timeline", type=Path, default=None, help="write every sample (s, GiB, anon GiB) here"
     )
     parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- then the command")
     args = parser.parse_args(argv)
@@ -158,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cmd:
         parser.error("give the command to measure after --")
     cap = int(args.mem_cap_gib * 2**30) if args.mem_cap_gib else None
-    result = measure(cmd, args.timeout, cap, args.timeline)
+    result = measure(cmd, args.timeout, cap, args.timeline, args.cap_on)
     Path(args.out).write_text(json.dumps(result, indent=2))
     return 0
 
