@@ -68,24 +68,25 @@ def spilled(
     """``frame``, with its Arrow text columns read from a memory-mapped Arrow file when
     they take more than ``part`` of :data:`SPILL_SHARE` of the machine's memory (a
     runner spilling several frames of one run gives each its expected share of the
-    largest); ``frame`` itself otherwise. The file is written in ``directory`` (by default the system's temporary
-    directory: ``TMPDIR``) and unlinked at once: its space is freed when the last column
-    read from it is. When it cannot be written (a full disk), the frame stays in memory,
+    largest); ``frame`` itself otherwise. The file is written in ``directory`` (by default
+    the system's temporary directory: ``TMPDIR``) and unlinked at once: its space is
+    freed when the last column read from it is. When it cannot be written (a full disk), the frame stays in memory,
     with a warning; on a file system held in memory (tmpfs), it stays there silently."""
-    texts = {str(c): a for c in frame.columns if (a := _arrow_text(frame[c])) is not None}
+    labels = {str(c): c for c in frame.columns}
+    texts = {name: a for name, c in labels.items() if (a := _arrow_text(frame[c])) is not None}
     size = sum(a.nbytes for a in texts.values())
     if not texts or size <= part * SPILL_SHARE * machine_memory():
         return frame
     if in_memory_filesystem(directory if directory is not None else tempfile.gettempdir()):
         return frame
     table = pa.table(texts)
-    name = None
+    path = None
     try:
-        fd, name = tempfile.mkstemp(prefix="crosswalk-spill-", suffix=".arrow", dir=directory)
+        fd, path = tempfile.mkstemp(prefix="crosswalk-spill-", suffix=".arrow", dir=directory)
         os.close(fd)
-        with pa.OSFile(name, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        with pa.OSFile(path, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        mapped = ipc.open_file(pa.memory_map(name, "r")).read_all()
+        mapped = ipc.open_file(pa.memory_map(path, "r")).read_all()
     except OSError as e:
         warnings.warn(
             f"could not write {size / 2**30:.1f} GiB of the records' text to a file "
@@ -96,13 +97,14 @@ def spilled(
         )
         return frame
     finally:
-        if name is not None:
+        if path is not None:
             with contextlib.suppress(OSError):
-                os.unlink(name)
+                os.unlink(path)
     del table
     out = frame.copy(deep=False)
-    for column in texts:
+    for name in texts:
+        column = labels[name]
         dtype = frame[column].dtype
-        array = type(frame[column].array)(mapped.column(column))
+        array = type(frame[column].array)(mapped.column(name))
         out[column] = pd.Series(array, index=frame.index, dtype=dtype, copy=False)
     return out

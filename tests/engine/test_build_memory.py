@@ -178,6 +178,11 @@ def test_a_spilled_frame_is_equal_and_its_text_is_mapped_from_a_file(
         expected[c].array._pa_array.nbytes for c in ("name", "source", "city")
     )
     assert list(tmp_path.iterdir()) == []
+    # Columns named by something else than text keep their names.
+    numbered = _text_frame(2_000).rename(columns={"name": 7})
+    renamed = spill.spilled(numbered, tmp_path)
+    pd.testing.assert_frame_equal(renamed, numbered)
+    assert list(renamed.columns) == [7, "source", "lat", "city"]
     # Small for the machine: the frame itself.
     monkeypatch.setattr(spill, "SPILL_SHARE", 0.25)
     assert spill.spilled(expected, tmp_path) is expected
