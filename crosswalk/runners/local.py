@@ -264,15 +264,16 @@ def local_runner(trace: Trace | None = None, *, records: int = 0) -> LocalRunner
     :data:`LARGE` with :data:`LARGE_FANOUT`, and the datasets of :data:`SPILL` may be
     kept out of memory; and from :data:`RELEASE_AT` on, the memory each stage freed is handed
     back to the operating system when it ends (:func:`release_memory`)."""
+    large = records >= LARGE_AT
     return LocalRunner(
         LANES,
-        LARGE if records >= LARGE_AT else LOCAL,
+        LARGE if large else LOCAL,
         batches=BATCHES,
-        fanout=LARGE_FANOUT if records >= LARGE_AT else FANOUT,
+        fanout=LARGE_FANOUT if large else FANOUT,
         shared=SHARED,
         trace=trace,
         release=records >= RELEASE_AT,
-        spill=SPILL if records >= LARGE_AT else None,
+        spill=SPILL if large else None,
     )
 
 
@@ -519,17 +520,20 @@ class _Run:
         else:
             out = s.fn(*args, **s.params)
         args = []
-        values = list(s.values(out))
+        # The outputs some stage reads or the caller wants (read outside the lock: no stage
+        # reads an output before it is in ``self.data``), spilled where the runner says.
+        kept = {
+            d: v
+            for d, v in zip(s.outputs, s.values(out), strict=True)
+            if d in self.want or self.readers.get(d, 0) > 0
+        }
         del out
-        # Outside the lock: no stage reads an output before it is in ``self.data``.
-        for i, d in enumerate(s.outputs):
-            if d in self.runner.spill and (d in self.want or self.readers.get(d, 0) > 0):
-                values[i] = self.runner.spill[d](values[i])
+        for d in kept.keys() & self.runner.spill.keys():
+            kept[d] = self.runner.spill[d](kept[d])
         with self.lock:
-            for d, v in zip(s.outputs, values, strict=True):
-                if d in self.want or self.readers.get(d, 0) > 0:
-                    self.data[d] = self.runner.shared[d](v) if d in self.runner.shared else v
-            del values
+            for d, v in kept.items():
+                self.data[d] = self.runner.shared[d](v) if d in self.runner.shared else v
+            del kept
             for d in s.inputs:
                 self.readers[d] -= 1
                 if self.readers[d] == 0 and d not in self.want:

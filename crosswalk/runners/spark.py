@@ -50,6 +50,7 @@ import pyarrow as pa
 from crosswalk.errors import CrosswalkError
 from crosswalk.plan import Plan, Stage
 from crosswalk.progress import Steps
+from crosswalk.runners.spill import machine_memory
 from crosswalk.stages.block import RULE_BITS, BlockParams, block, keys_and_order
 from crosswalk.stages.cluster import (
     STATUSES,
@@ -112,9 +113,8 @@ def local_driver_memory(
     if os.environ.get("SPARK_DRIVER_MEMORY"):
         return None
     if total_bytes is None:
-        try:
-            total_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
+        total_bytes = machine_memory()
+        if not total_bytes:
             return None
     return f"{min(LOCAL_DRIVER_MEMORY_GIB, max(1, total_bytes // 4 // 2**30))}g"
 

@@ -89,7 +89,6 @@ def score_pairs(
     del frequencies, alone
     if len(kept) == len(pairs):
         pairs = pairs.copy(deep=False)  # a new frame: the columns below are its own
-        levels = levels.copy(deep=False)
     else:
         pairs = pairs.take(kept).reset_index(drop=True)
         levels = levels.take(kept).reset_index(drop=True)
