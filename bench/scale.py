@@ -21,7 +21,7 @@ pairwise precision, recall and F1 against the complete synthetic truth.
 
 Each run's directory keeps the build's summary (``build.log``: ``crosswalk build --json``,
 with ``timings_s``, each step's seconds) and its memory timeline (``memory.tsv``: seconds,
-GiB of the tree). Peak memory is that of the whole process tree (Spark's JVM and its Python workers
+GiB of the tree, anonymous GiB of the tree). Peak memory is that of the whole process tree (Spark's JVM and its Python workers
 with the driver): the largest sum of the resident sets of the run's processes,
 sampled every 0.2 s (``bench/peers/measure.py``). Runs longer than ``--timeout`` or
 whose tree grows past ``--mem-cap-gib`` are killed and reported as "timed out" or

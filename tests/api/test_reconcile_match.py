@@ -32,6 +32,17 @@ def _reconcile(served: Served, queries: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _by_name_city_zip(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One query per row (``q0``, ``q1``, …): its name, with its city and ZIP as properties."""
+    return {
+        f"q{i}": {
+            "query": r["name"],
+            "properties": [{"pid": "city", "v": r["city"]}, {"pid": "zip", "v": r["zip"]}],
+        }
+        for i, r in enumerate(rows)
+    }
+
+
 def _weight(candidate: dict[str, Any]) -> float:
     return next(f["value"] for f in candidate["features"] if f["id"] == "match_weight")
 
@@ -224,12 +235,7 @@ def test_a_hospital_is_matched_beside_its_record_of_class_other(served: Served) 
         "AND h.city IS NOT NULL ORDER BY h.entity_id"
     )
     assert len(pairs) >= 20
-    queries = {
-        f"q{i}": {"query": p["name"], "properties": [
-            {"pid": "city", "v": p["city"]}, {"pid": "zip", "v": p["zip"]}]}
-        for i, p in enumerate(pairs)
-    }  # fmt: skip
-    answers = _reconcile(served, queries)
+    answers = _reconcile(served, _by_name_city_zip(pairs))
     matched = [answers[f"q{i}"]["result"][0] for i in range(len(pairs))]
     matched = [
         (top["id"], p["entity_id"]) for top, p in zip(matched, pairs, strict=True) if top["match"]
@@ -261,12 +267,7 @@ def test_name_and_type_pointing_at_two_records_of_one_place_is_not_matched(
         for r, c in zip(rows, implied, strict=True)
         if c is not pd.NA and c == "general_acute_hospital"
     ]
-    queries = {
-        f"q{i}": {"query": r["name"], "properties": [
-            {"pid": "city", "v": r["city"]}, {"pid": "zip", "v": r["zip"]}]}
-        for i, r in enumerate(rows)
-    }  # fmt: skip
-    answers = _reconcile(served, queries)
+    answers = _reconcile(served, _by_name_city_zip(rows))
     judged = 0
     for i, row in enumerate(rows):
         result = answers[f"q{i}"]["result"]

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import weakref
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,16 +107,19 @@ def test_a_large_build_makes_the_published_tables_one_after_another() -> None:
         assert all(e.start > ev["block"].end for e in side)
         ordered = sorted(prepare, key=lambda e: e.start)
         assert all(a.end < b.start for a, b in itertools.pairwise(ordered))
-    small, large = runs[0], runs[LARGE_AT]
-    for name in ("records_table", "entities", "links", "link_records", "clusters"):
-        a, b = small[name], large[name]
-        if isinstance(a, pd.DataFrame):
-            pd.testing.assert_frame_equal(a, b, obj=name)
-        else:
-            np.testing.assert_array_equal(a, b)
-    pd.testing.assert_frame_equal(
-        small["assignment"].state.members, large["assignment"].state.members
+    _assert_same_datasets(
+        runs[0], runs[LARGE_AT], ("records_table", "entities", "links", "link_records", "clusters")
     )
+
+
+def _assert_same_datasets(a: Mapping[str, Any], b: Mapping[str, Any], names: Sequence[str]) -> None:
+    """Two runs' datasets ``names`` are equal, and so are their entity ids' members."""
+    for name in names:
+        if isinstance(a[name], pd.DataFrame):
+            pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+        else:
+            np.testing.assert_array_equal(a[name], b[name])
+    pd.testing.assert_frame_equal(a["assignment"].state.members, b["assignment"].state.members)
 
 
 RELEASE = """
@@ -215,14 +218,10 @@ def test_a_large_build_spilling_its_records_links_them_the_same(
     mapped = local_runner(records=LARGE_AT).run(plan, inputs, want)
     assert inputs["records"] is not given
     pd.testing.assert_frame_equal(inputs["records"], given)
-    for name in ("clustered", "pairs", "records_table", "entities", "links", "clusters"):
-        a, b = in_memory[name], mapped[name]
-        if isinstance(a, pd.DataFrame):
-            pd.testing.assert_frame_equal(a, b, obj=name)
-        else:
-            np.testing.assert_array_equal(a, b)
-    pd.testing.assert_frame_equal(
-        in_memory["assignment"].state.members, mapped["assignment"].state.members
+    _assert_same_datasets(
+        in_memory,
+        mapped,
+        ("clustered", "pairs", "records_table", "entities", "links", "clusters"),
     )
 
 
