@@ -257,6 +257,21 @@ def map_batches(
     return concat_rows(parts)
 
 
+def batch_of(
+    batches: Mapping[str, tuple[int, int] | Parts], stage: str, length: int = 0
+) -> tuple[int | None, int]:
+    """The (rows, workers) a row-wise stage runs in on ``length`` rows: the first
+    ``batches`` entry whose name or glob matches it, else one batch."""
+    for pattern, entry in batches.items():
+        if fnmatchcase(stage, pattern):
+            if isinstance(entry, Parts):
+                if length < entry.at_least or entry.parts <= 1:
+                    return None, 1
+                return -(-length // entry.parts), entry.parts
+            return entry
+    return None, 1
+
+
 def local_runner(trace: Trace | None = None, *, records: int = 0) -> LocalRunner:
     """The runner the engine's plans run on here: :data:`LANES`, :data:`LOCAL`,
     :data:`BATCHES`, :data:`FANOUT` and :data:`SHARED`. ``records``: how many records the
@@ -369,16 +384,8 @@ class LocalRunner:
         return map_batches(fn, data, rows, workers)
 
     def batch_of(self, stage: str, length: int = 0) -> tuple[int | None, int]:
-        """The (rows, workers) a row-wise stage runs in on ``length`` rows: the first
-        ``batches`` entry whose name or glob matches it, else one batch."""
-        for pattern, entry in self.batches.items():
-            if fnmatchcase(stage, pattern):
-                if isinstance(entry, Parts):
-                    if length < entry.at_least or entry.parts <= 1:
-                        return None, 1
-                    return -(-length // entry.parts), entry.parts
-                return entry
-        return None, 1
+        """See :func:`batch_of`."""
+        return batch_of(self.batches, stage, length)
 
     def run(
         self,

@@ -7,27 +7,36 @@ how the work is distributed:
 
 - **blocking** (the ``block`` stage): each rule's keys are made on the driver by the
   shared key functions (:func:`~crosswalk.stages.block.keys_and_order`: the rare-token
-  counts are global), and the records sharing a key are paired by Spark joins. A block of
-  up to ``max_block_pairs`` pairs is paired all-to-all by a self-join, salted so that a
-  skewed key (one address holding dozens of agencies) is spread over several tasks; in a
-  larger block each record is paired with its ``window`` next records by name, by an
-  equi-join on the position in the block. The pairs are those of
+  counts are global), which deals each key's records to one Spark task (the exchange of
+  a hash join on the key), a key of many all-to-all pairs salted over several tasks
+  (one Van Nuys address holding dozens of agencies). Each task pairs its keys as the
+  local blocking does (:func:`~crosswalk.stages.block.rule_pair_codes`: all-to-all up
+  to ``max_block_pairs`` pairs, else each record with its ``window`` next by name) and
+  files the pairs by ranges of left records; Spark's shuffle brings each range's pairs
+  together, where a task merges the rules' duplicates. The pairs are those of
   :func:`~crosswalk.stages.block.candidate_pairs`, in the same order;
 - **comparing** (every stage that compares pairs: the u estimate, the candidates, the
-  labelled pairs, the pairs left after pruning): ``mapInArrow`` over batches of pairs,
-  calling :func:`~crosswalk.stages.compare.compare` on the broadcast record columns;
-- **the EM's counts**: the level patterns are counted by a Spark aggregation and the
-  model is fitted on the driver by :func:`~crosswalk.stages.fit.fit`;
+  labelled pairs, the pairs left after pruning): ``mapInArrow`` over tasks of
+  consecutive pairs, calling :func:`~crosswalk.stages.compare.compare` on the broadcast
+  record columns;
+- **the EM's counts**: the level patterns are counted by Spark tasks and the model is
+  fitted on the driver by :func:`~crosswalk.stages.fit.fit`;
 - **clustering** (the ``cluster`` stage): connected components in Spark by rounds of
   contraction (:func:`components`), checkpointed; the components breaking a constraint
-  (one record per source, a cannot-link decision) are resolved in partitions of whole
-  components by ``mapInArrow``, calling :func:`~crosswalk.stages.cluster.cluster` once
-  per partition on its components.
+  (one record per source, a cannot-link decision), found on the driver where the
+  labels are, are resolved in partitions of whole components by ``mapInArrow``,
+  calling :func:`~crosswalk.stages.cluster.cluster` once per partition on its
+  components.
+
+A task's arrays (its keys, its pairs, its levels) travel through Spark as one binary
+value, an Arrow IPC stream (:func:`packed`), which Spark moves without converting it row
+by row into its own rows and back.
 
 Every other stage (normalizing, scoring, survivorship, the ids) is the plan's own
-function, run on the driver. The stages reach Spark only through the ``parallel`` handle
-(:class:`~crosswalk.stages.kernel.parallel.Distributed`) and the two stages replaced here:
-they never import PySpark.
+function, run on the driver (a row-wise stage in parts on its cores, as locally). The
+stages reach Spark only through the ``parallel`` handle
+(:class:`~crosswalk.stages.kernel.parallel.Distributed`) and the two stages replaced
+here: they never import PySpark.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -50,17 +59,31 @@ import pyarrow as pa
 from crosswalk.errors import CrosswalkError
 from crosswalk.plan import Plan, Stage
 from crosswalk.progress import Steps
+from crosswalk.runners.local import BATCHES, batch_of, map_batches
 from crosswalk.runners.spill import machine_memory
-from crosswalk.stages.block import RULE_BITS, BlockParams, block, keys_and_order
+from crosswalk.stages.block import (
+    RULE_BITS,
+    RULE_SHIFT,
+    BlockParams,
+    block,
+    keys_and_order,
+    merged_pair_codes,
+    pair_codes,
+    ranges,
+    record_sources,
+    rule_pair_codes,
+)
 from crosswalk.stages.cluster import (
     STATUSES,
     ClusterResult,
+    breaking,
     cluster,
     cluster_outputs,
     cluster_records,
     link_graph,
+    records_per_source,
 )
-from crosswalk.stages.compare import Comparison, Strongest, compare
+from crosswalk.stages.compare import COMPARE_BATCH, Comparison, Strongest, compare
 from crosswalk.stages.kernel.codes import pack
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.parallel import SerialParallel
@@ -81,13 +104,22 @@ SESSION_DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",
 }
 
-#: Pairs a salted self-join task takes of one key at most: a block with more pairs is
-#: split into that many salts (at most :data:`MAX_SALTS`).
+#: Pairs a blocking task takes of one key at most: a key with more all-to-all pairs is
+#: split into that many salts (at most :data:`MAX_SALTS`), each paired by its own task.
 SALT_PAIRS = 50_000
 MAX_SALTS = 64
+#: Key rows a blocking task pairs (whole keys: a task may get more); the pair codes are
+#: merged in ranges of about :data:`PAIR_CODES_PER_RANGE` codes.
+KEY_ROWS_PER_TASK = 1_000_000
+PAIR_CODES_PER_RANGE = 4_000_000
+#: Pairs a comparing task compares at most (in batches of ``COMPARE_BATCH``).
+COMPARE_TASK_PAIRS = 1_000_000
 #: Clustering checkpoints its rounds' links reliably every this many rounds (locally in
 #: between: the lineage stays short).
 CHECKPOINT_EVERY = 4
+#: Edges a partition of clustering's first round holds at most (each partition finds its
+#: components at once, by scipy): fewer partitions, fewer rounds.
+COMPONENT_EDGES = 1_000_000
 
 
 class SparkUnavailable(CrosswalkError):
@@ -246,7 +278,12 @@ class SparkRunner:
             out = own(self, *args, **s.params)
         elif s.parallel:
             out = s.fn(*args, **s.params, parallel=handle)
-        else:  # a row-wise stage's batch is all its rows
+        elif s.kind == "rowwise":  # on the driver, in parts on its cores, as locally
+            first, rest = args[0], args[1:]
+            rows, workers = batch_of(BATCHES, s.name, len(first))
+            out = map_batches(lambda batch: s.fn(batch, *rest, **s.params), first, rows, workers)
+            del first, rest
+        else:
             out = s.fn(*args, **s.params)
         del args
         values = s.values(out)
@@ -274,6 +311,16 @@ class SparkRunner:
             sent = shipped(value) if shipped is not None else value
             got = self._broadcasts[id(value)] = (value, self.spark.sparkContext.broadcast(sent))
         return got[1]
+
+    @property
+    def cores(self) -> int:
+        """The cores Spark runs tasks on (its default parallelism)."""
+        return max(self.spark.sparkContext.defaultParallelism, 1)
+
+    def tasks(self, rows: list[tuple[int, bytes]]) -> DataFrame:
+        """A Spark DataFrame of :data:`_TASK` rows (part, data), one partition each."""
+        rdd = self.spark.sparkContext.parallelize(rows, max(len(rows), 1))
+        return self.spark.createDataFrame(rdd, _TASK)
 
     def frame(self, columns: Mapping[str, np.ndarray]) -> DataFrame:
         """A Spark DataFrame of the given columns, through Arrow: one partition per
@@ -304,6 +351,41 @@ def to_arrow(df: DataFrame) -> pa.Table:
     return df.toArrow()
 
 
+#: A task's row in Spark: its number (or the range it belongs to) and its data, the
+#: columns of one Arrow IPC stream (:func:`packed`). A task's arrays travel as one value,
+#: which Spark moves without looking into it, instead of rows it would convert one by one.
+_TASK = "part bigint, data binary"
+
+
+def packed(columns: Mapping[str, np.ndarray]) -> bytes:
+    """``columns`` (equal lengths) as one Arrow IPC stream."""
+    batch = pa.RecordBatch.from_pydict({name: pa.array(values) for name, values in columns.items()})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def unpacked(data: pa.Buffer | bytes) -> pa.Table:
+    """The columns :func:`packed` packed."""
+    return pa.ipc.open_stream(data).read_all()
+
+
+def task_row(part: int, data: bytes) -> pa.RecordBatch:
+    """One row of :data:`_TASK`."""
+    return pa.RecordBatch.from_arrays(
+        [pa.array([part], pa.int64()), pa.array([data], pa.binary())], names=["part", "data"]
+    )
+
+
+def task_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[int, pa.Buffer]]:
+    """The rows of :data:`_TASK` batches: (part, data)."""
+    for batch in batches:
+        data = batch.column("data")
+        for i, part in enumerate(batch.column("part").to_pylist()):
+            yield part, data[i].as_buffer()
+
+
 class SparkParallel(SerialParallel):
     """The ``parallel`` handle of the stages on a :class:`SparkRunner`: the pairs are
     compared and their level patterns counted in Spark (a
@@ -325,60 +407,65 @@ class SparkParallel(SerialParallel):
         probe = compare(columns.take(left[:1]), columns.take(right[:1]), comparisons)
         if n <= 1:
             return probe if n else probe.iloc[:0].reset_index(drop=True)
-        names = list(probe.columns)
-        types = [pa.from_numpy_dtype(probe[c].dtype) for c in names]
-        schema = pa.schema([("i", pa.int64()), *zip(names, types, strict=True)])
-        pairs = self.runner.frame(
-            {
-                "i": np.arange(n, dtype="int64"),
-                "l": np.asarray(left, dtype="int64"),
-                "r": np.asarray(right, dtype="int64"),
-            }
-        )
         fn = partial(
-            _compare_batches,
+            _compare_tasks,
             columns=self.runner.broadcast(columns, _converted_only),
             comparisons=list(comparisons),
-            schema=schema,
         )
-        got = to_arrow(pairs.mapInArrow(fn, _ddl(schema)))
-        at = got.column("i").to_numpy()
-        out = {}
-        for name, t in zip(names, types, strict=True):
-            col = np.empty(n, dtype=t.to_pandas_dtype())
-            col[at] = got.column(name).to_numpy()
-            out[name] = col
+        out = {name: np.empty(n, dtype=probe[name].to_numpy().dtype) for name in probe.columns}
+        for start, data in self._tasks({"l": left, "r": right}, fn, COMPARE_TASK_PAIRS):
+            levels = unpacked(data)
+            for name, col in out.items():
+                col[start : start + levels.num_rows] = levels.column(name).to_numpy()
         return pd.DataFrame(out, copy=False)
 
     def level_patterns(self, levels: pd.DataFrame, names: list[str]) -> Patterns:
-        """The distinct level vectors, counted by one Spark aggregation: each pair's levels
-        are packed into one integer on the driver (as :func:`level_patterns` packs them),
-        Spark counts each code's pairs and its first pair, and only the distinct codes
-        come back."""
+        """The distinct level vectors, counted in Spark: each pair's levels are packed
+        into one integer on the driver (as :func:`level_patterns` packs them), each task
+        counts its share's codes and finds each code's first pair, and only the distinct
+        codes come back, where the tasks' counts are added up."""
         n = len(levels)
         if not n or not names:
             return level_patterns(levels, names)
-        from pyspark.sql import functions as F
-
         columns = [levels[name].to_numpy().astype("int64") for name in names]
         # levels run from MISSING (-1) up
         code = pack(((col + 1, int(col.max()) + 2) for col in columns), n)
-        found = to_arrow(
-            self.runner.frame({"code": code, "i": np.arange(n, dtype="int64")})
-            .groupBy("code")
-            .agg(F.count("*").alias("n"), F.min("i").alias("first"))
-        )
-        counts = found.column("n").to_numpy().astype("int64")
-        first = found.column("first").to_numpy()
+        found = [
+            unpacked(data).to_pandas()
+            for _, data in self._tasks({"code": code}, _count_codes, COMPARE_TASK_PAIRS * 4)
+        ]
+        per_code = pd.concat(found).groupby("code").agg(n=("n", "sum"), first=("first", "min"))
+        codes = per_code.index.to_numpy()
+        counts = per_code["n"].to_numpy().astype("int64")
+        first = per_code["first"].to_numpy()
         # Most frequent first, ties in order of first appearance (as level_patterns).
         order = np.lexsort((first, -counts))
         rows = first[order]
         vectors = np.column_stack([col[rows] for col in columns]).reshape(len(rows), len(names))
         # Each pair's rank: its code's place among the distinct codes.
-        codes = found.column("code").to_numpy()[order]
+        codes = codes[order]
         by_code = np.argsort(codes)
         index = by_code[np.searchsorted(codes, code, sorter=by_code)].astype("int64")
         return Patterns(vectors, counts[order], index)
+
+    def _tasks(
+        self,
+        columns: Mapping[str, np.ndarray],
+        fn: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]],
+        most: int,
+    ) -> Iterator[tuple[int, pa.Buffer]]:
+        """``fn`` run on the rows of ``columns`` in Spark tasks of consecutive rows (at
+        most ``most``, at least :data:`~crosswalk.stages.compare.COMPARE_BATCH`, about two
+        tasks per core), each task's rows as one :data:`_TASK` row whose ``part`` is its
+        first row: ``fn``'s rows, (first row, data)."""
+        n = len(next(iter(columns.values())))
+        per = int(np.clip(-(-n // (2 * self.runner.cores)), COMPARE_BATCH, most))
+        rows = [
+            (start, packed({name: col[start : start + per] for name, col in columns.items()}))
+            for start in range(0, n, per)
+        ]
+        got = to_arrow(self.runner.tasks(rows).mapInArrow(fn, _TASK))
+        return task_rows(got.to_batches())
 
 
 def _converted_only(columns: Columns) -> Columns:
@@ -391,33 +478,36 @@ def _converted_only(columns: Columns) -> Columns:
     return Columns(texts=columns.texts, floats=columns.floats, length=len(columns))
 
 
-def _ddl(schema: pa.Schema) -> str:
-    """A Spark DDL schema of an Arrow schema of integer and float columns."""
-    kinds = {
-        pa.int8(): "tinyint",
-        pa.int16(): "smallint",
-        pa.int32(): "int",
-        pa.int64(): "bigint",
-        pa.float32(): "float",
-        pa.float64(): "double",
-        pa.bool_(): "boolean",
-    }
-    return ", ".join(f"`{f.name}` {kinds[f.type]}" for f in schema)
-
-
-def _compare_batches(
-    batches: Iterator[pa.RecordBatch], *, columns: Any, comparisons: list[Any], schema: pa.Schema
+def _compare_tasks(
+    batches: Iterator[pa.RecordBatch], *, columns: Any, comparisons: list[Any]
 ) -> Iterator[pa.RecordBatch]:
-    """On a worker: each batch of pairs' levels (:func:`compare`), with the pairs' index."""
+    """On a worker: each task's pairs' levels (:func:`compare`, in batches of
+    :data:`~crosswalk.stages.compare.COMPARE_BATCH` pairs)."""
     records: Columns = columns.value
-    for batch in batches:
-        left = batch.column("l").to_numpy()
-        right = batch.column("r").to_numpy()
-        levels = compare(records.take(left), records.take(right), comparisons)
-        arrays = [batch.column("i")] + [
-            pa.array(levels[f.name].to_numpy(), type=f.type) for f in schema if f.name != "i"
+    for start, data in task_rows(batches):
+        pairs = unpacked(data)
+        left, right = pairs.column("l").to_numpy(), pairs.column("r").to_numpy()
+        got = [
+            compare(
+                records.take(left[at : at + COMPARE_BATCH]),
+                records.take(right[at : at + COMPARE_BATCH]),
+                comparisons,
+            )
+            for at in range(0, len(left), COMPARE_BATCH)
         ]
-        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        levels = pd.concat(got, ignore_index=True) if len(got) > 1 else got[0]
+        yield task_row(start, packed({c: levels[c].to_numpy() for c in levels.columns}))
+
+
+def _count_codes(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """On a worker: each task's distinct codes, with their count and first row."""
+    for start, data in task_rows(batches):
+        code = unpacked(data).column("code").to_numpy()
+        distinct, first, counts = np.unique(code, return_index=True, return_counts=True)
+        yield task_row(
+            start,
+            packed({"code": distinct, "first": first.astype("int64") + start, "n": counts}),
+        )
 
 
 # --------------------------------------------------------------------------- blocking
@@ -431,104 +521,161 @@ def spark_block(
     settings: BlockParams,
     same_source_ok: dict[str, bool],
 ) -> pd.DataFrame:
-    """The ``block`` stage's candidate pairs, paired by Spark joins (see the module's
-    description): the same pairs, in the same order, with the same rule bits."""
-    from pyspark.sql import functions as F
+    """The ``block`` stage's candidate pairs, paired in Spark (see the module's
+    description): the same pairs, in the same order, with the same rule bits.
 
+    The keys are made on the driver (:func:`keys_and_order`), which also sends each key's
+    records to one task (the exchange of a hash join on the key, done where the keys
+    are): whole keys, about :data:`KEY_ROWS_PER_TASK` key rows per task, with a key of
+    more than :data:`SALT_PAIRS` all-to-all pairs salted over several tasks (each pairs
+    its share of the key's records with the others). Each task pairs its keys as the
+    local blocking does (:func:`~crosswalk.stages.block.rule_pair_codes`) and files its
+    pair codes by ranges of left records; Spark's shuffle brings each range's codes
+    together, where one task merges them (:func:`~crosswalk.stages.block.merged_pair_codes`),
+    and the ranges come back in order."""
     n = len(frame)
-    src, src_names = pd.factorize(frame["source"])
-    if (src < 0).any():
-        raise ValueError("every record needs a source")
-    allowed = np.array(
-        [bool((same_source_ok or {}).get(str(s), False)) for s in src_names], dtype=bool
-    )
+    src, allowed = record_sources(frame, same_source_ok)
     rules_dtype = np.min_scalar_type(max(RULE_BITS.values()) * 2 - 1)
-    found, rank = keys_and_order(frame, settings, columns)
-    if not found:
+    found, order = keys_and_order(frame, settings, columns)
+    total = sum(len(rows) for _, rows, _ in found)
+    if not total:
         empty = np.empty(0, dtype="int64")
         return pd.DataFrame({"l": empty, "r": empty, "rules": empty.astype(rules_dtype)})
-    # Each block's size and each record's place in it by name (1, 2, …), found on the
-    # driver, which made the keys: one sort of the key rows, no Spark window over them.
-    bit = np.concatenate([np.full(len(r), RULE_BITS[rule], dtype="int64") for rule, r, _ in found])
-    key = np.concatenate([c for _, _, c in found]).astype("int64")
-    rows = np.concatenate([r for _, r, _ in found]).astype("int64")
-    order = np.lexsort((rank[rows], key, bit))
-    bit, key, rows = bit[order], key[order], rows[order]
-    del order
-    k = len(rows)
-    boundary = np.ones(k, dtype=bool)
-    boundary[1:] = (bit[1:] != bit[:-1]) | (key[1:] != key[:-1])
-    starts = np.flatnonzero(boundary)
-    group = np.cumsum(boundary) - 1
-    del boundary
-    size = np.diff(np.append(starts, k))[group]
-    pos = np.arange(1, k + 1, dtype="int64") - starts[group]
-    del starts, group
-    block_pairs = size * (size - 1) // 2
-    keyed = runner.frame(
-        {
-            "bit": bit,
-            "key": key,
-            "row": rows,
-            "src": src[rows].astype("int32"),
-            "same_ok": allowed[src[rows]],
-            "pos": pos,
-            "large": block_pairs > settings.max_block_pairs,
-            # a small block's pairs are split over this many salts
-            "salts": np.clip(-(-block_pairs // SALT_PAIRS), 1, MAX_SALTS).astype("int32"),
-        }
+    rules = [rule for rule, _, _ in found]
+    tasks = max(2 * runner.cores, -(-total // KEY_ROWS_PER_TASK))
+    parts: list[list[dict[str, np.ndarray]]] = [[] for _ in range(tasks)]
+    estimate = 0
+    for index, (_, rows, code) in enumerate(found):
+        key_of, keys = pd.factorize(code)
+        sizes = np.bincount(key_of, minlength=len(keys))
+        block_pairs = sizes * (sizes - 1) // 2
+        large = block_pairs > settings.max_block_pairs
+        estimate += int(np.where(large, sizes * settings.window, block_pairs).sum())
+        salts = np.where(large, 1, np.clip(-(-block_pairs // SALT_PAIRS), 1, MAX_SALTS))
+        # Keys dealt to the tasks in turn, each salt of a salted key to the next task.
+        first = (np.arange(len(keys), dtype="int64") + index) % tasks
+        row_salts = salts[key_of]
+        if (row_salts == 1).all():
+            copies = np.arange(len(rows))
+            salt = np.zeros(len(rows), dtype="int64")
+        else:
+            copies = np.repeat(np.arange(len(rows)), row_salts)
+            salt = ranges(np.zeros(len(rows), dtype="int64"), row_salts)
+        # small integers: sorted by radix
+        dest = ((first[key_of][copies] + salt) % tasks).astype(np.min_scalar_type(tasks))
+        del keys, block_pairs, large, first
+        by_dest = np.argsort(dest, kind="stable")
+        bounds = np.searchsorted(dest[by_dest], np.arange(tasks + 1))
+        for t in range(tasks):
+            at = copies[by_dest[bounds[t] : bounds[t + 1]]]
+            if len(at):
+                parts[t].append(
+                    {
+                        "rule": np.full(len(at), index, dtype="int8"),
+                        "key": key_of[at].astype("int64"),
+                        "row": rows[at].astype("int64"),
+                        "salt": salt[by_dest[bounds[t] : bounds[t + 1]]].astype("int32"),
+                        "salts": row_salts[at].astype("int32"),
+                    }
+                )
+        del key_of, sizes, salts, row_salts, copies, salt, dest, by_dest
+    del found
+    blobs = [
+        (t, packed({c: np.concatenate([p[c] for p in part]) for c in part[0]}))
+        for t, part in enumerate(parts)
+        if part
+    ]
+    del parts
+    n_ranges = max(2 * runner.cores, -(-estimate // PAIR_CODES_PER_RANGE))
+    width = max(-(-n // n_ranges), 1)
+    shared = runner.broadcast((order, src, allowed), lambda value: (*value[0], value[1], value[2]))
+    pairing = partial(_pair_keys, shared=shared, rules=rules, settings=settings, n=n, width=width)
+    merging = partial(_merge_ranges, n=n)
+    got = to_arrow(
+        runner.tasks(blobs)
+        .mapInArrow(pairing, _TASK)
+        .repartition(n_ranges, "part")
+        .mapInArrow(merging, _TASK)
     )
-    del bit, key, rows, size, pos, block_pairs
-    side = ["row", "src", "same_ok", "pos"]
-
-    def named(df: DataFrame, suffix: str, *extra: str) -> DataFrame:
-        return df.select("bit", "key", *[F.col(c).alias(f"{c}_{suffix}") for c in side], *extra)
-
-    # Small blocks, all-to-all: a self-join on the key, salted by the block's pair count.
-    small = keyed.filter(~F.col("large"))
-    a = named(small.withColumn("salt", F.pmod(F.col("pos"), F.col("salts"))), "a", "salt")
-    b = named(
-        small.withColumn("salt", F.explode(F.sequence(F.lit(0), F.col("salts") - 1))),
-        "b",
-        "salt",
-    )
-    all_pairs = a.join(b, on=["bit", "key", "salt"]).filter(F.col("pos_a") < F.col("pos_b"))
-    # Large blocks: each record with its ``window`` next ones by name.
-    large = keyed.filter(F.col("large"))
-    a = named(
-        large.withColumn("step", F.explode(F.sequence(F.lit(1), F.lit(settings.window)))),
-        "a",
-        "step",
-    ).withColumn("pos_b", F.col("pos_a") + F.col("step"))
-    b = named(large, "b")
-    window_pairs = a.join(b, on=["bit", "key", "pos_b"])
-    cols = ["bit", "row_a", "src_a", "same_ok_a", "row_b", "src_b"]
-    pairs = all_pairs.select(*cols).unionByName(window_pairs.select(*cols))
-    pairs = pairs.filter(
-        (F.col("src_a") != F.col("src_b"))
-        | (F.col("same_ok_a") & (F.col("row_a") != F.col("row_b")))
-    )
-    # Each pair as one integer (l * n + r, l < r): the rules' bits gathered per pair.
-    found_pairs = to_arrow(
-        pairs.select(
-            (F.least("row_a", "row_b") * F.lit(max(n, 1)) + F.greatest("row_a", "row_b")).alias(
-                "pair"
-            ),
-            "bit",
-        )
-        .groupBy("pair")
-        .agg(F.bit_or("bit").alias("rules"))
-    )
-    pair = found_pairs.column("pair").to_numpy()
-    order = np.argsort(pair)
-    pair = pair[order]
+    # The ranges in order: the pairs sorted by left, then right, record.
+    merged = [unpacked(data) for _, data in sorted(task_rows(got.to_batches()))]
+    pair = np.concatenate([m.column("pair").to_numpy() for m in merged] or [np.empty(0, "int64")])
+    bits = np.concatenate([m.column("rules").to_numpy() for m in merged] or [np.empty(0, "uint8")])
+    del merged
     return pd.DataFrame(
-        {
-            "l": pair // max(n, 1),
-            "r": pair % max(n, 1),
-            "rules": found_pairs.column("rules").to_numpy()[order].astype(rules_dtype),
-        }
+        {"l": pair // max(n, 1), "r": pair % max(n, 1), "rules": bits.astype(rules_dtype)}
     )
+
+
+def _pair_keys(
+    batches: Iterator[pa.RecordBatch],
+    *,
+    shared: Any,
+    rules: list[str],
+    settings: BlockParams,
+    n: int,
+    width: int,
+) -> Iterator[pa.RecordBatch]:
+    """On a worker: the pair codes of each task's keys, one row per range of left
+    records (``width`` records each) that they fall in."""
+    rank, by_rank, src, allowed = shared.value
+    for _, data in task_rows(batches):
+        keys = unpacked(data)
+        rule, key, row, salt, salts = (
+            keys.column(c).to_numpy() for c in ("rule", "key", "row", "salt", "salts")
+        )
+        codes: list[np.ndarray] = []
+        plain = salts == 1
+        for index in np.unique(rule[plain]).tolist():
+            at = plain & (rule == index)
+            codes.extend(
+                rule_pair_codes(
+                    rules[index], key[at], row[at], (rank, by_rank), settings, src, allowed
+                )
+            )
+        # A salted key's records are all paired all-to-all: this task pairs every
+        # ``salts``-th of them (from its ``salt``-th) with those after it.
+        salted = np.flatnonzero(~plain)
+        if len(salted):
+            groups = pd.DataFrame({"rule": rule[salted], "key": key[salted], "salt": salt[salted]})
+            for at in groups.groupby(["rule", "key", "salt"]).indices.values():
+                first = salted[at[0]]
+                members = np.sort(row[salted[at]])
+                lefts = np.arange(int(salt[first]), len(members), int(salts[first]))
+                after = len(members) - 1 - lefts
+                codes.append(
+                    pair_codes(
+                        np.repeat(members[lefts], after),
+                        members[ranges(lefts + 1, after)],
+                        src,
+                        allowed,
+                        rules[int(rule[first])],
+                    )
+                )
+        if not codes:
+            continue
+        every = np.concatenate(codes)
+        del codes
+        where = (every >> RULE_SHIFT) // max(n, 1) // width
+        by_range = np.argsort(where, kind="stable")
+        every, where = every[by_range], where[by_range]
+        bounds = np.flatnonzero(np.diff(where)) + 1
+        for piece in np.split(np.arange(len(every)), bounds):
+            yield task_row(int(where[piece[0]]), packed({"code": every[piece]}))
+
+
+def _merge_ranges(batches: Iterator[pa.RecordBatch], *, n: int) -> Iterator[pa.RecordBatch]:
+    """On a worker: each range's pair codes (from every task) merged into its distinct
+    pairs and their rules."""
+    found: dict[int, list[np.ndarray]] = {}
+    for part, data in task_rows(batches):
+        found.setdefault(part, []).append(unpacked(data).column("code").to_numpy())
+    for part, codes in found.items():
+        every = np.concatenate(codes)
+        del codes[:]
+        every.sort()
+        pair, bits = merged_pair_codes(every)
+        yield task_row(part, packed({"pair": pair, "rules": bits}))
 
 
 # --------------------------------------------------------------------------- clustering
@@ -550,27 +697,26 @@ def components(
     (:func:`_local_components`); a record takes the smallest of the labels its partitions
     gave it, and the labels one record got from several partitions become the next
     round's edges, between labels. Each round halves the partitions (at most enough for
-    ``spark.sql.execution.arrow.maxRecordsPerBatch`` edges each), so the last round, on
-    one partition, leaves no edge; the rounds' edges are checkpointed (locally, and
+    :data:`COMPONENT_EDGES` edges each), so the last round, on one partition, leaves no
+    edge; the rounds' edges are checkpointed (locally, and
     reliably every :data:`CHECKPOINT_EVERY` rounds). Only the records whose label changed
     come to the driver, which follows each record's labels to the last. ``partitions``:
-    the first round's (default: the edges' Arrow batches)."""
+    the first round's (default: one per core, or per :data:`COMPONENT_EDGES` edges if
+    more)."""
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
     parent = np.arange(n, dtype="int64")
     if len(left):
-        batch = int(runner.spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10_000)
         edges = runner.frame(
             {"a": np.asarray(left, dtype="int64"), "b": np.asarray(right, dtype="int64")}
         )
-        parts = partitions or edges.rdd.getNumPartitions()
         count = len(left)
+        parts = partitions or max(runner.cores, -(-count // COMPONENT_EDGES))
         rounds = 0
         while count:
             rounds += 1
-            if partitions is not None or rounds > 1:
-                edges = edges.repartition(parts)
+            edges = edges.repartition(parts)
             # Each record with the smallest label any of its partitions gave it.
             stars = edges.mapInArrow(_local_components, "node bigint, root bigint")
             labelled = stars.withColumn(
@@ -590,7 +736,7 @@ def components(
                 edges.checkpoint() if rounds % CHECKPOINT_EVERY == 0 else edges.localCheckpoint()
             )
             count = edges.count()
-            parts = max(1, min(parts // 2, -(-count // batch)))
+            parts = max(1, min(parts // 2, -(-count // COMPONENT_EDGES)))
         # Each record's last label: its labels' labels, followed to the end.
         while True:
             further = parent[parent]
@@ -639,7 +785,6 @@ def spark_cluster(
     components found in Spark and the components breaking a constraint resolved per
     component in Spark by :func:`~crosswalk.stages.cluster.cluster`: the same labels,
     statuses and splits."""
-    from pyspark.sql import functions as F
 
     n = len(frame)
     g = link_graph(n, scored, threshold, decisions.must, decisions.cannot)
@@ -647,25 +792,8 @@ def spark_cluster(
     n_comp = int(labels.max()) + 1 if n else 0
     result = ClusterResult(labels=labels, codes=g.codes)
     sources = frame["source"].to_numpy()
-    src_codes, src_names = pd.factorize(pd.Series(sources))
-    limit_of = np.array([limits.get(str(s), 1) for s in src_names], dtype="int64")
-    # The components breaking a per-source limit, counted in Spark.
-    members = runner.frame(
-        {"comp": labels, "src": src_codes.astype("int64"), "limit": limit_of[src_codes]}
-    )
-    over = to_arrow(
-        members.filter(F.col("limit") > 0)
-        .groupBy("comp", "src", "limit")
-        .count()
-        .filter(F.col("count") > F.col("limit"))
-        .select("comp")
-        .distinct()
-    )
-    bad = np.zeros(n_comp, dtype=bool)
-    bad[over.column("comp").to_numpy()] = True
-    for a, b in g.cannot:
-        if labels[a] == labels[b]:
-            bad[labels[a]] = True
+    # Which components break a constraint: counted where the labels are, in one pass.
+    bad = breaking(labels, *records_per_source(labels, n_comp, sources, limits)[1:], g.cannot)
     if bad.any():
         _resolve(runner, result, g, bad, n_comp, sources, scored, limits, threshold)
     return cluster_outputs(result, scored, frame, conflicts)

@@ -39,6 +39,8 @@ from matchers._text import as_string
 #: Bit of each rule in a pair's ``rules`` bitmask.
 RULE_BITS = {name: 1 << i for i, name in enumerate(BLOCKING_RULES)}
 _RULE_INDEX = {name: i for i, name in enumerate(BLOCKING_RULES)}
+#: A pair code (:func:`pair_codes`) holds the rule's index in its lowest this many bits.
+RULE_SHIFT = max(len(BLOCKING_RULES) - 1, 1).bit_length()
 
 _T = TypeVar("_T")
 
@@ -523,18 +525,18 @@ def block_keys(
 
 def keys_and_order(
     frame: pd.DataFrame, settings: BlockParams, columns: Columns | None = None
-) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], np.ndarray]:
-    """What :func:`candidate_pairs` pairs records by, for a runner that joins them
-    elsewhere: per configured rule with keys, (rule, record positions, key codes: equal
-    exactly when the keys are), and each record's rank in name order (the order inside a
-    block, see :func:`_block_pairs`)."""
+) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+    """What :func:`candidate_pairs` pairs records by, for a runner that pairs them
+    elsewhere (by :func:`rule_pair_codes`): per configured rule with keys, (rule, record
+    positions, key codes: equal exactly when the keys are), and the name order (the order
+    inside a block): each record's rank in it, and the records in it."""
     shared = _Shared(frame, settings, None, None, columns)
     found = []
     for rule in _configured(settings):
         part = _RULE_KEYS[rule](shared)
         if part is not None:
             found.append((rule, part.rows, part.codes()))
-    return found, _name_order(frame, columns)[0]
+    return found, _name_order(frame, columns)
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -672,6 +674,75 @@ class _Ranges:
             yield self.parts.pop(0)
 
 
+def record_sources(
+    frame: pd.DataFrame, same_source_ok: dict[str, bool] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's source as a small code (one byte where it fits: the pairs look their
+    records' sources up at random), and per code whether two records of that source may
+    be paired (``same_source_ok``). Raises ValueError when a record has no source."""
+    src, src_names = pd.factorize(frame["source"])
+    if (src < 0).any():
+        raise ValueError("every record needs a source")
+    src = src.astype(np.min_scalar_type(max(len(src_names) - 1, 0)))
+    allowed = np.array(
+        [bool((same_source_ok or {}).get(str(s), False)) for s in src_names], dtype=bool
+    )
+    return src, allowed
+
+
+def pair_codes(
+    left: np.ndarray, right: np.ndarray, src: np.ndarray, allowed: np.ndarray, rule: str
+) -> np.ndarray:
+    """The pairs ``left``–``right`` that may be candidates (records of two sources, or
+    two records of a source in ``allowed``), each coded as one integer: ``(min * n +
+    max) << RULE_SHIFT | rule's index``, for ``n`` records (``len(src)``). Sorted, equal
+    pairs are neighbours and their codes follow their left, then right, record."""
+    n = len(src)
+    assert 2 * max(n, 1).bit_length() + RULE_SHIFT < 63, "too many records for int64 pair codes"
+    src_left = src[left]
+    keep = src_left != src[right]
+    if allowed.any():
+        keep |= allowed[src_left] & (left != right)
+    left, right = left[keep], right[keep]
+    pair = np.minimum(left, right)
+    pair *= n
+    pair += np.maximum(left, right)
+    pair <<= RULE_SHIFT
+    pair |= _RULE_INDEX[rule]
+    return pair
+
+
+def rule_pair_codes(
+    rule: str,
+    code: np.ndarray,
+    rows: np.ndarray,
+    order: tuple[np.ndarray, np.ndarray],
+    settings: BlockParams,
+    src: np.ndarray,
+    allowed: np.ndarray,
+) -> Iterator[np.ndarray]:
+    """The pair codes (:func:`pair_codes`) of one rule's keys (``code`` of record
+    ``rows``), in batches: the records sharing a key, paired all-to-all or, in a block
+    past ``max_block_pairs``, each with its ``window`` next by name (``order``: each
+    record's rank in name order, and the records in that order). Whole blocks give the
+    same pairs wherever they are paired."""
+    rank, by_rank = order
+    for left, right in _block_pairs(code, rows, rank, by_rank, settings):
+        yield pair_codes(left, right, src, allowed, rule)
+
+
+def merged_pair_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted pair codes (:func:`pair_codes`) as the distinct pairs (``l * n + r``, in
+    order) and each pair's rules (the bits of :data:`RULE_BITS` of the rules that found
+    it, as uint8). ``codes`` is consumed."""
+    if not len(codes):
+        return codes.astype("int64"), np.empty(0, dtype=np.uint8)
+    rule_bit = np.left_shift(np.uint8(1), (codes & ((1 << RULE_SHIFT) - 1)).astype(np.uint8))
+    codes >>= RULE_SHIFT
+    first = run_starts(codes)
+    return codes[first], np.bitwise_or.reduceat(rule_bit, first)
+
+
 def candidate_pairs(
     frame: pd.DataFrame,
     settings: BlockParams,
@@ -699,41 +770,21 @@ def candidate_pairs(
     after another.
     """
     n = len(frame)
-    src, src_names = pd.factorize(frame["source"])
-    if (src < 0).any():
-        raise ValueError("every record needs a source")
-    # One byte per record where it fits: the pairs look their records' sources up at random.
-    src = src.astype(np.min_scalar_type(max(len(src_names) - 1, 0)))
-    allowed = np.array(
-        [bool((same_source_ok or {}).get(str(s), False)) for s in src_names], dtype=bool
-    )
-    any_allowed = bool(allowed.any())
-    rule_shift = max(len(BLOCKING_RULES) - 1, 1).bit_length()
-    assert 2 * max(n, 1).bit_length() + rule_shift < 63, "too many records for int64 pair codes"
+    src, allowed = record_sources(frame, same_source_ok)
     shared = _Shared(frame, settings, None, parallel, columns)
     ordering = _now_or_on(parallel, lambda: _name_order(frame, columns))
-    found = _Ranges(n, RANGE_RECORDS, rule_shift)
+    found = _Ranges(n, RANGE_RECORDS, RULE_SHIFT)
 
     def pairs_of(rule: str) -> None:
-        """The rule's pairs, coded as (pair code << rule_shift) | rule index, filed by range."""
+        """The rule's pair codes (:func:`pair_codes`), filed by range."""
         part = _RULE_KEYS[rule](shared)
         if part is None:
             return
         code, rows = part.codes(), part.rows
         del part  # its columns' codes, once packed into one code per key
         rank, by_rank = ordering.result()
-        for left, right in _block_pairs(code, rows, rank, by_rank, settings):
-            src_left = src[left]
-            keep = src_left != src[right]
-            if any_allowed:
-                keep |= allowed[src_left] & (left != right)
-            left, right = left[keep], right[keep]
-            pair = np.minimum(left, right)
-            pair *= n
-            pair += np.maximum(left, right)
-            pair <<= rule_shift
-            pair |= _RULE_INDEX[rule]
-            found.add(pair)
+        for codes in rule_pair_codes(rule, code, rows, (rank, by_rank), settings, src, allowed):
+            found.add(codes)
 
     tasks = [_now_or_on(parallel, partial(pairs_of, rule)) for rule in _configured(settings)]
     for task in tasks:
@@ -744,13 +795,10 @@ def candidate_pairs(
     for codes in found.merged():
         if not codes:
             continue
-        packed = _sorted(codes, parallel)
-        rule_bit = np.left_shift(np.uint8(1), (packed & ((1 << rule_shift) - 1)).astype(np.uint8))
-        packed >>= rule_shift
-        first = run_starts(packed)
-        bits.append(np.bitwise_or.reduceat(rule_bit, first))
-        pairs.append(packed[first])
-        del packed, rule_bit, first
+        unique, rule_bits = merged_pair_codes(_sorted(codes, parallel))
+        pairs.append(unique)
+        bits.append(rule_bits)
+        del unique, rule_bits
     # ``l`` and ``r`` are written straight into the one (2, pairs) block that pandas keeps
     # them in: a frame made of two separate arrays would copy them into one.
     both = np.empty((2, sum(map(len, pairs))), dtype="int64")

@@ -113,6 +113,38 @@ def link_graph(
     return LinkGraph(must, cannot, n_links, codes, el, er, ecodes, active)
 
 
+def records_per_source(
+    labels: np.ndarray, n_comp: int, sources: np.ndarray, limits: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each record's source as a number (the sources numbered in name order: the same
+    numbers for any order of the records), each component's records per source (a
+    ``n_comp`` × sources table), and each source's limit (``limits``, 1 by default;
+    0 = none)."""
+    src_codes, src_names = pd.factorize(pd.Series(sources), sort=True)
+    n_src = max(len(src_names), 1)
+    limit_of = np.array([limits.get(str(s), 1) for s in src_names], dtype="int64")
+    per_source = np.bincount(labels * n_src + src_codes, minlength=n_comp * n_src).reshape(
+        n_comp, n_src
+    )
+    return src_codes, per_source, limit_of
+
+
+def breaking(
+    labels: np.ndarray,
+    per_source: np.ndarray,
+    limit_of: np.ndarray,
+    cannot: Iterable[tuple[int, int]],
+) -> np.ndarray:
+    """Per component, whether it breaks a constraint: more records of a source than its
+    limit (:func:`records_per_source`), or both records of a cannot-link decision."""
+    limited = limit_of[None, :] > 0
+    bad = np.asarray((limited & (per_source > limit_of[None, :])).any(axis=1), dtype=bool)
+    for a, b in cannot:
+        if labels[a] == labels[b]:
+            bad[labels[a]] = True
+    return bad
+
+
 def cluster(
     n_records: int,
     sources: np.ndarray,
@@ -148,19 +180,8 @@ def cluster(
     labels = labels.astype("int64")
     result = ClusterResult(labels=labels, codes=codes)
 
-    # Sources numbered in name order: the same numbers for any order of the records.
-    src_codes, src_names = pd.factorize(pd.Series(sources), sort=True)
-    n_src = max(len(src_names), 1)
-    limit_of = np.array([limits.get(str(s), 1) for s in src_names], dtype="int64")
-    # Components breaking a per-source limit: records per (component, source), counted at once.
-    per_source = np.bincount(labels * n_src + src_codes, minlength=n_comp * n_src).reshape(
-        n_comp, n_src
-    )
-    limited = limit_of[None, :] > 0
-    bad = np.asarray((limited & (per_source > limit_of[None, :])).any(axis=1), dtype=bool)
-    for a, b in cannot:
-        if labels[a] == labels[b]:
-            bad[labels[a]] = True
+    src_codes, per_source, limit_of = records_per_source(labels, n_comp, sources, limits)
+    bad = breaking(labels, per_source, limit_of, cannot)
     if not bad.any():
         return result
 

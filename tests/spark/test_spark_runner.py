@@ -80,13 +80,22 @@ def _assert_parquet(out: Path) -> None:
         assert rows == db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
-@pytest.mark.parametrize("small_blocks", [False, True], ids=["config", "small-blocks-salted"])
+@pytest.mark.parametrize(
+    "small_blocks,small_tasks",
+    [(False, False), (True, False), (False, True)],
+    ids=["config", "small-blocks-salted", "many-tasks-and-ranges"],
+)
 def test_blocking_gives_the_same_candidate_pairs(
-    spark: Any, synthetic: Path, monkeypatch: pytest.MonkeyPatch, small_blocks: bool
+    spark: Any,
+    synthetic: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    small_blocks: bool,
+    small_tasks: bool,
 ) -> None:
-    """The Spark joins pair the records as the local blocking does: with the config's
-    settings, and with blocks past max_block_pairs (nearest neighbours by name) and keys
-    split over many salts."""
+    """Spark's tasks pair the records as the local blocking does: with the config's
+    settings; with blocks past max_block_pairs (nearest neighbours by name) and keys
+    split over many salts; and with the keys dealt to many tasks and the pairs merged in
+    many ranges (several to a partition)."""
     import crosswalk.runners.spark as runner_module
 
     config = load_config(synthetic / "config.toml")
@@ -96,6 +105,9 @@ def test_blocking_gives_the_same_candidate_pairs(
     if small_blocks:
         settings = replace(settings, max_block_pairs=20, window=3)
         monkeypatch.setattr(runner_module, "SALT_PAIRS", 2)
+    if small_tasks:
+        monkeypatch.setattr(runner_module, "KEY_ROWS_PER_TASK", 400)
+        monkeypatch.setattr(runner_module, "PAIR_CODES_PER_RANGE", 300)
     same_source_ok = {s.name: False for s in config.sources}
     local = candidate_pairs(frame, settings, same_source_ok, columns)
     got = spark_block(
@@ -103,6 +115,36 @@ def test_blocking_gives_the_same_candidate_pairs(
     )
     assert len(local) > 1000
     pd.testing.assert_frame_equal(local, got)
+
+
+def test_pairs_compared_and_counted_in_tasks_as_locally(
+    spark: Any, synthetic: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Comparing in Spark tasks of several batches each, and counting the level patterns
+    in tasks, give what comparing and counting here give."""
+    import crosswalk.runners.spark as runner_module
+    from crosswalk.stages.compare import compare, comparisons_for
+    from crosswalk.stages.model import level_patterns
+
+    config = load_config(synthetic / "config.toml")
+    frame = link_plan(config).stage("normalize").fn(load_sources(config).records)
+    columns = convert(columns_of(frame, settings=config.comparisons))
+    pairs = candidate_pairs(frame, BlockParams.of(config.blocking), None, columns)
+    left, right = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+    comparisons = comparisons_for(frame, config.comparisons)
+    # tasks of at most 1000 pairs (at least 300), compared 300 at a time
+    monkeypatch.setattr(runner_module, "COMPARE_BATCH", 300)
+    monkeypatch.setattr(runner_module, "COMPARE_TASK_PAIRS", 1000)
+    handle = runner_module.SparkParallel(SparkRunner(spark))
+    assert len(left) > 3000
+    expected = compare(columns.take(left), columns.take(right), comparisons)
+    got = handle.compare_pairs(columns, left, right, comparisons)
+    pd.testing.assert_frame_equal(got, expected)
+    names = list(expected.columns)
+    here, there = level_patterns(expected, names), handle.level_patterns(expected, names)
+    np.testing.assert_array_equal(here.levels, there.levels)
+    np.testing.assert_array_equal(here.counts, there.counts)
+    np.testing.assert_array_equal(here.index, there.index)
 
 
 @pytest.mark.parametrize("partitions", [None, 8])
