@@ -24,9 +24,8 @@ how the work is distributed:
 - **clustering** (the ``cluster`` stage): connected components in Spark by rounds of
   contraction (:func:`components`), checkpointed; the components breaking a constraint
   (one record per source, a cannot-link decision), found on the driver where the
-  labels are, are resolved in partitions of whole components by ``mapInArrow``,
-  calling :func:`~crosswalk.stages.cluster.cluster` once per partition on its
-  components.
+  labels are, are resolved in tasks of whole components by ``mapInArrow``, calling
+  :func:`~crosswalk.stages.cluster.cluster` once per task on its components.
 
 A task's arrays (its keys, its pairs, its levels) travel through Spark as one binary
 value, an Arrow IPC stream (:func:`packed`), which Spark moves without converting it row
@@ -49,12 +48,14 @@ import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from functools import partial
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crosswalk.errors import CrosswalkError
 from crosswalk.plan import Plan, Stage
@@ -84,7 +85,7 @@ from crosswalk.stages.cluster import (
     records_per_source,
 )
 from crosswalk.stages.compare import COMPARE_BATCH, Comparison, Strongest, compare
-from crosswalk.stages.kernel.codes import pack
+from crosswalk.stages.kernel.codes import pack, run_starts
 from crosswalk.stages.kernel.columns import Columns
 from crosswalk.stages.kernel.parallel import SerialParallel
 from crosswalk.stages.keys import Decisions
@@ -300,7 +301,8 @@ class SparkRunner:
         a directory of part files (see docs/spark.md)."""
         self.spark.sparkContext.setJobDescription("crosswalk: parquet")
         for name, frame in tables.items():
-            data = self.spark.createDataFrame(for_spark(frame))
+            # a part file per core: Spark's batches of rows would make one per 100,000
+            data = self.spark.createDataFrame(for_spark(frame)).coalesce(self.cores)
             data.write.parquet(str(Path(directory, name).resolve()))
 
     def broadcast(self, value: Any, shipped: Callable[[Any], Any] | None = None) -> Any:
@@ -378,10 +380,12 @@ def task_row(part: int, data: bytes) -> pa.RecordBatch:
     )
 
 
-def task_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[int, pa.Buffer]]:
-    """The rows of :data:`_TASK` batches: (part, data)."""
+def task_rows(
+    batches: Iterable[pa.RecordBatch], column: str = "data"
+) -> Iterator[tuple[int, pa.Buffer]]:
+    """The rows of :data:`_TASK` batches: (part, data); ``column``: where the data is."""
     for batch in batches:
-        data = batch.column("data")
+        data = batch.column(column)
         for i, part in enumerate(batch.column("part").to_pylist()):
             yield part, data[i].as_buffer()
 
@@ -694,48 +698,54 @@ def components(
 
     Found in Spark by rounds of contraction: each partition of the edges labels its
     records with the smallest record of their component within the partition
-    (:func:`_local_components`); a record takes the smallest of the labels its partitions
-    gave it, and the labels one record got from several partitions become the next
-    round's edges, between labels. Each round halves the partitions (at most enough for
-    :data:`COMPONENT_EDGES` edges each), so the last round, on one partition, leaves no
-    edge; the rounds' edges are checkpointed (locally, and
-    reliably every :data:`CHECKPOINT_EVERY` rounds). Only the records whose label changed
-    come to the driver, which follows each record's labels to the last. ``partitions``:
-    the first round's (default: one per core, or per :data:`COMPONENT_EDGES` edges if
-    more)."""
+    (:func:`_local_components`, which files them by ranges of records); Spark's shuffle
+    brings each range's records together, where each record takes the smallest of the
+    labels its partitions gave it, and the labels one record got from several partitions
+    become the next round's edges, between labels (:func:`_smallest_labels`). Each round
+    halves the partitions (at most enough for :data:`COMPONENT_EDGES` edges each), so
+    the last round, on one partition, leaves no edge; the rounds' edges are checkpointed
+    (locally, and reliably every :data:`CHECKPOINT_EVERY` rounds). Only the records whose
+    label changed come to the driver, which follows each record's labels to the last.
+    ``partitions``: the first round's (default: one per core, or per
+    :data:`COMPONENT_EDGES` edges if more)."""
     from pyspark.sql import functions as F
-    from pyspark.sql.window import Window
 
     parent = np.arange(n, dtype="int64")
-    if len(left):
-        edges = runner.frame(
-            {"a": np.asarray(left, dtype="int64"), "b": np.asarray(right, dtype="int64")}
-        )
-        count = len(left)
+    count = len(left)
+    if count:
         parts = partitions or max(runner.cores, -(-count // COMPONENT_EDGES))
+        n_ranges = max(2 * runner.cores, -(-n // COMPONENT_EDGES))
+        width = max(-(-n // n_ranges), 1)
+        per = -(-count // parts)
+        a, b = np.asarray(left, dtype="int64"), np.asarray(right, dtype="int64")
+        edges = runner.tasks(
+            [
+                (start, packed({"a": a[start : start + per], "b": b[start : start + per]}))
+                for start in range(0, count, per)
+            ]
+        )
         rounds = 0
         while count:
             rounds += 1
-            edges = edges.repartition(parts)
-            # Each record with the smallest label any of its partitions gave it.
-            stars = edges.mapInArrow(_local_components, "node bigint, root bigint")
-            labelled = stars.withColumn(
-                "label", F.min("root").over(Window.partitionBy("node"))
-            ).localCheckpoint()
-            moved = to_arrow(
-                labelled.filter(F.col("label") < F.col("node")).select("node", "label").distinct()
+            if rounds > 1:
+                edges = edges.repartition(parts)
+            labelled = (
+                edges.mapInArrow(partial(_local_components, width=width), _TASK)
+                .repartition(n_ranges, "part")
+                .mapInArrow(_smallest_labels, _LABELLED)
             )
-            parent[moved.column("node").to_numpy()] = moved.column("label").to_numpy()
-            # The labels a record got besides its smallest are joined to it.
-            edges = (
-                labelled.filter(F.col("root") != F.col("label"))
-                .select(F.col("label").alias("a"), F.col("root").alias("b"))
-                .distinct()
+            labelled = (
+                labelled.checkpoint()
+                if rounds % CHECKPOINT_EVERY == 0
+                else labelled.localCheckpoint()
             )
-            edges = (
-                edges.checkpoint() if rounds % CHECKPOINT_EVERY == 0 else edges.localCheckpoint()
-            )
-            count = edges.count()
+            got = to_arrow(labelled.select("part", "edges", "moved"))
+            for _, data in task_rows(got.to_batches(), column="moved"):
+                moved = unpacked(data)
+                parent[moved.column("node").to_numpy()] = moved.column("label").to_numpy()
+            count = int(pc.sum(got.column("edges")).as_py() or 0)
+            # The labels a record got besides its smallest, joined to it: the next edges.
+            edges = labelled.filter(F.col("edges") > 0).select("part", "data")
             parts = max(1, min(parts // 2, -(-count // COMPONENT_EDGES)))
         # Each record's last label: its labels' labels, followed to the end.
         while True:
@@ -747,18 +757,27 @@ def components(
     return np.unique(parent, return_inverse=True)[1].astype("int64")
 
 
-def _local_components(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+#: A range's result in a round of :func:`components`: the records whose label is smaller
+#: than themselves (``moved``: node, label), and the next round's edges (``data``: a, b;
+#: ``edges`` of them).
+_LABELLED = "part bigint, edges bigint, moved binary, data binary"
+
+
+def _local_components(batches: Iterator[pa.RecordBatch], *, width: int) -> Iterator[pa.RecordBatch]:
     """On a worker: the components of one partition's edges ``a``–``b``: each record of
-    the partition (``node``) with its component's smallest record (``root``)."""
+    the partition (``node``) with its component's smallest record (``root``), one row
+    per range of ``width`` records."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    got = list(batches)
+    got = [unpacked(data) for _, data in task_rows(batches)]
     if not got:
         return
-    table = pa.Table.from_batches(got)
-    a = table.column("a").to_numpy()
-    b = table.column("b").to_numpy()
+    a = np.concatenate([t.column("a").to_numpy() for t in got])
+    b = np.concatenate([t.column("b").to_numpy() for t in got])
+    del got
+    if not len(a):
+        return
     nodes, at = np.unique(np.concatenate([a, b]), return_inverse=True)
     k = len(nodes)
     graph = coo_matrix((np.ones(len(a), dtype="int8"), (at[: len(a)], at[len(a) :])), shape=(k, k))
@@ -766,9 +785,41 @@ def _local_components(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBa
     # nodes are sorted: each component's first node is its smallest.
     first = np.full(comp.max() + 1, k, dtype="int64")
     np.minimum.at(first, comp, np.arange(k))
-    yield pa.RecordBatch.from_arrays(
-        [pa.array(nodes), pa.array(nodes[first[comp]])], names=["node", "root"]
-    )
+    root = nodes[first[comp]]
+    # nodes are sorted: each range is a slice
+    where = nodes // width
+    bounds = np.flatnonzero(np.diff(where)) + 1
+    for lo, hi in zip(np.append(0, bounds), np.append(bounds, k), strict=True):
+        yield task_row(int(where[lo]), packed({"node": nodes[lo:hi], "root": root[lo:hi]}))
+
+
+def _smallest_labels(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """On a worker: per range of records, each record's smallest label (the records whose
+    label is smaller than themselves, ``moved``) and the other labels joined to it, as
+    the next round's edges (distinct)."""
+    found: dict[int, list[pa.Table]] = {}
+    for part, data in task_rows(batches):
+        found.setdefault(part, []).append(unpacked(data))
+    for part, tables in found.items():
+        node = np.concatenate([t.column("node").to_numpy() for t in tables])
+        root = np.concatenate([t.column("root").to_numpy() for t in tables])
+        del tables[:]
+        order = np.lexsort((root, node))
+        node, root = node[order], root[order]
+        first = run_starts(node)
+        label = np.repeat(root[first], np.diff(np.append(first, len(node))))
+        moved = first[root[first] < node[first]]
+        other = root != label
+        edge = np.unique(np.stack([label[other], root[other]]), axis=1)
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array([part], pa.int64()),
+                pa.array([edge.shape[1]], pa.int64()),
+                pa.array([packed({"node": node[moved], "label": root[moved]})], pa.binary()),
+                pa.array([packed({"a": edge[0], "b": edge[1]})], pa.binary()),
+            ],
+            names=["part", "edges", "moved", "data"],
+        )
 
 
 def spark_cluster(
@@ -803,8 +854,8 @@ def spark_cluster(
 #: ``b``; 1: link ``a`` is cut; 2: the component split into ``a`` parts; 3: must-link
 #: ``a``–``b`` conflicts with a cannot-link. ``seq`` keeps each kind's rows in order.
 _NO_ROW = 1 << 62
-_RESOLVED = "comp bigint, kind int, seq bigint, a bigint, b bigint"
-#: Rows (records, links and decisions) of the components to resolve per Spark partition.
+_RESOLVED = ("comp", "kind", "seq", "a", "b")
+#: Rows (records, links and decisions) of the components to resolve per Spark task.
 RESOLVE_ROWS = 200_000
 
 
@@ -819,9 +870,9 @@ def _resolve(
     limits: dict[str, int],
     threshold: float,
 ) -> None:
-    """Rebuild the components marked ``bad`` as :func:`cluster` does, one
-    partition of whole components at a time (:func:`_resolve_components`), and write their parts' labels, the cut links and
-    the splits into ``result``."""
+    """Rebuild the components marked ``bad`` as :func:`cluster` does, in Spark tasks of
+    whole components (:func:`_resolve_components`), and write their parts' labels, the
+    cut links and the splits into ``result``."""
     labels = result.labels
     rows = np.flatnonzero(bad[labels])
     comp = labels[rows]
@@ -860,10 +911,20 @@ def _resolve(
     limits = dict(limits)
 
     fn = partial(_resolve_components, sources=names, limits=limits, threshold=threshold)
-    # Whole components to a partition (about RESOLVE_ROWS rows each), resolved together.
+    # Whole components to a task (about RESOLVE_ROWS rows each), resolved together.
     parts = max(1, -(-k // RESOLVE_ROWS))
-    got = to_arrow(runner.frame(table).repartition(parts, "comp").mapInArrow(fn, _RESOLVED))
-    out = {c: got.column(c).to_numpy() for c in ("comp", "kind", "seq", "a", "b")}
+    task_of = table["comp"] % parts
+    by_task = np.argsort(task_of, kind="stable")
+    bounds = np.searchsorted(task_of[by_task], np.arange(parts + 1))
+    tasks = [
+        (t, packed({c: v[by_task[lo:hi]] for c, v in table.items()}))
+        for t, (lo, hi) in enumerate(pairwise(bounds.tolist()))
+        if hi > lo
+    ]
+    del table, task_of, by_task
+    got = to_arrow(runner.tasks(tasks).mapInArrow(fn, _TASK))
+    resolved = pa.concat_tables([unpacked(data) for _, data in task_rows(got.to_batches())])
+    out = {c: resolved.column(c).to_numpy() for c in _RESOLVED}
     order = np.lexsort((out["seq"], out["kind"], out["comp"]))
     out = {c: v[order] for c, v in out.items()}
     kind = out["kind"]
@@ -910,17 +971,18 @@ def _resolve_components(
     limits: dict[str, int],
     threshold: float,
 ) -> Iterator[pa.RecordBatch]:
-    """On a worker: the components breaking a constraint of one partition (each whole in
+    """On a worker: the components breaking a constraint of one task (each whole in
     it), rebuilt by one call of :func:`cluster` on their records, links and decisions,
     renumbered in position order (which is the records' key order: the plan numbers the
     records in (source, record_id) order, so ties are broken as the local runner breaks
     them). Components share no record nor link, and :func:`cluster` resolves each on its
     own (its parts numbered in its records' order, one component after the other), so
     one call gives what a call per component gives; see :data:`_RESOLVED`."""
-    got = list(batches)
+    got = [unpacked(data) for _, data in task_rows(batches)]
     if not got:
         return
-    table = pa.Table.from_batches(got)
+    table = pa.concat_tables(got)
+    del got
     kind = table.column("kind").to_numpy()
     a = table.column("a").to_numpy()
     b = table.column("b").to_numpy()
@@ -980,18 +1042,20 @@ def _resolve_components(
                 pa.array(np.asarray(x, dtype="int64")),
                 pa.array(np.asarray(y, dtype="int64")),
             ],
-            names=["comp", "kind", "seq", "a", "b"],
+            names=list(_RESOLVED),
         )
 
-    yield rows(0, member_comp, members, parts)
-    yield rows(1, np.array(cut_comp), np.array(cut_row), np.zeros(len(cut_row)))
-    yield rows(2, n_parts.index.to_numpy(), n_parts.to_numpy(), np.zeros(len(n_parts)))
-    yield rows(
-        3,
-        member_comp[conflicts[:, 0]],
-        members[conflicts[:, 0]],
-        members[conflicts[:, 1]],
+    resolved = pa.Table.from_batches(
+        [
+            rows(0, member_comp, members, parts),
+            rows(1, np.array(cut_comp), np.array(cut_row), np.zeros(len(cut_row))),
+            rows(2, n_parts.index.to_numpy(), n_parts.to_numpy(), np.zeros(len(n_parts))),
+            rows(
+                3, member_comp[conflicts[:, 0]], members[conflicts[:, 0]], members[conflicts[:, 1]]
+            ),
+        ]
     )
+    yield task_row(0, packed({c: resolved.column(c).to_numpy() for c in _RESOLVED}))
 
 
 #: The stages whose work is Spark's own (by their function), and how they run here.

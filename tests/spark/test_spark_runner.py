@@ -147,6 +147,20 @@ def test_pairs_compared_and_counted_in_tasks_as_locally(
     np.testing.assert_array_equal(here.index, there.index)
 
 
+def test_tasks_one_partition_each(spark: Any) -> None:
+    """Each task's row is a partition of its own (a task each), and its data arrives whole."""
+    from crosswalk.runners.spark import packed, task_rows, unpacked
+
+    runner = SparkRunner(spark)
+    rows = [(i, packed({"x": np.arange(i * 1000, dtype="int64")})) for i in range(5)]
+    tasks = runner.tasks(rows)
+    assert tasks.rdd.getNumPartitions() == 5
+    got = {part: unpacked(data) for part, data in task_rows(tasks.toArrow().to_batches())}
+    assert sorted(got) == list(range(5))
+    for i, table in got.items():
+        np.testing.assert_array_equal(table.column("x").to_numpy(), np.arange(i * 1000))
+
+
 @pytest.mark.parametrize("partitions", [None, 8])
 def test_components_by_contraction_match_scipy(spark: Any, partitions: int | None) -> None:
     from scipy.sparse import coo_matrix
