@@ -8,11 +8,12 @@ how the work is distributed:
 - **blocking** (the ``block`` stage): each rule's keys are made on the driver by the
   shared key functions (:func:`~crosswalk.stages.block.keys_and_order`: the rare-token
   counts are global), which deals each key's records to one Spark task (the exchange of
-  a hash join on the key), a key of many all-to-all pairs salted over several tasks
-  (one Van Nuys address holding dozens of agencies). Each task pairs its keys as the
-  local blocking does (:func:`~crosswalk.stages.block.rule_pair_codes`: all-to-all up
-  to ``max_block_pairs`` pairs, else each record with its ``window`` next by name) and
-  files the pairs by ranges of left records; Spark's shuffle brings each range's pairs
+  a hash join on the key), a key of more than :data:`SALT_PAIRS` all-to-all pairs
+  salted over several tasks (possible only when ``max_block_pairs`` is larger: past
+  it, a block is paired by windows, in time linear in its size). Each task pairs its
+  keys as the local blocking does (:func:`~crosswalk.stages.block.rule_pair_codes`:
+  all-to-all up to ``max_block_pairs`` pairs, else each record with its ``window``
+  next by name) and files the pairs by ranges of left records; Spark's shuffle brings each range's pairs
   together, where a task merges the rules' duplicates. The pairs are those of
   :func:`~crosswalk.stages.block.candidate_pairs`, in the same order;
 - **comparing** (every stage that compares pairs: the u estimate, the candidates, the
@@ -96,13 +97,16 @@ if TYPE_CHECKING:
 
 _CUT = STATUSES.index("cut")
 
-#: The Spark settings a session gets unless the caller sets them: Arrow for the transfers,
-#: batches of pairs as large as the local runner's (``COMPARE_BATCH``).
+#: The Spark settings a session gets unless the caller sets them: Arrow for the transfers
+#: (Spark's batches of rows no larger than the local runner's batches of pairs); messages
+#: (a task's data travels in its task) of up to 1 GiB, not 128 MiB, so that one large key
+#: or component, which a task takes whole, fits.
 SESSION_DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
     "spark.sql.adaptive.enabled": "true",
     "spark.ui.showConsoleProgress": "false",
+    "spark.rpc.message.maxSize": "1024",
 }
 
 #: Pairs a blocking task takes of one key at most: a key with more all-to-all pairs is
@@ -324,11 +328,6 @@ class SparkRunner:
         rdd = self.spark.sparkContext.parallelize(rows, max(len(rows), 1))
         return self.spark.createDataFrame(rdd, _TASK)
 
-    def frame(self, columns: Mapping[str, np.ndarray]) -> DataFrame:
-        """A Spark DataFrame of the given columns, through Arrow: one partition per
-        ``spark.sql.execution.arrow.maxRecordsPerBatch`` rows."""
-        return self.spark.createDataFrame(pa.table(dict(columns)))
-
 
 def for_spark(frame: pd.DataFrame) -> pa.Table:
     """``frame`` as an Arrow table Spark reads: categories as their values, large strings
@@ -415,6 +414,7 @@ class SparkParallel(SerialParallel):
             _compare_tasks,
             columns=self.runner.broadcast(columns, _converted_only),
             comparisons=list(comparisons),
+            batch=COMPARE_BATCH,
         )
         out = {name: np.empty(n, dtype=probe[name].to_numpy().dtype) for name in probe.columns}
         for start, data in self._tasks({"l": left, "r": right}, fn, COMPARE_TASK_PAIRS):
@@ -483,21 +483,21 @@ def _converted_only(columns: Columns) -> Columns:
 
 
 def _compare_tasks(
-    batches: Iterator[pa.RecordBatch], *, columns: Any, comparisons: list[Any]
+    batches: Iterator[pa.RecordBatch], *, columns: Any, comparisons: list[Any], batch: int
 ) -> Iterator[pa.RecordBatch]:
-    """On a worker: each task's pairs' levels (:func:`compare`, in batches of
-    :data:`~crosswalk.stages.compare.COMPARE_BATCH` pairs)."""
+    """On a worker: each task's pairs' levels (:func:`compare`, ``batch`` pairs at a
+    time)."""
     records: Columns = columns.value
     for start, data in task_rows(batches):
         pairs = unpacked(data)
         left, right = pairs.column("l").to_numpy(), pairs.column("r").to_numpy()
         got = [
             compare(
-                records.take(left[at : at + COMPARE_BATCH]),
-                records.take(right[at : at + COMPARE_BATCH]),
+                records.take(left[at : at + batch]),
+                records.take(right[at : at + batch]),
                 comparisons,
             )
-            for at in range(0, len(left), COMPARE_BATCH)
+            for at in range(0, len(left), batch)
         ]
         levels = pd.concat(got, ignore_index=True) if len(got) > 1 else got[0]
         yield task_row(start, packed({c: levels[c].to_numpy() for c in levels.columns}))
@@ -559,56 +559,73 @@ def spark_block(
         # Keys dealt to the tasks in turn, each salt of a salted key to the next task.
         first = (np.arange(len(keys), dtype="int64") + index) % tasks
         row_salts = salts[key_of]
-        if (row_salts == 1).all():
-            copies = np.arange(len(rows))
-            salt = np.zeros(len(rows), dtype="int64")
-        else:
+        salted = bool((row_salts > 1).any())
+        if salted:
             copies = np.repeat(np.arange(len(rows)), row_salts)
             salt = ranges(np.zeros(len(rows), dtype="int64"), row_salts)
+            dest = first[key_of][copies] + salt
+        else:
+            copies, salt, dest = None, None, first[key_of]
         # small integers: sorted by radix
-        dest = ((first[key_of][copies] + salt) % tasks).astype(np.min_scalar_type(tasks))
+        dest = (dest % tasks).astype(np.min_scalar_type(tasks))
         del keys, block_pairs, large, first
         by_dest = np.argsort(dest, kind="stable")
         bounds = np.searchsorted(dest[by_dest], np.arange(tasks + 1))
+        del dest
         for t in range(tasks):
-            at = copies[by_dest[bounds[t] : bounds[t + 1]]]
-            if len(at):
-                parts[t].append(
-                    {
-                        "rule": np.full(len(at), index, dtype="int8"),
-                        "key": key_of[at].astype("int64"),
-                        "row": rows[at].astype("int64"),
-                        "salt": salt[by_dest[bounds[t] : bounds[t + 1]]].astype("int32"),
-                        "salts": row_salts[at].astype("int32"),
-                    }
-                )
-        del key_of, sizes, salts, row_salts, copies, salt, dest, by_dest
+            took = by_dest[bounds[t] : bounds[t + 1]]
+            if not len(took):
+                continue
+            at = took if copies is None else copies[took]
+            piece = {
+                "rule": np.full(len(at), index, dtype="int8"),
+                "key": key_of[at].astype(np.min_scalar_type(len(sizes))),
+                "row": rows[at].astype(np.min_scalar_type(max(n - 1, 0))),
+            }
+            if salt is not None:
+                piece["salt"] = salt[took].astype("int32")
+                piece["salts"] = row_salts[at].astype("int32")
+            parts[t].append(piece)
+        del key_of, sizes, salts, row_salts, copies, salt, by_dest
     del found
-    blobs = [
-        (t, packed({c: np.concatenate([p[c] for p in part]) for c in part[0]}))
-        for t, part in enumerate(parts)
-        if part
-    ]
+    # Each task's keys as one value, its pieces let go as it is made.
+    blobs = []
+    for t in range(tasks):
+        pieces, parts[t] = parts[t], []
+        if pieces:
+            names = dict.fromkeys(c for piece in pieces for c in piece)
+            blobs.append((t, packed({c: _joined(pieces, c) for c in names})))
+        del pieces
     del parts
     n_ranges = max(2 * runner.cores, -(-estimate // PAIR_CODES_PER_RANGE))
     width = max(-(-n // n_ranges), 1)
     shared = runner.broadcast((order, src, allowed), lambda value: (*value[0], value[1], value[2]))
     pairing = partial(_pair_keys, shared=shared, rules=rules, settings=settings, n=n, width=width)
     merging = partial(_merge_ranges, n=n)
+    keyed = runner.tasks(blobs)
+    del blobs  # in Spark now
     got = to_arrow(
-        runner.tasks(blobs)
-        .mapInArrow(pairing, _TASK)
-        .repartition(n_ranges, "part")
-        .mapInArrow(merging, _TASK)
+        keyed.mapInArrow(pairing, _TASK).repartition(n_ranges, "part").mapInArrow(merging, _TASK)
     )
     # The ranges in order: the pairs sorted by left, then right, record.
     merged = [unpacked(data) for _, data in sorted(task_rows(got.to_batches()))]
+    del got
     pair = np.concatenate([m.column("pair").to_numpy() for m in merged] or [np.empty(0, "int64")])
     bits = np.concatenate([m.column("rules").to_numpy() for m in merged] or [np.empty(0, "uint8")])
     del merged
     return pd.DataFrame(
         {"l": pair // max(n, 1), "r": pair % max(n, 1), "rules": bits.astype(rules_dtype)}
     )
+
+
+def _joined(pieces: list[dict[str, np.ndarray]], column: str) -> np.ndarray:
+    """``column`` of every piece of a blocking task, concatenated in the widest of their
+    types; a piece without it (no salted key) is unsalted: salt 0 of 1."""
+    kind = np.result_type(*(p[column].dtype for p in pieces if column in p))
+    missing = 1 if column == "salts" else 0
+    return np.concatenate(
+        [p[column] if column in p else np.full(len(p["rule"]), missing, kind) for p in pieces]
+    ).astype(kind, copy=False)
 
 
 def _pair_keys(
@@ -625,9 +642,14 @@ def _pair_keys(
     rank, by_rank, src, allowed = shared.value
     for _, data in task_rows(batches):
         keys = unpacked(data)
-        rule, key, row, salt, salts = (
-            keys.column(c).to_numpy() for c in ("rule", "key", "row", "salt", "salts")
-        )
+        rule = keys.column("rule").to_numpy()
+        key = keys.column("key").to_numpy().astype("int64")
+        row = keys.column("row").to_numpy().astype("int64")
+        if "salts" in keys.column_names:
+            salt, salts = keys.column("salt").to_numpy(), keys.column("salts").to_numpy()
+        else:
+            salt = salts = np.ones(len(rule), dtype="int32")
+        del keys
         codes: list[np.ndarray] = []
         plain = salts == 1
         for index in np.unique(rule[plain]).tolist():
@@ -656,10 +678,10 @@ def _pair_keys(
                         rules[int(rule[first])],
                     )
                 )
-        if not codes:
-            continue
-        every = np.concatenate(codes)
+        every = np.concatenate(codes) if codes else np.empty(0, dtype="int64")
         del codes
+        if not len(every):  # no key of this task pairs two records that may be paired
+            continue
         where = (every >> RULE_SHIFT) // max(n, 1) // width
         by_range = np.argsort(where, kind="stable")
         every, where = every[by_range], where[by_range]

@@ -117,6 +117,22 @@ def test_blocking_gives_the_same_candidate_pairs(
     pd.testing.assert_frame_equal(local, got)
 
 
+@pytest.mark.parametrize("same_source_ok", [False, True])
+def test_blocking_one_source(spark: Any, synthetic: Path, same_source_ok: bool) -> None:
+    """Records of one source: no pairs unless the source may hold a facility twice (a
+    task whose keys give no pair gives nothing; it failed before)."""
+    config = load_config(synthetic / "config.toml")
+    frame = link_plan(config).stage("normalize").fn(load_sources(config).records)
+    frame = frame[frame["source"] == frame["source"].iloc[0]].reset_index(drop=True)
+    columns = convert(columns_of(frame, settings=config.comparisons))
+    settings = BlockParams.of(config.blocking)
+    ok = {str(frame["source"].iloc[0]): same_source_ok}
+    local = candidate_pairs(frame, settings, ok, columns)
+    got = spark_block(SparkRunner(spark), frame, columns, settings=settings, same_source_ok=ok)
+    assert (len(local) > 100) == same_source_ok
+    pd.testing.assert_frame_equal(local, got)
+
+
 def test_pairs_compared_and_counted_in_tasks_as_locally(
     spark: Any, synthetic: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
