@@ -276,14 +276,6 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     number = _struct_field(arr, r"^(?P<n>\d+)", "n")
     rest = squash(sub(arr, _NUMBER_RE, "", dense=True))
 
-    # state-coded routes directly after the number: 3376 N CA 59 -> 3376 N HWY 59
-    rest = where(
-        rest,
-        pc.and_(pc.is_valid(number), pc.match_substring_regex(rest, pattern=r"\d")),
-        lambda a: sub(
-            a, r"^((?:" + _DIRECTION_RE + r" )?)" + _NUMBERED_ROUTE_CODES + r" (\d+)\b", r"\1HWY \2"
-        ),
-    )
     rest = squash(sub(rest, r"[-/&]", " "))
     # route numbers written together with their type: HIGHWAY166, SR1, I5
     rest = sub(rest, r"\b(HWY|HIGHWAY|HY|RTE|ROUTE|SR|US|I|IH|CR)(\d+)\b", r"\1 \2")
@@ -291,6 +283,16 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     # directionals first: a unit like STE N must look the same before and after; and
     # number words after the house number as digits (FIFTEEN MILE RD, STE ONE)
     rest = map_tokens(rest, _REST_MAP)
+    # state-coded routes directly after the number: 3376 N CA 59 -> 3376 N HWY 59; once
+    # the separators, directionals and number words are in their final form (CA-59,
+    # NORTH CA 59, MD/ONE), so that normalizing twice finds the same routes
+    rest = where(
+        rest,
+        pc.and_(pc.is_valid(number), pc.match_substring_regex(rest, pattern=r"\d")),
+        lambda a: sub(
+            a, r"^((?:" + _DIRECTION_RE + r" )?)" + _NUMBERED_ROUTE_CODES + r" (\d+)\b", r"\1HWY \2"
+        ),
+    )
     maybe_unit = fill_null(pc.match_substring_regex(rest, pattern=_UNIT_HINT_RE), False)
     street = rest
     unit_raw = pa.nulls(len(rest), pa.large_string())
