@@ -95,6 +95,13 @@ _ORDINAL_WORDS = ORDINAL_WORDS
 #: Cardinal words at the start of an address (a house number written out), marked.
 _CARDINAL_MARKED = {"~" + k: v for k, v in CARDINAL_WORDS.items()}
 _LEADING_CARDINAL_RE = r"^(" + alternation([k[1:] for k in _CARDINAL_MARKED]) + r") ([A-Z])"
+#: A box's number written as a word (BOX ONE, BOX/TWO): made a digit before the box is
+#: looked for, as it would be on a second pass.
+_BOX_CARDINAL_RE = (
+    r"\b(BOX|BX|DRAWER)(?: ?(?:NO|NUMBER|#|/|-) ?| )("
+    + alternation([k[1:] for k in _CARDINAL_MARKED])
+    + r")\b"
+)
 
 _STREET_MAP: dict[str, str] = {
     **STREET_SUFFIXES,
@@ -256,6 +263,9 @@ def _parse_arrow(raw: pa.Array) -> dict[str, pa.Array]:
     arr = map_tokens(arr, _ORDINAL_WORDS)
 
     # PO box (every spelling has a B or DRAWER: without them, there is no box to look for)
+    arr = map_tokens(
+        sub(arr, _BOX_CARDINAL_RE, r"\1 ~\2", only_if=("B", "DRAWER")), _CARDINAL_MARKED
+    )
     if bool(pc.any(contains(arr, ("B", "DRAWER"))).as_py()):
         po_box = _struct_field(arr, _PO_BOX_RE, "box")
     else:
