@@ -94,14 +94,11 @@ ADDRESS_COLUMNS = (
 _ORDINAL_WORDS = ORDINAL_WORDS
 #: Cardinal words at the start of an address (a house number written out), marked.
 _CARDINAL_MARKED = {"~" + k: v for k, v in CARDINAL_WORDS.items()}
-_LEADING_CARDINAL_RE = r"^(" + alternation([k[1:] for k in _CARDINAL_MARKED]) + r") ([A-Z])"
+_CARDINALS = alternation(list(CARDINAL_WORDS))
+_LEADING_CARDINAL_RE = r"^(" + _CARDINALS + r") ([A-Z])"
 #: A box's number written as a word (BOX ONE, BOX/TWO): made a digit before the box is
 #: looked for, as it would be on a second pass.
-_BOX_CARDINAL_RE = (
-    r"\b(BOX|BX|DRAWER)(?: ?(?:NO|NUMBER|#|/|-) ?| )("
-    + alternation([k[1:] for k in _CARDINAL_MARKED])
-    + r")\b"
-)
+_BOX_CARDINAL_RE = r"\b(BOX|BX|DRAWER)(?: ?(?:NO|NUMBER|#|/|-) ?| )(" + _CARDINALS + r")\b"
 
 _STREET_MAP: dict[str, str] = {
     **STREET_SUFFIXES,

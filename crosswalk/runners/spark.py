@@ -13,8 +13,8 @@ how the work is distributed:
   it, a block is paired by windows, in time linear in its size). Each task pairs its
   keys as the local blocking does (:func:`~crosswalk.stages.block.rule_pair_codes`:
   all-to-all up to ``max_block_pairs`` pairs, else each record with its ``window``
-  next by name) and files the pairs by ranges of left records; Spark's shuffle brings each range's pairs
-  together, where a task merges the rules' duplicates. The pairs are those of
+  next by name) and files the pairs by ranges of left records; Spark's shuffle brings
+  each range's pairs together, where a task merges the rules' duplicates. The pairs are those of
   :func:`~crosswalk.stages.block.candidate_pairs`, in the same order;
 - **comparing** (every stage that compares pairs: the u estimate, the candidates, the
   labelled pairs, the pairs left after pruning): ``mapInArrow`` over tasks of
@@ -49,7 +49,6 @@ import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from functools import partial
-from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -328,6 +327,17 @@ class SparkRunner:
         rdd = self.spark.sparkContext.parallelize(rows, max(len(rows), 1))
         return self.spark.createDataFrame(rdd, _TASK)
 
+    def slices(self, columns: Mapping[str, np.ndarray], per: int) -> DataFrame:
+        """:meth:`tasks` of ``per`` consecutive rows of ``columns`` each, a task's ``part``
+        its first row."""
+        n = len(next(iter(columns.values())))
+        return self.tasks(
+            [
+                (start, packed({name: col[start : start + per] for name, col in columns.items()}))
+                for start in range(0, n, per)
+            ]
+        )
+
 
 def for_spark(frame: pd.DataFrame) -> pa.Table:
     """``frame`` as an Arrow table Spark reads: categories as their values, large strings
@@ -387,6 +397,25 @@ def task_rows(
         data = batch.column(column)
         for i, part in enumerate(batch.column("part").to_pylist()):
             yield part, data[i].as_buffer()
+
+
+def by_part(batches: Iterable[pa.RecordBatch]) -> dict[int, list[pa.Table]]:
+    """The data of :data:`_TASK` rows, gathered by their ``part`` (a partition may hold
+    rows of several)."""
+    found: dict[int, list[pa.Table]] = {}
+    for part, data in task_rows(batches):
+        found.setdefault(part, []).append(unpacked(data))
+    return found
+
+
+def grouped(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Each distinct value of ``keys``, in order, with the positions that hold it (in
+    their order)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = run_starts(ordered)
+    for lo, hi in zip(starts.tolist(), [*starts[1:].tolist(), len(keys)], strict=True):
+        yield int(ordered[lo]), order[lo:hi]
 
 
 class SparkParallel(SerialParallel):
@@ -464,11 +493,7 @@ class SparkParallel(SerialParallel):
         first row: ``fn``'s rows, (first row, data)."""
         n = len(next(iter(columns.values())))
         per = int(np.clip(-(-n // (2 * self.runner.cores)), COMPARE_BATCH, most))
-        rows = [
-            (start, packed({name: col[start : start + per] for name, col in columns.items()}))
-            for start in range(0, n, per)
-        ]
-        got = to_arrow(self.runner.tasks(rows).mapInArrow(fn, _TASK))
+        got = to_arrow(self.runner.slices(columns, per).mapInArrow(fn, _TASK))
         return task_rows(got.to_batches())
 
 
@@ -569,13 +594,7 @@ def spark_block(
         # small integers: sorted by radix
         dest = (dest % tasks).astype(np.min_scalar_type(tasks))
         del keys, block_pairs, large, first
-        by_dest = np.argsort(dest, kind="stable")
-        bounds = np.searchsorted(dest[by_dest], np.arange(tasks + 1))
-        del dest
-        for t in range(tasks):
-            took = by_dest[bounds[t] : bounds[t + 1]]
-            if not len(took):
-                continue
+        for t, took in grouped(dest):
             at = took if copies is None else copies[took]
             piece = {
                 "rule": np.full(len(at), index, dtype="int8"),
@@ -586,7 +605,7 @@ def spark_block(
                 piece["salt"] = salt[took].astype("int32")
                 piece["salts"] = row_salts[at].astype("int32")
             parts[t].append(piece)
-        del key_of, sizes, salts, row_salts, copies, salt, by_dest
+        del key_of, sizes, salts, row_salts, copies, salt, dest
     del found
     # Each task's keys as one value, its pieces let go as it is made.
     blobs = []
@@ -682,23 +701,16 @@ def _pair_keys(
         del codes
         if not len(every):  # no key of this task pairs two records that may be paired
             continue
-        where = (every >> RULE_SHIFT) // max(n, 1) // width
-        by_range = np.argsort(where, kind="stable")
-        every, where = every[by_range], where[by_range]
-        bounds = np.flatnonzero(np.diff(where)) + 1
-        for piece in np.split(np.arange(len(every)), bounds):
-            yield task_row(int(where[piece[0]]), packed({"code": every[piece]}))
+        for part, at in grouped((every >> RULE_SHIFT) // max(n, 1) // width):
+            yield task_row(part, packed({"code": every[at]}))
 
 
 def _merge_ranges(batches: Iterator[pa.RecordBatch], *, n: int) -> Iterator[pa.RecordBatch]:
     """On a worker: each range's pair codes (from every task) merged into its distinct
     pairs and their rules."""
-    found: dict[int, list[np.ndarray]] = {}
-    for part, data in task_rows(batches):
-        found.setdefault(part, []).append(unpacked(data).column("code").to_numpy())
-    for part, codes in found.items():
-        every = np.concatenate(codes)
-        del codes[:]
+    for part, tables in by_part(batches).items():
+        every = np.concatenate([t.column("code").to_numpy() for t in tables])
+        del tables[:]
         every.sort()
         pair, bits = merged_pair_codes(every)
         yield task_row(part, packed({"pair": pair, "rules": bits}))
@@ -738,13 +750,9 @@ def components(
         parts = partitions or max(runner.cores, -(-count // COMPONENT_EDGES))
         n_ranges = max(2 * runner.cores, -(-n // COMPONENT_EDGES))
         width = max(-(-n // n_ranges), 1)
-        per = -(-count // parts)
-        a, b = np.asarray(left, dtype="int64"), np.asarray(right, dtype="int64")
-        edges = runner.tasks(
-            [
-                (start, packed({"a": a[start : start + per], "b": b[start : start + per]}))
-                for start in range(0, count, per)
-            ]
+        edges = runner.slices(
+            {"a": np.asarray(left, dtype="int64"), "b": np.asarray(right, dtype="int64")},
+            -(-count // parts),
         )
         rounds = 0
         while count:
@@ -808,21 +816,15 @@ def _local_components(batches: Iterator[pa.RecordBatch], *, width: int) -> Itera
     first = np.full(comp.max() + 1, k, dtype="int64")
     np.minimum.at(first, comp, np.arange(k))
     root = nodes[first[comp]]
-    # nodes are sorted: each range is a slice
-    where = nodes // width
-    bounds = np.flatnonzero(np.diff(where)) + 1
-    for lo, hi in zip(np.append(0, bounds), np.append(bounds, k), strict=True):
-        yield task_row(int(where[lo]), packed({"node": nodes[lo:hi], "root": root[lo:hi]}))
+    for part, at in grouped(nodes // width):
+        yield task_row(part, packed({"node": nodes[at], "root": root[at]}))
 
 
 def _smallest_labels(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """On a worker: per range of records, each record's smallest label (the records whose
     label is smaller than themselves, ``moved``) and the other labels joined to it, as
     the next round's edges (distinct)."""
-    found: dict[int, list[pa.Table]] = {}
-    for part, data in task_rows(batches):
-        found.setdefault(part, []).append(unpacked(data))
-    for part, tables in found.items():
+    for part, tables in by_part(batches).items():
         node = np.concatenate([t.column("node").to_numpy() for t in tables])
         root = np.concatenate([t.column("root").to_numpy() for t in tables])
         del tables[:]
@@ -935,15 +937,11 @@ def _resolve(
     fn = partial(_resolve_components, sources=names, limits=limits, threshold=threshold)
     # Whole components to a task (about RESOLVE_ROWS rows each), resolved together.
     parts = max(1, -(-k // RESOLVE_ROWS))
-    task_of = table["comp"] % parts
-    by_task = np.argsort(task_of, kind="stable")
-    bounds = np.searchsorted(task_of[by_task], np.arange(parts + 1))
     tasks = [
-        (t, packed({c: v[by_task[lo:hi]] for c, v in table.items()}))
-        for t, (lo, hi) in enumerate(pairwise(bounds.tolist()))
-        if hi > lo
+        (t, packed({c: v[at] for c, v in table.items()}))
+        for t, at in grouped(table["comp"] % parts)
     ]
-    del table, task_of, by_task
+    del table
     got = to_arrow(runner.tasks(tasks).mapInArrow(fn, _TASK))
     resolved = pa.concat_tables([unpacked(data) for _, data in task_rows(got.to_batches())])
     out = {c: resolved.column(c).to_numpy() for c in _RESOLVED}
